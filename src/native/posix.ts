@@ -1,0 +1,13 @@
+import { createRequire } from 'node:module';
+
+/** POSIX calls Node's fs lacks; implemented in posix.c, built by node-gyp at install. */
+interface PosixBinding {
+  /** utimensat(2): times in nanoseconds since the epoch; follow=false changes a symlink itself. */
+  setTimes(path: Buffer, atimeNs: bigint, mtimeNs: bigint, follow: boolean): void;
+  /** mknod(2): mode carries the file type (S_IFIFO, S_IFCHR, S_IFBLK) and permission bits. */
+  mknod(path: Buffer, mode: number, rdev: bigint): void;
+}
+
+const require = createRequire(import.meta.url);
+// dist/src/native/posix.js → build/Release at the package root
+export const posix: PosixBinding = require('../../../build/Release/scrate_posix.node');
