@@ -1,0 +1,358 @@
+import { constants, promises as fs, type BigIntStats } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ExitCode, ScrateError } from '../errors.js';
+import { ownerDb } from '../platform/owners.js';
+import { BlobType } from '../repository/pack.js';
+import type { Repository } from '../repository/repository.js';
+import { findSnapshot, listSnapshots, saveSnapshot, type BackupSummary, type Snapshot } from '../snapshot/snapshot.js';
+import { encodeTree, type Node, type NodeType } from '../tree/node.js';
+import { loadTree } from '../tree/walk.js';
+import { Excludes } from './excludes.js';
+import { chunkBuffer, fileChunks } from './file-chunks.js';
+
+export interface BackupOptions {
+  paths: string[];
+  tags?: string[];
+  host?: string;
+  /** A snapshot ID (or prefix) to compare against; by default the latest with the same host and paths. */
+  parent?: string;
+  /** Read every file even if the parent says it is unchanged. */
+  force?: boolean;
+  excludes?: string[];
+  oneFileSystem?: boolean;
+  /** Do everything but write to the repository. */
+  dryRun?: boolean;
+  compression?: number;
+  signal?: AbortSignal;
+  /** A source that could not be read: the snapshot is still written, without it. */
+  onError?: (path: string, message: string) => void;
+  /** Something worth telling that is not an error (a socket skipped, a file changed while read). */
+  onNote?: (path: string, message: string) => void;
+  onProgress?: (summary: Readonly<BackupSummary>, currentPath: string) => void;
+}
+
+export interface BackupResult {
+  /** Absent on a dry run. */
+  snapshotId?: string;
+  snapshot: Snapshot;
+  parentId?: string;
+}
+
+export const VERSION = '0.1.0';
+
+/**
+ * Walks the sources, reuses the parent snapshot's content lists for unchanged files, chunks
+ * and stores the rest, builds one tree blob per directory bottom-up, flushes packs and index,
+ * and only then writes the snapshot that refers to them.
+ */
+export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
+  if (opts.paths.length === 0) throw new ScrateError('nothing to back up: give at least one path');
+  const sources = normaliseSources(opts.paths);
+  for (const src of sources) {
+    try {
+      await fs.lstat(src);
+    } catch (err) {
+      throw new ScrateError(`cannot back up ${src}: ${describe(err)}`);
+    }
+  }
+  const host = opts.host ?? os.hostname();
+  const parent = await chooseParent(repo, opts, host, sources);
+  const run = new BackupRun(repo, opts);
+  const tree = await run.saveRoot(sources, parent ? Buffer.from(parent.snapshot.tree, 'hex') : undefined);
+  if (!opts.dryRun) await repo.flush();
+  run.summary.dataStored = opts.dryRun ? 0 : repo.writer.bytesStored;
+  run.summary.end = new Date().toISOString();
+  const user = os.userInfo();
+  const snapshot: Snapshot = {
+    time: run.summary.start,
+    tree: tree.toString('hex'),
+    paths: sources,
+    hostname: host,
+    username: user.username,
+    uid: user.uid,
+    gid: user.gid,
+    tags: opts.tags ?? [],
+    programVersion: `scrate ${VERSION}`,
+    summary: run.summary,
+  };
+  if (parent) snapshot.parent = parent.id;
+  if (opts.excludes?.length) snapshot.excludes = opts.excludes;
+  if (opts.dryRun) return { snapshot, parentId: parent?.id };
+  const snapshotId = await saveSnapshot(repo, snapshot);
+  return { snapshotId, snapshot, parentId: parent?.id };
+}
+
+function normaliseSources(paths: string[]): string[] {
+  const abs = [...new Set(paths.map((p) => path.resolve(p)))].sort();
+  // A source inside another is already covered by it.
+  return abs.filter((p) => !abs.some((q) => q !== p && (q === '/' || p.startsWith(q + '/'))));
+}
+
+async function chooseParent(repo: Repository, opts: BackupOptions, host: string, sources: string[]) {
+  if (opts.force) return undefined;
+  if (opts.parent) return findSnapshot(repo, opts.parent);
+  const same = (await listSnapshots(repo)).filter(
+    (e) => e.snapshot.hostname === host && e.snapshot.paths.length === sources.length && e.snapshot.paths.every((p, i) => p === sources[i]),
+  );
+  return same.at(-1);
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT') return 'no such file or directory';
+  if (e.code === 'EACCES' || e.code === 'EPERM') return 'permission denied';
+  return e.code ?? String(err);
+}
+
+function nodeType(st: BigIntStats): NodeType | null {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
+  return null;
+}
+
+/** Directory trees of the parent snapshot, looked up by name while walking. */
+type ParentDir = Map<string, Node>;
+
+class BackupRun {
+  readonly summary: BackupSummary = {
+    filesNew: 0,
+    filesChanged: 0,
+    filesUnmodified: 0,
+    dirs: 0,
+    bytesProcessed: 0,
+    bytesRead: 0,
+    blobsAdded: 0,
+    dataAdded: 0,
+    dataStored: 0,
+    errors: 0,
+    start: new Date().toISOString(),
+    end: '',
+  };
+  private readonly excludes: Excludes;
+  private readonly buffer: Buffer;
+  private readonly owners = ownerDb();
+  /** Content of multiply-linked files already stored this run, by device:inode. */
+  private readonly hardlinks = new Map<string, Buffer[]>();
+  private readonly dryRunSeen = new Set<string>();
+  private rootDevices = new Set<bigint>();
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly opts: BackupOptions,
+  ) {
+    this.excludes = new Excludes(opts.excludes ?? []);
+    this.buffer = chunkBuffer(repo.chunker);
+  }
+
+  /** Builds the tree from '/' down to each source; directories above the sources carry their real metadata. */
+  async saveRoot(sources: string[], parentTree: Buffer | undefined): Promise<Buffer> {
+    for (const s of sources) this.rootDevices.add((await fs.lstat(s, { bigint: true })).dev);
+    return this.saveVirtualDir('/', sources, parentTree);
+  }
+
+  private async saveVirtualDir(dir: string, sources: string[], parentTree: Buffer | undefined): Promise<Buffer> {
+    const parent = await this.parentDir(parentTree);
+    const names = [...new Set(sources.map((s) => path.relative(dir, s).split('/')[0]!))].filter((n) => n !== '');
+    const nodes: Node[] = [];
+    for (const name of names) {
+      const full = path.join(dir, name);
+      const prev = parent.get(Buffer.from(name).toString('latin1'));
+      if (sources.includes(full)) {
+        const node = await this.saveEntry(Buffer.from(full), Buffer.from(name), prev);
+        if (node) nodes.push(node);
+      } else {
+        const st = await fs.lstat(full, { bigint: true });
+        const node = this.metadata(Buffer.from(name), st, 'dir');
+        node.subtree = await this.saveVirtualDir(full, sources.filter((s) => s.startsWith(full + '/')), prev?.subtree);
+        nodes.push(node);
+      }
+    }
+    return this.saveTree(nodes);
+  }
+
+  private async parentDir(tree: Buffer | undefined): Promise<ParentDir> {
+    const map: ParentDir = new Map();
+    if (!tree) return map;
+    for (const n of await loadTree(this.repo, tree)) map.set(n.name.toString('latin1'), n);
+    return map;
+  }
+
+  private async saveTree(nodes: Node[]): Promise<Buffer> {
+    return this.store(BlobType.tree, encodeTree(nodes));
+  }
+
+  private async store(type: BlobType, data: Buffer): Promise<Buffer> {
+    if (this.opts.dryRun) {
+      const id = this.repo.blobId(data);
+      const key = id.toString('latin1');
+      if (!this.repo.index.has(id) && !this.dryRunSeen.has(key)) {
+        this.dryRunSeen.add(key);
+        this.countAdded(data.length);
+      }
+      return id;
+    }
+    const { id, added } = await this.repo.saveBlob(type, data, this.opts.compression);
+    if (added) this.countAdded(data.length);
+    return id;
+  }
+
+  private countAdded(bytes: number): void {
+    this.summary.blobsAdded++;
+    this.summary.dataAdded += bytes;
+  }
+
+  private metadata(name: Buffer, st: BigIntStats, type: NodeType): Node {
+    const node: Node = {
+      name,
+      type,
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      mtimeNs: st.mtimeNs,
+      ctimeNs: st.ctimeNs,
+      inode: st.ino,
+      deviceId: st.dev,
+      links: Number(st.nlink),
+      size: type === 'file' ? Number(st.size) : 0,
+    };
+    const user = this.owners.userName(node.uid);
+    const group = this.owners.groupName(node.gid);
+    if (user !== undefined) node.user = user;
+    if (group !== undefined) node.group = group;
+    return node;
+  }
+
+  private checkAborted(): void {
+    if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
+  }
+
+  private error(p: Buffer, message: string): void {
+    this.summary.errors++;
+    this.opts.onError?.(p.toString(), message);
+  }
+
+  /** Stores one filesystem entry; null when it is skipped (excluded, unreadable, a socket). */
+  private async saveEntry(full: Buffer, name: Buffer, prev: Node | undefined): Promise<Node | null> {
+    this.checkAborted();
+    let st: BigIntStats;
+    try {
+      st = await fs.lstat(full, { bigint: true });
+    } catch (err) {
+      this.error(full, describe(err));
+      return null;
+    }
+    const type = nodeType(st);
+    if (!type) {
+      this.opts.onNote?.(full.toString(), 'socket skipped');
+      return null;
+    }
+    const node = this.metadata(name, st, type);
+    switch (type) {
+      case 'dir':
+        node.subtree = await this.saveDir(full, st, prev?.type === 'dir' ? prev.subtree : undefined);
+        this.summary.dirs++;
+        return node;
+      case 'file':
+        return (await this.saveFile(full, st, node, prev)) ? node : null;
+      case 'symlink':
+        try {
+          node.linkTarget = await fs.readlink(full, { encoding: 'buffer' });
+        } catch (err) {
+          this.error(full, describe(err));
+          return null;
+        }
+        return node;
+      default:
+        node.rdev = st.rdev;
+        return node;
+    }
+  }
+
+  private async saveDir(full: Buffer, st: BigIntStats, prevTree: Buffer | undefined): Promise<Buffer> {
+    let names: Buffer[] = [];
+    const crossesDevice = this.opts.oneFileSystem && !this.rootDevices.has(st.dev);
+    if (!crossesDevice) {
+      try {
+        names = await fs.readdir(full, { encoding: 'buffer' });
+      } catch (err) {
+        this.error(full, `cannot list directory: ${describe(err)}`);
+      }
+    }
+    names.sort(Buffer.compare);
+    const parent = await this.parentDir(prevTree);
+    const nodes: Node[] = [];
+    for (const name of names) {
+      const child = Buffer.concat([full, Buffer.from(full.length === 1 ? '' : '/'), name]);
+      if (!this.excludes.empty && this.excludes.excluded(child.toString(), name.toString())) continue;
+      const node = await this.saveEntry(child, name, parent.get(name.toString('latin1')));
+      if (node) nodes.push(node);
+    }
+    return this.saveTree(nodes);
+  }
+
+  private async saveFile(full: Buffer, st: BigIntStats, node: Node, prev: Node | undefined): Promise<boolean> {
+    const size = Number(st.size);
+    if (st.blocks * 512n < st.size) node.sparse = true;
+    this.summary.bytesProcessed += size;
+    this.opts.onProgress?.(this.summary, full.toString());
+    const unchanged = prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino;
+    if (unchanged) {
+      node.content = prev.content;
+      this.summary.filesUnmodified++;
+      return true;
+    }
+    const linkKey = `${st.dev}:${st.ino}`;
+    const linked = st.nlink > 1n ? this.hardlinks.get(linkKey) : undefined;
+    if (linked) {
+      node.content = linked;
+      return true;
+    }
+    let fh;
+    try {
+      fh = await fs.open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOATIME);
+    } catch (err) {
+      // O_NOATIME is refused for files we do not own unless we are root.
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') {
+        this.error(full, describe(err));
+        return false;
+      }
+      try {
+        fh = await fs.open(full, constants.O_RDONLY | constants.O_NOFOLLOW);
+      } catch (err2) {
+        this.error(full, describe(err2));
+        return false;
+      }
+    }
+    const content: Buffer[] = [];
+    let read = 0;
+    try {
+      for await (const chunk of fileChunks(fh, this.repo.chunker, this.buffer)) {
+        this.checkAborted();
+        content.push(await this.store(BlobType.data, chunk));
+        read += chunk.length;
+        this.summary.bytesRead += chunk.length;
+      }
+      const after = await fh.stat({ bigint: true });
+      if (after.mtimeNs !== st.mtimeNs || after.size !== st.size || read !== size) {
+        this.opts.onNote?.(full.toString(), 'file changed while being read; the snapshot holds what was read');
+        node.size = read;
+      }
+    } catch (err) {
+      if (err instanceof ScrateError) throw err;
+      this.error(full, `read failed: ${describe(err)}`);
+      return false;
+    } finally {
+      await fh.close();
+    }
+    node.content = content;
+    if (st.nlink > 1n) this.hardlinks.set(linkKey, content);
+    if (prev?.type === 'file') this.summary.filesChanged++;
+    else this.summary.filesNew++;
+    return true;
+  }
+}

@@ -1,0 +1,37 @@
+/** The kinds of object a repository stores; each lives in its own namespace. */
+export type ObjectType = 'config' | 'keys' | 'snapshots' | 'index' | 'data' | 'locks';
+
+export const OBJECT_TYPES: readonly ObjectType[] = ['config', 'keys', 'snapshots', 'index', 'data', 'locks'];
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/**
+ * Where repository objects live. Objects are written once and never modified; `save`
+ * must be atomic (an object is either absent or complete). Everything above this
+ * interface is the same for every store.
+ */
+export interface Backend {
+  /** A human-readable location, for messages. */
+  readonly location: string;
+  /** Whether the repository's config object exists. */
+  exists(): Promise<boolean>;
+  /** Prepares an empty store (directories, bucket). */
+  create(): Promise<void>;
+  save(type: ObjectType, name: string, data: Uint8Array): Promise<void>;
+  /** The whole object, or `range` of it. Throws NotFoundError when absent. */
+  load(type: ObjectType, name: string, range?: ByteRange): Promise<Buffer>;
+  /** Size in bytes, or null when absent. */
+  stat(type: ObjectType, name: string): Promise<number | null>;
+  list(type: ObjectType): AsyncIterable<{ name: string; size: number }>;
+  remove(type: ObjectType, name: string): Promise<void>;
+}
+
+export class NotFoundError extends Error {
+  constructor(readonly type: ObjectType, readonly name: string) {
+    super(`${type}/${name} does not exist`);
+    this.name = 'NotFoundError';
+  }
+}

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { NotFoundError, OBJECT_TYPES, type Backend, type ByteRange, type ObjectType } from './backend.js';
+
+const TEMP_PREFIX = '.tmp-';
+
+/**
+ * A repository in a local directory. Writes go to a temporary file that is fsynced and
+ * renamed into place, then the directory is fsynced: after a crash an object is either
+ * complete or absent, never partial.
+ */
+export class LocalBackend implements Backend {
+  constructor(readonly root: string) {}
+
+  get location(): string {
+    return this.root;
+  }
+
+  private dirOf(type: ObjectType, name: string): string {
+    if (type === 'config') return this.root;
+    if (type === 'data') return path.join(this.root, 'data', name.slice(0, 2));
+    return path.join(this.root, type);
+  }
+
+  private pathOf(type: ObjectType, name: string): string {
+    return type === 'config' ? path.join(this.root, 'config') : path.join(this.dirOf(type, name), name);
+  }
+
+  async exists(): Promise<boolean> {
+    return (await this.stat('config', 'config')) !== null;
+  }
+
+  async create(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
+    for (const type of OBJECT_TYPES) if (type !== 'config') await fs.mkdir(path.join(this.root, type), { recursive: true, mode: 0o700 });
+    for (let i = 0; i < 256; i++) await fs.mkdir(path.join(this.root, 'data', i.toString(16).padStart(2, '0')), { recursive: true, mode: 0o700 });
+  }
+
+  async save(type: ObjectType, name: string, data: Uint8Array): Promise<void> {
+    const dir = this.dirOf(type, name);
+    const temp = path.join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
+    const fh = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      let written = 0;
+      while (written < data.length) written += (await fh.write(data, written, data.length - written)).bytesWritten;
+      await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await fs.rm(temp, { force: true });
+      throw err;
+    }
+    await fh.close();
+    await fs.rename(temp, this.pathOf(type, name));
+    await syncDir(dir);
+  }
+
+  async load(type: ObjectType, name: string, range?: ByteRange): Promise<Buffer> {
+    const file = this.pathOf(type, name);
+    let fh;
+    try {
+      fh = await fs.open(file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(type, name);
+      throw err;
+    }
+    try {
+      if (!range) return await fh.readFile();
+      const buf = Buffer.allocUnsafe(range.length);
+      let got = 0;
+      while (got < range.length) {
+        const { bytesRead } = await fh.read(buf, got, range.length - got, range.offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === range.length ? buf : buf.subarray(0, got);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async stat(type: ObjectType, name: string): Promise<number | null> {
+    try {
+      return (await fs.stat(this.pathOf(type, name))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async *list(type: ObjectType): AsyncIterable<{ name: string; size: number }> {
+    if (type === 'config') {
+      const size = await this.stat('config', 'config');
+      if (size !== null) yield { name: 'config', size };
+      return;
+    }
+    const dirs = type === 'data' ? (await readdirOrEmpty(path.join(this.root, 'data'))).map((d) => path.join(this.root, 'data', d)) : [path.join(this.root, type)];
+    for (const dir of dirs) {
+      for (const name of await readdirOrEmpty(dir)) {
+        if (name.startsWith(TEMP_PREFIX)) continue;
+        const st = await fs.stat(path.join(dir, name)).catch(() => null);
+        if (st?.isFile()) yield { name, size: st.size };
+      }
+    }
+  }
+
+  async remove(type: ObjectType, name: string): Promise<void> {
+    await fs.rm(this.pathOf(type, name), { force: true });
+    await syncDir(this.dirOf(type, name));
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(dir)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,50 @@
+import { Command } from 'commander';
+import { findSnapshot } from '../../snapshot/snapshot.js';
+import { displayName, type Node } from '../../tree/node.js';
+import { findNode, joinPath, pathComponents, walkTree } from '../../tree/walk.js';
+import { withRepository, type Context } from '../context.js';
+import { snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
+
+function modeString(n: Node): string {
+  const t = { file: '-', dir: 'd', symlink: 'l', fifo: 'p', chardev: 'c', blockdev: 'b' }[n.type];
+  const bits = 'rwxrwxrwx'.split('').map((c, i) => (n.mode & (0o400 >> i) ? c : '-'));
+  if (n.mode & 0o4000) bits[2] = bits[2] === 'x' ? 's' : 'S';
+  if (n.mode & 0o2000) bits[5] = bits[5] === 'x' ? 's' : 'S';
+  if (n.mode & 0o1000) bits[8] = bits[8] === 'x' ? 't' : 'T';
+  return t + bits.join('');
+}
+
+export function lsCommand(context: (cmd: Command) => Context): Command {
+  return snapshotFilterOptions(
+    new Command('ls')
+      .description('list the files in a snapshot')
+      .argument('<snapshot>', 'snapshot ID, prefix, or "latest"')
+      .argument('[path]', 'directory or file inside the snapshot', '/')
+      .option('-l, --long', 'show mode, owner, size and time'),
+  ).action(async (spec: string, dir: string, flags: SnapshotFilterFlags & { long?: boolean }, cmd: Command) => {
+    const ctx = context(cmd);
+    await withRepository(ctx, 'none', async (repo) => {
+      const { snapshot } = await findSnapshot(repo, spec, flags);
+      const root = Buffer.from(snapshot.tree, 'hex');
+      const start = pathComponents(dir);
+      const node = start.length ? await findNode(repo, root, dir) : null;
+      const entries: { path: Buffer[]; node: Node }[] = [];
+      if (node) entries.push({ path: start, node });
+      if (!node || node.type === 'dir') for await (const e of walkTree(repo, node ? node.subtree! : root, start)) entries.push(e);
+      if (ctx.out.json) {
+        ctx.out.result(entries.map((e) => ({ path: displayName(joinPath(e.path)), type: e.node.type, mode: e.node.mode, uid: e.node.uid, gid: e.node.gid, size: e.node.size, mtime: e.node.mtimeNs.toString(), ...(e.node.linkTarget ? { linkTarget: displayName(e.node.linkTarget) } : {}) })));
+        return;
+      }
+      for (const e of entries) {
+        const p = displayName(joinPath(e.path));
+        if (!flags.long) ctx.out.info(p);
+        else {
+          const n = e.node;
+          const time = new Date(Number(n.mtimeNs / 1_000_000n)).toISOString().replace('T', ' ').slice(0, 19);
+          const link = n.linkTarget ? ` -> ${displayName(n.linkTarget)}` : '';
+          ctx.out.info(`${modeString(n)} ${(n.user ?? String(n.uid)).padEnd(8)} ${(n.group ?? String(n.gid)).padEnd(8)} ${String(n.size).padStart(12)} ${time} ${p}${link}`);
+        }
+      }
+    });
+  });
+}

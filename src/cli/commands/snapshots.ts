@@ -1,0 +1,26 @@
+import { Command } from 'commander';
+import { listSnapshots, matches } from '../../snapshot/snapshot.js';
+import { withRepository, type Context } from '../context.js';
+import { collect } from '../parse.js';
+
+export function snapshotsCommand(context: (cmd: Command) => Context): Command {
+  return new Command('snapshots')
+    .description('list snapshots')
+    .option('--host <name>', 'only snapshots of this host')
+    .option('--path <path>', 'only snapshots of this path (repeatable)', collect, [])
+    .option('--tag <tag>', 'only snapshots with this tag (repeatable)', collect, [])
+    .action(async (flags: { host?: string; path: string[]; tag: string[] }, cmd: Command) => {
+      const ctx = context(cmd);
+      const list = await withRepository(ctx, 'none', listSnapshots, { index: false });
+      const shown = list.filter((e) => matches(e.snapshot, { host: flags.host, paths: flags.path, tags: flags.tag }));
+      if (ctx.out.json) {
+        ctx.out.result(shown.map((e) => ({ id: e.id, ...e.snapshot })));
+        return;
+      }
+      ctx.out.table(
+        ['ID', 'Time', 'Host', 'Tags', 'Paths'],
+        shown.map((e) => [e.id.slice(0, 8), e.snapshot.time.replace('T', ' ').slice(0, 19), e.snapshot.hostname, e.snapshot.tags.join(','), e.snapshot.paths.join(', ')]),
+      );
+      ctx.out.info(`${shown.length} snapshot${shown.length === 1 ? '' : 's'}`);
+    });
+}

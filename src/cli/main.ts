@@ -1,0 +1,66 @@
+import { Command, CommanderError, Option } from 'commander';
+import { VERSION } from '../archiver/archiver.js';
+import { ExitCode, ScrateError } from '../errors.js';
+import { backupCommand } from './commands/backup.js';
+import { catCommand } from './commands/cat.js';
+import { initCommand } from './commands/init.js';
+import { keyCommand } from './commands/key.js';
+import { lsCommand } from './commands/ls.js';
+import { restoreCommand } from './commands/restore.js';
+import { snapshotsCommand } from './commands/snapshots.js';
+import { unlockCommand } from './commands/unlock.js';
+import type { Context, GlobalOptions } from './context.js';
+import { Output } from './output.js';
+
+const abort = new AbortController();
+
+function makeContext(cmd: Command): Context {
+  const globals = cmd.optsWithGlobals<GlobalOptions>();
+  return { globals, out: new Output(!!globals.json, !!globals.quiet, !!globals.verbose), signal: abort.signal };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('scrate')
+    .description('encrypted, deduplicating, versioned backups')
+    .version(VERSION)
+    .addOption(new Option('-r, --repo <location>', 'repository: a directory').env('SCRATE_REPOSITORY'))
+    .addOption(new Option('--password-file <file>', 'read the password from a file').env('SCRATE_PASSWORD_FILE'))
+    .addOption(new Option('--password-command <command>', 'run a shell command that prints the password').env('SCRATE_PASSWORD_COMMAND'))
+    .option('--json', 'machine-readable output')
+    .option('-q, --quiet', 'print only errors')
+    .option('-v, --verbose', 'print more detail')
+    .option('--debug', 'show stack traces of internal errors')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const make of [initCommand, backupCommand, snapshotsCommand, lsCommand, restoreCommand, keyCommand, catCommand, unlockCommand]) {
+    program.addCommand(make(makeContext).exitOverride());
+  }
+  return program;
+}
+
+function report(err: unknown, debug: boolean): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.fatal;
+  if (err instanceof ScrateError) {
+    process.stderr.write(`scrate: ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`);
+    if (debug) process.stderr.write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  const e = err as NodeJS.ErrnoException;
+  process.stderr.write(`scrate: ${e?.message ?? String(err)}${debug ? '' : ' (run with --debug for details)'}\n`);
+  if (debug) process.stderr.write(`${e?.stack}\n`);
+  return ExitCode.fatal;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  process.on('SIGINT', () => {
+    if (abort.signal.aborted) process.exit(ExitCode.interrupted);
+    abort.abort();
+  });
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (err) {
+    return report(err, argv.includes('--debug'));
+  }
+}

@@ -1,0 +1,34 @@
+/** Process exit codes; scripts depend on them, so they never change meaning. */
+export const ExitCode = {
+  ok: 0,
+  fatal: 1,
+  partial: 3,
+  noRepository: 10,
+  locked: 11,
+  wrongPassword: 12,
+  interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * An error meant for the user: one line, optionally a hint, and the exit code it maps to.
+ * Anything else that reaches the CLI is a bug and is reported as such.
+ */
+export class ScrateError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode = ExitCode.fatal,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'ScrateError';
+  }
+}
+
+/** Stored data failed verification: a flipped bit, a truncated object, a wrong key. */
+export class IntegrityError extends ScrateError {
+  constructor(what: string, detail: string) {
+    super(`${what}: ${detail}`, ExitCode.fatal, 'the repository may be damaged; run `scrate check`');
+    this.name = 'IntegrityError';
+  }
+}

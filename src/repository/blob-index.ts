@@ -1,0 +1,186 @@
+import type { BlobType, PackEntry } from './pack.js';
+
+/** A pack as the index knows it: enough to read any blob without opening the pack first. */
+export interface PackInfo {
+  id: Buffer;
+  type: BlobType;
+  /** The pack's key envelope (see pack.ts), so a blob read needs one ranged request. */
+  envelope: Buffer;
+}
+
+export interface BlobLocation {
+  pack: PackInfo;
+  offset: number;
+  length: number;
+  rawLength: number;
+  compressed: boolean;
+}
+
+const ID_BYTES = 32;
+const META_WORDS = 4;
+const COMPRESSED_BIT = 0x80000000;
+
+/**
+ * Every blob in the repository, keyed by its 32-byte ID. Stored flat (IDs in one buffer,
+ * locations in one Uint32Array, an open-addressing table of entry numbers) so that tens of
+ * millions of blobs cost about 60 bytes each and no per-blob objects exist for the GC.
+ */
+export class BlobIndex {
+  readonly packs: PackInfo[] = [];
+  private readonly packNumbers = new Map<string, number>();
+  private ids = Buffer.alloc(0);
+  private meta = new Uint32Array(0);
+  private table = new Int32Array(0);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds a pack's blobs; a blob already indexed elsewhere keeps its first location. */
+  addPack(pack: PackInfo, entries: readonly PackEntry[]): void {
+    const key = pack.id.toString('hex');
+    if (this.packNumbers.has(key)) return;
+    const packNo = this.packs.length;
+    this.packs.push(pack);
+    this.packNumbers.set(key, packNo);
+    this.reserve(this.count + entries.length);
+    for (const e of entries) {
+      if (this.slotOf(e.id) >= 0) continue;
+      const n = this.count++;
+      e.id.copy(this.ids, n * ID_BYTES);
+      const m = n * META_WORDS;
+      this.meta[m] = packNo;
+      this.meta[m + 1] = e.offset;
+      this.meta[m + 2] = e.length;
+      this.meta[m + 3] = (e.rawLength | (e.compressed ? COMPRESSED_BIT : 0)) >>> 0;
+      this.insert(n);
+    }
+  }
+
+  has(id: Uint8Array): boolean {
+    return this.slotOf(id) >= 0;
+  }
+
+  hasPack(id: string): boolean {
+    return this.packNumbers.has(id);
+  }
+
+  find(id: Uint8Array): BlobLocation | undefined {
+    const slot = this.slotOf(id);
+    if (slot < 0) return undefined;
+    const m = (this.table[slot]! - 1) * META_WORDS;
+    const raw = this.meta[m + 3]!;
+    return {
+      pack: this.packs[this.meta[m]!]!,
+      offset: this.meta[m + 1]!,
+      length: this.meta[m + 2]!,
+      rawLength: raw & ~COMPRESSED_BIT,
+      compressed: (raw & COMPRESSED_BIT) !== 0,
+    };
+  }
+
+  /** Bytes held by the index's arrays, for measuring the per-blob cost. */
+  get memoryBytes(): number {
+    return this.ids.byteLength + this.meta.byteLength + this.table.byteLength;
+  }
+
+  private reserve(n: number): void {
+    if (n * ID_BYTES > this.ids.length) {
+      const cap = Math.max(1024, Math.ceil(n * 1.25));
+      const ids = Buffer.alloc(cap * ID_BYTES);
+      this.ids.copy(ids, 0, 0, this.count * ID_BYTES);
+      this.ids = ids;
+      const meta = new Uint32Array(cap * META_WORDS);
+      meta.set(this.meta.subarray(0, this.count * META_WORDS));
+      this.meta = meta;
+    }
+    // Keep the table at most 2/3 full so probes stay short.
+    if (n * 3 > this.table.length * 2) {
+      let cap = 2048;
+      while (n * 3 > cap * 2) cap *= 2;
+      this.table = new Int32Array(cap);
+      for (let i = 0; i < this.count; i++) this.insert(i);
+    }
+  }
+
+  private insert(n: number): void {
+    const mask = this.table.length - 1;
+    let slot = this.ids.readUInt32LE(n * ID_BYTES) & mask;
+    while (this.table[slot] !== 0) slot = (slot + 1) & mask;
+    this.table[slot] = n + 1;
+  }
+
+  /** IDs are keyed hashes, so their first bytes are uniformly distributed: no further hashing needed. */
+  private slotOf(id: Uint8Array): number {
+    if (this.table.length === 0) return -1;
+    const mask = this.table.length - 1;
+    let slot = (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) & mask;
+    for (;;) {
+      const e = this.table[slot]!;
+      if (e === 0) return -1;
+      if (this.ids.compare(id, 0, ID_BYTES, (e - 1) * ID_BYTES, e * ID_BYTES) === 0) return slot;
+      slot = (slot + 1) & mask;
+    }
+  }
+}
+
+/** The plaintext of an index object: a list of packs and their blobs. */
+export interface IndexFile {
+  packs: { pack: PackInfo; entries: PackEntry[] }[];
+}
+
+const BLOB_RECORD = ID_BYTES + 12;
+
+export function encodeIndexFile(file: IndexFile): Buffer {
+  let size = 4;
+  for (const p of file.packs) size += ID_BYTES + 1 + 1 + p.pack.envelope.length + 4 + p.entries.length * BLOB_RECORD;
+  const out = Buffer.alloc(size);
+  let at = out.writeUInt32LE(file.packs.length, 0);
+  for (const { pack, entries } of file.packs) {
+    at += pack.id.copy(out, at);
+    out[at++] = pack.type;
+    out[at++] = pack.envelope.length;
+    at += pack.envelope.copy(out, at);
+    at = out.writeUInt32LE(entries.length, at);
+    for (const e of entries) {
+      at += e.id.copy(out, at);
+      at = out.writeUInt32LE(e.offset, at);
+      at = out.writeUInt32LE(e.length, at);
+      at = out.writeUInt32LE((e.rawLength | (e.compressed ? COMPRESSED_BIT : 0)) >>> 0, at);
+    }
+  }
+  return out;
+}
+
+export function decodeIndexFile(buf: Buffer): IndexFile {
+  const packs: IndexFile['packs'] = [];
+  const count = buf.readUInt32LE(0);
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    const id = Buffer.from(buf.subarray(at, at + ID_BYTES));
+    at += ID_BYTES;
+    const type = buf[at++] as BlobType;
+    const envLength = buf[at++]!;
+    const envelope = Buffer.from(buf.subarray(at, at + envLength));
+    at += envLength;
+    const n = buf.readUInt32LE(at);
+    at += 4;
+    const entries: PackEntry[] = [];
+    for (let j = 0; j < n; j++) {
+      const raw = buf.readUInt32LE(at + ID_BYTES + 8);
+      entries.push({
+        type,
+        id: Buffer.from(buf.subarray(at, at + ID_BYTES)),
+        offset: buf.readUInt32LE(at + ID_BYTES),
+        length: buf.readUInt32LE(at + ID_BYTES + 4),
+        rawLength: raw & ~COMPRESSED_BIT,
+        compressed: (raw & COMPRESSED_BIT) !== 0,
+      });
+      at += BLOB_RECORD;
+    }
+    packs.push({ pack: { id, type, envelope }, entries });
+  }
+  if (at !== buf.length) throw new RangeError('index file has trailing bytes');
+  return { packs };
+}

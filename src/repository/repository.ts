@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import { NotFoundError, type Backend, type ObjectType } from '../backend/backend.js';
+import { FastCDC } from '../chunker/fastcdc.js';
+import { openSealedKey } from '../crypto/keybox.js';
+import { generateMasterKeys, type MasterKeys } from '../crypto/masterkeys.js';
+import { deriveKey, hmacSha256, sha256 } from '../crypto/primitives.js';
+import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { BlobIndex, decodeIndexFile, encodeIndexFile, type BlobLocation, type IndexFile } from './blob-index.js';
+import { decompress } from './compression.js';
+import { checkChunkerParams, checkCompressionLevel, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, type RepoConfig } from './config.js';
+import { addKey, DEFAULT_KDF_MS, unlockKeys } from './keys.js';
+import { BlobType, KeyKind, openBlob } from './pack.js';
+import { Packer } from './packer.js';
+import { decodeObject, encodeObject, ObjectKind } from './sealed-object.js';
+
+export interface InitOptions {
+  chunker?: { min: number; avg: number; max: number };
+  compression?: number;
+  packSize?: number;
+  kdfMs?: number;
+}
+
+const TREE_KEY_INFO = 'scrate v1 tree pack';
+
+/**
+ * An open repository: its keys, config and index, and typed access to its objects.
+ * Every object read is verified (name = SHA-256 of its bytes; blobs: ID = keyed hash of plaintext).
+ */
+export class Repository {
+  readonly index = new BlobIndex();
+  readonly chunker: FastCDC;
+  private readonly packKeys = new Map<string, Buffer>();
+  private packer: Packer | undefined;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly keys: MasterKeys,
+    readonly keyId: string,
+    readonly config: RepoConfig,
+  ) {
+    this.chunker = new FastCDC({ ...config.chunker, seed: keys.gearSeed });
+  }
+
+  static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
+    if (await backend.exists()) throw new ScrateError(`repository ${backend.location} already exists`);
+    const chunker = opts.chunker ?? DEFAULT_CHUNKER;
+    checkChunkerParams(chunker);
+    const compression = opts.compression ?? DEFAULT_COMPRESSION;
+    checkCompressionLevel(compression);
+    const config: RepoConfig = { version: 1, id: randomBytes(32).toString('hex'), chunker, compression, packSize: opts.packSize ?? DEFAULT_PACK_SIZE };
+    const keys = generateMasterKeys();
+    await backend.create();
+    const keyId = await addKey(backend, keys, password, opts.kdfMs ?? DEFAULT_KDF_MS);
+    // The config is written last: until it exists, the directory is not a repository.
+    await backend.save('config', 'config', encodeObject(keys.metadataKey, ObjectKind.config, Buffer.from(JSON.stringify(config))));
+    return new Repository(backend, keys, keyId, config);
+  }
+
+  static async open(backend: Backend, password: string): Promise<Repository> {
+    if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
+    const { keyId, keys } = await unlockKeys(backend, password);
+    const stored = await backend.load('config', 'config');
+    const config = JSON.parse(decodeObject(keys.metadataKey, ObjectKind.config, stored, 'config').toString('utf8')) as RepoConfig;
+    if (config.version !== 1) throw new ScrateError(`repository format version ${config.version} is not supported by this scrate`);
+    return new Repository(backend, keys, keyId, config);
+  }
+
+  /** The keyed hash that names a blob. */
+  blobId(data: Uint8Array): Buffer {
+    return hmacSha256(this.keys.chunkIdKey, data);
+  }
+
+  // --- whole objects (snapshots, index, locks) ---
+
+  async saveObject(type: ObjectType, kind: ObjectKind, payload: Buffer): Promise<string> {
+    const bytes = encodeObject(this.keys.metadataKey, kind, payload);
+    const name = sha256(bytes).toString('hex');
+    await this.backend.save(type, name, bytes);
+    return name;
+  }
+
+  /** Loads, verifies and decrypts an object named by its hash. */
+  async loadObject(type: ObjectType, kind: ObjectKind, name: string): Promise<Buffer> {
+    const what = `${type}/${name.slice(0, 12)}`;
+    const bytes = await this.backend.load(type, name);
+    if (sha256(bytes).toString('hex') !== name) throw new IntegrityError(what, 'content does not match its name');
+    return decodeObject(this.keys.metadataKey, kind, bytes, what);
+  }
+
+  async listNames(type: ObjectType): Promise<string[]> {
+    const names: string[] = [];
+    for await (const { name } of this.backend.list(type)) names.push(name);
+    return names;
+  }
+
+  // --- index ---
+
+  async loadIndex(): Promise<void> {
+    for (const name of await this.listNames('index')) {
+      const file = decodeIndexFile(await this.loadObject('index', ObjectKind.index, name));
+      for (const { pack, entries } of file.packs) this.index.addPack(pack, entries);
+    }
+  }
+
+  async saveIndexFile(file: IndexFile): Promise<string> {
+    return this.saveObject('index', ObjectKind.index, encodeIndexFile(file));
+  }
+
+  // --- blobs ---
+
+  /** The key of a pack, from its envelope. Data packs need the data private key. */
+  packKey(packId: string, envelope: Buffer): Buffer {
+    let key = this.packKeys.get(packId);
+    if (key) return key;
+    if (envelope[0] === KeyKind.derived) {
+      key = deriveKey(this.keys.metadataKey, envelope.subarray(1), TREE_KEY_INFO);
+    } else if (envelope[0] === KeyKind.sealed) {
+      if (!this.keys.dataPrivateKey) throw new ScrateError('this key is write-only: it cannot read file contents');
+      const opened = openSealedKey(envelope.subarray(1), { publicKey: this.keys.dataPublicKey, privateKey: this.keys.dataPrivateKey });
+      if (!opened) throw new IntegrityError(`pack ${packId.slice(0, 12)}`, 'pack key failed authentication');
+      key = opened;
+    } else {
+      throw new IntegrityError(`pack ${packId.slice(0, 12)}`, `unknown key kind ${envelope[0]}`);
+    }
+    if (this.packKeys.size > 4096) this.packKeys.clear();
+    this.packKeys.set(packId, key);
+    return key;
+  }
+
+  newTreePackKey(): { key: Buffer; envelope: Buffer } {
+    const salt = randomBytes(32);
+    return { key: deriveKey(this.keys.metadataKey, salt, TREE_KEY_INFO), envelope: Buffer.concat([Buffer.from([KeyKind.derived]), salt]) };
+  }
+
+  /** Decrypts, decompresses and verifies one blob already read from its pack. */
+  decodeBlob(id: Buffer, loc: BlobLocation, sealed: Buffer): Buffer {
+    const packId = loc.pack.id.toString('hex');
+    const what = `blob ${id.toString('hex').slice(0, 12)} in pack ${packId.slice(0, 12)}`;
+    if (sealed.length !== loc.length) throw new IntegrityError(what, 'truncated');
+    const stored = openBlob(this.packKey(packId, loc.pack.envelope), loc.offset, sealed, what);
+    let plain: Buffer;
+    try {
+      plain = loc.compressed ? decompress(stored) : stored;
+    } catch {
+      throw new IntegrityError(what, 'does not decompress');
+    }
+    if (plain.length !== loc.rawLength || !this.blobId(plain).equals(id)) throw new IntegrityError(what, 'content does not match its ID');
+    return plain;
+  }
+
+  async loadBlob(id: Buffer): Promise<Buffer> {
+    const loc = this.index.find(id);
+    if (!loc) throw new IntegrityError(`blob ${id.toString('hex').slice(0, 12)}`, 'not in the index (missing pack or index)');
+    let sealed: Buffer;
+    try {
+      sealed = await this.backend.load('data', loc.pack.id.toString('hex'), { offset: loc.offset, length: loc.length });
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new IntegrityError(`blob ${id.toString('hex').slice(0, 12)}`, `its pack ${err.name.slice(0, 12)} is missing`);
+      throw err;
+    }
+    return this.decodeBlob(id, loc, sealed);
+  }
+
+  /** The packer that batches new blobs into packs; created on first write. */
+  get writer(): Packer {
+    this.packer ??= new Packer(this);
+    return this.packer;
+  }
+
+  /** Stores a blob unless the repository already has it; returns its ID and whether it was new. */
+  async saveBlob(type: BlobType, data: Buffer, compression = this.config.compression): Promise<{ id: Buffer; added: boolean }> {
+    const id = this.blobId(data);
+    const added = await this.writer.add(type, id, data, type === BlobType.tree ? 3 : compression);
+    return { id, added };
+  }
+
+  /** Writes every pending pack and the index entries for them. Must precede saving a snapshot. */
+  async flush(): Promise<void> {
+    await this.packer?.flush();
+  }
+}

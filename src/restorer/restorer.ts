@@ -1,0 +1,241 @@
+import { constants, promises as fs } from 'node:fs';
+import { ExitCode, ScrateError } from '../errors.js';
+import { posix } from '../native/posix.js';
+import { Excludes } from '../archiver/excludes.js';
+import { ownerDb } from '../platform/owners.js';
+import type { Repository } from '../repository/repository.js';
+import type { Snapshot } from '../snapshot/snapshot.js';
+import { displayName, type Node } from '../tree/node.js';
+import { findNode, loadTree, pathComponents } from '../tree/walk.js';
+
+export interface RestoreOptions {
+  target: string;
+  /** Restore only this path of the snapshot (its contents, for a directory). */
+  subpath?: string;
+  includes?: string[];
+  excludes?: string[];
+  overwrite?: boolean;
+  /** Use the stored uid/gid even where the stored user/group name exists here under another id. */
+  numericOwner?: boolean;
+  signal?: AbortSignal;
+  onError?: (path: string, message: string) => void;
+  onProgress?: (stats: Readonly<RestoreStats>, currentPath: string) => void;
+}
+
+export interface RestoreStats {
+  files: number;
+  dirs: number;
+  others: number;
+  bytes: number;
+  errors: number;
+}
+
+const S_IFIFO = 0o010000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+
+/** A directory of the target, created on first need so that filters leave no empty parents. */
+interface DirState {
+  dest: Buffer;
+  node: Node | null;
+  created: boolean;
+  parent: DirState | null;
+}
+
+/**
+ * Recreates a snapshot (or part of it) under a target directory: content verified blob by
+ * blob, sparse files with their holes, hard links as links, then ownership, mode and
+ * nanosecond times; directories' metadata last, after their contents are written.
+ */
+export async function restore(repo: Repository, snapshot: Snapshot, opts: RestoreOptions): Promise<RestoreStats> {
+  const restorer = new Restorer(repo, opts);
+  await restorer.run(snapshot);
+  return restorer.stats;
+}
+
+class Restorer {
+  readonly stats: RestoreStats = { files: 0, dirs: 0, others: 0, bytes: 0, errors: 0 };
+  private readonly includes: Excludes;
+  private readonly excludes: Excludes;
+  private readonly hardlinks = new Map<string, Buffer>();
+  private readonly owners = ownerDb();
+  private readonly isRoot = process.getuid?.() === 0;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly opts: RestoreOptions,
+  ) {
+    this.includes = new Excludes(opts.includes ?? []);
+    this.excludes = new Excludes(opts.excludes ?? []);
+  }
+
+  async run(snapshot: Snapshot): Promise<void> {
+    const root = Buffer.from(snapshot.tree, 'hex');
+    const sub = this.opts.subpath ?? '/';
+    const top: DirState = { dest: Buffer.from(this.opts.target), node: null, created: false, parent: null };
+    const start = pathComponents(sub);
+    const node = start.length ? await findNode(this.repo, root, sub) : null;
+    const base = '/' + start.map((c) => c.toString()).join('/');
+    if (node && node.type !== 'dir') {
+      await this.restoreNode(node, top, base, this.includes.empty);
+      return;
+    }
+    const tree = node ? node.subtree! : root;
+    await this.restoreDir(tree, top, base === '/' ? '' : base, this.includes.empty);
+  }
+
+  private async restoreDir(tree: Buffer, dir: DirState, snapPath: string, included: boolean): Promise<void> {
+    for (const node of await loadTree(this.repo, tree)) {
+      if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
+      await this.restoreNode(node, dir, `${snapPath}/${node.name.toString()}`, included);
+    }
+  }
+
+  private async restoreNode(node: Node, dir: DirState, snapPath: string, inherited: boolean): Promise<void> {
+    const name = node.name.toString();
+    if (this.excludes.excluded(snapPath, name)) return;
+    const included = inherited || this.includes.excluded(snapPath, name);
+    const dest = Buffer.concat([dir.dest, Buffer.from('/'), node.name]);
+    if (node.type === 'dir') {
+      const child: DirState = { dest, node, created: false, parent: dir };
+      if (included) await this.ensureDir(child);
+      if (node.subtree) await this.restoreDir(node.subtree, child, snapPath, included);
+      if (child.created) {
+        await this.applyMetadata(dest, node);
+        this.stats.dirs++;
+      }
+      return;
+    }
+    if (!included) return;
+    await this.ensureDir(dir);
+    this.opts.onProgress?.(this.stats, snapPath);
+    try {
+      await this.create(dest, node);
+    } catch (err) {
+      if (err instanceof ScrateError) throw err;
+      this.error(dest, (err as NodeJS.ErrnoException).code ?? String(err));
+    }
+  }
+
+  private async ensureDir(dir: DirState): Promise<void> {
+    if (dir.created) return;
+    if (dir.parent) await this.ensureDir(dir.parent);
+    try {
+      await fs.mkdir(dir.dest, { recursive: dir.parent === null, mode: 0o700 });
+    } catch (err) {
+      const st = await fs.lstat(dir.dest).catch(() => null);
+      if (!st?.isDirectory()) {
+        if (!st || !this.opts.overwrite) throw this.conflict(dir.dest, err);
+        await fs.rm(dir.dest);
+        await fs.mkdir(dir.dest, { mode: 0o700 });
+      }
+    }
+    dir.created = true;
+  }
+
+  private conflict(dest: Buffer, err: unknown): ScrateError {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return new ScrateError(`refusing to overwrite ${displayName(dest)}`, ExitCode.fatal, 'restore into an empty directory, or pass --overwrite');
+    return new ScrateError(`cannot create ${displayName(dest)}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+
+  private async create(dest: Buffer, node: Node): Promise<void> {
+    const linkKey = `${node.deviceId}:${node.inode}`;
+    const first = node.links > 1 ? this.hardlinks.get(linkKey) : undefined;
+    try {
+      if (first) {
+        await fs.link(first, dest);
+        this.stats.files++;
+        return;
+      }
+      await this.createNew(dest, node);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!this.opts.overwrite) throw this.conflict(dest, err);
+      await fs.rm(dest, { recursive: true });
+      return this.create(dest, node);
+    }
+    if (node.type === 'file' && node.links > 1) this.hardlinks.set(linkKey, dest);
+    await this.applyMetadata(dest, node);
+  }
+
+  private async createNew(dest: Buffer, node: Node): Promise<void> {
+    switch (node.type) {
+      case 'file':
+        await this.writeFile(dest, node);
+        this.stats.files++;
+        return;
+      case 'symlink':
+        await fs.symlink(node.linkTarget ?? Buffer.alloc(0), dest);
+        break;
+      case 'fifo':
+        posix.mknod(dest, S_IFIFO | 0o600, 0n);
+        break;
+      case 'chardev':
+      case 'blockdev':
+        posix.mknod(dest, (node.type === 'chardev' ? S_IFCHR : S_IFBLK) | 0o600, node.rdev ?? 0n);
+        break;
+      default:
+        throw new ScrateError(`unknown node type ${node.type as string} at ${displayName(dest)}`);
+    }
+    this.stats.others++;
+  }
+
+  private async writeFile(dest: Buffer, node: Node): Promise<void> {
+    const fh = await fs.open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      let offset = 0;
+      for (const id of node.content ?? []) {
+        const data = await this.repo.loadBlob(id);
+        // Zero runs of a file that had holes become holes again: skip the write, truncate below.
+        if (!(node.sparse && isZero(data))) {
+          let done = 0;
+          while (done < data.length) done += (await fh.write(data, done, data.length - done, offset + done)).bytesWritten;
+        }
+        offset += data.length;
+        this.stats.bytes += data.length;
+      }
+      await fh.truncate(offset);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async applyMetadata(dest: Buffer, node: Node): Promise<void> {
+    const [uid, gid] = this.owner(node);
+    try {
+      // Ownership first: chown clears setuid/setgid, so the mode must come after it.
+      await fs.lchown(dest, uid, gid);
+    } catch (err) {
+      if (this.isRoot) this.error(dest, `cannot set owner: ${(err as NodeJS.ErrnoException).code}`);
+    }
+    try {
+      if (node.type !== 'symlink') await fs.chmod(dest, node.mode);
+      posix.setTimes(dest, node.mtimeNs, node.mtimeNs, false);
+    } catch (err) {
+      this.error(dest, `cannot set metadata: ${(err as NodeJS.ErrnoException).code}`);
+    }
+  }
+
+  /** Like tar: a stored name that exists here wins over the stored number, unless --numeric-owner. */
+  private owner(node: Node): [number, number] {
+    if (this.opts.numericOwner) return [node.uid, node.gid];
+    const uid = node.user === undefined ? undefined : this.owners.uidOf(node.user);
+    const gid = node.group === undefined ? undefined : this.owners.gidOf(node.group);
+    return [uid ?? node.uid, gid ?? node.gid];
+  }
+
+  private error(dest: Buffer, message: string): void {
+    this.stats.errors++;
+    this.opts.onError?.(displayName(dest), message);
+  }
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+function isZero(data: Buffer): boolean {
+  for (let at = 0; at < data.length; at += ZEROS.length) {
+    const end = Math.min(at + ZEROS.length, data.length);
+    if (data.compare(ZEROS, 0, end - at, at, end) !== 0) return false;
+  }
+  return true;
+}

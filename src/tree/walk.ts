@@ -1,0 +1,51 @@
+import { ScrateError } from '../errors.js';
+import type { Repository } from '../repository/repository.js';
+import { decodeTree, displayName, type Node } from './node.js';
+
+export async function loadTree(repo: Repository, id: Buffer): Promise<Node[]> {
+  return decodeTree(await repo.loadBlob(id));
+}
+
+/** Splits an absolute or relative snapshot path into name components. */
+export function pathComponents(p: string): Buffer[] {
+  return p.split('/').filter((c) => c !== '' && c !== '.').map((c) => Buffer.from(c, 'utf8'));
+}
+
+/**
+ * Finds the node at `path` inside a snapshot's root tree. The root itself has no node:
+ * for '/', null is returned and the caller uses the root tree.
+ */
+export async function findNode(repo: Repository, root: Buffer, path: string): Promise<Node | null> {
+  let tree = root;
+  let node: Node | null = null;
+  const parts = pathComponents(path);
+  for (const [i, part] of parts.entries()) {
+    const nodes = await loadTree(repo, tree);
+    node = nodes.find((n) => n.name.equals(part)) ?? null;
+    if (!node) throw new ScrateError(`path ${path} is not in the snapshot`);
+    if (i < parts.length - 1) {
+      if (node.type !== 'dir' || !node.subtree) throw new ScrateError(`${displayName(part)} in ${path} is not a directory`);
+      tree = node.subtree;
+    }
+  }
+  return node;
+}
+
+export interface WalkEntry {
+  /** Path components from the start of the walk. */
+  path: Buffer[];
+  node: Node;
+}
+
+/** Depth-first, in name order; yields a directory before its contents. */
+export async function* walkTree(repo: Repository, tree: Buffer, prefix: Buffer[] = []): AsyncGenerator<WalkEntry> {
+  for (const node of await loadTree(repo, tree)) {
+    const path = [...prefix, node.name];
+    yield { path, node };
+    if (node.type === 'dir' && node.subtree) yield* walkTree(repo, node.subtree, path);
+  }
+}
+
+export function joinPath(parts: Buffer[]): Buffer {
+  return Buffer.concat(parts.flatMap((p) => [Buffer.from('/'), p]));
+}
