@@ -1,5 +1,5 @@
 import { constants, promises as fs } from 'node:fs';
-import { ExitCode, ScrateError } from '../errors.js';
+import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { posix } from '../native/posix.js';
 import { Excludes } from '../archiver/excludes.js';
 import { ownerDb } from '../platform/owners.js';
@@ -85,7 +85,15 @@ class Restorer {
   }
 
   private async restoreDir(tree: Buffer, dir: DirState, snapPath: string, included: boolean): Promise<void> {
-    for (const node of await loadTree(this.repo, tree)) {
+    let nodes: Node[];
+    try {
+      nodes = await loadTree(this.repo, tree);
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      this.error(dir.dest, `contents lost: ${err.message}`);
+      return;
+    }
+    for (const node of nodes) {
       if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
       await this.restoreNode(node, dir, `${snapPath}/${node.name.toString()}`, included);
     }
@@ -112,6 +120,12 @@ class Restorer {
     try {
       await this.create(dest, node);
     } catch (err) {
+      // A damaged or lost blob costs only its file: report it, leave no half-written file, go on.
+      if (err instanceof IntegrityError) {
+        await fs.rm(dest, { force: true });
+        this.error(dest, err.message);
+        return;
+      }
       if (err instanceof ScrateError) throw err;
       this.error(dest, (err as NodeJS.ErrnoException).code ?? String(err));
     }
@@ -186,10 +200,12 @@ class Restorer {
       let offset = 0;
       for (const id of node.content ?? []) {
         const data = await this.repo.loadBlob(id);
-        // Zero runs of a file that had holes become holes again: skip the write, truncate below.
-        if (!(node.sparse && isZero(data))) {
-          let done = 0;
-          while (done < data.length) done += (await fh.write(data, done, data.length - done, offset + done)).bytesWritten;
+        if (node.sparse) {
+          // Zero blocks of a file that had holes become holes again: not written, the final
+          // truncate sets the size.
+          for (const [from, to] of nonZeroRuns(data, offset)) await writeAll(fh, data.subarray(from, to), offset + from);
+        } else {
+          await writeAll(fh, data, offset);
         }
         offset += data.length;
         this.stats.bytes += data.length;
@@ -230,12 +246,31 @@ class Restorer {
   }
 }
 
-const ZEROS = Buffer.alloc(64 * 1024);
+async function writeAll(fh: fs.FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) done += (await fh.write(data, done, data.length - done, position + done)).bytesWritten;
+}
 
-function isZero(data: Buffer): boolean {
-  for (let at = 0; at < data.length; at += ZEROS.length) {
-    const end = Math.min(at + ZEROS.length, data.length);
-    if (data.compare(ZEROS, 0, end - at, at, end) !== 0) return false;
+/** Filesystems allocate in blocks of this size (or a divisor of it): a hole is made of whole blocks. */
+const HOLE_BLOCK = 4096;
+const ZEROS = Buffer.alloc(HOLE_BLOCK);
+
+/**
+ * The [from, to) ranges of `data` that are not all-zero, cut at file offsets that are multiples
+ * of HOLE_BLOCK (data starts at file offset `position`), adjacent ranges merged.
+ */
+function* nonZeroRuns(data: Buffer, position: number): Generator<[number, number]> {
+  let runStart = -1;
+  let at = 0;
+  while (at < data.length) {
+    const end = Math.min(data.length, at + HOLE_BLOCK - ((position + at) % HOLE_BLOCK));
+    const zero = data.compare(ZEROS, 0, end - at, at, end) === 0;
+    if (!zero && runStart < 0) runStart = at;
+    if (zero && runStart >= 0) {
+      yield [runStart, at];
+      runStart = -1;
+    }
+    at = end;
   }
-  return true;
+  if (runStart >= 0) yield [runStart, data.length];
 }

@@ -1,0 +1,111 @@
+import { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { ExitCode, ScrateError } from '../../errors.js';
+import { resolvePrefix, shortId } from '../../repository/ids.js';
+import { addKey, DEFAULT_KDF_MS, listKeys, removeKey } from '../../repository/keys.js';
+import type { Repository } from '../../repository/repository.js';
+import { withRepository, type Context } from '../context.js';
+import { kdfMs } from '../parse.js';
+import { getPassword } from '../password.js';
+
+interface NewPasswordFlags {
+  newPasswordFile?: string;
+}
+
+/** The password for a new key: from --new-password-file, else a confirmed prompt. */
+async function newPassword(flags: NewPasswordFlags): Promise<string> {
+  if (flags.newPasswordFile) {
+    const pw = (await readFile(flags.newPasswordFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new ScrateError(`cannot read ${flags.newPasswordFile}: ${err.code ?? err.message}`);
+    })).replace(/\r?\n$/, '');
+    if (pw === '') throw new ScrateError(`${flags.newPasswordFile} is empty`);
+    return pw;
+  }
+  if (!process.stdin.isTTY) throw new ScrateError('no new password given', ExitCode.fatal, 'use --new-password-file when there is no terminal');
+  return getPassword({}, 'enter the new password: ', true);
+}
+
+async function addNewKey(repo: Repository, flags: NewPasswordFlags): Promise<string> {
+  return addKey(repo.backend, repo.keys, await newPassword(flags), kdfMs() ?? DEFAULT_KDF_MS);
+}
+
+export function keyCommand(context: (cmd: Command) => Context): Command {
+  const key = new Command('key').description('manage the passwords (key files) that open the repository');
+
+  key
+    .command('list')
+    .description('list key files')
+    .action(async (_: unknown, cmd: Command) => {
+      const ctx = context(cmd);
+      await withRepository(
+        ctx,
+        'none',
+        async (repo) => {
+          const keys = await listKeys(repo.backend);
+          if (ctx.out.json) {
+            ctx.out.result(keys.map((k) => ({ id: k.id, current: k.id === repo.keyId, created: k.file.created, hostname: k.file.hostname, username: k.file.username, access: k.file.access })));
+            return;
+          }
+          ctx.out.table(
+            [' ID', 'Created', 'Host', 'User', 'Access'],
+            keys.map((k) => [`${k.id === repo.keyId ? '*' : ' '}${shortId(k.id)}`, k.file.created.replace('T', ' ').slice(0, 19), k.file.hostname, k.file.username, k.file.access]),
+          );
+        },
+        { index: false },
+      );
+    });
+
+  key
+    .command('add')
+    .description('add a key file with a new password; the existing ones keep working')
+    .option('--new-password-file <file>', 'read the new password from a file')
+    .action(async (flags: NewPasswordFlags, cmd: Command) => {
+      const ctx = context(cmd);
+      const id = await withRepository(ctx, 'none', (repo) => addNewKey(repo, flags), { index: false });
+      if (ctx.out.json) ctx.out.result({ id });
+      ctx.out.info(`added key ${shortId(id)}`);
+    });
+
+  key
+    .command('remove')
+    .description('remove a key file (never the one in use, never the last)')
+    .argument('<id>', 'key ID or unique prefix')
+    .action(async (prefix: string, _: unknown, cmd: Command) => {
+      const ctx = context(cmd);
+      const id = await withRepository(
+        ctx,
+        'exclusive',
+        async (repo) => {
+          const id = resolvePrefix((await listKeys(repo.backend)).map((k) => k.id), prefix, 'key');
+          await removeKey(repo.backend, id, repo.keyId);
+          return id;
+        },
+        { index: false },
+      );
+      if (ctx.out.json) ctx.out.result({ removed: id });
+      ctx.out.info(`removed key ${shortId(id)}`);
+    });
+
+  key
+    .command('passwd')
+    .description('change the password of the key in use')
+    .option('--new-password-file <file>', 'read the new password from a file')
+    .action(async (flags: NewPasswordFlags, cmd: Command) => {
+      const ctx = context(cmd);
+      const ids = await withRepository(
+        ctx,
+        'exclusive',
+        async (repo) => {
+          // Add first, remove second: a crash in between leaves two working keys, never none.
+          const added = await addNewKey(repo, flags);
+          await removeKey(repo.backend, repo.keyId, added);
+          return { added, removed: repo.keyId };
+        },
+        { index: false },
+      );
+      if (ctx.out.json) ctx.out.result(ids);
+      ctx.out.info(`password changed: key ${shortId(ids.removed)} replaced by ${shortId(ids.added)}`);
+    });
+
+  return key;
+}

@@ -1,0 +1,62 @@
+import { Command } from 'commander';
+import { restore } from '../../restorer/restorer.js';
+import { ExitCode, ScrateError } from '../../errors.js';
+import { findSnapshot } from '../../snapshot/snapshot.js';
+import { withRepository, type Context } from '../context.js';
+import { formatBytes, formatDuration } from '../output.js';
+import { collect } from '../parse.js';
+import { snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
+
+interface RestoreFlags extends SnapshotFilterFlags {
+  target?: string;
+  include: string[];
+  exclude: string[];
+  overwrite?: boolean;
+  numericOwner?: boolean;
+}
+
+/** "ID:sub/path" names a part of a snapshot; the ID part never contains a colon. */
+function splitSpec(spec: string): { id: string; subpath?: string } {
+  const at = spec.indexOf(':');
+  return at < 0 ? { id: spec } : { id: spec.slice(0, at), subpath: spec.slice(at + 1) || '/' };
+}
+
+export function restoreCommand(context: (cmd: Command) => Context): Command {
+  return snapshotFilterOptions(
+    new Command('restore')
+      .description('write the files of a snapshot into a directory')
+      .argument('<snapshot>', 'snapshot ID, prefix or "latest", optionally followed by :path inside it')
+      .option('-t, --target <dir>', 'directory to restore into (required)')
+      .option('-i, --include <pattern>', 'restore only matching paths (repeatable)', collect, [])
+      .option('-e, --exclude <pattern>', 'skip matching paths (repeatable)', collect, [])
+      .option('--overwrite', 'replace files that already exist in the target')
+      .option('--numeric-owner', 'restore the stored uid/gid, not the user and group names'),
+  ).action(async (spec: string, flags: RestoreFlags, cmd: Command) => {
+    const ctx = context(cmd);
+    const { out } = ctx;
+    if (!flags.target) throw new ScrateError('no target given', ExitCode.fatal, 'use --target DIR');
+    const { id, subpath } = splitSpec(spec);
+    const started = Date.now();
+    const stats = await withRepository(ctx, 'shared', async (repo) => {
+      const found = await findSnapshot(repo, id, flags);
+      out.info(`restoring snapshot ${found.id.slice(0, 8)} of ${found.snapshot.paths.join(', ')} to ${flags.target}`);
+      return restore(repo, found.snapshot, {
+        target: flags.target!,
+        subpath,
+        includes: flags.include,
+        excludes: flags.exclude,
+        overwrite: flags.overwrite,
+        numericOwner: flags.numericOwner,
+        signal: ctx.signal,
+        onError: (p, m) => out.warn(`${p}: ${m}`),
+        onProgress: (s, p) => out.progress(`${s.files} files, ${formatBytes(s.bytes)}  ${p}`),
+      }).finally(() => out.stopProgress());
+    });
+    if (out.json) out.result(stats);
+    out.info(`restored ${stats.files} files, ${stats.dirs} directories, ${stats.others} others, ${formatBytes(stats.bytes)} in ${formatDuration(Date.now() - started)}`);
+    if (stats.errors > 0) {
+      out.warn(`${stats.errors} item(s) could not be restored`);
+      process.exitCode = ExitCode.fatal;
+    }
+  });
+}

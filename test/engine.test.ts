@@ -1,0 +1,265 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { backup } from '../src/archiver/archiver.js';
+import { LocalBackend } from '../src/backend/local.js';
+import { ExitCode, IntegrityError, ScrateError } from '../src/errors.js';
+import { readEnvelope, readPackHeader, BlobType } from '../src/repository/pack.js';
+import { Repository } from '../src/repository/repository.js';
+import { sha256 } from '../src/crypto/primitives.js';
+import { restore } from '../src/restorer/restorer.js';
+import { listSnapshots, loadSnapshot } from '../src/snapshot/snapshot.js';
+import { flipByte, initRepo, listObjects, openRepo, PASSWORD, scratch } from './helpers/repo.js';
+import { compareTrees, makeTree, TREE, treePath } from './helpers/tree.js';
+
+describe('backup → restore round trip', () => {
+  let tmp: ReturnType<typeof scratch>;
+  let src: string;
+  let repoDir: string;
+  /** Restore targets go here, not beside the source: a new entry in an ancestor changes its tree. */
+  const out = (name: string) => path.join(tmp.dir, 'out', name);
+
+  before(async () => {
+    tmp = scratch('engine');
+    src = path.join(tmp.dir, 'src');
+    repoDir = path.join(tmp.dir, 'repo');
+    fs.mkdirSync(src);
+    fs.mkdirSync(path.join(tmp.dir, 'out'));
+    await makeTree(src);
+    await initRepo(repoDir);
+  });
+  after(() => tmp.cleanup());
+
+  test('a tree with every file type restores bit-exactly', async () => {
+    const repo = await openRepo(repoDir);
+    const { snapshotId, snapshot } = await backup(repo, { paths: [src] });
+    assert.ok(snapshotId);
+    assert.equal(snapshot.summary!.errors, 0);
+    const target = out('restore-full');
+    const stats = await restore(await openRepo(repoDir), snapshot, { target });
+    assert.equal(stats.errors, 0);
+    // The snapshot holds the absolute source path; it is recreated below the target.
+    assert.deepEqual(compareTrees(src, path.join(target, src)), []);
+  });
+
+  test('a second backup of an unchanged tree reads no file data and adds only a snapshot', async () => {
+    const before = listObjects(repoDir).filter((o) => !o.startsWith('snapshots/'));
+    const snapshotsBefore = (await listSnapshots(await openRepo(repoDir))).length;
+    const { snapshot, parentId } = await backup(await openRepo(repoDir), { paths: [src] });
+    assert.ok(parentId, 'the first snapshot is used as parent');
+    const s = snapshot.summary!;
+    assert.equal(s.bytesRead, 0);
+    assert.equal(s.filesNew + s.filesChanged, 0);
+    assert.ok(s.filesUnmodified > 20);
+    assert.equal(s.blobsAdded, 0);
+    assert.deepEqual(listObjects(repoDir).filter((o) => !o.startsWith('snapshots/')), before);
+    assert.equal((await listSnapshots(await openRepo(repoDir))).length, snapshotsBefore + 1);
+  });
+
+  test('--force re-reads everything and still adds no data', async () => {
+    const { snapshot } = await backup(await openRepo(repoDir), { paths: [src], force: true });
+    assert.ok(snapshot.summary!.bytesRead > 64 * 1024);
+    assert.equal(snapshot.summary!.blobsAdded, 0);
+  });
+
+  test('a changed file is re-read; the rest is reused', async () => {
+    const leaf = treePath(src, TREE.deepLeaf);
+    const st = fs.statSync(leaf);
+    fs.appendFileSync(leaf, 'more\n');
+    fs.utimesSync(leaf, st.atime, st.mtime); // same mtime: ctime and size still give it away
+    const { snapshot } = await backup(await openRepo(repoDir), { paths: [src] });
+    assert.equal(snapshot.summary!.filesChanged, 1);
+    assert.equal(snapshot.summary!.bytesRead, st.size + 5);
+    const target = out('restore-changed');
+    await restore(await openRepo(repoDir), snapshot, { target, subpath: src });
+    assert.deepEqual(compareTrees(src, target), []);
+  });
+
+  test('partial restore: a subpath, includes and excludes', async () => {
+    const repo = await openRepo(repoDir);
+    const { snapshot } = (await listSnapshots(repo)).at(-1)!;
+    const sub = out('restore-sub');
+    await restore(repo, snapshot, { target: sub, subpath: path.join(src, 'deep/a') });
+    assert.ok(fs.existsSync(path.join(sub, 'b/c/d/leaf.txt')));
+    assert.ok(!fs.existsSync(path.join(sub, 'deep')));
+
+    const inc = out('restore-include');
+    await restore(repo, snapshot, { target: inc, subpath: src, includes: ['*.bin'], excludes: ['dedup'] });
+    assert.ok(fs.existsSync(path.join(inc, 'data/medium.bin')));
+    assert.ok(!fs.existsSync(path.join(inc, 'dedup')), 'excluded directory');
+    assert.ok(!fs.existsSync(path.join(inc, 'symlinks')), 'no empty directories for filtered-out content');
+  });
+
+  test('restore refuses to overwrite unless asked', async () => {
+    const repo = await openRepo(repoDir);
+    const { snapshot } = (await listSnapshots(repo)).at(-1)!;
+    const target = out('restore-overwrite');
+    const file = path.join(target, 'data/one-byte');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, 'local edit');
+    await assert.rejects(restore(repo, snapshot, { target, subpath: src }), /refusing to overwrite/);
+    assert.equal(fs.readFileSync(file, 'utf8'), 'local edit');
+    await restore(repo, snapshot, { target, subpath: src, overwrite: true });
+    assert.deepEqual(compareTrees(src, target), []);
+  });
+
+  test('a dry run writes nothing', async () => {
+    const before = listObjects(repoDir);
+    fs.writeFileSync(path.join(src, 'dry-run-new'), 'x'.repeat(10000));
+    try {
+      const r = await backup(await openRepo(repoDir), { paths: [src], dryRun: true });
+      assert.equal(r.snapshotId, undefined);
+      assert.equal(r.snapshot.summary!.filesNew, 1);
+      assert.deepEqual(listObjects(repoDir), before);
+    } finally {
+      fs.rmSync(path.join(src, 'dry-run-new'));
+    }
+  });
+
+  test('excludes keep matching paths out of the snapshot', async () => {
+    const { snapshot } = await backup(await openRepo(repoDir), { paths: [src], excludes: ['*.bin', 'special'] });
+    const target = out('restore-excluded');
+    await restore(await openRepo(repoDir), snapshot, { target, subpath: src });
+    assert.ok(!fs.existsSync(path.join(target, 'data/medium.bin')));
+    assert.ok(!fs.existsSync(path.join(target, 'special')));
+    assert.ok(fs.existsSync(path.join(target, 'data/one-byte')));
+  });
+});
+
+describe('damage is detected, never restored silently', () => {
+  let tmp: ReturnType<typeof scratch>;
+  let src: string;
+  let pristine: string;
+  const files = ['f0', 'f1', 'f2', 'f3', 'f4'];
+
+  before(async () => {
+    tmp = scratch('damage');
+    src = path.join(tmp.dir, 'src');
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    // Incompressible, and packs of 256 KiB: each file lands in a pack of its own.
+    for (const name of files) fs.writeFileSync(path.join(src, name), randomBytes(300_000));
+    fs.writeFileSync(path.join(src, 'sub/g'), 'hello');
+    pristine = path.join(tmp.dir, 'pristine');
+    await initRepo(pristine, { packSize: 256 * 1024 });
+    await backup(await openRepo(pristine), { paths: [src] });
+  });
+  after(() => tmp.cleanup());
+
+  /** A fresh copy of the repository to damage. */
+  function copy(name: string): string {
+    const dir = path.join(tmp.dir, name);
+    fs.cpSync(pristine, dir, { recursive: true });
+    return dir;
+  }
+
+  async function packsOf(dir: string, type: 'data' | 'tree'): Promise<string[]> {
+    const repo = await openRepo(dir);
+    return repo.index.packs.filter((p) => p.type === (type === 'data' ? BlobType.data : BlobType.tree)).map((p) => p.id.toString('hex'));
+  }
+
+  const packFile = (dir: string, id: string) => path.join(dir, 'data', id.slice(0, 2), id);
+
+  /** Restores the source; every file that is restored must be exact. Returns the errors. */
+  async function restoreAll(dir: string, name: string): Promise<{ target: string; errors: string[] }> {
+    const repo = await openRepo(dir);
+    const { snapshot } = (await listSnapshots(repo)).at(-1)!;
+    const errors: string[] = [];
+    const target = path.join(tmp.dir, `restored-${name}`);
+    const stats = await restore(repo, snapshot, { target, subpath: src, onError: (p, m) => errors.push(`${p}: ${m}`) });
+    assert.equal(stats.errors, errors.length);
+    if (fs.existsSync(target)) {
+      for (const f of fs.readdirSync(target)) {
+        if (f !== 'sub') assert.deepEqual(fs.readFileSync(path.join(target, f)), fs.readFileSync(path.join(src, f)), `${f} restored exactly`);
+      }
+    }
+    return { target, errors };
+  }
+
+  test('a flipped byte in a blob fails exactly the file it belongs to', async () => {
+    const dir = copy('blob');
+    const packs = await packsOf(dir, 'data');
+    assert.ok(packs.length >= 4, `files spread over packs (${packs.length})`);
+    flipByte(packFile(dir, packs[0]!), 100);
+    const { target, errors } = await restoreAll(dir, 'blob');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /failed authentication/);
+    assert.equal(fs.readdirSync(target).filter((f) => f !== 'sub').length, files.length - 1, 'the other files are restored');
+    assert.equal(fs.readFileSync(path.join(target, 'sub/g'), 'utf8'), 'hello');
+  });
+
+  for (const [where, at] of [['header', -10], ['key envelope', 20]] as const) {
+    test(`a flipped byte in a pack's own ${where} is found when the pack is read whole`, async () => {
+      const dir = copy(`pack-${at}`);
+      const [pack] = await packsOf(dir, 'data');
+      flipByte(packFile(dir, pack!), at);
+      const repo = await openRepo(dir);
+      const bytes = fs.readFileSync(packFile(dir, pack!));
+      // The index keeps its own copy of the envelope, so blob reads are unaffected …
+      const { errors } = await restoreAll(dir, `pack-${at}`);
+      assert.deepEqual(errors, []);
+      // … but the pack no longer verifies against its name or its own header.
+      assert.notEqual(sha256(bytes).toString('hex'), pack);
+      assert.throws(() => readPackHeader(bytes, repo.packKey(pack!, readEnvelope(bytes, 'pack')), 'pack'), IntegrityError);
+    });
+  }
+
+  test('a flipped byte in a tree pack is reported, nothing below it is restored', async () => {
+    const dir = copy('tree');
+    const [pack] = await packsOf(dir, 'tree');
+    flipByte(packFile(dir, pack!), 60);
+    const { errors } = await restoreAll(dir, 'tree');
+    assert.ok(errors.length >= 1);
+    assert.match(errors.join(), /failed authentication|contents lost/);
+  });
+
+  test('a flipped byte in an index file is detected', async () => {
+    const dir = copy('index');
+    const [name] = fs.readdirSync(path.join(dir, 'index'));
+    flipByte(path.join(dir, 'index', name!), -5);
+    await assert.rejects(openRepo(dir), (err: unknown) => err instanceof IntegrityError && /index/.test(err.message));
+  });
+
+  test('a flipped byte in a snapshot is detected', async () => {
+    const dir = copy('snapshot');
+    const [name] = fs.readdirSync(path.join(dir, 'snapshots'));
+    flipByte(path.join(dir, 'snapshots', name!), 50);
+    await assert.rejects(loadSnapshot(await openRepo(dir), name!), IntegrityError);
+  });
+
+  test('a flipped byte in the config is detected', async () => {
+    const dir = copy('config');
+    flipByte(path.join(dir, 'config'), 45);
+    await assert.rejects(openRepo(dir), IntegrityError);
+  });
+
+  test('a lost data pack costs only the files in it', async () => {
+    const dir = copy('lost');
+    const packs = await packsOf(dir, 'data');
+    fs.rmSync(packFile(dir, packs[1]!));
+    const { target, errors } = await restoreAll(dir, 'lost');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /missing/);
+    assert.equal(fs.readdirSync(target).filter((f) => f !== 'sub').length, files.length - 1);
+  });
+});
+
+describe('passwords and keys', () => {
+  let tmp: ReturnType<typeof scratch>;
+  before(() => (tmp = scratch('keys')));
+  after(() => tmp.cleanup());
+
+  test('a wrong password is exit code 12, a missing repository 10', async () => {
+    const dir = path.join(tmp.dir, 'repo');
+    await initRepo(dir);
+    await assert.rejects(Repository.open(new LocalBackend(dir), 'wrong'), (e: unknown) => e instanceof ScrateError && e.exitCode === ExitCode.wrongPassword);
+    await assert.rejects(Repository.open(new LocalBackend(path.join(tmp.dir, 'nothing')), PASSWORD), (e: unknown) => e instanceof ScrateError && e.exitCode === ExitCode.noRepository);
+  });
+
+  test('init refuses an existing repository', async () => {
+    const dir = path.join(tmp.dir, 'twice');
+    await initRepo(dir);
+    await assert.rejects(initRepo(dir), /already exists/);
+  });
+});

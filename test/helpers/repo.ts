@@ -1,0 +1,45 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LocalBackend } from '../../src/backend/local.js';
+import { Repository, type InitOptions } from '../../src/repository/repository.js';
+
+/** A scratch directory removed by the returned cleanup. */
+export function scratch(prefix: string): { dir: string; cleanup: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `scrate-${prefix}-`));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+export const PASSWORD = 'correct horse battery staple';
+
+/** Key derivation tuned down: tests open repositories hundreds of times. */
+export const TEST_KDF_MS = 5;
+
+export async function initRepo(dir: string, opts: InitOptions = {}): Promise<Repository> {
+  return Repository.init(new LocalBackend(dir), PASSWORD, { kdfMs: TEST_KDF_MS, ...opts });
+}
+
+export async function openRepo(dir: string, password = PASSWORD): Promise<Repository> {
+  const repo = await Repository.open(new LocalBackend(dir), password);
+  await repo.loadIndex();
+  return repo;
+}
+
+/** Every object file of a repository, relative to it (temp files included, so leaks show). */
+export function listObjects(dir: string, sub = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(dir, sub), { withFileTypes: true })) {
+    const rel = path.join(sub, e.name);
+    if (e.isDirectory()) out.push(...listObjects(dir, rel));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+/** Flips one bit of a file in place, at `at` bytes from its start (negative: from its end). */
+export function flipByte(file: string, at: number): void {
+  const buf = fs.readFileSync(file);
+  const i = at < 0 ? buf.length + at : at;
+  buf[i] = buf[i]! ^ 0x01;
+  fs.writeFileSync(file, buf);
+}
