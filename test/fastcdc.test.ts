@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomFillSync } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,25 +19,11 @@ interface Vectors {
   gear_table: Record<string, string>;
 }
 
-/** Reference data lives in `shared/` beside the repository checkout, wherever that is. */
-function sharedFastcdcDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    assert.notEqual(parent, dir, `no package.json above ${fileURLToPath(import.meta.url)}: cannot locate the repository root`);
-    dir = parent;
-  }
-  const shared = join(dir, '..', 'shared', 'fastcdc');
-  assert.ok(
-    existsSync(join(shared, 'vectors.json')),
-    `FastCDC reference vectors not found: expected ${join(shared, 'vectors.json')} ` +
-      `(the shared/ directory must sit beside the repository root ${dir})`,
-  );
-  return shared;
-}
+/** A copy of ../shared/fastcdc (the reference vectors) is kept in test/fixtures so a clone is self-contained. */
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures', 'fastcdc');
 
 function loadVectors(): { vectors: Vectors; fixture: Buffer } {
-  const dir = sharedFastcdcDir();
+  const dir = FIXTURES;
   const vectors = JSON.parse(readFileSync(join(dir, 'vectors.json'), 'utf8')) as Vectors;
   const fixture = readFileSync(join(dir, vectors.fixture));
   assert.equal(fixture.length, vectors.fixture_bytes, 'fixture size');

@@ -1,16 +1,26 @@
 import type { Command } from 'commander';
+import path from 'node:path';
+import type { SnapshotFilter } from '../snapshot/snapshot.js';
 import { collect } from './parse.js';
 
+/** The flags as commander names them. */
 export interface SnapshotFilterFlags {
   host?: string;
-  paths?: string[];
-  tags?: string[];
+  path: string[];
+  tag: string[];
 }
 
-/** The filters that narrow down what "latest" means, shared by every command that takes a snapshot. */
-export function snapshotFilterOptions(cmd: Command): Command {
+/**
+ * --host, --path, --tag: which snapshots a command considers. For commands that take one
+ * snapshot they narrow down what "latest" means; `snapshots` lists the matching ones.
+ */
+export function snapshotFilterOptions(cmd: Command, what = 'for "latest": only snapshots'): Command {
   return cmd
-    .option('--host <name>', 'for "latest": only snapshots of this host')
-    .option('--path <path>', 'for "latest": only snapshots of this path (repeatable)', (v: string, p: string[] = []) => collect(v, p))
-    .option('--tag <tag>', 'for "latest": only snapshots with this tag (repeatable)', (v: string, p: string[] = []) => collect(v, p));
+    .option('--host <name>', `${what} of this host`)
+    .option('--path <path>', `${what} of this path (repeatable)`, collect, [])
+    .option('--tag <tag>', `${what} with this tag (repeatable)`, collect, []);
+}
+
+export function snapshotFilter(flags: SnapshotFilterFlags): SnapshotFilter {
+  return { host: flags.host, paths: flags.path.map((p) => path.resolve(p)), tags: flags.tag };
 }

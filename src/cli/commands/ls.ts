@@ -3,7 +3,7 @@ import { findSnapshot } from '../../snapshot/snapshot.js';
 import { displayName, type Node } from '../../tree/node.js';
 import { findNode, joinPath, pathComponents, walkTree } from '../../tree/walk.js';
 import { withRepository, type Context } from '../context.js';
-import { snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
+import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
 function modeString(n: Node): string {
   const t = { file: '-', dir: 'd', symlink: 'l', fifo: 'p', chardev: 'c', blockdev: 'b' }[n.type];
@@ -24,7 +24,7 @@ export function lsCommand(context: (cmd: Command) => Context): Command {
   ).action(async (spec: string, dir: string, flags: SnapshotFilterFlags & { long?: boolean }, cmd: Command) => {
     const ctx = context(cmd);
     await withRepository(ctx, 'none', async (repo) => {
-      const { snapshot } = await findSnapshot(repo, spec, flags);
+      const { snapshot } = await findSnapshot(repo, spec, snapshotFilter(flags));
       const root = Buffer.from(snapshot.tree, 'hex');
       const start = pathComponents(dir);
       const node = start.length ? await findNode(repo, root, dir) : null;

@@ -5,7 +5,7 @@ import { findSnapshot } from '../../snapshot/snapshot.js';
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { collect } from '../parse.js';
-import { snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
+import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
 interface RestoreFlags extends SnapshotFilterFlags {
   target?: string;
@@ -38,7 +38,7 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
     const { id, subpath } = splitSpec(spec);
     const started = Date.now();
     const stats = await withRepository(ctx, 'shared', async (repo) => {
-      const found = await findSnapshot(repo, id, flags);
+      const found = await findSnapshot(repo, id, snapshotFilter(flags));
       out.info(`restoring snapshot ${found.id.slice(0, 8)} of ${found.snapshot.paths.join(', ')} to ${flags.target}`);
       return restore(repo, found.snapshot, {
         target: flags.target!,

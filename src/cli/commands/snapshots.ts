@@ -1,18 +1,14 @@
 import { Command } from 'commander';
 import { listSnapshots, matches } from '../../snapshot/snapshot.js';
 import { withRepository, type Context } from '../context.js';
-import { collect } from '../parse.js';
+import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
 export function snapshotsCommand(context: (cmd: Command) => Context): Command {
-  return new Command('snapshots')
-    .description('list snapshots')
-    .option('--host <name>', 'only snapshots of this host')
-    .option('--path <path>', 'only snapshots of this path (repeatable)', collect, [])
-    .option('--tag <tag>', 'only snapshots with this tag (repeatable)', collect, [])
-    .action(async (flags: { host?: string; path: string[]; tag: string[] }, cmd: Command) => {
+  return snapshotFilterOptions(new Command('snapshots').description('list snapshots'), 'only snapshots')
+    .action(async (flags: SnapshotFilterFlags, cmd: Command) => {
       const ctx = context(cmd);
       const list = await withRepository(ctx, 'none', listSnapshots, { index: false });
-      const shown = list.filter((e) => matches(e.snapshot, { host: flags.host, paths: flags.path, tags: flags.tag }));
+      const shown = list.filter((e) => matches(e.snapshot, snapshotFilter(flags)));
       if (ctx.out.json) {
         ctx.out.result(shown.map((e) => ({ id: e.id, ...e.snapshot })));
         return;

@@ -1,0 +1,30 @@
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** bin/scrate of this checkout (tests run from dist/test/helpers). */
+export const SCRATE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/scrate');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment a cron job would have: no terminal, the password in the environment. */
+export function cliEnv(repo: string, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], SCRATE_REPOSITORY: repo, SCRATE_PASSWORD: 'cli test password', SCRATE_KDF_MS: '5', ...extra };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  return env;
+}
+
+export function scrate(args: string[], env: NodeJS.ProcessEnv, opts: SpawnSyncOptions = {}): RunResult {
+  const r = spawnSync(process.execPath, [SCRATE, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  if (r.error) throw r.error;
+  return { code: r.status ?? 128 + 2, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Starts scrate and returns the child, for tests that signal it. */
+export function scrateAsync(args: string[], env: NodeJS.ProcessEnv) {
+  return spawn(process.execPath, [SCRATE, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
