@@ -106,6 +106,15 @@ describe('scrate CLI', () => {
     assertCleanError(scrate(['restore', 'latest'], env), 1, /no target/);
   });
 
+  test('--exclude and --exclude-file leave paths out', () => {
+    const file = path.join(tmp.dir, 'excludes');
+    fs.writeFileSync(file, '# build output\n*.bin\n\n');
+    const r = scrate(['backup', src, '--exclude-file', file, '--exclude', `${src}/docs`, '--tag', 'excl'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(scrate(['ls', 'latest', '--tag', 'excl', src], env).stdout.trim().split('\n'), [src, `${src}/link`]);
+    assertCleanError(scrate(['backup', src, '--exclude-file', path.join(tmp.dir, 'none')], env), 1, /cannot read exclude file/);
+  });
+
   test('--quiet prints nothing on success', () => {
     fs.writeFileSync(path.join(src, 'quiet'), 'q');
     const r = scrate(['-q', 'backup', src], env);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +12,7 @@ import { Repository } from '../src/repository/repository.js';
 import { sha256 } from '../src/crypto/primitives.js';
 import { restore } from '../src/restorer/restorer.js';
 import { listSnapshots, loadSnapshot } from '../src/snapshot/snapshot.js';
+import { walkTree } from '../src/tree/walk.js';
 import { flipByte, initRepo, listObjects, openRepo, PASSWORD, scratch } from './helpers/repo.js';
 import { compareTrees, makeTree, TREE, treePath } from './helpers/tree.js';
 
@@ -242,6 +244,37 @@ describe('damage is detected, never restored silently', () => {
     assert.equal(errors.length, 1);
     assert.match(errors[0]!, /missing/);
     assert.equal(fs.readdirSync(target).filter((f) => f !== 'sub').length, files.length - 1);
+  });
+});
+
+describe('filesystem boundaries', () => {
+  const asRoot = process.getuid?.() === 0;
+
+  test('--one-file-system records a mount point but not what is mounted on it', { skip: asRoot ? false : 'needs root to mount a tmpfs' }, async () => {
+    const tmp = scratch('onefs');
+    const mnt = path.join(tmp.dir, 'src/mnt');
+    fs.mkdirSync(mnt, { recursive: true });
+    fs.writeFileSync(path.join(tmp.dir, 'src/here'), 'same filesystem');
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]);
+    try {
+      fs.writeFileSync(path.join(mnt, 'elsewhere'), 'other filesystem');
+      await initRepo(path.join(tmp.dir, 'repo'));
+      const list = async (oneFileSystem: boolean) => {
+        const repo = await openRepo(path.join(tmp.dir, 'repo'));
+        const { snapshot } = await backup(repo, { paths: [path.join(tmp.dir, 'src')], oneFileSystem, force: true });
+        const names: string[] = [];
+        for await (const e of walkTree(repo, Buffer.from(snapshot.tree, 'hex'))) names.push(e.path.map((c) => c.toString()).join('/'));
+        return names.filter((n) => n.startsWith(tmp.dir.slice(1)));
+      };
+      const rel = (n: string) => path.join(tmp.dir, n).slice(1);
+      assert.ok((await list(false)).includes(rel('src/mnt/elsewhere')));
+      const one = await list(true);
+      assert.ok(one.includes(rel('src/mnt')) && one.includes(rel('src/here')));
+      assert.ok(!one.includes(rel('src/mnt/elsewhere')));
+    } finally {
+      execFileSync('umount', [mnt]);
+      tmp.cleanup();
+    }
   });
 });
 
