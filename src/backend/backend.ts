@@ -8,6 +8,16 @@ export interface ByteRange {
   length: number;
 }
 
+export interface ObjectOptions {
+  /** Read only these bytes. */
+  range?: ByteRange;
+  /**
+   * A data object holding metadata (a tree pack): small and read by every incremental backup,
+   * `ls` and restore, so worth keeping in a local cache. Snapshots, index and keys always are.
+   */
+  metadata?: boolean;
+}
+
 /**
  * Where repository objects live. Objects are written once and never modified; `save`
  * must be atomic (an object is either absent or complete). Everything above this
@@ -16,13 +26,15 @@ export interface ByteRange {
 export interface Backend {
   /** A human-readable location, for messages. */
   readonly location: string;
+  /** How many requests are worth running at once. */
+  readonly connections: number;
   /** Whether the repository's config object exists. */
   exists(): Promise<boolean>;
   /** Prepares an empty store (directories, bucket). */
   create(): Promise<void>;
-  save(type: ObjectType, name: string, data: Uint8Array): Promise<void>;
-  /** The whole object, or `range` of it. Throws NotFoundError when absent. */
-  load(type: ObjectType, name: string, range?: ByteRange): Promise<Buffer>;
+  save(type: ObjectType, name: string, data: Uint8Array, opts?: ObjectOptions): Promise<void>;
+  /** The whole object, or `opts.range` of it. Throws NotFoundError when absent. */
+  load(type: ObjectType, name: string, opts?: ObjectOptions): Promise<Buffer>;
   /** Size in bytes, or null when absent. */
   stat(type: ObjectType, name: string): Promise<number | null>;
   list(type: ObjectType): AsyncIterable<{ name: string; size: number }>;

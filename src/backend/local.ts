@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { NotFoundError, OBJECT_TYPES, type Backend, type ByteRange, type ObjectType } from './backend.js';
+import { NotFoundError, OBJECT_TYPES, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
 
 const TEMP_PREFIX = '.tmp-';
 
@@ -12,6 +12,9 @@ const TEMP_PREFIX = '.tmp-';
  */
 export class LocalBackend implements Backend {
   constructor(readonly root: string) {}
+
+  /** Disks gain little from more than a couple of writers at once. */
+  readonly connections = 2;
 
   get location(): string {
     return this.root;
@@ -55,7 +58,8 @@ export class LocalBackend implements Backend {
     await syncDir(dir);
   }
 
-  async load(type: ObjectType, name: string, range?: ByteRange): Promise<Buffer> {
+  async load(type: ObjectType, name: string, opts: ObjectOptions = {}): Promise<Buffer> {
+    const { range } = opts;
     const file = this.pathOf(type, name);
     let fh;
     try {

@@ -1,4 +1,7 @@
-import { openBackend } from '../backend/open.js';
+import type { Backend } from '../backend/backend.js';
+import { defaultCacheRoot } from '../backend/cache.js';
+import { LocalBackend } from '../backend/local.js';
+import { openBackend, parseBackendOptions } from '../backend/open.js';
 import { ExitCode, ScrateError } from '../errors.js';
 import { Lock } from '../repository/lock.js';
 import { Repository } from '../repository/repository.js';
@@ -14,6 +17,9 @@ export interface GlobalOptions {
   quiet?: boolean;
   verbose?: boolean;
   debug?: boolean;
+  option: string[];
+  /** false with --no-cache */
+  cache: boolean;
 }
 
 /** What a command's action receives besides its own options. */
@@ -24,9 +30,10 @@ export interface Context {
   signal: AbortSignal;
 }
 
-export function repoLocation(g: GlobalOptions): string {
+/** The backend of -r/--repo with the -o options. */
+export function backendOf(g: GlobalOptions): Backend {
   if (!g.repo) throw new ScrateError('no repository given', ExitCode.fatal, 'use -r/--repo or set SCRATE_REPOSITORY');
-  return g.repo;
+  return openBackend(g.repo, parseBackendOptions(g.option));
 }
 
 export type LockMode = 'none' | 'shared' | 'exclusive';
@@ -36,10 +43,12 @@ export type LockMode = 'none' | 'shared' | 'exclusive';
  * lock: commands never manage the repository's lifetime themselves.
  */
 export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo: Repository) => Promise<T>, opts: { index?: boolean } = {}): Promise<T> {
-  const backend = openBackend(repoLocation(ctx.globals));
+  const backend = backendOf(ctx.globals);
   if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
   const password = await getPassword(ctx.globals, `enter password for repository ${backend.location}: `);
-  const repo = await Repository.open(backend, password);
+  // A local repository is its own cache.
+  const cacheRoot = ctx.globals.cache && !(backend instanceof LocalBackend) ? defaultCacheRoot() : undefined;
+  const repo = await Repository.open(backend, password, { cacheRoot });
   const held = lock === 'none' ? undefined : await Lock.acquire(repo, lock === 'exclusive');
   try {
     if (opts.index !== false) await repo.loadIndex();

@@ -10,6 +10,7 @@ import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import { unlockCommand } from './commands/unlock.js';
 import type { Context, GlobalOptions } from './context.js';
+import { collect } from './parse.js';
 import { Output } from './output.js';
 
 const abort = new AbortController();
@@ -23,7 +24,9 @@ export function buildProgram(): Command {
   const program = new Command('scrate')
     .description('encrypted, deduplicating, versioned backups')
     .version(VERSION)
-    .addOption(new Option('-r, --repo <location>', 'repository: a directory').env('SCRATE_REPOSITORY'))
+    .addOption(new Option('-r, --repo <location>', 'repository: a directory, or s3:https://host/bucket/prefix, or s3:bucket/prefix').env('SCRATE_REPOSITORY'))
+    .option('-o, --option <key=value>', 'backend option, e.g. s3.region=eu-west-1, s3.connections=16 (repeatable)', collect, [])
+    .option('--no-cache', 'do not use the local metadata cache')
     .addOption(new Option('--password-file <file>', 'read the password from a file').env('SCRATE_PASSWORD_FILE'))
     .addOption(new Option('--password-command <command>', 'run a shell command that prints the password').env('SCRATE_PASSWORD_COMMAND'))
     .option('--json', 'machine-readable output')

@@ -5,7 +5,6 @@ import { compress } from './compression.js';
 import { BlobType, KeyKind, PackWriter } from './pack.js';
 import type { Repository } from './repository.js';
 
-const MAX_UPLOADS = 2;
 /** An index object is written once this many new blobs are in uploaded packs, so a crash loses little. */
 const INDEX_CHECKPOINT_BLOBS = 100_000;
 
@@ -58,11 +57,11 @@ export class Packer {
     const writer = this.open.get(type);
     if (!writer) return;
     this.open.delete(type);
-    while (this.uploads.size >= MAX_UPLOADS) await Promise.race(this.uploads);
+    while (this.uploads.size >= this.repo.backend.connections) await Promise.race(this.uploads);
     this.rethrow();
     const { bytes, entries } = writer.finish();
     const pack: PackInfo = { id: sha256(bytes), type, envelope: writer.envelope };
-    const upload = this.repo.backend.save('data', pack.id.toString('hex'), bytes).then(
+    const upload = this.repo.backend.save('data', pack.id.toString('hex'), bytes, { metadata: type === BlobType.tree }).then(
       () => {
         this.bytesStored += bytes.length;
         this.repo.index.addPack(pack, entries);

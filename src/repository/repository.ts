@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { NotFoundError, type Backend, type ObjectType } from '../backend/backend.js';
+import { CachedBackend } from '../backend/cache.js';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { openSealedKey } from '../crypto/keybox.js';
 import { generateMasterKeys, type MasterKeys } from '../crypto/masterkeys.js';
@@ -21,6 +22,8 @@ export interface InitOptions {
 }
 
 const TREE_KEY_INFO = 'scrate v1 tree pack';
+/** Reads of one object before a verification failure counts as damage. */
+const VERIFY_ATTEMPTS = 3;
 
 /**
  * An open repository: its keys, config and index, and typed access to its objects.
@@ -56,13 +59,15 @@ export class Repository {
     return new Repository(backend, keys, keyId, config);
   }
 
-  static async open(backend: Backend, password: string): Promise<Repository> {
+  /** `cacheRoot`: keep metadata of this repository in a local cache below this directory. */
+  static async open(backend: Backend, password: string, opts: { cacheRoot?: string } = {}): Promise<Repository> {
     if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
     const { keyId, keys } = await unlockKeys(backend, password);
     const stored = await backend.load('config', 'config');
     const config = JSON.parse(decodeObject(keys.metadataKey, ObjectKind.config, stored, 'config').toString('utf8')) as RepoConfig;
     if (config.version !== 1) throw new ScrateError(`repository format version ${config.version} is not supported by this scrate`);
-    return new Repository(backend, keys, keyId, config);
+    const store = opts.cacheRoot ? await CachedBackend.open(backend, opts.cacheRoot, config.id) : backend;
+    return new Repository(store, keys, keyId, config);
   }
 
   /** The keyed hash that names a blob. */
@@ -82,9 +87,25 @@ export class Repository {
   /** Loads, verifies and decrypts an object named by its hash. */
   async loadObject(type: ObjectType, kind: ObjectKind, name: string): Promise<Buffer> {
     const what = `${type}/${name.slice(0, 12)}`;
-    const bytes = await this.backend.load(type, name);
-    if (sha256(bytes).toString('hex') !== name) throw new IntegrityError(what, 'content does not match its name');
-    return decodeObject(this.keys.metadataKey, kind, bytes, what);
+    return this.loadVerified(async () => {
+      const bytes = await this.backend.load(type, name);
+      if (sha256(bytes).toString('hex') !== name) throw new IntegrityError(what, 'content does not match its name');
+      return decodeObject(this.keys.metadataKey, kind, bytes, what);
+    });
+  }
+
+  /**
+   * Runs a load-and-verify step again when verification fails: a truncated or garbled transfer
+   * is not damage in the repository. Only a failure that repeats is reported.
+   */
+  private async loadVerified<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!(err instanceof IntegrityError) || n >= VERIFY_ATTEMPTS) throw err;
+      }
+    }
   }
 
   async listNames(type: ObjectType): Promise<string[]> {
@@ -149,16 +170,17 @@ export class Repository {
   }
 
   async loadBlob(id: Buffer): Promise<Buffer> {
+    const what = `blob ${id.toString('hex').slice(0, 12)}`;
     const loc = this.index.find(id);
-    if (!loc) throw new IntegrityError(`blob ${id.toString('hex').slice(0, 12)}`, 'not in the index (missing pack or index)');
-    let sealed: Buffer;
+    if (!loc) throw new IntegrityError(what, 'not in the index (missing pack or index)');
+    const packId = loc.pack.id.toString('hex');
+    const opts = { range: { offset: loc.offset, length: loc.length }, metadata: loc.pack.type === BlobType.tree };
     try {
-      sealed = await this.backend.load('data', loc.pack.id.toString('hex'), { offset: loc.offset, length: loc.length });
+      return await this.loadVerified(async () => this.decodeBlob(id, loc, await this.backend.load('data', packId, opts)));
     } catch (err) {
-      if (err instanceof NotFoundError) throw new IntegrityError(`blob ${id.toString('hex').slice(0, 12)}`, `its pack ${err.name.slice(0, 12)} is missing`);
+      if (err instanceof NotFoundError) throw new IntegrityError(what, `its pack ${packId.slice(0, 12)} is missing`);
       throw err;
     }
-    return this.decodeBlob(id, loc, sealed);
   }
 
   /** The packer that batches new blobs into packs; created on first write. */

@@ -1,9 +1,8 @@
 import { Command, Option } from 'commander';
-import { openBackend } from '../../backend/open.js';
 import { DEFAULT_CHUNKER, DEFAULT_COMPRESSION } from '../../repository/config.js';
 import { DEFAULT_KDF_MS } from '../../repository/keys.js';
 import { Repository } from '../../repository/repository.js';
-import { repoLocation, type Context } from '../context.js';
+import { backendOf, type Context } from '../context.js';
 import { getPassword } from '../password.js';
 import { intOption, kdfMs } from '../parse.js';
 
@@ -16,7 +15,7 @@ export function initCommand(context: (cmd: Command) => Context): Command {
     .addOption(new Option('--compression <level>', 'default zstd level for data (0 = off)').argParser(intOption).default(DEFAULT_COMPRESSION))
     .action(async (opts: { chunkMin: number; chunkAvg: number; chunkMax: number; compression: number }, cmd: Command) => {
       const ctx = context(cmd);
-      const backend = openBackend(repoLocation(ctx.globals));
+      const backend = backendOf(ctx.globals);
       const password = await getPassword(ctx.globals, `enter a password for the new repository ${backend.location}: `, true);
       const repo = await Repository.init(backend, password, {
         chunker: { min: opts.chunkMin, avg: opts.chunkAvg, max: opts.chunkMax },

@@ -1,0 +1,101 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ScrateError } from '../errors.js';
+import type { Backend, ObjectOptions, ObjectType } from './backend.js';
+
+/** A failure that may pass: a 5xx, throttling, a timeout, a reset connection, a short body. */
+export class TransientError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TransientError';
+  }
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  /** The first back-off; each later one doubles, up to maxDelayMs. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 250, maxDelayMs: 20_000 };
+
+/**
+ * Retries a backend's operations that fail with a TransientError, with exponential back-off
+ * and full jitter (so many clients throttled together do not return together), a bounded
+ * number of times; then fails with a message naming the object.
+ */
+export class RetryBackend implements Backend {
+  constructor(
+    private readonly inner: Backend,
+    private readonly policy: RetryPolicy = DEFAULT_RETRY,
+    private readonly onRetry?: (what: string, attempt: number, err: Error) => void,
+  ) {}
+
+  get location(): string {
+    return this.inner.location;
+  }
+
+  get connections(): number {
+    return this.inner.connections;
+  }
+
+  private async retry<T>(what: string, op: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await op();
+      } catch (err) {
+        await this.backOff(what, attempt, err);
+      }
+    }
+  }
+
+  /** Rethrows what is not worth retrying or has been tried enough; otherwise waits. */
+  private async backOff(what: string, attempt: number, err: unknown): Promise<void> {
+    if (!(err instanceof TransientError)) throw err;
+    if (attempt >= this.policy.attempts) throw new ScrateError(`${what} still failing after ${attempt} attempts: ${err.message}`);
+    this.onRetry?.(what, attempt, err);
+    await sleep(Math.random() * Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1)));
+  }
+
+  exists(): Promise<boolean> {
+    return this.retry(`checking ${this.location}`, () => this.inner.exists());
+  }
+
+  create(): Promise<void> {
+    return this.retry(`creating ${this.location}`, () => this.inner.create());
+  }
+
+  save(type: ObjectType, name: string, data: Uint8Array, opts?: ObjectOptions): Promise<void> {
+    return this.retry(`saving ${type}/${name}`, () => this.inner.save(type, name, data, opts));
+  }
+
+  load(type: ObjectType, name: string, opts?: ObjectOptions): Promise<Buffer> {
+    return this.retry(`loading ${type}/${name}`, () => this.inner.load(type, name, opts));
+  }
+
+  stat(type: ObjectType, name: string): Promise<number | null> {
+    return this.retry(`checking ${type}/${name}`, () => this.inner.stat(type, name));
+  }
+
+  /** A listing that fails part-way starts over, skipping what was already yielded. */
+  async *list(type: ObjectType): AsyncIterable<{ name: string; size: number }> {
+    const seen = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for await (const entry of this.inner.list(type)) {
+          if (seen.has(entry.name)) continue;
+          seen.add(entry.name);
+          yield entry;
+        }
+        return;
+      } catch (err) {
+        await this.backOff(`listing ${type}`, attempt, err);
+      }
+    }
+  }
+
+  remove(type: ObjectType, name: string): Promise<void> {
+    return this.retry(`removing ${type}/${name}`, () => this.inner.remove(type, name));
+  }
+}

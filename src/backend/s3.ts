@@ -1,0 +1,235 @@
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  paginateListObjectsV2,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type StorageClass,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import http from 'node:http';
+import https from 'node:https';
+import { ExitCode, ScrateError } from '../errors.js';
+import { NotFoundError, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
+import { TransientError } from './retry.js';
+
+/** Where an S3 repository is and how to talk to it (see parseS3Location and openBackend). */
+export interface S3Settings {
+  /** Absent for AWS itself: the SDK picks the regional endpoint. */
+  endpoint?: string;
+  bucket: string;
+  /** Key prefix of every object, '' or ending in '/'. */
+  prefix: string;
+  region?: string;
+  pathStyle: boolean;
+  connections: number;
+  storageClass?: string;
+  /** PEM file with extra CAs, for servers with self-signed certificates. */
+  caBundle?: Buffer;
+}
+
+/**
+ * `s3:https://host[:port]/bucket[/prefix]` (any S3-compatible server) or `s3:bucket[/prefix]`
+ * (AWS, region from the options or the SDK's environment).
+ */
+export function parseS3Location(location: string): Pick<S3Settings, 'endpoint' | 'bucket' | 'prefix'> {
+  const rest = location.slice('s3:'.length);
+  let endpoint: string | undefined;
+  let pathPart = rest;
+  const url = /^(https?:\/\/[^/]+)\/?(.*)$/.exec(rest);
+  if (url) {
+    endpoint = url[1];
+    pathPart = url[2]!;
+  }
+  const [bucket, ...prefixParts] = pathPart.split('/').filter((p) => p !== '');
+  if (!bucket) throw new ScrateError(`no bucket in repository location ${location}`, ExitCode.fatal, 'write s3:https://host/bucket/prefix or s3:bucket/prefix');
+  const prefix = prefixParts.length ? prefixParts.join('/') + '/' : '';
+  return { endpoint, bucket, prefix };
+}
+
+/** Errors a later attempt may not see: server trouble, throttling, broken connections. */
+function isTransient(err: unknown): boolean {
+  if (err instanceof TransientError) return true;
+  const e = err as { $metadata?: { httpStatusCode?: number }; name?: string; code?: string; $retryable?: unknown };
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && (status >= 500 || status === 429 || status === 408)) return true;
+  if (e.$retryable) return true;
+  const name = e.name ?? '';
+  if (['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'RequestTimeTooSkewed', 'TimeoutError', 'AbortError'].includes(name)) return true;
+  const code = e.code ?? '';
+  if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code)) return true;
+  // Parsing a body the server cut short surfaces as a deserialization error without a status.
+  return status === undefined && /socket hang up|aborted|premature|ECONNRESET|unexpected end|Deserialization error|char '<'/i.test(String((err as Error)?.message));
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { $metadata?: { httpStatusCode?: number }; name?: string };
+  return e.$metadata?.httpStatusCode === 404 || e.name === 'NotFound' || e.name === 'NoSuchKey';
+}
+
+/**
+ * A repository in an S3 bucket. Object keys mirror the local layout under the prefix
+ * (`data/ab/abcd…`). Requests are single attempts: RetryBackend around it retries whole
+ * operations, including reading a response body, which the SDK's own retries do not cover.
+ */
+export class S3Backend implements Backend {
+  readonly location: string;
+  readonly connections: number;
+  private readonly client: S3Client;
+
+  constructor(private readonly s: S3Settings) {
+    this.location = `s3:${s.endpoint ? s.endpoint + '/' : ''}${s.bucket}${s.prefix ? '/' + s.prefix.slice(0, -1) : ''}`;
+    this.connections = s.connections;
+    const agentOptions = { keepAlive: true, maxSockets: s.connections, ...(s.caBundle ? { ca: s.caBundle } : {}) };
+    this.client = new S3Client({
+      ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+      // Custom endpoints rarely care about the region, but SigV4 needs one.
+      region: s.region ?? (s.endpoint ? 'us-east-1' : undefined),
+      forcePathStyle: s.pathStyle,
+      // Some S3-compatible servers store aws-chunked framing as data: checksum only when required.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler({
+        httpAgent: new http.Agent(agentOptions),
+        httpsAgent: new https.Agent(agentOptions),
+        connectionTimeout: 10_000,
+        requestTimeout: 120_000,
+      }),
+    });
+  }
+
+  private key(type: ObjectType, name: string): string {
+    if (type === 'config') return `${this.s.prefix}config`;
+    if (type === 'data') return `${this.s.prefix}data/${name.slice(0, 2)}/${name}`;
+    return `${this.s.prefix}${type}/${name}`;
+  }
+
+  /** Turns SDK errors into errors that name the object; transient ones stay retryable. */
+  private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (isTransient(err)) throw new TransientError(`${what}: ${describe(err)}`);
+      if (err instanceof S3ServiceException || (err as { $metadata?: unknown }).$metadata) throw s3Error(what, err, this.location);
+      throw err;
+    }
+  }
+
+  async exists(): Promise<boolean> {
+    return (await this.stat('config', 'config')) !== null;
+  }
+
+  async create(): Promise<void> {
+    const bucket = this.s.bucket;
+    const found = await this.call(`HEAD bucket ${bucket}`, async () => {
+      try {
+        await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
+        return true;
+      } catch (err) {
+        if (isNotFound(err) || (err as { name?: string }).name === 'NoSuchBucket') return false;
+        throw err;
+      }
+    });
+    if (found) return;
+    const region = await this.client.config.region();
+    await this.call(`create bucket ${bucket}`, () =>
+      this.client.send(
+        new CreateBucketCommand({
+          Bucket: bucket,
+          // AWS wants the region spelled out everywhere but in us-east-1.
+          ...(!this.s.endpoint && region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
+        }),
+      ),
+    );
+  }
+
+  async save(type: ObjectType, name: string, data: Uint8Array): Promise<void> {
+    const key = this.key(type, name);
+    await this.call(`PUT ${key}`, () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.s.bucket,
+          Key: key,
+          Body: data,
+          ContentLength: data.length,
+          ...(this.s.storageClass && type === 'data' ? { StorageClass: this.s.storageClass as StorageClass } : {}),
+        }),
+      ),
+    );
+  }
+
+  async load(type: ObjectType, name: string, opts: ObjectOptions = {}): Promise<Buffer> {
+    const key = this.key(type, name);
+    const { range } = opts;
+    return this.call(`GET ${key}`, async () => {
+      let res;
+      try {
+        res = await this.client.send(
+          new GetObjectCommand({ Bucket: this.s.bucket, Key: key, ...(range ? { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {}) }),
+        );
+      } catch (err) {
+        if (isNotFound(err)) throw new NotFoundError(type, name);
+        throw err;
+      }
+      const body = Buffer.from(await res.Body!.transformToByteArray());
+      // A connection cut mid-body can look like a short success: the length tells.
+      if (res.ContentLength !== undefined && body.length !== res.ContentLength) throw new TransientError(`short read: ${body.length} of ${res.ContentLength} bytes`);
+      if (range && body.length !== range.length) throw new TransientError(`short ranged read: ${body.length} of ${range.length} bytes`);
+      return body;
+    });
+  }
+
+  async stat(type: ObjectType, name: string): Promise<number | null> {
+    const key = this.key(type, name);
+    return this.call(`HEAD ${key}`, async () => {
+      try {
+        return (await this.client.send(new HeadObjectCommand({ Bucket: this.s.bucket, Key: key }))).ContentLength ?? 0;
+      } catch (err) {
+        if (isNotFound(err) || (err as { name?: string }).name === 'NoSuchBucket') return null;
+        throw err;
+      }
+    });
+  }
+
+  async *list(type: ObjectType): AsyncIterable<{ name: string; size: number }> {
+    const prefix = type === 'config' ? `${this.s.prefix}config` : `${this.s.prefix}${type}/`;
+    const pages = paginateListObjectsV2({ client: this.client, pageSize: 1000 }, { Bucket: this.s.bucket, Prefix: prefix });
+    const iterator = pages[Symbol.asyncIterator]();
+    for (;;) {
+      const page = await this.call(`LIST ${prefix}`, () => iterator.next());
+      if (page.done) return;
+      for (const o of page.value.Contents ?? []) {
+        const name = o.Key!.slice(o.Key!.lastIndexOf('/') + 1);
+        if (type === 'config' && o.Key !== prefix) continue;
+        yield { name, size: o.Size ?? 0 };
+      }
+    }
+  }
+
+  async remove(type: ObjectType, name: string): Promise<void> {
+    const key = this.key(type, name);
+    await this.call(`DELETE ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.s.bucket, Key: key })));
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  return [status, e.name !== 'Error' ? e.name : undefined, e.code, e.message].filter((x) => x !== undefined && x !== '').join(' ');
+}
+
+/** A permanent S3 failure, said plainly, with a hint for the usual causes. */
+function s3Error(what: string, err: unknown, location: string): ScrateError {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  if (e.name === 'SignatureDoesNotMatch' || e.name === 'InvalidAccessKeyId' || status === 403) {
+    return new ScrateError(`${location}: access denied (${e.name ?? status}) on ${what}`, ExitCode.fatal, 'check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the profile in use');
+  }
+  if (e.name === 'NoSuchBucket') return new ScrateError(`${location}: the bucket does not exist`, ExitCode.noRepository, 'create the repository with `scrate init`');
+  return new ScrateError(`${location}: ${what} failed: ${describe(err)}`);
+}
