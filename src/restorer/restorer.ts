@@ -198,8 +198,8 @@ class Restorer {
     const fh = await fs.open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
       let offset = 0;
-      for (const id of node.content ?? []) {
-        const data = await this.repo.loadBlob(id);
+      // Several blobs in flight: on a remote repository latency, not bandwidth, is the limit.
+      for await (const data of inOrder(node.content ?? [], this.repo.backend.connections, (id) => this.repo.loadBlob(id))) {
         if (node.sparse) {
           // Zero blocks of a file that had holes become holes again: not written, the final
           // truncate sets the size.
@@ -243,6 +243,26 @@ class Restorer {
   private error(dest: Buffer, message: string): void {
     this.stats.errors++;
     this.opts.onError?.(displayName(dest), message);
+  }
+}
+
+/**
+ * Yields load(item) for each item in order while up to `ahead` loads run at once. A failed
+ * load is raised when its turn comes; loads started after it are then left to finish unobserved.
+ */
+async function* inOrder<T, R>(items: readonly T[], ahead: number, load: (item: T) => Promise<R>): AsyncGenerator<R> {
+  const started: Promise<R>[] = [];
+  const start = (i: number) => {
+    const p = load(items[i]!);
+    p.catch(() => undefined); // observed when its turn comes; never an unhandled rejection
+    started[i] = p;
+  };
+  for (let i = 0; i < Math.min(ahead, items.length); i++) start(i);
+  for (let i = 0; i < items.length; i++) {
+    const value = await started[i]!;
+    delete started[i];
+    if (i + ahead < items.length) start(i + ahead);
+    yield value;
   }
 }
 
