@@ -55,6 +55,9 @@ function report(err: unknown, debug: boolean): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // scrate pins an AWS SDK release that supports this Node; the SDK's notice about its future
+  // releases is for scrate's developers (package.json), not for the mail of every cron job.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   process.on('SIGINT', () => {
     if (abort.signal.aborted) process.exit(ExitCode.interrupted);
     abort.abort();

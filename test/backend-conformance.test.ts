@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { backup } from '../src/archiver/archiver.js';
+import { NotFoundError, type Backend } from '../src/backend/backend.js';
+import { openBackend } from '../src/backend/open.js';
+import { Repository } from '../src/repository/repository.js';
+import { restore } from '../src/restorer/restorer.js';
+import { listSnapshots } from '../src/snapshot/snapshot.js';
+import { cliEnv, scrate } from './helpers/cli.js';
+import { PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
+import { s3ServerUnavailable, startS3Server } from './helpers/s3-server.js';
+import { compareTrees, makeTree } from './helpers/tree.js';
+
+type Server = Awaited<ReturnType<typeof startS3Server>>;
+
+/**
+ * The same cases for every backend: whatever sits below the Backend interface, the
+ * repository above it must behave identically.
+ */
+interface Target {
+  name: string;
+  /** A location for a new, empty repository. */
+  location(tag: string): string;
+  /** Environment a CLI run needs to reach it. */
+  env: Record<string, string>;
+  options: Record<string, string>;
+}
+
+let tmp: ReturnType<typeof scratch>;
+let server: Server | undefined;
+const unavailable = s3ServerUnavailable();
+let src: string;
+
+before(async () => {
+  tmp = scratch('conformance');
+  src = path.join(tmp.dir, 'src');
+  fs.mkdirSync(src);
+  await makeTree(src);
+  if (!unavailable) {
+    server = await startS3Server();
+    // The SDK's default credential chain reads these, as it would for a user.
+    process.env['AWS_ACCESS_KEY_ID'] = server.accessKeyId;
+    process.env['AWS_SECRET_ACCESS_KEY'] = server.secretAccessKey;
+  }
+});
+after(async () => {
+  await server?.stop();
+  tmp.cleanup();
+});
+
+const targets: Target[] = [
+  { name: 'local directory', location: (tag) => path.join(tmp.dir, `repo-${tag}`), env: {}, options: {} },
+  {
+    name: 'S3 (OpenStack Swift with s3api)',
+    location: (tag) => `s3:${server!.endpoint}/scrate-conformance/${tag}`,
+    get env() {
+      return { AWS_ACCESS_KEY_ID: server!.accessKeyId, AWS_SECRET_ACCESS_KEY: server!.secretAccessKey };
+    },
+    options: { 's3.connections': '4' },
+  },
+];
+
+for (const target of targets) {
+  const isS3 = target.name.startsWith('S3');
+  describe(`backend conformance: ${target.name}`, { skip: isS3 && unavailable ? unavailable : false }, () => {
+    const open = (tag: string): Backend => openBackend(target.location(tag), target.options);
+
+    test('save, load, ranged load, stat, list, remove', async () => {
+      const b = open('basic');
+      await b.create();
+      assert.equal(await b.exists(), false);
+      const data = randomBytes(100_000);
+      await b.save('data', 'ab' + '0'.repeat(62), data);
+      assert.deepEqual(await b.load('data', 'ab' + '0'.repeat(62)), data);
+      assert.deepEqual(await b.load('data', 'ab' + '0'.repeat(62), { range: { offset: 777, length: 5000 } }), data.subarray(777, 5777));
+      assert.equal(await b.stat('data', 'ab' + '0'.repeat(62)), data.length);
+      assert.equal(await b.stat('data', 'cd' + '0'.repeat(62)), null);
+      await assert.rejects(b.load('index', 'ef' + '0'.repeat(62)), NotFoundError);
+      await b.save('config', 'config', Buffer.from('c'));
+      assert.equal(await b.exists(), true);
+      const listed = [];
+      for await (const e of b.list('data')) listed.push(e);
+      assert.deepEqual(listed, [{ name: 'ab' + '0'.repeat(62), size: data.length }]);
+      await b.remove('data', 'ab' + '0'.repeat(62));
+      assert.equal(await b.stat('data', 'ab' + '0'.repeat(62)), null);
+    });
+
+    test('listings past 1000 objects', async () => {
+      const b = open('many');
+      await b.create();
+      const names = Array.from({ length: 1100 }, (_, i) => i.toString(16).padStart(64, '0'));
+      for (let i = 0; i < names.length; i += 50) await Promise.all(names.slice(i, i + 50).map((n) => b.save('snapshots', n, Buffer.from(n))));
+      const listed: string[] = [];
+      for await (const e of b.list('snapshots')) listed.push(e.name);
+      assert.deepEqual(listed.sort(), names);
+    });
+
+    test('backup and restore round-trip a tree bit-exactly', async () => {
+      const backend = open('tree');
+      await Repository.init(backend, PASSWORD, { kdfMs: TEST_KDF_MS });
+      const repo = await Repository.open(open('tree'), PASSWORD, { cacheRoot: path.join(tmp.dir, `cache-${isS3}`) });
+      await repo.loadIndex();
+      const { snapshot } = await backup(repo, { paths: [src] });
+      const again = await Repository.open(open('tree'), PASSWORD, { cacheRoot: path.join(tmp.dir, `cache-${isS3}`) });
+      await again.loadIndex();
+      const target = path.join(tmp.dir, `restored-${isS3}`);
+      const stats = await restore(again, snapshot, { target, subpath: src });
+      assert.equal(stats.errors, 0);
+      assert.deepEqual(compareTrees(src, target), []);
+    });
+
+    test('concurrent writers both land their snapshots', async () => {
+      const backend = open('concurrent');
+      await Repository.init(backend, PASSWORD, { kdfMs: TEST_KDF_MS });
+      const other = path.join(tmp.dir, `other-${isS3}`);
+      fs.mkdirSync(other);
+      fs.writeFileSync(path.join(other, 'big'), randomBytes(5 * 1024 * 1024));
+      const run = async (p: string) => {
+        const repo = await Repository.open(open('concurrent'), PASSWORD);
+        await repo.loadIndex();
+        return backup(repo, { paths: [p] });
+      };
+      const [a, b] = await Promise.all([run(src), run(other)]);
+      const repo = await Repository.open(open('concurrent'), PASSWORD);
+      await repo.loadIndex();
+      const ids = (await listSnapshots(repo)).map((e) => e.id).sort();
+      assert.deepEqual(ids, [a.snapshotId, b.snapshotId].sort());
+      const target = path.join(tmp.dir, `concurrent-${isS3}`);
+      await restore(repo, b.snapshot, { target, subpath: other });
+      assert.deepEqual(fs.readFileSync(path.join(target, 'big')), fs.readFileSync(path.join(other, 'big')));
+    });
+
+    test('the CLI works the same way', () => {
+      const env = cliEnv(target.location('cli'), target.env);
+      const o = Object.entries(target.options).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
+      assert.equal(scrate([...o, 'init'], env).code, 0);
+      const b = scrate([...o, 'backup', path.join(src, 'data'), '--json'], env);
+      assert.equal(b.code, 0, b.stderr);
+      const out = path.join(tmp.dir, `cli-restored-${isS3}`);
+      const r = scrate([...o, 'restore', `latest:${path.join(src, 'data')}`, '--target', out], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(compareTrees(path.join(src, 'data'), out), []);
+    });
+
+    if (isS3) {
+      test('init creates a missing bucket', async () => {
+        const location = `s3:${server!.endpoint}/fresh-bucket-${Date.now()}/repo`;
+        const r = scrate(['init'], cliEnv(location, target.env));
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(scrate(['snapshots', '--json'], cliEnv(location, target.env)).stdout.trim(), '[]');
+      });
+
+      test('a wrong secret key is a clear error, exit code 1', () => {
+        const r = scrate(['snapshots'], cliEnv(target.location('cli'), { ...target.env, AWS_SECRET_ACCESS_KEY: 'not the secret' }));
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /access denied .*AWS_SECRET_ACCESS_KEY/);
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      });
+
+      test('a missing bucket is "repository does not exist", exit code 10', () => {
+        const r = scrate(['snapshots'], cliEnv(`s3:${server!.endpoint}/no-such-bucket-here/x`, target.env));
+        assert.equal(r.code, 10, r.stderr);
+      });
+
+      test('the cache serves snapshots and tree packs; deleting it is harmless', () => {
+        const cacheHome = path.join(tmp.dir, 'xdg');
+        const env = cliEnv(target.location('cli'), { ...target.env, XDG_CACHE_HOME: cacheHome });
+        assert.equal(scrate(['ls', 'latest'], env).code, 0);
+        const repoCaches = fs.readdirSync(path.join(cacheHome, 'scrate')).filter((n) => n !== 'CACHEDIR.TAG');
+        assert.equal(repoCaches.length, 1);
+        const dir = path.join(cacheHome, 'scrate', repoCaches[0]!);
+        assert.equal(fs.readdirSync(path.join(dir, 'snapshots')).length, 1);
+        assert.ok(fs.readdirSync(path.join(dir, 'data')).length >= 1, 'tree pack cached');
+        // A damaged cached copy is noticed and replaced, never used.
+        const [snap] = fs.readdirSync(path.join(dir, 'snapshots'));
+        fs.writeFileSync(path.join(dir, 'snapshots', snap!), 'garbage');
+        assert.equal(scrate(['snapshots'], env).code, 0);
+        assert.notEqual(fs.readFileSync(path.join(dir, 'snapshots', snap!), 'utf8'), 'garbage');
+        fs.rmSync(path.join(cacheHome, 'scrate'), { recursive: true });
+        assert.equal(scrate(['ls', 'latest'], env).code, 0);
+        assert.equal(scrate(['--no-cache', 'ls', 'latest'], { ...env, XDG_CACHE_HOME: path.join(tmp.dir, 'unused') }).code, 0);
+        assert.ok(!fs.existsSync(path.join(tmp.dir, 'unused')));
+      });
+    }
+  });
+}
