@@ -41,6 +41,9 @@ export interface BackupResult {
 
 export const VERSION = '0.1.0';
 
+/** Chunks of one file being hashed, compressed and packed at once; bounds memory to ~this × max chunk. */
+const BLOBS_IN_FLIGHT = 8;
+
 /**
  * Walks the sources, reuses the parent snapshot's content lists for unchanged files, chunks
  * and stores the rest, builds one tree blob per directory bottom-up, flushes packs and index,
@@ -331,12 +334,20 @@ class BackupRun {
     const content: Buffer[] = [];
     let read = 0;
     try {
+      // Chunks are hashed and compressed on worker threads while the next ones are read: up to
+      // BLOBS_IN_FLIGHT of a file are under way. store() takes its copy of the chunk before it
+      // first yields, so the read buffer can be reused at once.
+      const ids: Promise<Buffer>[] = [];
       for await (const chunk of fileChunks(fh, this.repo.chunker, this.buffer)) {
         this.checkAborted();
-        content.push(await this.store(BlobType.data, chunk));
+        const id = this.store(BlobType.data, chunk);
+        id.catch(() => undefined); // observed below, in order; never an unhandled rejection
+        ids.push(id);
+        if (ids.length > BLOBS_IN_FLIGHT) await ids[ids.length - 1 - BLOBS_IN_FLIGHT];
         read += chunk.length;
         this.summary.bytesRead += chunk.length;
       }
+      content.push(...(await Promise.all(ids)));
       const after = await fh.stat({ bigint: true });
       if (after.mtimeNs !== st.mtimeNs || after.size !== st.size || read !== size) {
         this.opts.onNote?.(full.toString(), 'file changed while being read; the snapshot holds what was read');

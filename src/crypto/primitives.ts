@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, webcrypto } from 'node:crypto';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 12;
@@ -13,6 +13,22 @@ export function seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, 
   cipher.final().copy(out, n);
   cipher.getAuthTag().copy(out, plaintext.length);
   return out;
+}
+
+/**
+ * The bulk forms of seal() and sha256() run on the libuv thread pool (WebCrypto jobs), so
+ * encrypting and hashing packs leaves the main thread free to read and chunk. Same bytes out.
+ */
+export function importSealKey(key: Uint8Array): Promise<webcrypto.CryptoKey> {
+  return webcrypto.subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt']);
+}
+
+export async function sealAsync(key: webcrypto.CryptoKey, nonce: Uint8Array, plaintext: Uint8Array): Promise<Buffer> {
+  return Buffer.from(await webcrypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, tagLength: TAG_BYTES * 8 }, key, plaintext));
+}
+
+export async function sha256Async(data: Uint8Array): Promise<Buffer> {
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data));
 }
 
 /** Inverse of seal; returns null when authentication fails (wrong key or tampered bytes). */

@@ -1,5 +1,6 @@
 import { IntegrityError } from '../errors.js';
-import { counterNonce, open, seal, TAG_BYTES } from '../crypto/primitives.js';
+import type { webcrypto } from 'node:crypto';
+import { counterNonce, importSealKey, open, seal, sealAsync, TAG_BYTES } from '../crypto/primitives.js';
 
 /**
  * A pack holds encrypted blobs of one type and ends with its own encrypted header, so the
@@ -39,10 +40,11 @@ export function blobNonce(offset: number): Buffer {
   return counterNonce(offset);
 }
 
-/** Assembles one pack in memory. */
+/** Assembles one pack in memory; blobs are encrypted on the thread pool as they arrive. */
 export class PackWriter {
-  private readonly parts: Buffer[];
+  private readonly parts: Promise<Buffer>[];
   private readonly entries: PackEntry[] = [];
+  private readonly cryptoKey: Promise<webcrypto.CryptoKey>;
   private size: number;
 
   constructor(
@@ -50,8 +52,9 @@ export class PackWriter {
     readonly envelope: Buffer,
   ) {
     const prefix = Buffer.concat([MAGIC, Buffer.from([VERSION]), envelope]);
-    this.parts = [prefix];
+    this.parts = [Promise.resolve(prefix)];
     this.size = prefix.length;
+    this.cryptoKey = importSealKey(key);
   }
 
   get bytes(): number {
@@ -62,14 +65,19 @@ export class PackWriter {
     return this.entries.length;
   }
 
+  /** `stored` must stay unchanged until finish(). */
   add(type: BlobType, id: Buffer, stored: Uint8Array, rawLength: number, compressed: boolean): void {
-    const sealed = seal(this.key, blobNonce(this.size), stored);
-    this.entries.push({ type, id, offset: this.size, length: sealed.length, rawLength, compressed });
+    // The sealed size is known before the encryption runs, so offsets (and nonces) are assigned now.
+    const nonce = blobNonce(this.size);
+    const sealed = this.cryptoKey.then((k) => sealAsync(k, nonce, stored));
+    sealed.catch(() => undefined); // awaited in finish(); never an unhandled rejection
+    const length = stored.length + TAG_BYTES;
+    this.entries.push({ type, id, offset: this.size, length, rawLength, compressed });
     this.parts.push(sealed);
-    this.size += sealed.length;
+    this.size += length;
   }
 
-  finish(): { bytes: Buffer; entries: PackEntry[] } {
+  async finish(): Promise<{ bytes: Buffer; entries: PackEntry[] }> {
     const header = Buffer.alloc(this.entries.length * ENTRY_BYTES);
     this.entries.forEach((e, i) => {
       const at = i * ENTRY_BYTES;
@@ -82,7 +90,7 @@ export class PackWriter {
     const sealedHeader = seal(this.key, HEADER_NONCE, header);
     const trailer = Buffer.alloc(4);
     trailer.writeUInt32LE(sealedHeader.length);
-    return { bytes: Buffer.concat([...this.parts, sealedHeader, trailer]), entries: this.entries };
+    return { bytes: Buffer.concat([...(await Promise.all(this.parts)), sealedHeader, trailer]), entries: this.entries };
   }
 }
 

@@ -1,7 +1,7 @@
 import { newSealedKey } from '../crypto/keybox.js';
-import { sha256 } from '../crypto/primitives.js';
+import { sha256Async } from '../crypto/primitives.js';
 import type { IndexFile, PackInfo } from './blob-index.js';
-import { compress } from './compression.js';
+import type { PreparedBlob } from './blob-prepare.js';
 import { BlobType, KeyKind, PackWriter } from './pack.js';
 import type { Repository } from './repository.js';
 
@@ -26,14 +26,14 @@ export class Packer {
 
   constructor(private readonly repo: Repository) {}
 
-  async add(type: BlobType, id: Buffer, data: Buffer, level: number): Promise<boolean> {
+  /** Adds a blob unless the repository or an open pack already has it; true if it was added. */
+  async add(type: BlobType, blob: PreparedBlob): Promise<boolean> {
     this.rethrow();
-    const key = id.toString('latin1');
-    if (this.repo.index.has(id) || this.pending.has(key)) return false;
+    const key = blob.id.toString('latin1');
+    if (this.repo.index.has(blob.id) || this.pending.has(key)) return false;
     this.pending.add(key);
-    const packed = compress(data, level);
     const writer = this.writerFor(type);
-    writer.add(type, id, packed ?? data, data.length, packed !== null);
+    writer.add(type, blob.id, blob.stored, blob.rawLength, blob.compressed);
     if (writer.bytes >= this.repo.config.packSize) await this.finish(type);
     return true;
   }
@@ -59,8 +59,8 @@ export class Packer {
     this.open.delete(type);
     while (this.uploads.size >= this.repo.backend.connections) await Promise.race(this.uploads);
     this.rethrow();
-    const { bytes, entries } = writer.finish();
-    const pack: PackInfo = { id: sha256(bytes), type, envelope: writer.envelope };
+    const { bytes, entries } = await writer.finish();
+    const pack: PackInfo = { id: await sha256Async(bytes), type, envelope: writer.envelope };
     const upload = this.repo.backend.save('data', pack.id.toString('hex'), bytes, { metadata: type === BlobType.tree }).then(
       () => {
         this.bytesStored += bytes.length;

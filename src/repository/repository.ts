@@ -6,6 +6,8 @@ import { openSealedKey } from '../crypto/keybox.js';
 import { generateMasterKeys, type MasterKeys } from '../crypto/masterkeys.js';
 import { deriveKey, hmacSha256, sha256 } from '../crypto/primitives.js';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { prepareBlob } from './blob-prepare.js';
+import { BlobWorkers } from './blob-workers.js';
 import { BlobIndex, decodeIndexFile, encodeIndexFile, type BlobLocation, type IndexFile } from './blob-index.js';
 import { decompress } from './compression.js';
 import { checkChunkerParams, checkCompressionLevel, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, type RepoConfig } from './config.js';
@@ -24,6 +26,8 @@ export interface InitOptions {
 const TREE_KEY_INFO = 'scrate v1 tree pack';
 /** Reads of one object before a verification failure counts as damage. */
 const VERIFY_ATTEMPTS = 3;
+/** Trees are small and compress well; their level is not the user's data level. */
+const TREE_COMPRESSION = 3;
 
 /**
  * An open repository: its keys, config and index, and typed access to its objects.
@@ -34,6 +38,7 @@ export class Repository {
   readonly chunker: FastCDC;
   private readonly packKeys = new Map<string, Buffer>();
   private packer: Packer | undefined;
+  private workers: BlobWorkers | undefined;
 
   private constructor(
     readonly backend: Backend,
@@ -189,15 +194,28 @@ export class Repository {
     return this.packer;
   }
 
-  /** Stores a blob unless the repository already has it; returns its ID and whether it was new. */
+  /**
+   * Stores a blob unless the repository already has it; returns its ID and whether it was new.
+   * `data` is handed over (data blobs are hashed and compressed on a worker thread): the caller
+   * must not reuse its memory.
+   */
   async saveBlob(type: BlobType, data: Buffer, compression = this.config.compression): Promise<{ id: Buffer; added: boolean }> {
-    const id = this.blobId(data);
-    const added = await this.writer.add(type, id, data, type === BlobType.tree ? 3 : compression);
-    return { id, added };
+    const blob =
+      type === BlobType.data
+        ? await (this.workers ??= new BlobWorkers(this.keys.chunkIdKey)).prepare(data, compression)
+        : prepareBlob(this.keys.chunkIdKey, data, TREE_COMPRESSION);
+    return { id: blob.id, added: await this.writer.add(type, blob) };
   }
 
   /** Writes every pending pack and the index entries for them. Must precede saving a snapshot. */
   async flush(): Promise<void> {
     await this.packer?.flush();
+  }
+
+  /** Stops the worker threads; a later saveBlob starts new ones. */
+  async close(): Promise<void> {
+    const workers = this.workers;
+    this.workers = undefined;
+    await workers?.close();
   }
 }
