@@ -1,4 +1,5 @@
 import { constants, promises as fs, type BigIntStats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ExitCode, ScrateError } from '../errors.js';
@@ -9,7 +10,11 @@ import { findSnapshot, listSnapshots, saveSnapshot, type BackupSummary, type Sna
 import { encodeTree, type Node, type NodeType } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { Excludes } from './excludes.js';
-import { chunkBuffer, fileChunks } from './file-chunks.js';
+import { chunkBuffer, fileChunks, type ReadFn } from './file-chunks.js';
+import type { Chunker, ChunkerKind } from '../chunker/chunker.js';
+import { FixedChunker } from '../chunker/fixed.js';
+import { posix } from '../native/posix.js';
+import { isZero } from '../util/zeros.js';
 
 export interface BackupOptions {
   paths: string[];
@@ -24,6 +29,10 @@ export interface BackupOptions {
   /** Do everything but write to the repository. */
   dryRun?: boolean;
   compression?: number;
+  /** Back up regular files among the paths as disk images, like block devices. */
+  asDevice?: boolean;
+  /** How to chunk devices and disk images (files always use content-defined chunks). */
+  chunker?: ChunkerKind;
   signal?: AbortSignal;
   /** A source that could not be read: the snapshot is still written, without it. */
   onError?: (path: string, message: string) => void;
@@ -43,6 +52,12 @@ export const VERSION = '0.1.0';
 
 /** Chunks of one file being hashed, compressed and packed at once; bounds memory to ~this × max chunk. */
 const BLOBS_IN_FLIGHT = 8;
+
+/** How devices are chunked unless --chunker says otherwise, and the fixed chunk size (see docs/DESIGN.md). */
+const DEVICE_CHUNKER: ChunkerKind = 'fixed';
+const DEVICE_CHUNK_SIZE = 1024 * 1024;
+/** The block size recorded for a disk-image file backed up with --as-device. */
+const IMAGE_FILE_BLOCK = 512;
 
 /**
  * Walks the sources, reuses the parent snapshot's content lists for unchanged files, chunks
@@ -142,7 +157,11 @@ class BackupRun {
   /** Content of multiply-linked files already stored this run, by device:inode. */
   private readonly hardlinks = new Map<string, Buffer[]>();
   private readonly dryRunSeen = new Set<string>();
+  /** The one blob of zeros per chunk length, by length. */
+  private readonly zeroBlobs = new Map<number, Promise<Buffer>>();
   private rootDevices = new Set<bigint>();
+  /** The paths given on the command line (as latin1 strings of their bytes): a block device among them is read as an image. */
+  private readonly sources = new Set<string>();
 
   constructor(
     private readonly repo: Repository,
@@ -154,6 +173,7 @@ class BackupRun {
 
   /** Builds the tree from '/' down to each source; directories above the sources carry their real metadata. */
   async saveRoot(sources: string[], parentTree: Buffer | undefined): Promise<Buffer> {
+    for (const s of sources) this.sources.add(Buffer.from(s).toString('latin1'));
     for (const s of sources) this.rootDevices.add((await fs.lstat(s, { bigint: true })).dev);
     return this.saveVirtualDir('/', sources, parentTree);
   }
@@ -255,6 +275,9 @@ class BackupRun {
       return null;
     }
     const node = this.metadata(name, st, type);
+    if (this.sources.has(full.toString('latin1')) && (type === 'blockdev' || (type === 'file' && this.opts.asDevice))) {
+      return (await this.saveImage(full, st, node)) ? node : null;
+    }
     switch (type) {
       case 'dir':
         node.subtree = await this.saveDir(full, st, prev?.type === 'dir' ? prev.subtree : undefined);
@@ -331,23 +354,10 @@ class BackupRun {
         return false;
       }
     }
-    const content: Buffer[] = [];
-    let read = 0;
+    let content: Buffer[];
     try {
-      // Chunks are hashed and compressed on worker threads while the next ones are read: up to
-      // BLOBS_IN_FLIGHT of a file are under way. store() takes its copy of the chunk before it
-      // first yields, so the read buffer can be reused at once.
-      const ids: Promise<Buffer>[] = [];
-      for await (const chunk of fileChunks(fh, this.repo.chunker, this.buffer)) {
-        this.checkAborted();
-        const id = this.store(BlobType.data, chunk);
-        id.catch(() => undefined); // observed below, in order; never an unhandled rejection
-        ids.push(id);
-        if (ids.length > BLOBS_IN_FLIGHT) await ids[ids.length - 1 - BLOBS_IN_FLIGHT];
-        read += chunk.length;
-        this.summary.bytesRead += chunk.length;
-      }
-      content.push(...(await Promise.all(ids)));
+      let read: number;
+      ({ content, read } = await this.storeContent(readerOf(fh), this.repo.chunker));
       const after = await fh.stat({ bigint: true });
       if (after.mtimeNs !== st.mtimeNs || after.size !== st.size || read !== size) {
         this.opts.onNote?.(full.toString(), 'file changed while being read; the snapshot holds what was read');
@@ -366,4 +376,80 @@ class BackupRun {
     else this.summary.filesNew++;
     return true;
   }
+
+  /**
+   * Stores the content of a block device (or of a file given with --as-device) as a disk image:
+   * always read whole (a device has no trustworthy mtime), cut into block-aligned chunks by
+   * default, its zero regions costing nothing.
+   */
+  private async saveImage(full: Buffer, st: BigIntStats, node: Node): Promise<boolean> {
+    let fh;
+    try {
+      fh = await fs.open(full, constants.O_RDONLY);
+    } catch (err) {
+      this.error(full, describe(err));
+      return false;
+    }
+    try {
+      const device = st.isBlockDevice() ? posix.blockDevice(fh.fd) : { size: st.size, logicalBlockSize: IMAGE_FILE_BLOCK };
+      const size = Number(device.size);
+      node.type = 'file';
+      node.size = size;
+      node.image = { blockSize: device.logicalBlockSize };
+      delete node.rdev;
+      this.summary.bytesProcessed += size;
+      this.opts.onProgress?.(this.summary, full.toString());
+      const chunker = (this.opts.chunker ?? DEVICE_CHUNKER) === 'fixed' ? new FixedChunker(DEVICE_CHUNK_SIZE) : this.repo.chunker;
+      const { content, read } = await this.storeContent(readerOf(fh), chunker);
+      if (read !== size) {
+        this.opts.onNote?.(full.toString(), `read ${read} of ${size} bytes; the snapshot holds what was read`);
+        node.size = read;
+      }
+      node.content = content;
+      this.summary.filesNew++;
+      return true;
+    } catch (err) {
+      if (err instanceof ScrateError) throw err;
+      this.error(full, `read failed: ${describe(err)}`);
+      return false;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Chunks and stores one input. Chunks are hashed and compressed on worker threads while the
+   * next ones are read: up to BLOBS_IN_FLIGHT are under way. storeData() takes its copy of a
+   * chunk before it first yields, so the read buffer can be reused at once.
+   */
+  async storeContent(read: ReadFn, chunker: Chunker): Promise<{ content: Buffer[]; read: number }> {
+    const ids: Promise<Buffer>[] = [];
+    let total = 0;
+    const buffer = chunker === this.repo.chunker ? this.buffer : chunkBuffer(chunker);
+    for await (const chunk of fileChunks(read, chunker, buffer)) {
+      this.checkAborted();
+      const id = this.storeData(chunk);
+      id.catch(() => undefined); // observed below, in order; never an unhandled rejection
+      ids.push(id);
+      if (ids.length > BLOBS_IN_FLIGHT) await ids[ids.length - 1 - BLOBS_IN_FLIGHT];
+      total += chunk.length;
+      this.summary.bytesRead += chunk.length;
+    }
+    return { content: await Promise.all(ids), read: total };
+  }
+
+  /** All-zero chunks (empty disk regions, holes) are recognised by a compare, not hashed. */
+  private storeData(chunk: Buffer): Promise<Buffer> {
+    if (!isZero(chunk)) return this.store(BlobType.data, chunk);
+    let id = this.zeroBlobs.get(chunk.length);
+    if (!id) {
+      id = this.store(BlobType.data, Buffer.alloc(chunk.length));
+      this.zeroBlobs.set(chunk.length, id);
+    }
+    return id;
+  }
+}
+
+function readerOf(fh: FileHandle): ReadFn {
+  return async (buffer, offset, length) => (await fh.read(buffer, offset, length, null)).bytesRead;
 }

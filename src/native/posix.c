@@ -1,7 +1,8 @@
 /*
  * The few POSIX calls Node's fs module lacks and that a faithful restore needs:
  * utimensat() with nanosecond times (fs.utimes goes through a double and loses
- * precision) and mknod() for fifos and device nodes.
+ * precision), mknod() for fifos and device nodes, and the size and logical block
+ * size of a block device (stat reports 0 for both).
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -11,6 +12,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -92,10 +95,34 @@ static napi_value make_node(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* blockDevice(fd: number) -> { size: bigint, logicalBlockSize: number } via BLKGETSIZE64, BLKSSZGET */
+static napi_value block_device(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "blockDevice(fd: number)");
+    return NULL;
+  }
+  uint64_t size;
+  int block;
+  if (ioctl(fd, BLKGETSIZE64, &size) != 0) return throw_errno(env, errno, "ioctl BLKGETSIZE64");
+  if (ioctl(fd, BLKSSZGET, &block) != 0) return throw_errno(env, errno, "ioctl BLKSSZGET");
+  napi_value result, size_val, block_val;
+  napi_create_object(env, &result);
+  napi_create_bigint_uint64(env, size, &size_val);
+  napi_create_int32(env, block, &block_val);
+  napi_set_named_property(env, result, "size", size_val);
+  napi_set_named_property(env, result, "logicalBlockSize", block_val);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"setTimes", NULL, set_times, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL},
+    {"blockDevice", NULL, block_device, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -6,6 +6,8 @@ interface PosixBinding {
   setTimes(path: Buffer, atimeNs: bigint, mtimeNs: bigint, follow: boolean): void;
   /** mknod(2): mode carries the file type (S_IFIFO, S_IFCHR, S_IFBLK) and permission bits. */
   mknod(path: Buffer, mode: number, rdev: bigint): void;
+  /** ioctl(2) BLKGETSIZE64 and BLKSSZGET on an open block device. */
+  blockDevice(fd: number): { size: bigint; logicalBlockSize: number };
 }
 
 const require = createRequire(import.meta.url);

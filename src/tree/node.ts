@@ -28,6 +28,8 @@ export interface Node {
   rdev?: bigint;
   /** The file had holes; the restorer recreates them where the content is zero. */
   sparse?: boolean;
+  /** The content of a block device (or a disk image backed up as one), with its logical block size. */
+  image?: { blockSize: number };
 }
 
 /** JSON form: bytes that are not UTF-8 go base64 in a `…Raw` field; 64-bit numbers as decimal strings. */
@@ -52,6 +54,7 @@ interface NodeJson {
   linkTargetRaw?: string;
   rdev?: string;
   sparse?: boolean;
+  image?: { blockSize: number };
 }
 
 function toJson(n: Node): NodeJson {
@@ -78,6 +81,7 @@ function toJson(n: Node): NodeJson {
   }
   if (n.rdev !== undefined) j.rdev = n.rdev.toString();
   if (n.sparse) j.sparse = true;
+  if (n.image) j.image = { blockSize: n.image.blockSize };
   return j;
 }
 
@@ -103,6 +107,7 @@ function fromJson(j: NodeJson): Node {
   if (j.linkTargetRaw !== undefined) n.linkTarget = Buffer.from(j.linkTargetRaw, 'base64');
   if (j.rdev !== undefined) n.rdev = BigInt(j.rdev);
   if (j.sparse) n.sparse = true;
+  if (j.image) n.image = { blockSize: j.image.blockSize };
   return n;
 }
 
