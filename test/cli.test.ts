@@ -98,10 +98,12 @@ describe('scrate CLI', () => {
   });
 
   test('bad arguments are exit code 1 without a stack trace', () => {
-    const r = scrate(['backup'], env);
+    const r = scrate(['restore'], env);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /missing required argument/);
     assert.doesNotMatch(r.stderr, /^\s+at /m);
+    assertCleanError(scrate(['backup'], env), 1, /nothing to back up/);
+    assertCleanError(scrate(['backup', '--chunker', 'weird', src], env), 1, /Allowed choices are fixed, cdc/);
     assertCleanError(scrate(['backup', path.join(tmp.dir, 'nope')], env), 1, /cannot back up .*no such file/);
     assertCleanError(scrate(['restore', 'latest'], env), 1, /no target/);
   });

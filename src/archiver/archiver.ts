@@ -33,12 +33,22 @@ export interface BackupOptions {
   asDevice?: boolean;
   /** How to chunk devices and disk images (files always use content-defined chunks). */
   chunker?: ChunkerKind;
+  /** Instead of paths: one file read from a stream (--stdin, --stdin-from-command). */
+  stream?: StreamSource;
   signal?: AbortSignal;
   /** A source that could not be read: the snapshot is still written, without it. */
   onError?: (path: string, message: string) => void;
   /** Something worth telling that is not an error (a socket skipped, a file changed while read). */
   onNote?: (path: string, message: string) => void;
   onProgress?: (summary: Readonly<BackupSummary>, currentPath: string) => void;
+}
+
+export interface StreamSource {
+  /** The file's name in the snapshot (at its root). */
+  name: string;
+  read: ReadFn;
+  /** Called after the last byte was read; throws when the stream's producer failed. */
+  finished?: () => Promise<void>;
 }
 
 export interface BackupResult {
@@ -65,19 +75,24 @@ const IMAGE_FILE_BLOCK = 512;
  * and only then writes the snapshot that refers to them.
  */
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
-  if (opts.paths.length === 0) throw new ScrateError('nothing to back up: give at least one path');
-  const sources = normaliseSources(opts.paths);
-  for (const src of sources) {
-    try {
-      await fs.lstat(src);
-    } catch (err) {
-      throw new ScrateError(`cannot back up ${src}: ${describe(err)}`);
+  const { stream } = opts;
+  if (opts.paths.length === 0 && !stream) throw new ScrateError('nothing to back up: give at least one path');
+  const sources = stream ? [`/${stream.name}`] : normaliseSources(opts.paths);
+  if (!stream) {
+    for (const src of sources) {
+      try {
+        await fs.lstat(src);
+      } catch (err) {
+        throw new ScrateError(`cannot back up ${src}: ${describe(err)}`);
+      }
     }
   }
   const host = opts.host ?? os.hostname();
-  const parent = await chooseParent(repo, opts, host, sources);
+  const parent = stream ? undefined : await chooseParent(repo, opts, host, sources);
   const run = new BackupRun(repo, opts);
-  const tree = await run.saveRoot(sources, parent ? Buffer.from(parent.snapshot.tree, 'hex') : undefined);
+  const tree = stream ? await run.saveStream(stream) : await run.saveRoot(sources, parent ? Buffer.from(parent.snapshot.tree, 'hex') : undefined);
+  // A stream whose producer failed must not become a snapshot.
+  await stream?.finished?.();
   if (!opts.dryRun) await repo.flush();
   run.summary.dataStored = opts.dryRun ? 0 : repo.writer.bytesStored;
   run.summary.end = new Date().toISOString();
@@ -169,6 +184,18 @@ class BackupRun {
   ) {
     this.excludes = new Excludes(opts.excludes ?? []);
     this.buffer = chunkBuffer(repo.chunker);
+  }
+
+  /** A snapshot of one file read from a stream: a root tree holding just that file. */
+  async saveStream(stream: StreamSource): Promise<Buffer> {
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const user = os.userInfo();
+    const { content, read } = await this.storeContent(stream.read, this.repo.chunker);
+    this.summary.bytesProcessed += read;
+    this.summary.filesNew++;
+    const node: Node = { name: Buffer.from(stream.name), type: 'file', mode: 0o600, uid: user.uid, gid: user.gid, mtimeNs: now, ctimeNs: now, inode: 0n, deviceId: 0n, links: 1, size: read, content };
+    node.user = user.username;
+    return this.saveTree([node]);
   }
 
   /** Builds the tree from '/' down to each source; directories above the sources carry their real metadata. */

@@ -3,6 +3,7 @@ import { VERSION } from '../archiver/archiver.js';
 import { ExitCode, ScrateError } from '../errors.js';
 import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
+import { dumpCommand } from './commands/dump.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
 import { lsCommand } from './commands/ls.js';
@@ -35,7 +36,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, lsCommand, restoreCommand, keyCommand, catCommand, unlockCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, lsCommand, restoreCommand, dumpCommand, keyCommand, catCommand, unlockCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;
@@ -58,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
   // scrate pins an AWS SDK release that supports this Node; the SDK's notice about its future
   // releases is for scrate's developers (package.json), not for the mail of every cron job.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  // A reader that goes away (`scrate dump … | head`) ends the output, not with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? ExitCode.ok : ExitCode.fatal));
   process.on('SIGINT', () => {
     if (abort.signal.aborted) process.exit(ExitCode.interrupted);
     abort.abort();

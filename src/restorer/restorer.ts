@@ -7,6 +7,7 @@ import type { Repository } from '../repository/repository.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import { displayName, type Node } from '../tree/node.js';
 import { findNode, loadTree, pathComponents } from '../tree/walk.js';
+import { readContent } from './content.js';
 
 export interface RestoreOptions {
   target: string;
@@ -198,14 +199,13 @@ class Restorer {
     const fh = await fs.open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
       let offset = 0;
-      // Several blobs in flight: on a remote repository latency, not bandwidth, is the limit.
-      for await (const data of inOrder(node.content ?? [], this.repo.backend.connections, (id) => this.repo.loadBlob(id))) {
-        if (node.sparse) {
+      for await (const { data, zero } of readContent(this.repo, node.content ?? [])) {
+        if (!node.sparse) {
+          await writeAll(fh, data, offset);
+        } else if (!zero) {
           // Zero blocks of a file that had holes become holes again: not written, the final
           // truncate sets the size.
           for (const [from, to] of nonZeroRuns(data, offset)) await writeAll(fh, data.subarray(from, to), offset + from);
-        } else {
-          await writeAll(fh, data, offset);
         }
         offset += data.length;
         this.stats.bytes += data.length;
@@ -246,27 +246,7 @@ class Restorer {
   }
 }
 
-/**
- * Yields load(item) for each item in order while up to `ahead` loads run at once. A failed
- * load is raised when its turn comes; loads started after it are then left to finish unobserved.
- */
-async function* inOrder<T, R>(items: readonly T[], ahead: number, load: (item: T) => Promise<R>): AsyncGenerator<R> {
-  const started: Promise<R>[] = [];
-  const start = (i: number) => {
-    const p = load(items[i]!);
-    p.catch(() => undefined); // observed when its turn comes; never an unhandled rejection
-    started[i] = p;
-  };
-  for (let i = 0; i < Math.min(ahead, items.length); i++) start(i);
-  for (let i = 0; i < items.length; i++) {
-    const value = await started[i]!;
-    delete started[i];
-    if (i + ahead < items.length) start(i + ahead);
-    yield value;
-  }
-}
-
-async function writeAll(fh: fs.FileHandle, data: Buffer, position: number): Promise<void> {
+export async function writeAll(fh: fs.FileHandle, data: Buffer, position: number): Promise<void> {
   let done = 0;
   while (done < data.length) done += (await fh.write(data, done, data.length - done, position + done)).bytesWritten;
 }

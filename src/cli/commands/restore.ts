@@ -1,7 +1,11 @@
 import { Command } from 'commander';
+import { stat } from 'node:fs/promises';
+import type { Repository } from '../../repository/repository.js';
+import { findImage, restoreImage } from '../../restorer/image.js';
 import { restore } from '../../restorer/restorer.js';
+import type { Node } from '../../tree/node.js';
 import { ExitCode, ScrateError } from '../../errors.js';
-import { findSnapshot } from '../../snapshot/snapshot.js';
+import { findSnapshot, type Snapshot } from '../../snapshot/snapshot.js';
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { collect } from '../parse.js';
@@ -13,6 +17,7 @@ interface RestoreFlags extends SnapshotFilterFlags {
   exclude: string[];
   overwrite?: boolean;
   numericOwner?: boolean;
+  verify?: boolean;
 }
 
 /** "ID:sub/path" names a part of a snapshot; the ID part never contains a colon. */
@@ -26,37 +31,59 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
     new Command('restore')
       .description('write the files of a snapshot into a directory')
       .argument('<snapshot>', 'snapshot ID, prefix or "latest", optionally followed by :path inside it')
-      .option('-t, --target <dir>', 'directory to restore into (required)')
+      .option('-t, --target <dir>', 'directory to restore into; for a disk image, a block device or a file (required)')
       .option('-i, --include <pattern>', 'restore only matching paths (repeatable)', collect, [])
       .option('-e, --exclude <pattern>', 'skip matching paths (repeatable)', collect, [])
       .option('--overwrite', 'replace files that already exist in the target')
-      .option('--numeric-owner', 'restore the stored uid/gid, not the user and group names'),
+      .option('--numeric-owner', 'restore the stored uid/gid, not the user and group names')
+      .option('--verify', 'disk images: read the written image back and check it against the snapshot'),
   ).action(async (spec: string, flags: RestoreFlags, cmd: Command) => {
     const ctx = context(cmd);
-    const { out } = ctx;
-    if (!flags.target) throw new ScrateError('no target given', ExitCode.fatal, 'use --target DIR');
+    if (!flags.target) throw new ScrateError('no target given', ExitCode.fatal, 'use --target DIR (or a device or file for a disk image)');
+    const target = flags.target;
     const { id, subpath } = splitSpec(spec);
-    const started = Date.now();
-    const stats = await withRepository(ctx, 'shared', async (repo) => {
+    await withRepository(ctx, 'shared', async (repo) => {
       const found = await findSnapshot(repo, id, snapshotFilter(flags));
-      out.info(`restoring snapshot ${found.id.slice(0, 8)} of ${found.snapshot.paths.join(', ')} to ${flags.target}`);
-      return restore(repo, found.snapshot, {
-        target: flags.target!,
-        subpath,
-        includes: flags.include,
-        excludes: flags.exclude,
-        overwrite: flags.overwrite,
-        numericOwner: flags.numericOwner,
-        signal: ctx.signal,
-        onError: (p, m) => out.warn(`${p}: ${m}`),
-        onProgress: (s, p) => out.progress(`${s.files} files, ${formatBytes(s.bytes)}  ${p}`),
-      }).finally(() => out.stopProgress());
+      ctx.out.info(`restoring snapshot ${found.id.slice(0, 8)} of ${found.snapshot.paths.join(', ')} to ${target}`);
+      const image = await findImage(repo, found.snapshot, subpath);
+      const targetIsDir = (await stat(target).catch(() => null))?.isDirectory() ?? false;
+      if (image && !targetIsDir) await restoreDisk(ctx, repo, image, target, flags);
+      else await restoreFiles(ctx, repo, found.snapshot, subpath, flags);
     });
-    if (out.json) out.result(stats);
-    out.info(`restored ${stats.files} files, ${stats.dirs} directories, ${stats.others} others, ${formatBytes(stats.bytes)} in ${formatDuration(Date.now() - started)}`);
-    if (stats.errors > 0) {
-      out.warn(`${stats.errors} item(s) could not be restored`);
-      process.exitCode = ExitCode.fatal;
-    }
   });
+}
+
+async function restoreFiles(ctx: Context, repo: Repository, snapshot: Snapshot, subpath: string | undefined, flags: RestoreFlags): Promise<void> {
+  const { out } = ctx;
+  const started = Date.now();
+  const stats = await restore(repo, snapshot, {
+    target: flags.target!,
+    subpath,
+    includes: flags.include,
+    excludes: flags.exclude,
+    overwrite: flags.overwrite,
+    numericOwner: flags.numericOwner,
+    signal: ctx.signal,
+    onError: (p, m) => out.warn(`${p}: ${m}`),
+    onProgress: (s, p) => out.progress(`${s.files} files, ${formatBytes(s.bytes)}  ${p}`),
+  }).finally(() => out.stopProgress());
+  if (out.json) out.result(stats);
+  out.info(`restored ${stats.files} files, ${stats.dirs} directories, ${stats.others} others, ${formatBytes(stats.bytes)} in ${formatDuration(Date.now() - started)}`);
+  if (stats.errors > 0) {
+    out.warn(`${stats.errors} item(s) could not be restored`);
+    process.exitCode = ExitCode.fatal;
+  }
+}
+
+async function restoreDisk(ctx: Context, repo: Repository, image: Node, target: string, flags: RestoreFlags): Promise<void> {
+  const { out } = ctx;
+  const started = Date.now();
+  const stats = await restoreImage(repo, image, target, {
+    overwrite: flags.overwrite,
+    verify: flags.verify,
+    signal: ctx.signal,
+    onProgress: (done, total) => out.progress(`${formatBytes(done)} of ${formatBytes(total)}`),
+  }).finally(() => out.stopProgress());
+  if (out.json) out.result(stats);
+  out.info(`restored a ${formatBytes(stats.bytes)} image (${formatBytes(stats.written)} written) in ${formatDuration(Date.now() - started)}${stats.verified ? ', verified' : ''}`);
 }
