@@ -43,7 +43,8 @@ export async function restoreImage(repo: Repository, node: Node, target: string,
   const st = await fs.stat(target).catch(() => null);
   const device = st?.isBlockDevice() ?? false;
   if (st && !device && !opts.overwrite) throw new ScrateError(`refusing to overwrite ${target}`, ExitCode.fatal, 'pass --overwrite to replace it');
-  const fh = await fs.open(target, device ? constants.O_WRONLY : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+  const access = opts.verify ? constants.O_RDWR : constants.O_WRONLY;
+  const fh = await fs.open(target, device ? access : access | constants.O_CREAT | constants.O_TRUNC, 0o600);
   const stats: ImageRestoreStats = { bytes: 0, written: 0, verified: false };
   try {
     if (device) {
