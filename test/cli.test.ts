@@ -125,6 +125,12 @@ describe('scrate CLI', () => {
     assert.equal(r.stderr, '');
   });
 
+  test('check passes on a healthy repository', () => {
+    const r = scrate(['check', '--read-data'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /0 error\(s\)/);
+  });
+
   test('cat shows decrypted objects as JSON', () => {
     assert.equal(JSON.parse(scrate(['cat', 'config'], env).stdout).chunker.avg, 1024 * 1024);
     const sn = JSON.parse(scrate(['cat', 'snapshot', 'latest'], env).stdout);

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { backup } from '../src/archiver/archiver.js';
+import { check } from '../src/checker/checker.js';
 import { LocalBackend } from '../src/backend/local.js';
 import { ExitCode, IntegrityError, ScrateError } from '../src/errors.js';
 import { readEnvelope, readPackHeader, BlobType } from '../src/repository/pack.js';
@@ -234,6 +235,26 @@ describe('damage is detected, never restored silently', () => {
     const dir = copy('config');
     flipByte(path.join(dir, 'config'), 45);
     await assert.rejects(openRepo(dir), IntegrityError);
+  });
+
+  test('check finds each kind of damage, and none in a healthy repository', async () => {
+    const healthy = await check(await openRepo(pristine), { readData: true });
+    assert.deepEqual(healthy.errors, []);
+    assert.ok(healthy.packs >= 6 && healthy.trees >= 1 && healthy.snapshots === 1);
+
+    const flipped = copy('check-flip');
+    const [data] = await packsOf(flipped, 'data');
+    flipByte(packFile(flipped, data!), 100);
+    assert.deepEqual((await check(await openRepo(flipped))).errors, [], 'without --read-data the data is not read');
+    assert.match((await check(await openRepo(flipped), { readData: true })).errors.join('\n'), /does not match its name/);
+
+    const lost = copy('check-lost');
+    fs.rmSync(packFile(lost, (await packsOf(lost, 'data'))[0]!));
+    assert.match((await check(await openRepo(lost))).errors.join('\n'), /listed in the index but missing/);
+
+    const tree = copy('check-tree');
+    flipByte(packFile(tree, (await packsOf(tree, 'tree'))[0]!), 60);
+    assert.match((await check(await openRepo(tree))).errors.join('\n'), /tree .*failed authentication/);
   });
 
   test('a lost data pack costs only the files in it', async () => {

@@ -3,6 +3,7 @@ import { VERSION } from '../archiver/archiver.js';
 import { ExitCode, ScrateError } from '../errors.js';
 import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
+import { checkCommand } from './commands/check.js';
 import { dumpCommand } from './commands/dump.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
@@ -36,7 +37,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, lsCommand, restoreCommand, dumpCommand, keyCommand, catCommand, unlockCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, keyCommand, catCommand, unlockCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;

@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { check } from '../../checker/checker.js';
+import { ExitCode } from '../../errors.js';
+import { withRepository, type Context } from '../context.js';
+
+export function checkCommand(context: (cmd: Command) => Context): Command {
+  return new Command('check')
+    .description('verify the repository: snapshots, trees, index and packs (--read-data: every blob)')
+    .option('--read-data', 'also download every pack and verify every blob in it')
+    .action(async (flags: { readData?: boolean }, cmd: Command) => {
+      const ctx = context(cmd);
+      const { out } = ctx;
+      const result = await withRepository(ctx, 'shared', (repo) =>
+        check(repo, { readData: flags.readData, signal: ctx.signal, onProgress: (w) => out.progress(`checking ${w}`) }).finally(() => out.stopProgress()),
+      );
+      if (out.json) out.result(result);
+      for (const e of result.errors) out.warn(e);
+      out.info(`${result.snapshots} snapshots, ${result.trees} trees${flags.readData ? `, ${result.packs} packs read` : ''}; ${result.errors.length} error(s)`);
+      if (result.unreferencedPacks) out.info(`${result.unreferencedPacks} pack(s) are not in any index (left by an interrupted backup; harmless)`);
+      if (result.errors.length) process.exitCode = ExitCode.fatal;
+    });
+}
