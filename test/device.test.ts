@@ -142,6 +142,12 @@ describe('streams', () => {
     assert.deepEqual(JSON.parse(scrate(['snapshots', '--json'], env).stdout)[0].paths, ['/db.sql']);
     const dumped = execFileSync(process.execPath, [SCRATE, 'dump', 'latest', '/db.sql'], { env, maxBuffer: 64 * MiB });
     assert.deepEqual(dumped, data);
+
+    // A writer slower than scrate: the pipe is empty when scrate first reads it.
+    const file = path.join(tmp.dir, 'late.bin');
+    fs.writeFileSync(file, data);
+    execFileSync('sh', ['-c', `(sleep 1; cat "${file}") | "${process.execPath}" "${SCRATE}" backup -q --stdin --stdin-filename late.bin`], { env });
+    assert.deepEqual(execFileSync(process.execPath, [SCRATE, 'dump', 'latest', '/late.bin'], { env, maxBuffer: 64 * MiB }), data);
   });
 
   test('--stdin-from-command: a failing command leaves no snapshot, exit code 1', () => {

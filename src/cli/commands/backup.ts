@@ -1,7 +1,5 @@
 import { Command, Option } from 'commander';
 import { spawn } from 'node:child_process';
-import { read } from 'node:fs';
-import { promisify } from 'node:util';
 import type { ReadFn } from '../../archiver/file-chunks.js';
 import type { StreamSource } from '../../archiver/archiver.js';
 import type { ChunkerKind } from '../../chunker/chunker.js';
@@ -94,8 +92,6 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
     });
 }
 
-const readFd = promisify(read);
-
 /** --stdin or --stdin-from-command as a stream source, with a way to stop its producer. */
 function streamSource(flags: BackupFlags, args: string[]): { source: StreamSource; stop: () => void } | undefined {
   if (flags.stdin && flags.stdinFromCommand) throw new ScrateError('--stdin and --stdin-from-command exclude each other');
@@ -103,7 +99,8 @@ function streamSource(flags: BackupFlags, args: string[]): { source: StreamSourc
   if (name === '' || name.includes('/')) throw new ScrateError(`--stdin-filename ${name}: a plain file name is needed`);
   if (flags.stdin) {
     if (args.length) throw new ScrateError('--stdin takes no paths');
-    return { source: { name, read: (buffer, offset, length) => readFd(0, buffer, offset, length, null).then((r) => r.bytesRead) }, stop: () => undefined };
+    // Through the stream, not read(2) on fd 0: a pipe handed over non-blocking would give EAGAIN.
+    return { source: { name, read: streamReader(process.stdin) }, stop: () => undefined };
   }
   if (!flags.stdinFromCommand) {
     if (args.length === 0) throw new ScrateError('nothing to back up: give at least one path');
