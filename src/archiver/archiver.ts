@@ -14,6 +14,7 @@ import { chunkBuffer, fileChunks, type ReadFn } from './file-chunks.js';
 import type { Chunker, ChunkerKind } from '../chunker/chunker.js';
 import { FixedChunker } from '../chunker/fixed.js';
 import { posix } from '../native/posix.js';
+import { Budget } from '../util/budget.js';
 import { isZero } from '../util/zeros.js';
 
 export interface BackupOptions {
@@ -60,8 +61,13 @@ export interface BackupResult {
 
 export const VERSION = '0.1.0';
 
-/** Chunks of one file being hashed, compressed and packed at once; bounds memory to ~this × max chunk. */
-const BLOBS_IN_FLIGHT = 8;
+/** Data being hashed, compressed and packed at once, across files: bounds memory, keeps workers busy. */
+const BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+
+/** A result that is still being worked on, in a box so that awaiting the box does not await it. */
+interface Pending<T> {
+  result: Promise<T>;
+}
 
 /** How devices are chunked unless --chunker says otherwise, and the fixed chunk size (see docs/DESIGN.md). */
 const DEVICE_CHUNKER: ChunkerKind = 'fixed';
@@ -170,7 +176,10 @@ class BackupRun {
   private readonly buffer: Buffer;
   private readonly owners = ownerDb();
   /** Content of multiply-linked files already stored this run, by device:inode. */
-  private readonly hardlinks = new Map<string, Buffer[]>();
+  private readonly hardlinks = new Map<string, Promise<Buffer[]>>();
+  private readonly inFlight = new Budget(BYTES_IN_FLIGHT);
+  /** What the directory being walked waits for before its tree is stored (see directory()). */
+  private waits: Promise<unknown>[] = [];
   private readonly dryRunSeen = new Set<string>();
   /** The one blob of zeros per chunk length, by length. */
   private readonly zeroBlobs = new Map<number, Promise<Buffer>>();
@@ -190,7 +199,8 @@ class BackupRun {
   async saveStream(stream: StreamSource): Promise<Buffer> {
     const now = BigInt(Date.now()) * 1_000_000n;
     const user = os.userInfo();
-    const { content, read } = await this.storeContent(stream.read, this.repo.chunker);
+    const { content: pending, read } = await this.storeContent(stream.read, this.repo.chunker);
+    const content = await pending;
     this.summary.bytesProcessed += read;
     this.summary.filesNew++;
     const node: Node = { name: Buffer.from(stream.name), type: 'file', mode: 0o600, uid: user.uid, gid: user.gid, mtimeNs: now, ctimeNs: now, inode: 0n, deviceId: 0n, links: 1, size: read, content };
@@ -202,27 +212,51 @@ class BackupRun {
   async saveRoot(sources: string[], parentTree: Buffer | undefined): Promise<Buffer> {
     for (const s of sources) this.sources.add(Buffer.from(s).toString('latin1'));
     for (const s of sources) this.rootDevices.add((await fs.lstat(s, { bigint: true })).dev);
-    return this.saveVirtualDir('/', sources, parentTree);
+    return (await this.saveVirtualDir('/', sources, parentTree)).result;
   }
 
-  private async saveVirtualDir(dir: string, sources: string[], parentTree: Buffer | undefined): Promise<Buffer> {
+  private async saveVirtualDir(dir: string, sources: string[], parentTree: Buffer | undefined): Promise<Pending<Buffer>> {
     const parent = await this.parentDir(parentTree);
     const names = [...new Set(sources.map((s) => path.relative(dir, s).split('/')[0]!))].filter((n) => n !== '');
-    const nodes: Node[] = [];
-    for (const name of names) {
-      const full = path.join(dir, name);
-      const prev = parent.get(Buffer.from(name).toString('latin1'));
-      if (sources.includes(full)) {
-        const node = await this.saveEntry(Buffer.from(full), Buffer.from(name), prev);
-        if (node) nodes.push(node);
-      } else {
-        const st = await fs.lstat(full, { bigint: true });
-        const node = this.metadata(Buffer.from(name), st, 'dir');
-        node.subtree = await this.saveVirtualDir(full, sources.filter((s) => s.startsWith(full + '/')), prev?.subtree);
-        nodes.push(node);
+    return this.directory(async (nodes) => {
+      for (const name of names) {
+        const full = path.join(dir, name);
+        const prev = parent.get(Buffer.from(name).toString('latin1'));
+        if (sources.includes(full)) {
+          const node = await this.saveEntry(Buffer.from(full), Buffer.from(name), prev);
+          if (node) nodes.push(node);
+        } else {
+          const st = await fs.lstat(full, { bigint: true });
+          const node = this.metadata(Buffer.from(name), st, 'dir');
+          const { result } = await this.saveVirtualDir(full, sources.filter((s) => s.startsWith(full + '/')), prev?.subtree);
+          this.defer(result.then((id) => (node.subtree = id)));
+          nodes.push(node);
+        }
       }
+    });
+  }
+
+  /**
+   * Gathers a directory's entries with `fill`; its tree is stored once every entry's content
+   * is stored. Nothing waits for that here: the walk goes on while workers catch up, and the
+   * parent waits for the tree's ID the same way.
+   */
+  private async directory(fill: (nodes: Node[]) => Promise<void>): Promise<Pending<Buffer>> {
+    const outer = this.waits;
+    const waits: Promise<unknown>[] = (this.waits = []);
+    const nodes: Node[] = [];
+    try {
+      await fill(nodes);
+    } finally {
+      this.waits = outer;
     }
-    return this.saveTree(nodes);
+    return { result: Promise.all(waits).then(() => this.saveTree(nodes)) };
+  }
+
+  /** Work a node still waits for; the enclosing directory's tree is stored after it. */
+  private defer(work: Promise<unknown>): void {
+    work.catch(() => undefined); // awaited by the directory; never an unhandled rejection
+    this.waits.push(work);
   }
 
   private async parentDir(tree: Buffer | undefined): Promise<ParentDir> {
@@ -306,10 +340,12 @@ class BackupRun {
       return (await this.saveImage(full, st, node)) ? node : null;
     }
     switch (type) {
-      case 'dir':
-        node.subtree = await this.saveDir(full, st, prev?.type === 'dir' ? prev.subtree : undefined);
+      case 'dir': {
+        const { result } = await this.saveDir(full, st, prev?.type === 'dir' ? prev.subtree : undefined);
+        this.defer(result.then((id) => (node.subtree = id)));
         this.summary.dirs++;
         return node;
+      }
       case 'file':
         return (await this.saveFile(full, st, node, prev)) ? node : null;
       case 'symlink':
@@ -326,7 +362,7 @@ class BackupRun {
     }
   }
 
-  private async saveDir(full: Buffer, st: BigIntStats, prevTree: Buffer | undefined): Promise<Buffer> {
+  private async saveDir(full: Buffer, st: BigIntStats, prevTree: Buffer | undefined): Promise<Pending<Buffer>> {
     let names: Buffer[] = [];
     const crossesDevice = this.opts.oneFileSystem && !this.rootDevices.has(st.dev);
     if (!crossesDevice) {
@@ -338,14 +374,14 @@ class BackupRun {
     }
     names.sort(Buffer.compare);
     const parent = await this.parentDir(prevTree);
-    const nodes: Node[] = [];
-    for (const name of names) {
-      const child = Buffer.concat([full, Buffer.from(full.length === 1 ? '' : '/'), name]);
-      if (!this.excludes.empty && this.excludes.excluded(child.toString(), name.toString())) continue;
-      const node = await this.saveEntry(child, name, parent.get(name.toString('latin1')));
-      if (node) nodes.push(node);
-    }
-    return this.saveTree(nodes);
+    return this.directory(async (nodes) => {
+      for (const name of names) {
+        const child = Buffer.concat([full, Buffer.from(full.length === 1 ? '' : '/'), name]);
+        if (!this.excludes.empty && this.excludes.excluded(child.toString(), name.toString())) continue;
+        const node = await this.saveEntry(child, name, parent.get(name.toString('latin1')));
+        if (node) nodes.push(node);
+      }
+    });
   }
 
   private async saveFile(full: Buffer, st: BigIntStats, node: Node, prev: Node | undefined): Promise<boolean> {
@@ -362,7 +398,7 @@ class BackupRun {
     const linkKey = `${st.dev}:${st.ino}`;
     const linked = st.nlink > 1n ? this.hardlinks.get(linkKey) : undefined;
     if (linked) {
-      node.content = linked;
+      this.defer(linked.then((c) => (node.content = c)));
       return true;
     }
     let fh;
@@ -381,7 +417,7 @@ class BackupRun {
         return false;
       }
     }
-    let content: Buffer[];
+    let content: Promise<Buffer[]>;
     try {
       let read: number;
       ({ content, read } = await this.storeContent(readerOf(fh), this.repo.chunker));
@@ -397,7 +433,7 @@ class BackupRun {
     } finally {
       await fh.close();
     }
-    node.content = content;
+    this.defer(content.then((c) => (node.content = c)));
     if (st.nlink > 1n) this.hardlinks.set(linkKey, content);
     if (prev?.type === 'file') this.summary.filesChanged++;
     else this.summary.filesNew++;
@@ -427,7 +463,8 @@ class BackupRun {
       this.summary.bytesProcessed += size;
       this.opts.onProgress?.(this.summary, full.toString());
       const chunker = (this.opts.chunker ?? DEVICE_CHUNKER) === 'fixed' ? new FixedChunker(DEVICE_CHUNK_SIZE) : this.repo.chunker;
-      const { content, read } = await this.storeContent(readerOf(fh), chunker);
+      const { content: pending, read } = await this.storeContent(readerOf(fh), chunker);
+      const content = await pending;
       if (read !== size) {
         this.opts.onNote?.(full.toString(), `read ${read} of ${size} bytes; the snapshot holds what was read`);
         node.size = read;
@@ -445,24 +482,32 @@ class BackupRun {
   }
 
   /**
-   * Chunks and stores one input. Chunks are hashed and compressed on worker threads while the
-   * next ones are read: up to BLOBS_IN_FLIGHT are under way. storeData() takes its copy of a
-   * chunk before it first yields, so the read buffer can be reused at once.
+   * Reads and chunks one input; the chunks are hashed, compressed and packed on worker threads
+   * while reading goes on, within the run-wide budget of data in flight (so many small files
+   * overlap, and a huge one does not fill memory). storeData() takes its copy of a chunk before
+   * it first yields, so the read buffer can be reused at once. Resolves when the input is read;
+   * `content` when every chunk is stored.
    */
-  async storeContent(read: ReadFn, chunker: Chunker): Promise<{ content: Buffer[]; read: number }> {
+  async storeContent(read: ReadFn, chunker: Chunker): Promise<{ content: Promise<Buffer[]>; read: number }> {
     const ids: Promise<Buffer>[] = [];
     let total = 0;
     const buffer = chunker === this.repo.chunker ? this.buffer : chunkBuffer(chunker);
     for await (const chunk of fileChunks(read, chunker, buffer)) {
       this.checkAborted();
+      const length = chunk.length;
+      await this.inFlight.admit(length);
       const id = this.storeData(chunk);
-      id.catch(() => undefined); // observed below, in order; never an unhandled rejection
+      id.then(
+        () => this.inFlight.release(length),
+        () => this.inFlight.release(length),
+      );
       ids.push(id);
-      if (ids.length > BLOBS_IN_FLIGHT) await ids[ids.length - 1 - BLOBS_IN_FLIGHT];
-      total += chunk.length;
-      this.summary.bytesRead += chunk.length;
+      total += length;
+      this.summary.bytesRead += length;
     }
-    return { content: await Promise.all(ids), read: total };
+    const content = Promise.all(ids);
+    content.catch(() => undefined); // awaited by the caller; never an unhandled rejection
+    return { content, read: total };
   }
 
   /** All-zero chunks (empty disk regions, holes) are recognised by a compare, not hashed. */
