@@ -7,6 +7,7 @@ import type { Repository } from '../repository/repository.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import { displayName, type Node } from '../tree/node.js';
 import { findNode, loadTree, pathComponents } from '../tree/walk.js';
+import { Budget } from '../util/budget.js';
 import { readContent } from './content.js';
 
 export interface RestoreOptions {
@@ -31,6 +32,8 @@ export interface RestoreStats {
   errors: number;
 }
 
+/** Files restored at once. */
+const FILES_IN_FLIGHT = 8;
 const S_IFIFO = 0o010000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -61,6 +64,7 @@ class Restorer {
   private readonly hardlinks = new Map<string, Buffer>();
   private readonly owners = ownerDb();
   private readonly isRoot = process.getuid?.() === 0;
+  private readonly files = new Budget(FILES_IN_FLIGHT);
 
   constructor(
     private readonly repo: Repository,
@@ -94,10 +98,27 @@ class Restorer {
       this.error(dir.dest, `contents lost: ${err.message}`);
       return;
     }
-    for (const node of nodes) {
-      if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
-      await this.restoreNode(node, dir, `${snapPath}/${node.name.toString()}`, included);
+    // Files are restored several at a time (each mostly waits on blob reads and syscalls); the
+    // directory's own metadata comes after all of them. Hard-linked files go one by one, so
+    // that the first name exists before the others link to it.
+    const running: Promise<void>[] = [];
+    try {
+      for (const node of nodes) {
+        if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
+        const snapChild = `${snapPath}/${node.name.toString()}`;
+        if (node.type !== 'file' || node.links > 1) {
+          await this.restoreNode(node, dir, snapChild, included);
+          continue;
+        }
+        await this.files.admit(1);
+        const done = this.restoreNode(node, dir, snapChild, included).finally(() => this.files.release(1));
+        done.catch(() => undefined); // awaited below; never an unhandled rejection
+        running.push(done);
+      }
+    } finally {
+      await Promise.allSettled(running);
     }
+    await Promise.all(running);
   }
 
   private async restoreNode(node: Node, dir: DirState, snapPath: string, inherited: boolean): Promise<void> {
