@@ -13,7 +13,8 @@ import { Repository } from '../src/repository/repository.js';
 import { sha256 } from '../src/crypto/primitives.js';
 import { restore } from '../src/restorer/restorer.js';
 import { listSnapshots, loadSnapshot } from '../src/snapshot/snapshot.js';
-import { walkTree } from '../src/tree/walk.js';
+import { encodeTree, type Node } from '../src/tree/node.js';
+import { findNode, walkTree } from '../src/tree/walk.js';
 import { flipByte, initRepo, listObjects, openRepo, PASSWORD, scratch } from './helpers/repo.js';
 import { compareTrees, makeTree, TREE, treePath } from './helpers/tree.js';
 
@@ -224,11 +225,16 @@ describe('damage is detected, never restored silently', () => {
     await assert.rejects(openRepo(dir), (err: unknown) => err instanceof IntegrityError && /index/.test(err.message));
   });
 
-  test('a flipped byte in a snapshot is detected', async () => {
+  test('a flipped byte in a snapshot is detected, and does not block listing or the next backup', async () => {
     const dir = copy('snapshot');
     const [name] = fs.readdirSync(path.join(dir, 'snapshots'));
     flipByte(path.join(dir, 'snapshots', name!), 50);
     await assert.rejects(loadSnapshot(await openRepo(dir), name!), IntegrityError);
+    const damaged: string[] = [];
+    assert.deepEqual(await listSnapshots(await openRepo(dir), (id) => damaged.push(id)), []);
+    assert.deepEqual(damaged, [name]);
+    const { snapshotId } = await backup(await openRepo(dir), { paths: [src] });
+    assert.deepEqual((await listSnapshots(await openRepo(dir))).map((e) => e.id), [snapshotId]);
   });
 
   test('a flipped byte in the config is detected', async () => {
@@ -296,6 +302,56 @@ describe('filesystem boundaries', () => {
       execFileSync('umount', [mnt]);
       tmp.cleanup();
     }
+  });
+});
+
+describe('hostile or awkward input', () => {
+  let tmp: ReturnType<typeof scratch>;
+  before(() => (tmp = scratch('awkward')));
+  after(() => tmp.cleanup());
+
+  test('a directory above a source reached through a symlink is recorded as the directory it is', async () => {
+    const real = path.join(tmp.dir, 'real');
+    fs.mkdirSync(path.join(real, 'b'), { recursive: true, mode: 0o750 });
+    fs.chmodSync(real, 0o750);
+    fs.writeFileSync(path.join(real, 'b/f'), 'x');
+    fs.symlinkSync('real', path.join(tmp.dir, 'lnk'));
+    await initRepo(path.join(tmp.dir, 'repo'));
+    const repo = await openRepo(path.join(tmp.dir, 'repo'));
+    const { snapshot } = await backup(repo, { paths: [path.join(tmp.dir, 'lnk/b')] });
+    const node = await findNode(repo, Buffer.from(snapshot.tree, 'hex'), path.join(tmp.dir, 'lnk'));
+    assert.equal(node?.type, 'dir');
+    assert.equal(node?.mode, 0o750);
+  });
+
+  test('restore refuses tree entries named "..", "." or with a slash', async () => {
+    const repo = await openRepo(path.join(tmp.dir, 'repo'));
+    const { id: content } = await repo.saveBlob(BlobType.data, Buffer.from('escaped'));
+    const file = (name: string): Node => ({ name: Buffer.from(name), type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, inode: 1n, deviceId: 1n, links: 1, size: 7, content: [content] });
+    const { id: tree } = await repo.saveBlob(BlobType.tree, encodeTree([file('..'), file('.'), file('a/b'), file('fine')]));
+    await repo.flush();
+    const target = path.join(tmp.dir, 'hostile', 'target');
+    fs.mkdirSync(target, { recursive: true });
+    const errors: string[] = [];
+    const snapshot = { time: '', tree: tree.toString('hex'), paths: ['/'], hostname: 'h', username: 'u', uid: 0, gid: 0, tags: [], programVersion: 'test' };
+    const stats = await restore(repo, snapshot, { target, onError: (p, m) => errors.push(`${p}: ${m}`) });
+    assert.equal(stats.errors, 3, errors.join('\n'));
+    assert.deepEqual(fs.readdirSync(path.join(tmp.dir, 'hostile')), ['target']);
+    assert.deepEqual(fs.readdirSync(target), ['fine']);
+  });
+
+  test('restore --overwrite with --include replaces a file standing where a directory goes', async () => {
+    const src = path.join(tmp.dir, 'many');
+    fs.mkdirSync(path.join(src, 'd'), { recursive: true });
+    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(src, 'd', `f${i}`), `file ${i}`);
+    const repo = await openRepo(path.join(tmp.dir, 'repo'));
+    const { snapshot } = await backup(repo, { paths: [src] });
+    const target = path.join(tmp.dir, 'over');
+    fs.mkdirSync(target);
+    fs.writeFileSync(path.join(target, 'd'), 'in the way');
+    const stats = await restore(await openRepo(path.join(tmp.dir, 'repo')), snapshot, { target, subpath: src, includes: ['f*'], overwrite: true });
+    assert.equal(stats.errors, 0);
+    assert.equal(fs.readdirSync(path.join(target, 'd')).length, 20);
   });
 });
 

@@ -2,7 +2,7 @@ import { constants, promises as fs, type BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ExitCode, ScrateError } from '../errors.js';
+import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { ownerDb } from '../platform/owners.js';
 import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
@@ -178,6 +178,8 @@ class BackupRun {
   /** Content of multiply-linked files already stored this run, by device:inode. */
   private readonly hardlinks = new Map<string, Promise<Buffer[]>>();
   private readonly inFlight = new Budget(BYTES_IN_FLIGHT);
+  /** The first error of a blob being stored in the background; the walk stops on it. */
+  private failure: unknown;
   /** What the directory being walked waits for before its tree is stored (see directory()). */
   private waits: Promise<unknown>[] = [];
   private readonly dryRunSeen = new Set<string>();
@@ -212,6 +214,8 @@ class BackupRun {
   async saveRoot(sources: string[], parentTree: Buffer | undefined): Promise<Buffer> {
     for (const s of sources) this.sources.add(Buffer.from(s).toString('latin1'));
     for (const s of sources) this.rootDevices.add((await fs.lstat(s, { bigint: true })).dev);
+    // The root itself as the source: its tree is the snapshot's root tree.
+    if (sources[0] === '/') return (await this.saveDir(Buffer.from('/'), await fs.lstat('/', { bigint: true }), parentTree)).result;
     return (await this.saveVirtualDir('/', sources, parentTree)).result;
   }
 
@@ -226,7 +230,8 @@ class BackupRun {
           const node = await this.saveEntry(Buffer.from(full), Buffer.from(name), prev);
           if (node) nodes.push(node);
         } else {
-          const st = await fs.lstat(full, { bigint: true });
+          // stat, not lstat: a directory above a source may be reached through a symlink (/lib → usr/lib).
+          const st = await fs.stat(full, { bigint: true });
           const node = this.metadata(Buffer.from(name), st, 'dir');
           const { result } = await this.saveVirtualDir(full, sources.filter((s) => s.startsWith(full + '/')), prev?.subtree);
           this.defer(result.then((id) => (node.subtree = id)));
@@ -262,7 +267,12 @@ class BackupRun {
   private async parentDir(tree: Buffer | undefined): Promise<ParentDir> {
     const map: ParentDir = new Map();
     if (!tree) return map;
-    for (const n of await loadTree(this.repo, tree)) map.set(n.name.toString('latin1'), n);
+    try {
+      for (const n of await loadTree(this.repo, tree)) map.set(n.name.toString('latin1'), n);
+    } catch (err) {
+      // A damaged parent only costs re-reading this directory.
+      if (!(err instanceof IntegrityError)) throw err;
+    }
     return map;
   }
 
@@ -311,7 +321,9 @@ class BackupRun {
     return node;
   }
 
+  /** Stops the walk on Ctrl-C, or as soon as storing anything has failed (a full disk, revoked credentials). */
   private checkAborted(): void {
+    if (this.failure !== undefined) throw this.failure;
     if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
   }
 
@@ -499,7 +511,10 @@ class BackupRun {
       const id = this.storeData(chunk);
       id.then(
         () => this.inFlight.release(length),
-        () => this.inFlight.release(length),
+        (err: unknown) => {
+          this.failure ??= err;
+          this.inFlight.release(length);
+        },
       );
       ids.push(id);
       total += length;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readdirOrEmpty } from '../util/fs.js';
 import { sha256 } from '../crypto/primitives.js';
 import type { Backend, ObjectOptions, ObjectType } from './backend.js';
 
@@ -153,14 +154,5 @@ export class CachedBackend implements Backend {
   async remove(type: ObjectType, name: string): Promise<void> {
     await this.inner.remove(type, name);
     await fs.rm(this.file(type, name), { force: true });
-  }
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await fs.readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
   }
 }

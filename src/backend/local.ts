@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { readdirOrEmpty } from '../util/fs.js';
 import { NotFoundError, OBJECT_TYPES, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
 
 const TEMP_PREFIX = '.tmp-';
@@ -114,14 +115,6 @@ export class LocalBackend implements Backend {
   }
 }
 
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return (await fs.readdir(dir)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
 
 async function syncDir(dir: string): Promise<void> {
   const fh = await fs.open(dir, 'r');

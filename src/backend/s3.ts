@@ -7,7 +7,6 @@ import {
   paginateListObjectsV2,
   PutObjectCommand,
   S3Client,
-  S3ServiceException,
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -15,6 +14,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { ExitCode, ScrateError } from '../errors.js';
 import { NotFoundError, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
+import { Budget } from '../util/budget.js';
 import { TransientError } from './retry.js';
 
 /** Where an S3 repository is and how to talk to it (see parseS3Location and openBackend). */
@@ -56,10 +56,13 @@ function isTransient(err: unknown): boolean {
   if (err instanceof TransientError) return true;
   const e = err as { $metadata?: { httpStatusCode?: number }; name?: string; code?: string; $retryable?: unknown };
   const status = e.$metadata?.httpStatusCode;
+  if (status === 501) return false; // Not Implemented: asking again will not help
   if (status !== undefined && (status >= 500 || status === 429 || status === 408)) return true;
   if (e.$retryable) return true;
   const name = e.name ?? '';
-  if (['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'RequestTimeTooSkewed', 'TimeoutError', 'AbortError'].includes(name)) return true;
+  // The 400s among these are transfers garbled or cut short on the way: a new attempt is sound.
+  const retried = ['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'RequestTimeTooSkewed', 'TimeoutError', 'AbortError', 'IncompleteBody', 'BadDigest', 'XAmzContentSHA256Mismatch'];
+  if (retried.includes(name)) return true;
   const code = e.code ?? '';
   if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code)) return true;
   // Parsing a body the server cut short surfaces as a deserialization error without a status.
@@ -80,10 +83,12 @@ export class S3Backend implements Backend {
   readonly location: string;
   readonly connections: number;
   private readonly client: S3Client;
+  private readonly slots: Budget;
 
   constructor(private readonly s: S3Settings) {
     this.location = `s3:${s.endpoint ? s.endpoint + '/' : ''}${s.bucket}${s.prefix ? '/' + s.prefix.slice(0, -1) : ''}`;
     this.connections = s.connections;
+    this.slots = new Budget(s.connections);
     const agentOptions = { keepAlive: true, maxSockets: s.connections, ...(s.caBundle ? { ca: s.caBundle } : {}) };
     this.client = new S3Client({
       ...(s.endpoint ? { endpoint: s.endpoint } : {}),
@@ -98,7 +103,9 @@ export class S3Backend implements Backend {
         httpAgent: new http.Agent(agentOptions),
         httpsAgent: new https.Agent(agentOptions),
         connectionTimeout: 10_000,
-        requestTimeout: 120_000,
+        // An idle socket for this long is a dead connection (a NAT forgot it, a server hung):
+        // it fails as a timeout and the request is retried. requestTimeout would only warn.
+        socketTimeout: 120_000,
       }),
     });
   }
@@ -109,14 +116,21 @@ export class S3Backend implements Backend {
     return `${this.s.prefix}${type}/${name}`;
   }
 
-  /** Turns SDK errors into errors that name the object; transient ones stay retryable. */
+  /**
+   * Runs one request within the connection limit, so that requests queue here rather than in
+   * the socket pool, where the wait would count against the connection timeout. Errors name the
+   * object; transient ones stay retryable.
+   */
   private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    await this.slots.admit(1);
     try {
       return await run();
     } catch (err) {
+      if (err instanceof NotFoundError) throw err;
       if (isTransient(err)) throw new TransientError(`${what}: ${describe(err)}`);
-      if (err instanceof S3ServiceException || (err as { $metadata?: unknown }).$metadata) throw s3Error(what, err, this.location);
-      throw err;
+      throw s3Error(what, err, this.location);
+    } finally {
+      this.slots.release(1);
     }
   }
 
@@ -231,5 +245,8 @@ function s3Error(what: string, err: unknown, location: string): ScrateError {
     return new ScrateError(`${location}: access denied (${e.name ?? status}) on ${what}`, ExitCode.fatal, 'check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the profile in use');
   }
   if (e.name === 'NoSuchBucket') return new ScrateError(`${location}: the bucket does not exist`, ExitCode.noRepository, 'create the repository with `scrate init`');
+  if (e.name === 'CredentialsProviderError') return new ScrateError(`${location}: no S3 credentials found`, ExitCode.fatal, 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE');
+  const code = (err as { code?: string }).code ?? '';
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return new ScrateError(`${location}: the server's TLS certificate is not trusted (${code})`, ExitCode.fatal, 'give its CA with -o s3.ca-bundle=FILE');
   return new ScrateError(`${location}: ${what} failed: ${describe(err)}`);
 }

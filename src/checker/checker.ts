@@ -24,8 +24,8 @@ export interface CheckResult {
 
 /**
  * Verifies a repository: every snapshot loads, every tree they reach loads, every blob they
- * refer to is indexed, every indexed pack exists with the right size; with `readData`, every
- * pack is read whole and every blob in it decrypted and checked against its ID. Problems are
+ * refer to is indexed, every indexed pack exists; with `readData`, every pack is read whole, its
+ * header compared with the index, and every blob in it decrypted and checked against its ID. Problems are
  * collected, not thrown, so one damaged object does not hide the next.
  */
 export async function check(repo: Repository, opts: CheckOptions = {}): Promise<CheckResult> {
@@ -103,6 +103,10 @@ async function checkPack(repo: Repository, id: string): Promise<void> {
   const envelope = readEnvelope(bytes, what);
   const packId = Buffer.from(id, 'hex');
   for (const e of readPackHeader(bytes, repo.packKey(id, envelope), what)) {
+    const loc = repo.index.find(e.id);
+    if (loc?.pack.id.equals(packId) && (loc.offset !== e.offset || loc.length !== e.length || loc.rawLength !== e.rawLength || loc.compressed !== e.compressed)) {
+      throw new IntegrityError(what, `the index disagrees with the pack's header about blob ${e.id.toString('hex').slice(0, 12)}`);
+    }
     repo.decodeBlob(e.id, { pack: { id: packId, type: e.type, envelope }, offset: e.offset, length: e.length, rawLength: e.rawLength, compressed: e.compressed }, bytes.subarray(e.offset, e.offset + e.length));
   }
 }

@@ -30,8 +30,8 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall) {
   napi_create_error(env, NULL, msg, &error);
   napi_create_int32(env, -err, &errno_val);
   napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_val);
-  const char *name = err == ENOENT ? "ENOENT" : err == EPERM ? "EPERM" : err == EACCES ? "EACCES"
-                   : err == EEXIST ? "EEXIST" : err == EINVAL ? "EINVAL" : "EIO";
+  const char *name = strerrorname_np(err); /* glibc >= 2.32: "ENOSPC", "EROFS", ... */
+  if (!name) name = "EIO";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code_val);
   napi_set_named_property(env, error, "errno", errno_val);
   napi_set_named_property(env, error, "syscall", syscall_val);

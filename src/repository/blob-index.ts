@@ -62,10 +62,6 @@ export class BlobIndex {
     return this.slotOf(id) >= 0;
   }
 
-  hasPack(id: string): boolean {
-    return this.packNumbers.has(id);
-  }
-
   find(id: Uint8Array): BlobLocation | undefined {
     const slot = this.slotOf(id);
     if (slot < 0) return undefined;

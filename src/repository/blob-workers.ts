@@ -20,6 +20,8 @@ interface Slot {
 export class BlobWorkers {
   private readonly slots: Slot[];
   private seq = 0;
+  private failure: Error | undefined;
+  private closing = false;
 
   constructor(chunkIdKey: Buffer, count = Math.max(1, os.availableParallelism())) {
     this.slots = Array.from({ length: count }, () => {
@@ -31,9 +33,15 @@ export class BlobWorkers {
         if (slot.pending.size === 0) worker.unref();
         p.resolve({ id: toBuffer(m.id), stored: toBuffer(m.stored), compressed: m.compressed, rawLength: m.rawLength });
       });
-      worker.on('error', (err) => {
+      // A worker that dies fails its jobs and every later one: the backup stops with the error.
+      const die = (err: Error) => {
+        this.failure ??= err;
         for (const p of slot.pending.values()) p.reject(err);
         slot.pending.clear();
+      };
+      worker.on('error', die);
+      worker.on('exit', (code) => {
+        if (!this.closing) die(new Error(`a blob worker exited (code ${code})`));
       });
       worker.unref();
       return slot;
@@ -50,6 +58,7 @@ export class BlobWorkers {
    * handed over and must not be touched again.
    */
   prepare(data: Uint8Array, level: number): Promise<PreparedBlob> {
+    if (this.failure) return Promise.reject(this.failure);
     const slot = this.slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const seq = this.seq++;
     const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Uint8Array.prototype.slice.call(data);
@@ -61,6 +70,7 @@ export class BlobWorkers {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

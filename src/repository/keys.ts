@@ -12,9 +12,16 @@ export interface KeyListing {
   file: KeyFile;
 }
 
+/** Every readable key file, oldest first; a damaged one is skipped so that it cannot lock out the others. */
 export async function listKeys(backend: Backend): Promise<KeyListing[]> {
   const out: KeyListing[] = [];
-  for await (const { name } of backend.list('keys')) out.push({ id: name, file: await loadKeyFile(backend, name) });
+  for await (const { name } of backend.list('keys')) {
+    try {
+      out.push({ id: name, file: await loadKeyFile(backend, name) });
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+    }
+  }
   return out.sort((a, b) => a.file.created.localeCompare(b.file.created));
 }
 

@@ -41,6 +41,7 @@ export async function listLocks(repo: Repository): Promise<{ name: string; info:
 
 export class Lock {
   private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly repo: Repository,
@@ -59,7 +60,10 @@ export class Lock {
       await repo.backend.remove('locks', lock.name);
       throw err;
     }
-    lock.timer = setInterval(() => void lock.refresh().catch(() => undefined), REFRESH_MS);
+    lock.timer = setInterval(() => {
+      // A failed refresh is tried again next time; the lock only goes stale after STALE_MS.
+      lock.refreshing = lock.refresh().catch(() => undefined);
+    }, REFRESH_MS);
     lock.timer.unref();
     return lock;
   }
@@ -90,6 +94,8 @@ export class Lock {
 
   async release(): Promise<void> {
     clearInterval(this.timer);
+    // A refresh under way would leave its new lock behind: let it finish first.
+    await this.refreshing;
     await this.repo.backend.remove('locks', this.name);
   }
 }

@@ -61,10 +61,6 @@ export class PackWriter {
     return this.size;
   }
 
-  get count(): number {
-    return this.entries.length;
-  }
-
   /** `stored` must stay unchanged until finish(). */
   add(type: BlobType, id: Buffer, stored: Uint8Array, rawLength: number, compressed: boolean): void {
     // The sealed size is known before the encryption runs, so offsets (and nonces) are assigned now.

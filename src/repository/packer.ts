@@ -1,8 +1,9 @@
 import { newSealedKey } from '../crypto/keybox.js';
 import { sha256Async } from '../crypto/primitives.js';
 import type { IndexFile, PackInfo } from './blob-index.js';
+import { Budget } from '../util/budget.js';
 import type { PreparedBlob } from './blob-prepare.js';
-import { BlobType, KeyKind, PackWriter } from './pack.js';
+import { BlobType, KeyKind, PackWriter, type PackEntry } from './pack.js';
 import type { Repository } from './repository.js';
 
 /** An index object is written once this many new blobs are in uploaded packs, so a crash loses little. */
@@ -24,7 +25,12 @@ export class Packer {
   /** Bytes of new packs written to the backend. */
   bytesStored = 0;
 
-  constructor(private readonly repo: Repository) {}
+  /** Packs being finished or uploaded: each holds up to a pack size of memory. */
+  private readonly uploadSlots: Budget;
+
+  constructor(private readonly repo: Repository) {
+    this.uploadSlots = new Budget(repo.backend.connections);
+  }
 
   /** Adds a blob unless the repository or an open pack already has it; true if it was added. */
   async add(type: BlobType, blob: PreparedBlob): Promise<boolean> {
@@ -57,10 +63,18 @@ export class Packer {
     const writer = this.open.get(type);
     if (!writer) return;
     this.open.delete(type);
-    while (this.uploads.size >= this.repo.backend.connections) await Promise.race(this.uploads);
-    this.rethrow();
-    const { bytes, entries } = await writer.finish();
-    const pack: PackInfo = { id: await sha256Async(bytes), type, envelope: writer.envelope };
+    await this.uploadSlots.admit(1);
+    let bytes: Buffer;
+    let entries: PackEntry[];
+    let pack: PackInfo;
+    try {
+      this.rethrow();
+      ({ bytes, entries } = await writer.finish());
+      pack = { id: await sha256Async(bytes), type, envelope: writer.envelope };
+    } catch (err) {
+      this.uploadSlots.release(1);
+      throw err;
+    }
     const upload = this.repo.backend.save('data', pack.id.toString('hex'), bytes, { metadata: type === BlobType.tree }).then(
       () => {
         this.bytesStored += bytes.length;
@@ -73,7 +87,10 @@ export class Packer {
         this.failure ??= err;
       },
     );
-    const tracked = upload.finally(() => this.uploads.delete(tracked));
+    const tracked = upload.finally(() => {
+      this.uploads.delete(tracked);
+      this.uploadSlots.release(1);
+    });
     this.uploads.add(tracked);
     await this.checkpoint(false);
   }

@@ -39,6 +39,7 @@ export class Repository {
   private readonly packKeys = new Map<string, Buffer>();
   private packer: Packer | undefined;
   private workers: BlobWorkers | undefined;
+  private readonly zeroIds = new Map<number, Buffer>();
 
   private constructor(
     readonly backend: Backend,
@@ -64,20 +65,30 @@ export class Repository {
     return new Repository(backend, keys, keyId, config);
   }
 
-  /** `cacheRoot`: keep metadata of this repository in a local cache below this directory. */
+  /**
+   * `cacheRoot`: keep metadata of this repository in a local cache below this directory. A cache
+   * that cannot be set up (no home, a read-only one) only costs downloads: the repository opens without it.
+   */
   static async open(backend: Backend, password: string, opts: { cacheRoot?: string } = {}): Promise<Repository> {
     if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
     const { keyId, keys } = await unlockKeys(backend, password);
     const stored = await backend.load('config', 'config');
     const config = JSON.parse(decodeObject(keys.metadataKey, ObjectKind.config, stored, 'config').toString('utf8')) as RepoConfig;
     if (config.version !== 1) throw new ScrateError(`repository format version ${config.version} is not supported by this scrate`);
-    const store = opts.cacheRoot ? await CachedBackend.open(backend, opts.cacheRoot, config.id) : backend;
+    const store = opts.cacheRoot ? await CachedBackend.open(backend, opts.cacheRoot, config.id).catch(() => backend) : backend;
     return new Repository(store, keys, keyId, config);
   }
 
   /** The keyed hash that names a blob. */
   blobId(data: Uint8Array): Buffer {
     return hmacSha256(this.keys.chunkIdKey, data);
+  }
+
+  /** The ID of `length` zero bytes: the blob the archiver stores for every empty region of that size. */
+  zeroBlobId(length: number): Buffer {
+    let id = this.zeroIds.get(length);
+    if (!id) this.zeroIds.set(length, (id = this.blobId(Buffer.alloc(length))));
+    return id;
   }
 
   // --- whole objects (snapshots, index, locks) ---

@@ -14,16 +14,11 @@ export interface ContentPiece {
  * archiver stores for empty disk regions, is recognised by its ID and never loaded.
  */
 export function readContent(repo: Repository, ids: readonly Buffer[]): AsyncGenerator<ContentPiece> {
-  const zeroIds = new Map<number, Buffer>();
-  const zeroIdOf = (length: number): Buffer => {
-    let id = zeroIds.get(length);
-    if (!id) zeroIds.set(length, (id = repo.blobId(Buffer.alloc(length))));
-    return id;
-  };
   return inOrder(ids, repo.backend.connections, async (id): Promise<ContentPiece> => {
     const loc = repo.index.find(id);
     if (!loc) throw new IntegrityError(`blob ${id.toString('hex').slice(0, 12)}`, 'not in the index (missing pack or index)');
-    if (zeroIdOf(loc.rawLength).equals(id)) return { data: Buffer.alloc(loc.rawLength), zero: true };
+    // Zeros compress more than 64-fold; only such blobs are worth comparing with the zero blob's ID.
+    if (loc.compressed && loc.length * 64 < loc.rawLength && repo.zeroBlobId(loc.rawLength).equals(id)) return { data: Buffer.alloc(loc.rawLength), zero: true };
     return { data: await repo.loadBlob(id), zero: false };
   });
 }

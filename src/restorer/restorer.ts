@@ -32,6 +32,8 @@ export interface RestoreStats {
   errors: number;
 }
 
+const DOT = Buffer.from('.');
+const DOTDOT = Buffer.from('..');
 /** Files restored at once. */
 const FILES_IN_FLIGHT = 8;
 const S_IFIFO = 0o010000;
@@ -43,6 +45,8 @@ interface DirState {
   dest: Buffer;
   node: Node | null;
   created: boolean;
+  /** Set on first need; concurrent restores of its files share it. */
+  creating?: Promise<void>;
   parent: DirState | null;
 }
 
@@ -65,6 +69,8 @@ class Restorer {
   private readonly owners = ownerDb();
   private readonly isRoot = process.getuid?.() === 0;
   private readonly files = new Budget(FILES_IN_FLIGHT);
+  /** The first fatal error of a file restored in the background. */
+  private failure: unknown;
 
   constructor(
     private readonly repo: Repository,
@@ -105,6 +111,7 @@ class Restorer {
     try {
       for (const node of nodes) {
         if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
+        if (this.failure !== undefined) throw this.failure;
         const snapChild = `${snapPath}/${node.name.toString()}`;
         if (node.type !== 'file' || node.links > 1) {
           await this.restoreNode(node, dir, snapChild, included);
@@ -112,7 +119,7 @@ class Restorer {
         }
         await this.files.admit(1);
         const done = this.restoreNode(node, dir, snapChild, included).finally(() => this.files.release(1));
-        done.catch(() => undefined); // awaited below; never an unhandled rejection
+        done.catch((err: unknown) => (this.failure ??= err)); // stops the walk; awaited below too
         running.push(done);
       }
     } finally {
@@ -122,6 +129,12 @@ class Restorer {
   }
 
   private async restoreNode(node: Node, dir: DirState, snapPath: string, inherited: boolean): Promise<void> {
+    // A tree is data from the repository: a name that is not one path component would write
+    // outside the target.
+    if (node.name.length === 0 || node.name.includes(0x2f) || node.name.includes(0) || node.name.equals(DOT) || node.name.equals(DOTDOT)) {
+      this.error(Buffer.concat([dir.dest, Buffer.from('/'), node.name]), 'refusing an entry whose name is not a single path component');
+      return;
+    }
     const name = node.name.toString();
     if (this.excludes.excluded(snapPath, name)) return;
     const included = inherited || this.includes.excluded(snapPath, name);
@@ -153,8 +166,13 @@ class Restorer {
     }
   }
 
-  private async ensureDir(dir: DirState): Promise<void> {
-    if (dir.created) return;
+  /** Creates the directory once, however many files restored at once need it. */
+  private ensureDir(dir: DirState): Promise<void> {
+    dir.creating ??= this.createDir(dir);
+    return dir.creating;
+  }
+
+  private async createDir(dir: DirState): Promise<void> {
     if (dir.parent) await this.ensureDir(dir.parent);
     try {
       await fs.mkdir(dir.dest, { recursive: dir.parent === null, mode: 0o700 });

@@ -1,4 +1,4 @@
-import { ScrateError } from '../errors.js';
+import { IntegrityError, ScrateError } from '../errors.js';
 import { resolvePrefix } from '../repository/ids.js';
 import type { Repository } from '../repository/repository.js';
 import { ObjectKind } from '../repository/sealed-object.js';
@@ -52,9 +52,20 @@ export async function loadSnapshot(repo: Repository, id: string): Promise<Snapsh
 }
 
 /** All snapshots, oldest first. */
-export async function listSnapshots(repo: Repository): Promise<SnapshotEntry[]> {
+/**
+ * All snapshots, oldest first. A damaged one is left out (and reported through `onDamaged`),
+ * so that it does not stand in the way of listing, choosing a parent or `latest`.
+ */
+export async function listSnapshots(repo: Repository, onDamaged?: (id: string, err: IntegrityError) => void): Promise<SnapshotEntry[]> {
   const out: SnapshotEntry[] = [];
-  for (const id of await repo.listNames('snapshots')) out.push({ id, snapshot: await loadSnapshot(repo, id) });
+  for (const id of await repo.listNames('snapshots')) {
+    try {
+      out.push({ id, snapshot: await loadSnapshot(repo, id) });
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      onDamaged?.(id, err);
+    }
+  }
   return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
 }
 

@@ -7,7 +7,7 @@ export function snapshotsCommand(context: (cmd: Command) => Context): Command {
   return snapshotFilterOptions(new Command('snapshots').description('list snapshots'), 'only snapshots')
     .action(async (flags: SnapshotFilterFlags, cmd: Command) => {
       const ctx = context(cmd);
-      const list = await withRepository(ctx, 'none', listSnapshots, { index: false });
+      const list = await withRepository(ctx, 'none', (repo) => listSnapshots(repo, (id, err) => ctx.out.warn(`snapshot ${id.slice(0, 8)} skipped: ${err.message}`)), { index: false });
       const shown = list.filter((e) => matches(e.snapshot, snapshotFilter(flags)));
       if (ctx.out.json) {
         ctx.out.result(shown.map((e) => ({ id: e.id, ...e.snapshot })));
