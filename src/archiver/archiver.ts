@@ -1,4 +1,5 @@
-import { constants, promises as fs, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, read, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
+import { promisify } from 'node:util';
 import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,8 +62,11 @@ export interface BackupResult {
 
 export const VERSION = '0.1.0';
 
+/** Files up to this size are read with blocking reads (see saveFile). */
+const SYNC_READ_MAX = 1024 * 1024;
+
 /** Data being hashed, compressed and packed at once, across files: bounds memory, keeps workers busy. */
-const BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+const BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 /** A result that is still being worked on, in a box so that awaiting the box does not await it. */
 interface Pending<T> {
@@ -337,7 +341,7 @@ class BackupRun {
     this.checkAborted();
     let st: BigIntStats;
     try {
-      st = await fs.lstat(full, { bigint: true });
+      st = lstatSync(full, { bigint: true });
     } catch (err) {
       this.error(full, describe(err));
       return null;
@@ -362,7 +366,7 @@ class BackupRun {
         return (await this.saveFile(full, st, node, prev)) ? node : null;
       case 'symlink':
         try {
-          node.linkTarget = await fs.readlink(full, { encoding: 'buffer' });
+          node.linkTarget = readlinkSync(full, { encoding: 'buffer' });
         } catch (err) {
           this.error(full, describe(err));
           return null;
@@ -379,7 +383,7 @@ class BackupRun {
     const crossesDevice = this.opts.oneFileSystem && !this.rootDevices.has(st.dev);
     if (!crossesDevice) {
       try {
-        names = await fs.readdir(full, { encoding: 'buffer' });
+        names = readdirSync(full, { encoding: 'buffer' });
       } catch (err) {
         this.error(full, `cannot list directory: ${describe(err)}`);
       }
@@ -413,9 +417,12 @@ class BackupRun {
       this.defer(linked.then((c) => (node.content = c)));
       return true;
     }
-    let fh;
+    // Plain system calls, not the thread pool: for the small files that make up most trees a
+    // round trip through libuv's pool per call costs more than the call (bench/run.ts: ~60
+    // thread wake-ups per file before). Only large files are read through the pool.
+    let fd: number;
     try {
-      fh = await fs.open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOATIME);
+      fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOATIME);
     } catch (err) {
       // O_NOATIME is refused for files we do not own unless we are root.
       if ((err as NodeJS.ErrnoException).code !== 'EPERM') {
@@ -423,7 +430,7 @@ class BackupRun {
         return false;
       }
       try {
-        fh = await fs.open(full, constants.O_RDONLY | constants.O_NOFOLLOW);
+        fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW);
       } catch (err2) {
         this.error(full, describe(err2));
         return false;
@@ -432,8 +439,8 @@ class BackupRun {
     let content: Promise<Buffer[]>;
     try {
       let read: number;
-      ({ content, read } = await this.storeContent(readerOf(fh), this.repo.chunker));
-      const after = await fh.stat({ bigint: true });
+      ({ content, read } = await this.storeContent(fdReader(fd, size <= SYNC_READ_MAX), this.repo.chunker));
+      const after = fstatSync(fd, { bigint: true });
       if (after.mtimeNs !== st.mtimeNs || after.size !== st.size || read !== size) {
         this.opts.onNote?.(full.toString(), 'file changed while being read; the snapshot holds what was read');
         node.size = read;
@@ -443,7 +450,7 @@ class BackupRun {
       this.error(full, `read failed: ${describe(err)}`);
       return false;
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     this.defer(content.then((c) => (node.content = c)));
     if (st.nlink > 1n) this.hardlinks.set(linkKey, content);
@@ -535,6 +542,13 @@ class BackupRun {
     }
     return id;
   }
+}
+
+const readAsync = promisify(read);
+
+function fdReader(fd: number, sync: boolean): ReadFn {
+  if (sync) return async (buffer, offset, length) => readSync(fd, buffer, offset, length, null);
+  return async (buffer, offset, length) => (await readAsync(fd, buffer, offset, length, null)).bytesRead;
 }
 
 function readerOf(fh: FileHandle): ReadFn {
