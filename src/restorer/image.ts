@@ -55,7 +55,7 @@ export async function restoreImage(repo: Repository, node: Node, target: string,
       if (opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
       // A device may hold old data where the image has zeros; a new file already reads as zero.
       if (device || !zero) {
-        await writeAll(fh, data, stats.bytes);
+        writeAll(fh.fd, data, stats.bytes);
         stats.written += data.length;
       }
       stats.bytes += data.length;

@@ -1,4 +1,4 @@
-import { constants, promises as fs } from 'node:fs';
+import { chmodSync, closeSync, constants, ftruncateSync, lchownSync, openSync, promises as fs, writeSync } from 'node:fs';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { posix } from '../native/posix.js';
 import { Excludes } from '../archiver/excludes.js';
@@ -234,24 +234,26 @@ class Restorer {
     this.stats.others++;
   }
 
+  // Files and metadata are written with plain system calls (see DESIGN.md: a thread-pool
+  // hand-off per call costs more than the call); only blob reads are asynchronous.
   private async writeFile(dest: Buffer, node: Node): Promise<void> {
-    const fh = await fs.open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
       let offset = 0;
       for await (const { data, zero } of readContent(this.repo, node.content ?? [])) {
         if (!node.sparse) {
-          await writeAll(fh, data, offset);
+          writeAll(fd, data, offset);
         } else if (!zero) {
           // Zero blocks of a file that had holes become holes again: not written, the final
           // truncate sets the size.
-          for (const [from, to] of nonZeroRuns(data, offset)) await writeAll(fh, data.subarray(from, to), offset + from);
+          for (const [from, to] of nonZeroRuns(data, offset)) writeAll(fd, data.subarray(from, to), offset + from);
         }
         offset += data.length;
         this.stats.bytes += data.length;
       }
-      await fh.truncate(offset);
+      ftruncateSync(fd, offset);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
@@ -259,12 +261,12 @@ class Restorer {
     const [uid, gid] = this.owner(node);
     try {
       // Ownership first: chown clears setuid/setgid, so the mode must come after it.
-      await fs.lchown(dest, uid, gid);
+      lchownSync(dest, uid, gid);
     } catch (err) {
       if (this.isRoot) this.error(dest, `cannot set owner: ${(err as NodeJS.ErrnoException).code}`);
     }
     try {
-      if (node.type !== 'symlink') await fs.chmod(dest, node.mode);
+      if (node.type !== 'symlink') chmodSync(dest, node.mode);
       posix.setTimes(dest, node.mtimeNs, node.mtimeNs, false);
     } catch (err) {
       this.error(dest, `cannot set metadata: ${(err as NodeJS.ErrnoException).code}`);
@@ -285,9 +287,9 @@ class Restorer {
   }
 }
 
-export async function writeAll(fh: fs.FileHandle, data: Buffer, position: number): Promise<void> {
+export function writeAll(fd: number, data: Buffer, position: number): void {
   let done = 0;
-  while (done < data.length) done += (await fh.write(data, done, data.length - done, position + done)).bytesWritten;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
 /** Filesystems allocate in blocks of this size (or a divisor of it): a hole is made of whole blocks. */
