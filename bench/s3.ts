@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { backup } from '../src/archiver/archiver.js';
 import { openBackend } from '../src/backend/open.js';
 import { Repository } from '../src/repository/repository.js';
-import { startS3Server } from '../test/helpers/s3-server.js';
+import { startS3ServerWithCredentials } from '../test/helpers/s3-server.js';
 
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env['SIZE_MIB'] ?? 1024) * MiB;
@@ -52,9 +52,7 @@ async function scrateBackup(endpoint: string, run: number, source: string): Prom
   return SIZE / MiB / ((performance.now() - t0) / 1000);
 }
 
-const server = await startS3Server();
-process.env['AWS_ACCESS_KEY_ID'] = server.accessKeyId;
-process.env['AWS_SECRET_ACCESS_KEY'] = server.secretAccessKey;
+const server = await startS3ServerWithCredentials();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scrate-bench-s3-'));
 try {
   // Incompressible data: both sides move the same number of bytes.

@@ -11,10 +11,9 @@ import { restore } from '../src/restorer/restorer.js';
 import { listSnapshots } from '../src/snapshot/snapshot.js';
 import { cliEnv, scrate } from './helpers/cli.js';
 import { PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
-import { s3ServerUnavailable, startS3Server } from './helpers/s3-server.js';
+import { s3ServerUnavailable, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 
-type Server = Awaited<ReturnType<typeof startS3Server>>;
 
 /**
  * The same cases for every backend: whatever sits below the Backend interface, the
@@ -30,7 +29,7 @@ interface Target {
 }
 
 let tmp: ReturnType<typeof scratch>;
-let server: Server | undefined;
+let server: S3Server | undefined;
 const unavailable = s3ServerUnavailable();
 let src: string;
 
@@ -40,10 +39,7 @@ before(async () => {
   fs.mkdirSync(src);
   await makeTree(src);
   if (!unavailable) {
-    server = await startS3Server();
-    // The SDK's default credential chain reads these, as it would for a user.
-    process.env['AWS_ACCESS_KEY_ID'] = server.accessKeyId;
-    process.env['AWS_SECRET_ACCESS_KEY'] = server.secretAccessKey;
+    server = await startS3ServerWithCredentials();
   }
 });
 after(async () => {

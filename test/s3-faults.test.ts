@@ -10,19 +10,17 @@ import { listSnapshots } from '../src/snapshot/snapshot.js';
 import { walkTree } from '../src/tree/walk.js';
 import { startFaultyProxy } from './helpers/faulty-proxy.js';
 import { PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
-import { s3ServerUnavailable, startS3Server } from './helpers/s3-server.js';
+import { s3ServerUnavailable, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 
 const unavailable = s3ServerUnavailable();
 let tmp: ReturnType<typeof scratch>;
-let server: Awaited<ReturnType<typeof startS3Server>> | undefined;
+let server: S3Server | undefined;
 
 before(async () => {
   tmp = scratch('faults');
   if (unavailable) return;
-  server = await startS3Server();
-  process.env['AWS_ACCESS_KEY_ID'] = server.accessKeyId;
-  process.env['AWS_SECRET_ACCESS_KEY'] = server.secretAccessKey;
+  server = await startS3ServerWithCredentials();
 });
 after(async () => {
   await server?.stop();

@@ -441,3 +441,14 @@ export async function startS3Server(opts: StartOptions = {}): Promise<S3Server> 
     throw new Error(message, { cause: err });
   }
 }
+
+/**
+ * Starts the server and points the AWS SDK's default credential chain at it (as a user's
+ * environment would), for suites that open S3 repositories in-process.
+ */
+export async function startS3ServerWithCredentials(): Promise<S3Server> {
+  const server = await startS3Server();
+  process.env['AWS_ACCESS_KEY_ID'] = server.accessKeyId;
+  process.env['AWS_SECRET_ACCESS_KEY'] = server.secretAccessKey;
+  return server;
+}
