@@ -1,6 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, read, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { promisify } from 'node:util';
-import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
@@ -465,15 +464,15 @@ class BackupRun {
    * default, its zero regions costing nothing.
    */
   private async saveImage(full: Buffer, st: BigIntStats, node: Node): Promise<boolean> {
-    let fh;
+    let fd: number;
     try {
-      fh = await fs.open(full, constants.O_RDONLY);
+      fd = openSync(full, constants.O_RDONLY);
     } catch (err) {
       this.error(full, describe(err));
       return false;
     }
     try {
-      const device = st.isBlockDevice() ? posix.blockDevice(fh.fd) : { size: st.size, logicalBlockSize: IMAGE_FILE_BLOCK };
+      const device = st.isBlockDevice() ? posix.blockDevice(fd) : { size: st.size, logicalBlockSize: IMAGE_FILE_BLOCK };
       const size = Number(device.size);
       node.type = 'file';
       node.size = size;
@@ -482,7 +481,7 @@ class BackupRun {
       this.summary.bytesProcessed += size;
       this.opts.onProgress?.(this.summary, full.toString());
       const chunker = (this.opts.chunker ?? DEVICE_CHUNKER) === 'fixed' ? new FixedChunker(DEVICE_CHUNK_SIZE) : this.repo.chunker;
-      const { content: pending, read } = await this.storeContent(readerOf(fh), chunker);
+      const { content: pending, read } = await this.storeContent(fdReader(fd, false), chunker);
       const content = await pending;
       if (read !== size) {
         this.opts.onNote?.(full.toString(), `read ${read} of ${size} bytes; the snapshot holds what was read`);
@@ -496,7 +495,7 @@ class BackupRun {
       this.error(full, `read failed: ${describe(err)}`);
       return false;
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
@@ -551,6 +550,3 @@ function fdReader(fd: number, sync: boolean): ReadFn {
   return async (buffer, offset, length) => (await readAsync(fd, buffer, offset, length, null)).bytesRead;
 }
 
-function readerOf(fh: FileHandle): ReadFn {
-  return async (buffer, offset, length) => (await fh.read(buffer, offset, length, null)).bytesRead;
-}

@@ -1,6 +1,4 @@
-import { sha256 } from '../crypto/primitives.js';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
-import { readEnvelope, readPackHeader } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { loadSnapshot } from '../snapshot/snapshot.js';
 import { loadTree } from '../tree/walk.js';
@@ -98,11 +96,9 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
 
 async function checkPack(repo: Repository, id: string): Promise<void> {
   const what = `pack ${id.slice(0, 12)}`;
-  const bytes = await repo.backend.load('data', id);
-  if (sha256(bytes).toString('hex') !== id) throw new IntegrityError(what, 'content does not match its name');
-  const envelope = readEnvelope(bytes, what);
+  const { bytes, envelope, entries } = await repo.loadPack(id);
   const packId = Buffer.from(id, 'hex');
-  for (const e of readPackHeader(bytes, repo.packKey(id, envelope), what)) {
+  for (const e of entries) {
     const loc = repo.index.find(e.id);
     if (loc?.pack.id.equals(packId) && (loc.offset !== e.offset || loc.length !== e.length || loc.rawLength !== e.rawLength || loc.compressed !== e.compressed)) {
       throw new IntegrityError(what, `the index disagrees with the pack's header about blob ${e.id.toString('hex').slice(0, 12)}`);

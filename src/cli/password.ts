@@ -17,13 +17,7 @@ function chomp(s: string): string {
 
 /** From --password-file, --password-command, SCRATE_PASSWORD, or a hidden prompt when stdin is a terminal. */
 export async function getPassword(src: PasswordSources, prompt: string, confirm = false): Promise<string> {
-  if (src.passwordFile) {
-    try {
-      return chomp(await readFile(src.passwordFile, 'utf8'));
-    } catch (err) {
-      throw new ScrateError(`cannot read password file ${src.passwordFile}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-    }
-  }
+  if (src.passwordFile) return readPasswordFile(src.passwordFile);
   if (src.passwordCommand) {
     try {
       const { stdout } = await run('/bin/sh', ['-c', src.passwordCommand], { maxBuffer: 1024 * 1024 });
@@ -37,6 +31,19 @@ export async function getPassword(src: PasswordSources, prompt: string, confirm 
   if (!process.stdin.isTTY) {
     throw new ScrateError('no password given', ExitCode.fatal, 'use --password-file, --password-command or SCRATE_PASSWORD when there is no terminal');
   }
+  return promptPassword(prompt, confirm);
+}
+
+export async function readPasswordFile(file: string): Promise<string> {
+  try {
+    return chomp(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new ScrateError(`cannot read password file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+}
+
+/** A hidden prompt on the terminal, asked twice when `confirm`. */
+export async function promptPassword(prompt: string, confirm: boolean): Promise<string> {
   const first = await promptHidden(prompt);
   if (confirm) {
     const again = await promptHidden('enter the password again: ');

@@ -12,7 +12,7 @@ import { BlobIndex, decodeIndexFile, encodeIndexFile, type BlobLocation, type In
 import { decompress } from './compression.js';
 import { checkChunkerParams, checkCompressionLevel, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, type RepoConfig } from './config.js';
 import { addKey, DEFAULT_KDF_MS, unlockKeys } from './keys.js';
-import { BlobType, KeyKind, openBlob } from './pack.js';
+import { BlobType, KeyKind, openBlob, readEnvelope, readPackHeader, type PackEntry } from './pack.js';
 import { Packer } from './packer.js';
 import { decodeObject, encodeObject, ObjectKind } from './sealed-object.js';
 
@@ -167,6 +167,17 @@ export class Repository {
   newTreePackKey(): { key: Buffer; envelope: Buffer } {
     const salt = randomBytes(32);
     return { key: deriveKey(this.keys.metadataKey, salt, TREE_KEY_INFO), envelope: Buffer.concat([Buffer.from([KeyKind.derived]), salt]) };
+  }
+
+  /** A whole pack, verified against its name, with the key envelope and its own header's entries. */
+  async loadPack(packId: string): Promise<{ bytes: Buffer; envelope: Buffer; entries: PackEntry[] }> {
+    const what = `pack ${packId.slice(0, 12)}`;
+    return this.loadVerified(async () => {
+      const bytes = await this.backend.load('data', packId);
+      if (sha256(bytes).toString('hex') !== packId) throw new IntegrityError(what, 'content does not match its name');
+      const envelope = readEnvelope(bytes, what);
+      return { bytes, envelope, entries: readPackHeader(bytes, this.packKey(packId, envelope), what) };
+    });
   }
 
   /** Decrypts, decompresses and verifies one blob already read from its pack. */

@@ -169,6 +169,9 @@ use = egg:swift#${server}
 `;
 }
 
+/** Pipeline filters that need no settings: their sections are generated. */
+const PLAIN_FILTERS = ['catch_errors', 'gatekeeper', 'healthcheck', 'proxy-logging', 'listing_formats', 'bulk', 'tempurl', 'ratelimit', 'copy', 'container-quotas', 'account-quotas', 'slo', 'dlo', 'versioned_writes', 'symlink'];
+
 function proxyConf(dir: string, port: number, memcachedPort: number, user: string): string {
   return `[DEFAULT]
 bind_ip = 127.0.0.1
@@ -208,51 +211,7 @@ user_test_tester = ${SECRET_KEY} .admin
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:${memcachedPort}
 
-[filter:catch_errors]
-use = egg:swift#catch_errors
-
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-
-[filter:healthcheck]
-use = egg:swift#healthcheck
-
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-
-[filter:listing_formats]
-use = egg:swift#listing_formats
-
-[filter:bulk]
-use = egg:swift#bulk
-
-[filter:tempurl]
-use = egg:swift#tempurl
-
-[filter:ratelimit]
-use = egg:swift#ratelimit
-
-[filter:copy]
-use = egg:swift#copy
-
-[filter:container-quotas]
-use = egg:swift#container_quotas
-
-[filter:account-quotas]
-use = egg:swift#account_quotas
-
-[filter:slo]
-use = egg:swift#slo
-
-[filter:dlo]
-use = egg:swift#dlo
-
-[filter:versioned_writes]
-use = egg:swift#versioned_writes
-
-[filter:symlink]
-use = egg:swift#symlink
-`;
+${PLAIN_FILTERS.map((f) => `[filter:${f}]\nuse = egg:swift#${f.replace('-', '_')}\n`).join('\n')}`;
 }
 
 function tail(file: string, lines: number): string {

@@ -1,13 +1,12 @@
 import { Command } from 'commander';
-import { sha256 } from '../../crypto/primitives.js';
-import { IntegrityError, ScrateError } from '../../errors.js';
+import { ScrateError } from '../../errors.js';
 import { decodeIndexFile, type PackInfo } from '../../repository/blob-index.js';
 import { resolvePrefix } from '../../repository/ids.js';
 import { listKeys } from '../../repository/keys.js';
-import { readEnvelope, readPackHeader, type PackEntry } from '../../repository/pack.js';
+import type { PackEntry } from '../../repository/pack.js';
 import type { Repository } from '../../repository/repository.js';
 import { ObjectKind } from '../../repository/sealed-object.js';
-import { findSnapshot, loadSnapshot } from '../../snapshot/snapshot.js';
+import { findSnapshot } from '../../snapshot/snapshot.js';
 import { withRepository, type Context } from '../context.js';
 
 function entryJson(e: PackEntry) {
@@ -29,7 +28,7 @@ const kinds: Record<string, (repo: Repository, id: string | undefined) => Promis
   },
   snapshot: async (repo, id) => {
     const found = await findSnapshot(repo, need(id));
-    return { id: found.id, ...(await loadSnapshot(repo, found.id)) };
+    return { id: found.id, ...found.snapshot };
   },
   index: async (repo, id) => {
     const full = resolvePrefix(await repo.listNames('index'), need(id), 'index');
@@ -38,11 +37,7 @@ const kinds: Record<string, (repo: Repository, id: string | undefined) => Promis
   },
   pack: async (repo, id) => {
     const full = resolvePrefix(await repo.listNames('data'), need(id), 'pack');
-    const what = `pack ${full.slice(0, 12)}`;
-    const bytes = await repo.backend.load('data', full);
-    if (sha256(bytes).toString('hex') !== full) throw new IntegrityError(what, 'content does not match its name');
-    const envelope = readEnvelope(bytes, what);
-    const entries = readPackHeader(bytes, repo.packKey(full, envelope), what);
+    const { bytes, envelope, entries } = await repo.loadPack(full);
     return { ...packJson({ id: Buffer.from(full, 'hex'), type: entries[0]?.type ?? 0, envelope }, entries), size: bytes.length };
   },
   tree: async (repo, id) => {

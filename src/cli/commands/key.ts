@@ -1,28 +1,28 @@
 import { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { ExitCode, ScrateError } from '../../errors.js';
 import { resolvePrefix, shortId } from '../../repository/ids.js';
 import { addKey, DEFAULT_KDF_MS, listKeys, removeKey } from '../../repository/keys.js';
 import type { Repository } from '../../repository/repository.js';
 import { withRepository, type Context } from '../context.js';
 import { kdfMs } from '../parse.js';
-import { getPassword } from '../password.js';
+import { promptPassword, readPasswordFile } from '../password.js';
 
 interface NewPasswordFlags {
   newPasswordFile?: string;
 }
 
-/** The password for a new key: from --new-password-file, else a confirmed prompt. */
+/**
+ * The password for a new key: from --new-password-file, else a confirmed prompt. Never from
+ * SCRATE_PASSWORD or the other sources of the current password.
+ */
 async function newPassword(flags: NewPasswordFlags): Promise<string> {
   if (flags.newPasswordFile) {
-    const pw = (await readFile(flags.newPasswordFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new ScrateError(`cannot read ${flags.newPasswordFile}: ${err.code ?? err.message}`);
-    })).replace(/\r?\n$/, '');
+    const pw = await readPasswordFile(flags.newPasswordFile);
     if (pw === '') throw new ScrateError(`${flags.newPasswordFile} is empty`);
     return pw;
   }
   if (!process.stdin.isTTY) throw new ScrateError('no new password given', ExitCode.fatal, 'use --new-password-file when there is no terminal');
-  return getPassword({}, 'enter the new password: ', true);
+  return promptPassword('enter the new password: ', true);
 }
 
 async function addNewKey(repo: Repository, flags: NewPasswordFlags): Promise<string> {
