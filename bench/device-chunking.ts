@@ -33,7 +33,6 @@ async function run(chunker: ChunkerKind, dev: string, tag: string): Promise<{ ad
   await repo.loadIndex();
   const t0 = performance.now();
   const { snapshot } = await backup(repo, { paths: [dev], chunker, tags: [tag] });
-  await repo.close();
   return { added: snapshot.summary!.dataStored, seconds: (performance.now() - t0) / 1000 };
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, read, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, read, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,12 +9,15 @@ import type { Repository } from '../repository/repository.js';
 import { findSnapshot, listSnapshots, saveSnapshot, type BackupSummary, type Snapshot } from '../snapshot/snapshot.js';
 import { encodeTree, type Node, type NodeType } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
+import { unchangedTree } from '../tree/unchanged.js';
 import { Excludes } from './excludes.js';
 import { chunkBuffer, fileChunks, type ReadFn } from './file-chunks.js';
 import type { Chunker, ChunkerKind } from '../chunker/chunker.js';
 import { FixedChunker } from '../chunker/fixed.js';
 import { posix } from '../native/posix.js';
 import { Budget } from '../util/budget.js';
+import { ChunkWorkers, type BlobSink } from './chunk-workers.js';
+import type { FinishedPack } from '../repository/packer.js';
 import { isZero } from '../util/zeros.js';
 
 export interface BackupOptions {
@@ -61,8 +64,8 @@ export interface BackupResult {
 
 export const VERSION = '0.1.0';
 
-/** Files up to this size are read with blocking reads (see saveFile). */
-const SYNC_READ_MAX = 1024 * 1024;
+/** Files up to this size are read whole on a worker thread, in batches (see saveFile). */
+const SMALL_FILE_MAX = 1024 * 1024;
 
 /** Data being hashed, compressed and packed at once, across files: bounds memory, keeps workers busy. */
 const BYTES_IN_FLIGHT = 16 * 1024 * 1024;
@@ -99,7 +102,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const host = opts.host ?? os.hostname();
   const parent = stream ? undefined : await chooseParent(repo, opts, host, sources);
   const run = new BackupRun(repo, opts);
-  const tree = stream ? await run.saveStream(stream) : await run.saveRoot(sources, parent ? Buffer.from(parent.snapshot.tree, 'hex') : undefined);
+  let tree: Buffer;
+  try {
+    tree = stream ? await run.saveStream(stream) : await run.saveRoot(sources, parent ? Buffer.from(parent.snapshot.tree, 'hex') : undefined);
+    await run.flush();
+  } finally {
+    await run.close();
+  }
   // A stream whose producer failed must not become a snapshot.
   await stream?.finished?.();
   if (!opts.dryRun) await repo.flush();
@@ -141,10 +150,14 @@ async function chooseParent(repo: Repository, opts: BackupOptions, host: string,
 }
 
 function describe(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === 'ENOENT') return 'no such file or directory';
-  if (e.code === 'EACCES' || e.code === 'EPERM') return 'permission denied';
-  return e.code ?? String(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  return code ? describeCode(code) : String(err);
+}
+
+function describeCode(code: string): string {
+  if (code === 'ENOENT') return 'no such file or directory';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return code;
 }
 
 function nodeType(st: BigIntStats): NodeType | null {
@@ -157,10 +170,13 @@ function nodeType(st: BigIntStats): NodeType | null {
   return null;
 }
 
-/** Directory trees of the parent snapshot, looked up by name while walking. */
-type ParentDir = Map<string, Node>;
+/** A directory's tree in the parent snapshot: its entries by name, and (when it loaded) its ID and nodes. */
+interface ParentDir {
+  byName: Map<string, Node>;
+  stored?: { id: Buffer; nodes: Node[] };
+}
 
-class BackupRun {
+class BackupRun implements BlobSink {
   readonly summary: BackupSummary = {
     filesNew: 0,
     filesChanged: 0,
@@ -178,8 +194,11 @@ class BackupRun {
   private readonly excludes: Excludes;
   private readonly buffer: Buffer;
   private readonly owners = ownerDb();
-  /** Content of multiply-linked files already stored this run, by device:inode. */
-  private readonly hardlinks = new Map<string, Promise<Buffer[]>>();
+  /** Content of multiply-linked files already stored this run, by device:inode; null when unreadable. */
+  private readonly hardlinks = new Map<string, Promise<Buffer[] | null>>();
+  /** Entries already listed in their directory that turned out unreadable: left out of its tree. */
+  private readonly dropped = new WeakSet<Node>();
+  private readonly workers: ChunkWorkers;
   private readonly inFlight = new Budget(BYTES_IN_FLIGHT);
   /** The first error of a blob being stored in the background; the walk stops on it. */
   private failure: unknown;
@@ -187,7 +206,7 @@ class BackupRun {
   private waits: Promise<unknown>[] = [];
   private readonly dryRunSeen = new Set<string>();
   /** The one blob of zeros per chunk length, by length. */
-  private readonly zeroBlobs = new Map<number, Promise<Buffer>>();
+  private readonly zeroBlobs = new Map<number, Promise<{ id: Buffer; stored: Promise<void> }>>();
   private rootDevices = new Set<bigint>();
   /** The paths given on the command line (as latin1 strings of their bytes): a block device among them is read as an image. */
   private readonly sources = new Set<string>();
@@ -198,6 +217,36 @@ class BackupRun {
   ) {
     this.excludes = new Excludes(opts.excludes ?? []);
     this.buffer = chunkBuffer(repo.chunker);
+    const setup = {
+      chunkIdKey: repo.keys.chunkIdKey,
+      dataPublicKey: repo.keys.dataPublicKey,
+      chunker: repo.chunker.params,
+      level: opts.compression ?? repo.config.compression,
+      packSize: repo.config.packSize,
+    };
+    this.workers = new ChunkWorkers(setup, this);
+  }
+
+  /** Data packs still open in the workers are handed over. */
+  async flush(): Promise<void> {
+    await this.workers.flush();
+  }
+
+  async close(): Promise<void> {
+    await this.workers.close();
+  }
+
+  /** BlobSink: whether a blob the workers hashed is to be stored (a dry run only counts it). */
+  claim(id: Buffer, rawLength: number): boolean {
+    const isNew = this.opts.dryRun ? !this.repo.index.has(id) && !this.dryRunSeen.has(id.toString('latin1')) : this.repo.writer.claim(id);
+    if (!isNew) return false;
+    if (this.opts.dryRun) this.dryRunSeen.add(id.toString('latin1'));
+    this.countAdded(rawLength);
+    return !this.opts.dryRun;
+  }
+
+  storePack(pack: FinishedPack): Promise<void> {
+    return this.repo.writer.storePack(pack);
   }
 
   /** A snapshot of one file read from a stream: a root tree holding just that file. */
@@ -225,10 +274,10 @@ class BackupRun {
   private async saveVirtualDir(dir: string, sources: string[], parentTree: Buffer | undefined): Promise<Pending<Buffer>> {
     const parent = await this.parentDir(parentTree);
     const names = [...new Set(sources.map((s) => path.relative(dir, s).split('/')[0]!))].filter((n) => n !== '');
-    return this.directory(async (nodes) => {
+    return this.directory(parent, async (nodes) => {
       for (const name of names) {
         const full = path.join(dir, name);
-        const prev = parent.get(Buffer.from(name).toString('latin1'));
+        const prev = parent.byName.get(Buffer.from(name).toString('latin1'));
         if (sources.includes(full)) {
           const node = await this.saveEntry(Buffer.from(full), Buffer.from(name), prev);
           if (node) nodes.push(node);
@@ -249,7 +298,7 @@ class BackupRun {
    * is stored. Nothing waits for that here: the walk goes on while workers catch up, and the
    * parent waits for the tree's ID the same way.
    */
-  private async directory(fill: (nodes: Node[]) => Promise<void>): Promise<Pending<Buffer>> {
+  private async directory(parent: ParentDir, fill: (nodes: Node[]) => Promise<void>): Promise<Pending<Buffer>> {
     const outer = this.waits;
     const waits: Promise<unknown>[] = (this.waits = []);
     const nodes: Node[] = [];
@@ -258,7 +307,15 @@ class BackupRun {
     } finally {
       this.waits = outer;
     }
-    return { result: Promise.all(waits).then(() => this.saveTree(nodes)) };
+    // Only now are the entries' content and subtree IDs known. A directory exactly as in the
+    // parent snapshot keeps its tree ID: no encoding, hashing or compressing.
+    const { stored } = parent;
+    return {
+      result: Promise.all(waits).then(() => {
+        const kept = nodes.filter((n) => !this.dropped.has(n));
+        return stored && unchangedTree(kept, stored.nodes) ? stored.id : this.saveTree(kept);
+      }),
+    };
   }
 
   /** Work a node still waits for; the enclosing directory's tree is stored after it. */
@@ -268,34 +325,23 @@ class BackupRun {
   }
 
   private async parentDir(tree: Buffer | undefined): Promise<ParentDir> {
-    const map: ParentDir = new Map();
-    if (!tree) return map;
+    const byName = new Map<string, Node>();
+    if (!tree) return { byName };
     try {
-      for (const n of await loadTree(this.repo, tree)) map.set(n.name.toString('latin1'), n);
+      const nodes = await loadTree(this.repo, tree);
+      for (const n of nodes) byName.set(n.name.toString('latin1'), n);
+      return { byName, stored: { id: tree, nodes } };
     } catch (err) {
       // A damaged parent only costs re-reading this directory.
       if (!(err instanceof IntegrityError)) throw err;
+      return { byName };
     }
-    return map;
   }
 
   private async saveTree(nodes: Node[]): Promise<Buffer> {
-    return this.store(BlobType.tree, encodeTree(nodes));
-  }
-
-  private async store(type: BlobType, data: Buffer): Promise<Buffer> {
-    if (this.opts.dryRun) {
-      const id = this.repo.blobId(data);
-      const key = id.toString('latin1');
-      if (!this.repo.index.has(id) && !this.dryRunSeen.has(key)) {
-        this.dryRunSeen.add(key);
-        this.countAdded(data.length);
-      }
-      return id;
-    }
-    const { id, added } = await this.repo.saveBlob(type, data, this.opts.compression);
-    if (added) this.countAdded(data.length);
-    return id;
+    const blob = this.repo.prepare(BlobType.tree, encodeTree(nodes));
+    if (this.claim(blob.id, blob.rawLength)) await this.repo.writer.put(BlobType.tree, blob);
+    return blob.id;
   }
 
   private countAdded(bytes: number): void {
@@ -389,11 +435,11 @@ class BackupRun {
     }
     names.sort(Buffer.compare);
     const parent = await this.parentDir(prevTree);
-    return this.directory(async (nodes) => {
+    return this.directory(parent, async (nodes) => {
       for (const name of names) {
         const child = Buffer.concat([full, Buffer.from(full.length === 1 ? '' : '/'), name]);
         if (!this.excludes.empty && this.excludes.excluded(child.toString(), name.toString())) continue;
-        const node = await this.saveEntry(child, name, parent.get(name.toString('latin1')));
+        const node = await this.saveEntry(child, name, parent.byName.get(name.toString('latin1')));
         if (node) nodes.push(node);
       }
     });
@@ -413,12 +459,63 @@ class BackupRun {
     const linkKey = `${st.dev}:${st.ino}`;
     const linked = st.nlink > 1n ? this.hardlinks.get(linkKey) : undefined;
     if (linked) {
-      this.defer(linked.then((c) => (node.content = c)));
+      this.defer(linked.then((c) => this.setContent(node, c)));
       return true;
     }
-    // Plain system calls, not the thread pool: for the small files that make up most trees a
-    // round trip through libuv's pool per call costs more than the call (bench/run.ts: ~60
-    // thread wake-ups per file before). Only large files are read through the pool.
+    const isNew = prev?.type !== 'file';
+    const pending = size <= SMALL_FILE_MAX ? await this.saveSmallFile(full, st, node, isNew) : await this.saveLargeFile(full, st, node, isNew);
+    if (!pending) return false;
+    const content = pending.result;
+    this.defer(content.then((c) => this.setContent(node, c)));
+    if (st.nlink > 1n) this.hardlinks.set(linkKey, content);
+    return true;
+  }
+
+  private setContent(node: Node, content: Buffer[] | null): void {
+    if (content) node.content = content;
+    else this.dropped.add(node);
+  }
+
+  private countFile(isNew: boolean): void {
+    if (isNew) this.summary.filesNew++;
+    else this.summary.filesChanged++;
+  }
+
+  /**
+   * Most files of a tree are small: they are read, cut, hashed and compressed whole on a worker
+   * thread, many to a message. The walk goes on at once; an unreadable one is reported when
+   * its worker answers, and then left out of its directory (content null).
+   */
+  private async saveSmallFile(full: Buffer, st: BigIntStats, node: Node, isNew: boolean): Promise<Pending<Buffer[] | null>> {
+    const size = node.size;
+    await this.inFlight.admit(size);
+    const release = (err?: unknown) => {
+      if (err !== undefined) this.failure ??= err;
+      this.inFlight.release(size);
+    };
+    const content = this.workers.readFile(full, size, st.mtimeNs).then(
+      (r) => {
+        r.stored.then(() => release(), release);
+        if (r.error) {
+          const reason = describeCode(r.error.code);
+          this.error(full, r.error.during === 'open' ? reason : `read failed: ${reason}`);
+          return null;
+        }
+        if (r.changed) this.changedWhileRead(full, node, r.read);
+        this.summary.bytesRead += r.read;
+        this.countFile(isNew);
+        return r.ids;
+      },
+      (err: unknown) => {
+        release(err);
+        throw err;
+      },
+    );
+    return { result: content };
+  }
+
+  /** Large files are read here through the thread pool, so a slow disk does not stall the walk; workers hash their chunks. */
+  private async saveLargeFile(full: Buffer, st: BigIntStats, node: Node, isNew: boolean): Promise<Pending<Buffer[]> | null> {
     let fd: number;
     try {
       fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOATIME);
@@ -426,36 +523,33 @@ class BackupRun {
       // O_NOATIME is refused for files we do not own unless we are root.
       if ((err as NodeJS.ErrnoException).code !== 'EPERM') {
         this.error(full, describe(err));
-        return false;
+        return null;
       }
       try {
         fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW);
       } catch (err2) {
         this.error(full, describe(err2));
-        return false;
+        return null;
       }
     }
-    let content: Promise<Buffer[]>;
     try {
-      let read: number;
-      ({ content, read } = await this.storeContent(fdReader(fd, size <= SYNC_READ_MAX), this.repo.chunker));
+      const { content, read } = await this.storeContent(fdReader(fd), this.repo.chunker);
       const after = fstatSync(fd, { bigint: true });
-      if (after.mtimeNs !== st.mtimeNs || after.size !== st.size || read !== size) {
-        this.opts.onNote?.(full.toString(), 'file changed while being read; the snapshot holds what was read');
-        node.size = read;
-      }
+      if (after.mtimeNs !== st.mtimeNs || after.size !== st.size || read !== node.size) this.changedWhileRead(full, node, read);
+      this.countFile(isNew);
+      return { result: content };
     } catch (err) {
       if (err instanceof ScrateError) throw err;
       this.error(full, `read failed: ${describe(err)}`);
-      return false;
+      return null;
     } finally {
       closeSync(fd);
     }
-    this.defer(content.then((c) => (node.content = c)));
-    if (st.nlink > 1n) this.hardlinks.set(linkKey, content);
-    if (prev?.type === 'file') this.summary.filesChanged++;
-    else this.summary.filesNew++;
-    return true;
+  }
+
+  private changedWhileRead(full: Buffer, node: Node, read: number): void {
+    this.opts.onNote?.(full.toString(), 'file changed while being read; the snapshot holds what was read');
+    node.size = read;
   }
 
   /**
@@ -481,7 +575,7 @@ class BackupRun {
       this.summary.bytesProcessed += size;
       this.opts.onProgress?.(this.summary, full.toString());
       const chunker = (this.opts.chunker ?? DEVICE_CHUNKER) === 'fixed' ? new FixedChunker(DEVICE_CHUNK_SIZE) : this.repo.chunker;
-      const { content: pending, read } = await this.storeContent(fdReader(fd, false), chunker);
+      const { content: pending, read } = await this.storeContent(fdReader(fd), chunker);
       const content = await pending;
       if (read !== size) {
         this.opts.onNote?.(full.toString(), `read ${read} of ${size} bytes; the snapshot holds what was read`);
@@ -514,15 +608,13 @@ class BackupRun {
       this.checkAborted();
       const length = chunk.length;
       await this.inFlight.admit(length);
-      const id = this.storeData(chunk);
-      id.then(
-        () => this.inFlight.release(length),
-        (err: unknown) => {
-          this.failure ??= err;
-          this.inFlight.release(length);
-        },
-      );
-      ids.push(id);
+      const stored = this.storeData(chunk);
+      const release = (err?: unknown) => {
+        if (err !== undefined) this.failure ??= err;
+        this.inFlight.release(length);
+      };
+      stored.then((s) => s.stored).then(() => release(), release);
+      ids.push(stored.then((s) => s.id));
       total += length;
       this.summary.bytesRead += length;
     }
@@ -531,22 +623,24 @@ class BackupRun {
     return { content, read: total };
   }
 
-  /** All-zero chunks (empty disk regions, holes) are recognised by a compare, not hashed. */
-  private storeData(chunk: Buffer): Promise<Buffer> {
-    if (!isZero(chunk)) return this.store(BlobType.data, chunk);
-    let id = this.zeroBlobs.get(chunk.length);
-    if (!id) {
-      id = this.store(BlobType.data, Buffer.alloc(chunk.length));
-      this.zeroBlobs.set(chunk.length, id);
+  /**
+   * Hands a chunk to the workers (copied at once); resolves with its ID, and `stored` when it is
+   * packed. All-zero chunks (empty disk regions, holes) are recognised by a compare and stored once per length.
+   */
+  private storeData(chunk: Buffer): Promise<{ id: Buffer; stored: Promise<void> }> {
+    if (!isZero(chunk)) return this.workers.storeChunk(chunk);
+    let zero = this.zeroBlobs.get(chunk.length);
+    if (!zero) {
+      zero = this.workers.storeChunk(Buffer.alloc(chunk.length));
+      this.zeroBlobs.set(chunk.length, zero);
     }
-    return id;
+    return zero;
   }
 }
 
 const readAsync = promisify(read);
 
-function fdReader(fd: number, sync: boolean): ReadFn {
-  if (sync) return async (buffer, offset, length) => readSync(fd, buffer, offset, length, null);
+function fdReader(fd: number): ReadFn {
   return async (buffer, offset, length) => (await readAsync(fd, buffer, offset, length, null)).bytesRead;
 }
 

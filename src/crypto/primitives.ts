@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, webcrypto } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 12;
@@ -6,29 +6,18 @@ export const TAG_BYTES = 16;
 
 /** AES-256-GCM; the returned buffer is ciphertext followed by the 16-byte tag. */
 export function seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  if (aad) cipher.setAAD(aad);
   const out = Buffer.allocUnsafe(plaintext.length + TAG_BYTES);
-  const n = cipher.update(plaintext).copy(out, 0);
-  cipher.final().copy(out, n);
-  cipher.getAuthTag().copy(out, plaintext.length);
+  sealInto(key, nonce, plaintext, out, 0, aad);
   return out;
 }
 
-/**
- * The bulk forms of seal() and sha256() run on the libuv thread pool (WebCrypto jobs), so
- * encrypting and hashing packs leaves the main thread free to read and chunk. Same bytes out.
- */
-export function importSealKey(key: Uint8Array): Promise<webcrypto.CryptoKey> {
-  return webcrypto.subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt']);
-}
-
-export async function sealAsync(key: webcrypto.CryptoKey, nonce: Uint8Array, plaintext: Uint8Array): Promise<Buffer> {
-  return Buffer.from(await webcrypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, tagLength: TAG_BYTES * 8 }, key, plaintext));
-}
-
-export async function sha256Async(data: Uint8Array): Promise<Buffer> {
-  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data));
+/** seal() written into `out` at `at` (plaintext.length + TAG_BYTES bytes), so a pack is assembled without copies of copies. */
+export function sealInto(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, out: Buffer, at: number, aad?: Uint8Array): void {
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  if (aad) cipher.setAAD(aad);
+  const n = cipher.update(plaintext).copy(out, at);
+  cipher.final().copy(out, at + n);
+  cipher.getAuthTag().copy(out, at + plaintext.length);
 }
 
 /** Inverse of seal; returns null when authentication fails (wrong key or tampered bytes). */

@@ -1,10 +1,17 @@
-import { newSealedKey } from '../crypto/keybox.js';
-import { sha256Async } from '../crypto/primitives.js';
 import type { IndexFile, PackInfo } from './blob-index.js';
 import { Budget } from '../util/budget.js';
 import type { PreparedBlob } from './blob-prepare.js';
-import { BlobType, KeyKind, PackWriter, type PackEntry } from './pack.js';
+import { BlobType, newDataPack, PackWriter, type PackEntry } from './pack.js';
 import type { Repository } from './repository.js';
+
+/** A pack assembled elsewhere (a backup worker's), named by the SHA-256 of its bytes. */
+export interface FinishedPack {
+  bytes: Buffer;
+  entries: PackEntry[];
+  id: Buffer;
+  type: BlobType;
+  envelope: Buffer;
+}
 
 /** An index object is written once this many new blobs are in uploaded packs, so a crash loses little. */
 const INDEX_CHECKPOINT_BLOBS = 100_000;
@@ -32,15 +39,34 @@ export class Packer {
     this.uploadSlots = new Budget(repo.backend.connections);
   }
 
+  /** Room for a full pack and the blob that fills it (pages never written cost no memory). */
+  private get capacity(): number {
+    return this.repo.config.packSize + 1024 * 1024;
+  }
+
   /** Adds a blob unless the repository or an open pack already has it; true if it was added. */
   async add(type: BlobType, blob: PreparedBlob): Promise<boolean> {
-    this.rethrow();
-    const key = blob.id.toString('latin1');
-    if (this.repo.index.has(blob.id) || this.pending.has(key)) return false;
-    this.pending.add(key);
+    if (!this.claim(blob.id)) return false;
+    await this.put(type, blob);
+    return true;
+  }
+
+  /** Adds a blob claimed before; resolves when there is room for more. */
+  async put(type: BlobType, blob: PreparedBlob): Promise<void> {
     const writer = this.writerFor(type);
     writer.add(type, blob.id, blob.stored, blob.rawLength, blob.compressed);
     if (writer.bytes >= this.repo.config.packSize) await this.finish(type);
+  }
+
+  /**
+   * True if the blob is new to the repository and to this run: the caller must then store it
+   * (here, or in a pack of its own given to storePack). Later claims of the same ID are false.
+   */
+  claim(id: Buffer): boolean {
+    this.rethrow();
+    const key = id.toString('latin1');
+    if (this.repo.index.has(id) || this.pending.has(key)) return false;
+    this.pending.add(key);
     return true;
   }
 
@@ -49,10 +75,9 @@ export class Packer {
     if (!writer) {
       if (type === BlobType.tree) {
         const { key, envelope } = this.repo.newTreePackKey();
-        writer = new PackWriter(key, envelope);
+        writer = new PackWriter(key, envelope, this.capacity);
       } else {
-        const { key, sealed } = newSealedKey(this.repo.keys.dataPublicKey);
-        writer = new PackWriter(key, Buffer.concat([Buffer.from([KeyKind.sealed]), sealed]));
+        writer = newDataPack(this.repo.keys.dataPublicKey, this.capacity);
       }
       this.open.set(type, writer);
     }
@@ -63,24 +88,27 @@ export class Packer {
     const writer = this.open.get(type);
     if (!writer) return;
     this.open.delete(type);
+    await this.storePack({ ...writer.finish(), type, envelope: writer.envelope });
+  }
+
+  /**
+   * Uploads a finished pack of claimed blobs in the background; resolves once an upload slot
+   * is free, so producers wait while too many packs are in memory.
+   */
+  async storePack(pack: FinishedPack): Promise<void> {
     await this.uploadSlots.admit(1);
-    let bytes: Buffer;
-    let entries: PackEntry[];
-    let pack: PackInfo;
-    try {
-      this.rethrow();
-      ({ bytes, entries } = await writer.finish());
-      pack = { id: await sha256Async(bytes), type, envelope: writer.envelope };
-    } catch (err) {
+    if (this.failure !== undefined) {
       this.uploadSlots.release(1);
-      throw err;
+      throw this.failure;
     }
-    const upload = this.repo.backend.save('data', pack.id.toString('hex'), bytes, { metadata: type === BlobType.tree }).then(
+    const { bytes, entries } = pack;
+    const info: PackInfo = { id: pack.id, type: pack.type, envelope: pack.envelope };
+    const upload = this.repo.backend.save('data', info.id.toString('hex'), bytes, { metadata: info.type === BlobType.tree }).then(
       () => {
         this.bytesStored += bytes.length;
-        this.repo.index.addPack(pack, entries);
+        this.repo.index.addPack(info, entries);
         for (const e of entries) this.pending.delete(e.id.toString('latin1'));
-        this.unindexed.packs.push({ pack, entries });
+        this.unindexed.packs.push({ pack: info, entries });
         this.unindexedBlobs += entries.length;
       },
       (err: unknown) => {

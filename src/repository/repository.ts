@@ -6,8 +6,7 @@ import { openSealedKey } from '../crypto/keybox.js';
 import { generateMasterKeys, type MasterKeys } from '../crypto/masterkeys.js';
 import { deriveKey, hmacSha256, sha256 } from '../crypto/primitives.js';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
-import { prepareBlob } from './blob-prepare.js';
-import { BlobWorkers } from './blob-workers.js';
+import { prepareBlob, type PreparedBlob } from './blob-prepare.js';
 import { BlobIndex, decodeIndexFile, encodeIndexFile, type BlobLocation, type IndexFile } from './blob-index.js';
 import { decompress } from './compression.js';
 import { checkChunkerParams, checkCompressionLevel, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, type RepoConfig } from './config.js';
@@ -38,7 +37,6 @@ export class Repository {
   readonly chunker: FastCDC;
   private readonly packKeys = new Map<string, Buffer>();
   private packer: Packer | undefined;
-  private workers: BlobWorkers | undefined;
   private readonly zeroIds = new Map<number, Buffer>();
 
   private constructor(
@@ -218,26 +216,21 @@ export class Repository {
 
   /**
    * Stores a blob unless the repository already has it; returns its ID and whether it was new.
-   * `data` is handed over (data blobs are hashed and compressed on a worker thread): the caller
-   * must not reuse its memory.
+   * Hashes and compresses on this thread: for trees and other small blobs (the archiver
+   * packs file data on worker threads).
    */
-  async saveBlob(type: BlobType, data: Buffer, compression = this.config.compression): Promise<{ id: Buffer; added: boolean }> {
-    const blob =
-      type === BlobType.data
-        ? await (this.workers ??= new BlobWorkers(this.keys.chunkIdKey)).prepare(data, compression)
-        : prepareBlob(this.keys.chunkIdKey, data, TREE_COMPRESSION);
+  async saveBlob(type: BlobType, data: Buffer): Promise<{ id: Buffer; added: boolean }> {
+    const blob = this.prepare(type, data);
     return { id: blob.id, added: await this.writer.add(type, blob) };
+  }
+
+  /** Hashes and compresses a blob on this thread, trees at their own level. */
+  prepare(type: BlobType, data: Buffer): PreparedBlob {
+    return prepareBlob(this.keys.chunkIdKey, data, type === BlobType.tree ? TREE_COMPRESSION : this.config.compression);
   }
 
   /** Writes every pending pack and the index entries for them. Must precede saving a snapshot. */
   async flush(): Promise<void> {
     await this.packer?.flush();
-  }
-
-  /** Stops the worker threads; a later saveBlob starts new ones. */
-  async close(): Promise<void> {
-    const workers = this.workers;
-    this.workers = undefined;
-    await workers?.close();
   }
 }

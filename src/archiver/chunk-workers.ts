@@ -1,0 +1,279 @@
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { ChunkerParams } from '../chunker/fastcdc.js';
+import { BlobType, type PackEntry } from '../repository/pack.js';
+import type { FinishedPack } from '../repository/packer.js';
+
+/** What every worker needs to cut, name, compress and pack data exactly as the repository does. */
+export interface WorkerSetup {
+  chunkIdKey: Uint8Array;
+  dataPublicKey: Uint8Array;
+  chunker: ChunkerParams;
+  level: number;
+  packSize: number;
+}
+
+/** Main thread → worker. */
+export type Job =
+  /** Small files to read whole; paths as concatenated bytes. */
+  | { seq: number; kind: 'files'; paths: Uint8Array; ends: Uint32Array; sizes: Float64Array; mtimes: BigInt64Array }
+  /** One chunk the main thread read and cut. */
+  | { seq: number; kind: 'chunk'; data: Uint8Array }
+  /** The answer to a job's 'hashed': which of its blobs to store (1) or drop (0). */
+  | { seq: number; kind: 'store'; fresh: Uint8Array }
+  /** Finish the open pack. */
+  | { seq: number; kind: 'flush' };
+
+/** Worker → main thread. */
+export type Reply =
+  | { seq: number; kind: 'hashed'; files: FileOutcome[]; ids: Uint8Array; rawLengths: Uint32Array }
+  | { seq: number; kind: 'stored'; packs: WirePack[] }
+  | { seq: number; kind: 'failed'; message: string };
+
+/** How reading one file of a 'files' job went. */
+export interface FileOutcome {
+  /** Its blobs: this many of the job's, after those of the files before it. */
+  chunks: number;
+  read: number;
+  /** Size or mtime differ from what the walk saw, or it ended early: what was read is stored. */
+  changed: boolean;
+  /** An errno code, and whether opening or reading failed. */
+  error?: { code: string; during: 'open' | 'read' };
+}
+
+/** A finished data pack as it crosses threads (Buffers arrive as plain Uint8Arrays). */
+export interface WirePack {
+  bytes: Uint8Array;
+  id: Uint8Array;
+  envelope: Uint8Array;
+  entries: (Omit<PackEntry, 'id'> & { id: Uint8Array })[];
+}
+
+/** Where the workers' blobs go: the repository's packer (or a dry run's tally). */
+export interface BlobSink {
+  /** True if the blob must be stored: new to the repository and to this run. */
+  claim(id: Buffer, rawLength: number): boolean;
+  /** Takes a finished pack; resolves when there is room for more. */
+  storePack(pack: FinishedPack): Promise<void>;
+}
+
+/** The blob IDs of an input, known as soon as it is hashed; `stored` settles when its new blobs are packed. */
+export interface Hashed {
+  ids: Buffer[];
+  stored: Promise<void>;
+}
+
+export interface FileRead extends Hashed {
+  read: number;
+  changed: boolean;
+  error?: FileOutcome['error'];
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, { onReply: (r: Reply) => void; fail: (e: Error) => void }>;
+  /** Bytes sent and not yet stored: new work goes to the least loaded worker. */
+  load: number;
+}
+
+interface Batch {
+  paths: Buffer[];
+  sizes: number[];
+  mtimes: bigint[];
+  bytes: number;
+  waiting: { resolve: (r: FileRead) => void; reject: (e: Error) => void }[];
+}
+
+/** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
+const BATCH_FILES = 64;
+const BATCH_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Worker threads (one per core) that do all the CPU-heavy work of a backup. Small files are
+ * read, cut and hashed there whole, many to a message; chunks of large files and images, which
+ * the main thread reads and cuts, one by one. The IDs come back first; the main thread says
+ * which blobs are new (deduplication needs one view of the repository), and only those are
+ * compressed, encrypted and packed by the worker, which hands over finished packs to upload.
+ * The main thread is left with the walk, trees and uploads.
+ */
+export class ChunkWorkers {
+  private readonly slots: Slot[];
+  private seq = 0;
+  private failure: Error | undefined;
+  private closing = false;
+  private batch: Batch | undefined;
+  /** Every job not yet stored: a flush waits for all of them, not only for the workers' last packs. */
+  private readonly unstored = new Set<Promise<void>>();
+
+  constructor(
+    setup: WorkerSetup,
+    private readonly sink: BlobSink,
+    count = Math.max(1, os.availableParallelism()),
+  ) {
+    this.slots = Array.from({ length: count }, () => {
+      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: setup });
+      const slot: Slot = { worker, pending: new Map(), load: 0 };
+      worker.on('message', (r: Reply) => slot.pending.get(r.seq)!.onReply(r));
+      // A worker that dies fails every job: the backup stops with the error.
+      const die = (err: Error) => {
+        this.failure ??= err;
+        for (const job of slot.pending.values()) job.fail(err);
+        slot.pending.clear();
+      };
+      worker.on('error', die);
+      worker.on('exit', (code) => {
+        if (!this.closing) die(new Error(`a backup worker exited (code ${code})`));
+      });
+      worker.unref();
+      return slot;
+    });
+  }
+
+  /** Reads a small file whole on a worker. */
+  readFile(path: Buffer, size: number, mtimeNs: bigint): Promise<FileRead> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.batch) {
+      this.batch = { paths: [], sizes: [], mtimes: [], bytes: 0, waiting: [] };
+      setImmediate(() => this.sendBatch());
+    }
+    const batch = this.batch;
+    batch.paths.push(path);
+    batch.sizes.push(size);
+    batch.mtimes.push(mtimeNs);
+    batch.bytes += size;
+    const read = new Promise<FileRead>((resolve, reject) => batch.waiting.push({ resolve, reject }));
+    if (batch.paths.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) this.sendBatch();
+    return read;
+  }
+
+  /** Stores one chunk. It is copied before this returns: it is usually a view into a read buffer the caller reuses. */
+  async storeChunk(chunk: Uint8Array): Promise<{ id: Buffer; stored: Promise<void> }> {
+    if (this.failure) throw this.failure;
+    const data = Uint8Array.prototype.slice.call(chunk);
+    const { hashed, stored } = this.run({ seq: this.seq++, kind: 'chunk', data }, data.length, [data.buffer as ArrayBuffer]);
+    const { ids } = await hashed;
+    return { id: ids[0]!, stored };
+  }
+
+  /** Has every worker finish its open pack and hand it over. */
+  async flush(): Promise<void> {
+    this.sendBatch();
+    for (const slot of this.slots) this.run({ seq: this.seq++, kind: 'flush' }, 0, [], slot);
+    await Promise.all(this.unstored);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private sendBatch(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = undefined;
+    const ends = new Uint32Array(batch.paths.length);
+    let end = 0;
+    batch.paths.forEach((p, i) => (ends[i] = end += p.length));
+    const { hashed, stored } = this.run(
+      { seq: this.seq++, kind: 'files', paths: Buffer.concat(batch.paths), ends, sizes: Float64Array.from(batch.sizes), mtimes: BigInt64Array.from(batch.mtimes) },
+      batch.bytes,
+      [],
+    );
+    hashed.then(
+      ({ ids, files }) => {
+        let first = 0;
+        files.forEach((f, i) => {
+          batch.waiting[i]!.resolve({ ids: ids.slice(first, first + f.chunks), stored, read: f.read, changed: f.changed, error: f.error });
+          first += f.chunks;
+        });
+      },
+      (err: Error) => {
+        for (const w of batch.waiting) w.reject(err);
+      },
+    );
+  }
+
+  /**
+   * Sends a job and carries it through both replies: 'hashed' (answered with the new blobs)
+   * and 'stored' (its packs handed to the sink).
+   */
+  private run(job: Job, bytes: number, transfer: ArrayBuffer[], to?: Slot): { hashed: Promise<{ ids: Buffer[]; files: FileOutcome[] }>; stored: Promise<void> } {
+    const slot = to ?? this.slots.reduce((a, b) => (b.load < a.load ? b : a));
+    slot.load += bytes;
+    const hashed = deferred<{ ids: Buffer[]; files: FileOutcome[] }>();
+    const stored = deferred<void>();
+    const finish = (err?: unknown) => {
+      slot.pending.delete(job.seq);
+      slot.load -= bytes;
+      if (slot.pending.size === 0) slot.worker.unref();
+      if (err === undefined) return stored.resolve();
+      this.failure ??= err as Error;
+      hashed.reject(err);
+      stored.reject(err);
+    };
+    const onHashed = (r: Extract<Reply, { kind: 'hashed' }>) => {
+      const ids = splitIds(r.ids);
+      const fresh = Uint8Array.from(ids, (id, i) => (this.sink.claim(id, r.rawLengths[i]!) ? 1 : 0));
+      hashed.resolve({ ids, files: r.files });
+      slot.worker.postMessage({ seq: job.seq, kind: 'store', fresh } satisfies Job);
+    };
+    const onStored = async (r: Extract<Reply, { kind: 'stored' }>) => {
+      for (const p of r.packs) await this.sink.storePack(fromWire(p));
+    };
+    slot.pending.set(job.seq, {
+      fail: finish,
+      onReply: (r) => {
+        if (r.kind === 'failed') {
+          finish(new Error(`a backup worker failed: ${r.message}`));
+        } else if (r.kind === 'hashed') {
+          try {
+            onHashed(r);
+          } catch (err) {
+            finish(err);
+          }
+        } else {
+          onStored(r).then(() => finish(), finish);
+        }
+      },
+    });
+    slot.worker.ref();
+    slot.worker.postMessage(job, transfer);
+    const tracked = stored.promise.finally(() => this.unstored.delete(tracked));
+    tracked.catch(() => undefined);
+    this.unstored.add(tracked);
+    return { hashed: hashed.promise, stored: stored.promise };
+  }
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+}
+
+/** A promise settled from outside; its rejection is left for the holder of `promise` to observe. */
+function deferred<T>(): Deferred<T> {
+  const d = {} as Deferred<T>;
+  d.promise = new Promise<T>((resolve, reject) => Object.assign(d, { resolve, reject }));
+  d.promise.catch(() => undefined);
+  return d;
+}
+
+function splitIds(ids: Uint8Array): Buffer[] {
+  const all = Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength);
+  return Array.from({ length: all.length / 32 }, (_, i) => all.subarray(i * 32, i * 32 + 32));
+}
+
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+function fromWire(p: WirePack): FinishedPack {
+  return {
+    bytes: asBuffer(p.bytes),
+    id: asBuffer(p.id),
+    envelope: asBuffer(p.envelope),
+    type: BlobType.data,
+    entries: p.entries.map((e) => ({ ...e, id: asBuffer(e.id) })),
+  };
+}
