@@ -16,6 +16,11 @@ export interface ObjectOptions {
    * `ls` and restore, so worth keeping in a local cache. Snapshots, index and keys always are.
    */
   metadata?: boolean;
+  /**
+   * For `save`: the hex SHA-256 of the bytes when the caller knows it (objects named by their
+   * hash). A backend that must hash what it sends (S3's SigV4 payload hash) uses it instead.
+   */
+  sha256?: string;
 }
 
 /**

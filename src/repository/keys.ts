@@ -40,7 +40,7 @@ export async function addKey(backend: Backend, keys: MasterKeys, password: strin
   const file = await createKeyFile(keys, password, kdfMs, { hostname: os.hostname(), username: os.userInfo().username });
   const bytes = Buffer.from(JSON.stringify(file, null, 2) + '\n');
   const id = sha256(bytes).toString('hex');
-  await backend.save('keys', id, bytes);
+  await backend.save('keys', id, bytes, { sha256: id });
   return id;
 }
 

@@ -94,7 +94,7 @@ export class Repository {
   async saveObject(type: ObjectType, kind: ObjectKind, payload: Buffer): Promise<string> {
     const bytes = encodeObject(this.keys.metadataKey, kind, payload);
     const name = sha256(bytes).toString('hex');
-    await this.backend.save(type, name, bytes);
+    await this.backend.save(type, name, bytes, { sha256: name });
     return name;
   }
 

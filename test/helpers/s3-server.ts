@@ -26,6 +26,8 @@ export interface S3Server {
   dir: string;
   /** Ports of the proxy (the endpoint), the three storage servers and memcached. */
   ports: { proxy: number; account: number; container: number; object: number; memcached: number };
+  /** Process IDs of the running servers and memcached (for benchmarks: CPU time, pinning). */
+  pids(): number[];
   /** The last lines of every server's log (stderr), for a failing test's message. */
   logTail(lines?: number): string;
   /** Ends every process (SIGTERM, then SIGKILL after 5 s) and removes `dir`. Idempotent. */
@@ -391,6 +393,7 @@ export async function startS3Server(opts: StartOptions = {}): Promise<S3Server> 
       secretAccessKey: SECRET_KEY,
       dir,
       ports,
+      pids: () => children.filter((c) => !c.exited && c.child.pid !== undefined).map((c) => c.child.pid!),
       logTail,
       stop,
     };
