@@ -192,7 +192,8 @@ class BackupRun implements BlobSink {
     end: '',
   };
   private readonly excludes: Excludes;
-  private readonly buffer: Buffer;
+  /** The read buffer for large files and streams, allocated on first need: most files never use it. */
+  private buffer: Buffer | undefined;
   private readonly owners = ownerDb();
   /** Content of multiply-linked files already stored this run, by device:inode; null when unreadable. */
   private readonly hardlinks = new Map<string, Promise<Buffer[] | null>>();
@@ -216,7 +217,6 @@ class BackupRun implements BlobSink {
     private readonly opts: BackupOptions,
   ) {
     this.excludes = new Excludes(opts.excludes ?? []);
-    this.buffer = chunkBuffer(repo.chunker);
     const setup = {
       chunkIdKey: repo.keys.chunkIdKey,
       dataPublicKey: repo.keys.dataPublicKey,
@@ -603,7 +603,7 @@ class BackupRun implements BlobSink {
   async storeContent(read: ReadFn, chunker: Chunker): Promise<{ content: Promise<Buffer[]>; read: number }> {
     const ids: Promise<Buffer>[] = [];
     let total = 0;
-    const buffer = chunker === this.repo.chunker ? this.buffer : chunkBuffer(chunker);
+    const buffer = chunker === this.repo.chunker ? (this.buffer ??= chunkBuffer(chunker)) : chunkBuffer(chunker);
     for await (const chunk of fileChunks(read, chunker, buffer)) {
       this.checkAborted();
       const length = chunk.length;

@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { hmacSha256 } from '../crypto/primitives.js';
-import { compress } from '../repository/compression.js';
+import { BlobCompressor } from '../repository/compression.js';
 import { BlobType, newDataPack, type PackWriter } from '../repository/pack.js';
 import type { FileOutcome, Job, Reply, WirePack, WorkerSetup } from './chunk-workers.js';
 import { chunkBuffer, fileChunks } from './file-chunks.js';
@@ -12,7 +12,9 @@ const setup = workerData as WorkerSetup;
 const key = Buffer.from(setup.chunkIdKey);
 const dataPublicKey = Buffer.from(setup.dataPublicKey);
 const chunker = new FastCDC(setup.chunker);
-const buffer = chunkBuffer(chunker);
+/** For a file that outgrew what the walk saw (read as a stream); allocated on first need. */
+let streamBuffer: Buffer | undefined;
+const compressor = new BlobCompressor(setup.level);
 /** Room for a full pack and the blob that fills it (pages never written cost no memory). */
 const PACK_CAPACITY = setup.packSize + 1024 * 1024;
 
@@ -21,9 +23,32 @@ interface Blob {
   data: Buffer;
 }
 
-/** Blobs hashed and waiting for the main thread's word on which are new, by job. */
-const waiting = new Map<number, Blob[]>();
+/**
+ * Small files are read straight into an arena and cut there: blobs are views, not copies.
+ * An arena is reused once its job's blobs are packed, so reading makes no garbage.
+ */
+const ARENA_BYTES = 4 * 1024 * 1024;
+const freeArenas: Buffer[] = [];
+
+class Arena {
+  readonly buffer = freeArenas.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES);
+  used = 0;
+
+  /** Room for `size` bytes at `used`, or undefined. */
+  room(size: number): Buffer | undefined {
+    return this.used + size <= this.buffer.length ? this.buffer.subarray(this.used, this.used + size) : undefined;
+  }
+
+  release(): void {
+    freeArenas.push(this.buffer);
+  }
+}
+
+/** Blobs hashed and waiting for the main thread's word on which are new, by job, with the arena they live in. */
+const waiting = new Map<number, { blobs: Blob[]; arena?: Arena }>();
 let pack: PackWriter | undefined;
+/** Buffers of packs already uploaded, sent back for reuse. */
+const freePackBuffers: Buffer[] = [];
 
 function reply(r: Reply, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(r, transfer);
@@ -40,12 +65,13 @@ async function handle(job: Job): Promise<void> {
     case 'files':
     case 'chunk': {
       const blobs: Blob[] = [];
-      const files = job.kind === 'files' ? await readFiles(job, blobs) : [];
+      const arena = job.kind === 'files' ? new Arena() : undefined;
+      const files = job.kind === 'files' ? await readFiles(job, blobs, arena!) : [];
       if (job.kind === 'chunk') {
         const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
         blobs.push({ id: hmacSha256(key, data), data });
       }
-      waiting.set(job.seq, blobs);
+      waiting.set(job.seq, { blobs, arena });
       const ids = Buffer.allocUnsafeSlow(blobs.length * 32);
       blobs.forEach((b, i) => b.id.copy(ids, i * 32));
       const rawLengths = Uint32Array.from(blobs, (b) => b.data.length);
@@ -53,15 +79,19 @@ async function handle(job: Job): Promise<void> {
       return;
     }
     case 'store': {
-      const blobs = waiting.get(job.seq)!;
+      const { blobs, arena } = waiting.get(job.seq)!;
       waiting.delete(job.seq);
       const packs: WirePack[] = [];
       blobs.forEach((b, i) => {
         if (job.fresh[i] === 1) store(b, packs);
       });
+      arena?.release();
       sendPacks(job.seq, packs);
       return;
     }
+    case 'recycle':
+      freePackBuffers.push(Buffer.from(job.buffer));
+      return;
     case 'flush': {
       const packs: WirePack[] = [];
       if (pack) packs.push(finishPack());
@@ -72,8 +102,8 @@ async function handle(job: Job): Promise<void> {
 }
 
 function store(blob: Blob, packs: WirePack[]): void {
-  const packed = compress(blob.data, setup.level);
-  pack ??= newDataPack(dataPublicKey, PACK_CAPACITY);
+  const packed = compressor.compress(blob.data);
+  pack ??= newDataPack(dataPublicKey, freePackBuffers.pop() ?? PACK_CAPACITY);
   pack.add(BlobType.data, blob.id, packed ?? blob.data, blob.data.length, packed !== null);
   if (pack.bytes >= setup.packSize) packs.push(finishPack());
 }
@@ -90,13 +120,13 @@ function sendPacks(seq: number, packs: WirePack[]): void {
   reply({ seq, kind: 'stored', packs }, packs.map((p) => p.bytes.buffer as ArrayBuffer));
 }
 
-async function readFiles(job: Extract<Job, { kind: 'files' }>, blobs: Blob[]): Promise<FileOutcome[]> {
+async function readFiles(job: Extract<Job, { kind: 'files' }>, blobs: Blob[], arena: Arena): Promise<FileOutcome[]> {
   const paths = Buffer.from(job.paths.buffer, job.paths.byteOffset, job.paths.byteLength);
   const outcomes: FileOutcome[] = [];
   for (let i = 0; i < job.ends.length; i++) {
     const path = paths.subarray(i === 0 ? 0 : job.ends[i - 1], job.ends[i]);
     const before = blobs.length;
-    const outcome = await readFile(path, job.sizes[i]!, job.mtimes[i]!, blobs);
+    const outcome = await readFile(path, job.sizes[i]!, job.mtimes[i]!, blobs, arena);
     // A file that failed part way contributes no blobs.
     if (outcome.error) blobs.length = before;
     outcome.chunks = blobs.length - before;
@@ -105,7 +135,7 @@ async function readFiles(job: Extract<Job, { kind: 'files' }>, blobs: Blob[]): P
   return outcomes;
 }
 
-async function readFile(path: Buffer, size: number, mtimeNs: bigint, blobs: Blob[]): Promise<FileOutcome> {
+async function readFile(path: Buffer, size: number, mtimeNs: bigint, blobs: Blob[], arena: Arena): Promise<FileOutcome> {
   let fd: number;
   try {
     fd = openNoAtime(path);
@@ -113,14 +143,7 @@ async function readFile(path: Buffer, size: number, mtimeNs: bigint, blobs: Blob
     return { chunks: 0, read: 0, changed: false, error: { code: codeOf(err), during: 'open' } };
   }
   try {
-    let read = 0;
-    const reader = async (buf: Buffer, offset: number, length: number) => readSync(fd, buf, offset, length, null);
-    for await (const chunk of fileChunks(reader, chunker, buffer)) {
-      // A copy: the next read overwrites the buffer, and the blob waits for the main thread's answer.
-      const data = Buffer.from(chunk);
-      blobs.push({ id: hmacSha256(key, data), data });
-      read += chunk.length;
-    }
+    const read = readWhole(fd, size, blobs, arena) ?? (await readStream(fd, blobs));
     const after = fstatSync(fd, { bigint: true });
     return { chunks: 0, read, changed: after.mtimeNs !== mtimeNs || Number(after.size) !== size || read !== size };
   } catch (err) {
@@ -128,6 +151,45 @@ async function readFile(path: Buffer, size: number, mtimeNs: bigint, blobs: Blob
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Reads a file of the size the walk saw into the arena (or, when the arena is full, a buffer
+ * of its own) and cuts it there. Undefined when the file turns out longer: nothing consumed
+ * beyond what readStream reads again from the start.
+ */
+function readWhole(fd: number, size: number, blobs: Blob[], arena: Arena): number | undefined {
+  // One byte more than expected tells a file that grew from one that did not.
+  const room = arena.room(size + 1) ?? Buffer.allocUnsafeSlow(size + 1);
+  let end = 0;
+  for (let n; end < room.length && (n = readSync(fd, room, end, room.length - end, end)) > 0; ) end += n;
+  if (end > size) return undefined;
+  if (room.buffer === arena.buffer.buffer) arena.used += end;
+  for (let start = 0; start < end; ) {
+    const length = chunker.cut(room, start, end);
+    const data = room.subarray(start, start + length);
+    blobs.push({ id: hmacSha256(key, data), data });
+    start += length;
+  }
+  return end;
+}
+
+/** A file read as a stream through the shared buffer; its chunks are copied, since the buffer is reused. */
+async function readStream(fd: number, blobs: Blob[]): Promise<number> {
+  streamBuffer ??= chunkBuffer(chunker);
+  let read = 0;
+  let position = 0;
+  const reader = async (buf: Buffer, offset: number, length: number) => {
+    const n = readSync(fd, buf, offset, length, position);
+    position += n;
+    return n;
+  };
+  for await (const chunk of fileChunks(reader, chunker, streamBuffer)) {
+    const data = Buffer.from(chunk);
+    blobs.push({ id: hmacSha256(key, data), data });
+    read += chunk.length;
+  }
+  return read;
 }
 
 /** O_NOATIME is refused for files we do not own unless we are root: then without it. */

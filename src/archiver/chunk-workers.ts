@@ -22,7 +22,9 @@ export type Job =
   /** The answer to a job's 'hashed': which of its blobs to store (1) or drop (0). */
   | { seq: number; kind: 'store'; fresh: Uint8Array }
   /** Finish the open pack. */
-  | { seq: number; kind: 'flush' };
+  | { seq: number; kind: 'flush' }
+  /** A pack's buffer back after its upload, to be reused for a later pack. */
+  | { seq: number; kind: 'recycle'; buffer: ArrayBuffer };
 
 /** Worker → main thread. */
 export type Reply =
@@ -167,6 +169,15 @@ export class ChunkWorkers {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
+  /**
+   * Pack buffers go back to the worker that filled them: otherwise each one lingers here until
+   * a garbage collection notices it, and there were up to nine of them (17 MiB each) at once.
+   */
+  private recycle(slot: Slot, buffer: ArrayBuffer): void {
+    if (this.closing) return;
+    slot.worker.postMessage({ seq: this.seq++, kind: 'recycle', buffer } satisfies Job, [buffer]);
+  }
+
   private sendBatch(): void {
     const batch = this.batch;
     if (!batch) return;
@@ -218,7 +229,7 @@ export class ChunkWorkers {
       slot.worker.postMessage({ seq: job.seq, kind: 'store', fresh } satisfies Job);
     };
     const onStored = async (r: Extract<Reply, { kind: 'stored' }>) => {
-      for (const p of r.packs) await this.sink.storePack(fromWire(p));
+      for (const p of r.packs) await this.sink.storePack({ ...fromWire(p), release: () => this.recycle(slot, p.bytes.buffer as ArrayBuffer) });
     };
     slot.pending.set(job.seq, {
       fail: finish,

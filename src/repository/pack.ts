@@ -50,13 +50,13 @@ export class PackWriter {
   private buffer: Buffer;
   private size = 0;
 
-  /** `capacity`: the expected pack size; a larger last blob grows the buffer once. */
+  /** `capacity`: the expected pack size (a larger last blob grows the buffer once), or a buffer to reuse. */
   constructor(
     private readonly key: Buffer,
     readonly envelope: Buffer,
-    capacity: number,
+    capacity: number | Buffer,
   ) {
-    this.buffer = Buffer.allocUnsafeSlow(capacity);
+    this.buffer = typeof capacity === 'number' ? Buffer.allocUnsafeSlow(capacity) : capacity;
     this.append(MAGIC);
     this.append(Buffer.from([VERSION]));
     this.append(envelope);
@@ -109,7 +109,7 @@ export class PackWriter {
 }
 
 /** A writer for a new data pack: a fresh key, sealed to the repository's data public key. */
-export function newDataPack(dataPublicKey: Buffer, capacity: number): PackWriter {
+export function newDataPack(dataPublicKey: Buffer, capacity: number | Buffer): PackWriter {
   const { key, sealed } = newSealedKey(dataPublicKey);
   return new PackWriter(key, Buffer.concat([Buffer.from([KeyKind.sealed]), sealed]), capacity);
 }

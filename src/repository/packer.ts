@@ -11,6 +11,8 @@ export interface FinishedPack {
   id: Buffer;
   type: BlobType;
   envelope: Buffer;
+  /** Called once the bytes are uploaded and no longer needed (so their memory can be reused). */
+  release?: () => void;
 }
 
 /** An index object is written once this many new blobs are in uploaded packs, so a crash loses little. */
@@ -103,13 +105,15 @@ export class Packer {
     }
     const { bytes, entries } = pack;
     const info: PackInfo = { id: pack.id, type: pack.type, envelope: pack.envelope };
-    const upload = this.repo.backend.save('data', info.id.toString('hex'), bytes, { metadata: info.type === BlobType.tree }).then(
+    const name = info.id.toString('hex');
+    const upload = this.repo.backend.save('data', name, bytes, { metadata: info.type === BlobType.tree, sha256: name }).then(
       () => {
         this.bytesStored += bytes.length;
         this.repo.index.addPack(info, entries);
         for (const e of entries) this.pending.delete(e.id.toString('latin1'));
         this.unindexed.packs.push({ pack: info, entries });
         this.unindexedBlobs += entries.length;
+        pack.release?.();
       },
       (err: unknown) => {
         this.failure ??= err;
