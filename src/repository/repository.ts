@@ -29,6 +29,24 @@ const VERIFY_ATTEMPTS = 3;
 const TREE_COMPRESSION = 3;
 
 /**
+ * Decrypts, decompresses and verifies one blob of pack `packId` with that pack's key: the part
+ * of Repository.decodeBlob that needs no repository, so worker threads can run it.
+ */
+export function decodeSealedBlob(packKey: Buffer, chunkIdKey: Buffer, id: Buffer, loc: Omit<BlobLocation, 'pack'>, sealed: Buffer, packId: string): Buffer {
+  const what = `blob ${id.toString('hex').slice(0, 12)} in pack ${packId.slice(0, 12)}`;
+  if (sealed.length !== loc.length) throw new IntegrityError(what, 'truncated');
+  const stored = openBlob(packKey, loc.offset, sealed, what);
+  let plain: Buffer;
+  try {
+    plain = loc.compressed ? decompress(stored) : stored;
+  } catch {
+    throw new IntegrityError(what, 'does not decompress');
+  }
+  if (plain.length !== loc.rawLength || !hmacSha256(chunkIdKey, plain).equals(id)) throw new IntegrityError(what, 'content does not match its ID');
+  return plain;
+}
+
+/**
  * An open repository: its keys, config and index, and typed access to its objects.
  * Every object read is verified (name = SHA-256 of its bytes; blobs: ID = keyed hash of plaintext).
  */
@@ -181,17 +199,7 @@ export class Repository {
   /** Decrypts, decompresses and verifies one blob already read from its pack. */
   decodeBlob(id: Buffer, loc: BlobLocation, sealed: Buffer): Buffer {
     const packId = loc.pack.id.toString('hex');
-    const what = `blob ${id.toString('hex').slice(0, 12)} in pack ${packId.slice(0, 12)}`;
-    if (sealed.length !== loc.length) throw new IntegrityError(what, 'truncated');
-    const stored = openBlob(this.packKey(packId, loc.pack.envelope), loc.offset, sealed, what);
-    let plain: Buffer;
-    try {
-      plain = loc.compressed ? decompress(stored) : stored;
-    } catch {
-      throw new IntegrityError(what, 'does not decompress');
-    }
-    if (plain.length !== loc.rawLength || !this.blobId(plain).equals(id)) throw new IntegrityError(what, 'content does not match its ID');
-    return plain;
+    return decodeSealedBlob(this.packKey(packId, loc.pack.envelope), this.keys.chunkIdKey, id, loc, sealed, packId);
   }
 
   async loadBlob(id: Buffer): Promise<Buffer> {

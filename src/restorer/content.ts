@@ -1,4 +1,5 @@
 import { IntegrityError } from '../errors.js';
+import type { BlobLocation } from '../repository/blob-index.js';
 import type { Repository } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
 
@@ -9,16 +10,29 @@ export interface ContentPiece {
 }
 
 /**
+ * Whether a blob is the canonical zero blob of its length, which the archiver stores for empty
+ * disk regions: recognised by its ID, it never needs loading.
+ */
+export function isZeroBlob(repo: Repository, id: Buffer, loc: BlobLocation): boolean {
+  // Zeros compress more than 64-fold; only such blobs are worth comparing with the zero blob's ID.
+  return loc.compressed && loc.length * 64 < loc.rawLength && repo.zeroBlobId(loc.rawLength).equals(id);
+}
+
+/** The index entry of a content blob; a blob the index lacks is damage to the file that needs it. */
+export function locate(repo: Repository, id: Buffer): BlobLocation {
+  const loc = repo.index.find(id);
+  if (!loc) throw new IntegrityError(`blob ${id.toString('hex').slice(0, 12)}`, 'not in the index (missing pack or index)');
+  return loc;
+}
+
+/**
  * Reads a file's content blob by blob, in order, with several loads in flight (remote
- * repositories are bound by latency). The canonical zero blob of each length, which the
- * archiver stores for empty disk regions, is recognised by its ID and never loaded.
+ * repositories are bound by latency): for streams (dump) and disk images, which are written in order.
  */
 export function readContent(repo: Repository, ids: readonly Buffer[]): AsyncGenerator<ContentPiece> {
   return inOrder(ids, repo.backend.connections, async (id): Promise<ContentPiece> => {
-    const loc = repo.index.find(id);
-    if (!loc) throw new IntegrityError(`blob ${id.toString('hex').slice(0, 12)}`, 'not in the index (missing pack or index)');
-    // Zeros compress more than 64-fold; only such blobs are worth comparing with the zero blob's ID.
-    if (loc.compressed && loc.length * 64 < loc.rawLength && repo.zeroBlobId(loc.rawLength).equals(id)) return { data: Buffer.alloc(loc.rawLength), zero: true };
+    const loc = locate(repo, id);
+    if (isZeroBlob(repo, id, loc)) return { data: Buffer.alloc(loc.rawLength), zero: true };
     return { data: await repo.loadBlob(id), zero: false };
   });
 }

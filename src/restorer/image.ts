@@ -6,7 +6,7 @@ import type { Snapshot } from '../snapshot/snapshot.js';
 import type { Node } from '../tree/node.js';
 import { findNode } from '../tree/walk.js';
 import { readContent } from './content.js';
-import { writeAll } from './restorer.js';
+import { writeAll } from './file-io.js';
 
 export interface ImageRestoreOptions {
   overwrite?: boolean;

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, ftruncateSync, lchownSync, openSync, promises as fs, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, linkSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { posix } from '../native/posix.js';
 import { Excludes } from '../archiver/excludes.js';
@@ -7,8 +7,11 @@ import type { Repository } from '../repository/repository.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import { displayName, type Node } from '../tree/node.js';
 import { findNode, loadTree, pathComponents } from '../tree/walk.js';
-import { Budget } from '../util/budget.js';
-import { readContent } from './content.js';
+import { ContentPlan } from './content-plan.js';
+import { createFile, replacing } from './file-io.js';
+import { applyMetadata, type Metadata } from './metadata.js';
+import type { JobResult } from './pack-job.js';
+import { ContentWriter } from './write-content.js';
 
 export interface RestoreOptions {
   target: string;
@@ -34,8 +37,13 @@ export interface RestoreStats {
 
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
-/** Files restored at once. */
-const FILES_IN_FLIGHT = 8;
+/**
+ * Blob writes planned before they are carried out. The first batch is small, so that writing
+ * starts soon while the walk goes on; batches then double up to a bound on the plan's memory
+ * (a few hundred bytes a write). A pack needed by two batches is read by each.
+ */
+const FIRST_BATCH_WRITES = 4096;
+const MAX_BATCH_WRITES = 262_144;
 const S_IFIFO = 0o010000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -43,21 +51,32 @@ const S_IFBLK = 0o060000;
 /** A directory of the target, created on first need so that filters leave no empty parents. */
 interface DirState {
   dest: Buffer;
-  node: Node | null;
   created: boolean;
-  /** Set on first need; concurrent restores of its files share it. */
-  creating?: Promise<void>;
   parent: DirState | null;
 }
 
+/** The first name of a hard-linked file; the others become links to it once it is written. */
+interface LinkFirst {
+  dest: Buffer;
+  restored: boolean;
+}
+
 /**
- * Recreates a snapshot (or part of it) under a target directory: content verified blob by
- * blob, sparse files with their holes, hard links as links, then ownership, mode and
- * nanosecond times; directories' metadata last, after their contents are written.
+ * Recreates a snapshot (or part of it) under a target directory. The walk creates directories,
+ * symlinks and device nodes and plans the files' content in batches; each batch is written
+ * while the walk goes on: every pack range it needs is read once and its blobs written to every
+ * file that needs them (content verified blob by blob, sparse files with their holes, each file
+ * completed with ownership, mode and nanosecond times by the thread writing its last blob).
+ * Batch by batch, in order, come then its hard links and last its directories' metadata, after
+ * everything inside them is written.
  */
 export async function restore(repo: Repository, snapshot: Snapshot, opts: RestoreOptions): Promise<RestoreStats> {
   const restorer = new Restorer(repo, opts);
-  await restorer.run(snapshot);
+  try {
+    await restorer.run(snapshot);
+  } finally {
+    await restorer.close();
+  }
   return restorer.stats;
 }
 
@@ -65,12 +84,21 @@ class Restorer {
   readonly stats: RestoreStats = { files: 0, dirs: 0, others: 0, bytes: 0, errors: 0 };
   private readonly includes: Excludes;
   private readonly excludes: Excludes;
-  private readonly hardlinks = new Map<string, Buffer>();
   private readonly owners = ownerDb();
-  private readonly isRoot = process.getuid?.() === 0;
-  private readonly files = new Budget(FILES_IN_FLIGHT);
-  /** The first fatal error of a file restored in the background. */
-  private failure: unknown;
+  private readonly linkFirsts = new Map<string, LinkFirst>();
+  /** Trees being loaded ahead of the walk, by ID. */
+  private readonly treesAhead = new Map<string, Promise<Node[]>>();
+  private readonly content: ContentWriter;
+  /** Batches being written, oldest first; each settles once its directories are done. */
+  private readonly batches: Promise<void>[] = [];
+  private batchLimit = FIRST_BATCH_WRITES;
+  private plan: ContentPlan;
+  /** Of the batch: the hard-link group of planned files, by file number. */
+  private planLinks = new Map<number, LinkFirst>();
+  /** Of the batch: further names of hard-linked files, to link once the first is written. */
+  private links: { dest: Buffer; first: LinkFirst }[] = [];
+  /** Of the batch: directories whose contents are planned, in the order to set their metadata. */
+  private dirs: { dest: Buffer; node: Node }[] = [];
 
   constructor(
     private readonly repo: Repository,
@@ -78,54 +106,43 @@ class Restorer {
   ) {
     this.includes = new Excludes(opts.includes ?? []);
     this.excludes = new Excludes(opts.excludes ?? []);
+    this.plan = new ContentPlan(repo);
+    this.content = new ContentWriter(repo, { overwrite: opts.overwrite ?? false, signal: opts.signal });
   }
 
   async run(snapshot: Snapshot): Promise<void> {
     const root = Buffer.from(snapshot.tree, 'hex');
     const sub = this.opts.subpath ?? '/';
-    const top: DirState = { dest: Buffer.from(this.opts.target), node: null, created: false, parent: null };
+    const top: DirState = { dest: Buffer.from(this.opts.target), created: false, parent: null };
     const start = pathComponents(sub);
     const node = start.length ? await findNode(this.repo, root, sub) : null;
     const base = '/' + start.map((c) => c.toString()).join('/');
-    if (node && node.type !== 'dir') {
-      await this.restoreNode(node, top, base, this.includes.empty);
-      return;
-    }
-    const tree = node ? node.subtree! : root;
-    await this.restoreDir(tree, top, base === '/' ? '' : base, this.includes.empty);
+    if (node && node.type !== 'dir') await this.restoreNode(node, top, base, this.includes.empty);
+    else await this.restoreDir(node ? node.subtree! : root, top, base === '/' ? '' : base, this.includes.empty);
+    await this.endBatch();
+    while (this.batches.length) await this.batches.shift();
+  }
+
+  /** After the batches under way have settled, whether or not the restore failed. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.batches);
+    await this.content.close();
   }
 
   private async restoreDir(tree: Buffer, dir: DirState, snapPath: string, included: boolean): Promise<void> {
     let nodes: Node[];
     try {
-      nodes = await loadTree(this.repo, tree);
+      nodes = await this.loadTree(tree);
     } catch (err) {
       if (!(err instanceof IntegrityError)) throw err;
       this.error(dir.dest, `contents lost: ${err.message}`);
       return;
     }
-    // Files are restored several at a time (each mostly waits on blob reads and syscalls); the
-    // directory's own metadata comes after all of them. Hard-linked files go one by one, so
-    // that the first name exists before the others link to it.
-    const running: Promise<void>[] = [];
-    try {
-      for (const node of nodes) {
-        if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
-        if (this.failure !== undefined) throw this.failure;
-        const snapChild = `${snapPath}/${node.name.toString()}`;
-        if (node.type !== 'file' || node.links > 1) {
-          await this.restoreNode(node, dir, snapChild, included);
-          continue;
-        }
-        await this.files.admit(1);
-        const done = this.restoreNode(node, dir, snapChild, included).finally(() => this.files.release(1));
-        done.catch((err: unknown) => (this.failure ??= err)); // stops the walk; awaited below too
-        running.push(done);
-      }
-    } finally {
-      await Promise.allSettled(running);
+    for (const node of nodes) if (node.subtree) this.loadTreeAhead(node.subtree);
+    for (const node of nodes) {
+      if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
+      await this.restoreNode(node, dir, `${snapPath}/${node.name.toString()}`, included);
     }
-    await Promise.all(running);
   }
 
   private async restoreNode(node: Node, dir: DirState, snapPath: string, inherited: boolean): Promise<void> {
@@ -140,48 +157,57 @@ class Restorer {
     const included = inherited || this.includes.excluded(snapPath, name);
     const dest = Buffer.concat([dir.dest, Buffer.from('/'), node.name]);
     if (node.type === 'dir') {
-      const child: DirState = { dest, node, created: false, parent: dir };
-      if (included) await this.ensureDir(child);
+      const child: DirState = { dest, created: false, parent: dir };
+      if (included) this.ensureDir(child);
       if (node.subtree) await this.restoreDir(node.subtree, child, snapPath, included);
-      if (child.created) {
-        await this.applyMetadata(dest, node);
-        this.stats.dirs++;
-      }
+      if (child.created) this.dirs.push({ dest, node });
       return;
     }
     if (!included) return;
-    await this.ensureDir(dir);
-    this.opts.onProgress?.(this.stats, snapPath);
+    this.ensureDir(dir);
     try {
-      await this.create(dest, node);
+      if (node.type === 'file') this.planFile(dest, node);
+      else this.createOther(dest, node);
     } catch (err) {
-      // A damaged or lost blob costs only its file: report it, leave no half-written file, go on.
-      if (err instanceof IntegrityError) {
-        await fs.rm(dest, { force: true });
-        this.error(dest, err.message);
-        return;
-      }
-      if (err instanceof ScrateError) throw err;
-      this.error(dest, (err as NodeJS.ErrnoException).code ?? String(err));
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw this.conflict(dest, err);
+      if (err instanceof IntegrityError) this.error(dest, err.message);
+      else if (err instanceof ScrateError) throw err;
+      else this.error(dest, (err as NodeJS.ErrnoException).code ?? String(err));
     }
+    if (this.plan.size >= this.batchLimit) await this.endBatch();
   }
 
-  /** Creates the directory once, however many files restored at once need it. */
-  private ensureDir(dir: DirState): Promise<void> {
-    dir.creating ??= this.createDir(dir);
-    return dir.creating;
+  /**
+   * Starts loading the tree of a directory the walk will enter (excluded or not: the filters
+   * need the path, and such a load is cheap), so that the walk rarely waits for a read.
+   */
+  private loadTreeAhead(id: Buffer): void {
+    const key = id.toString('hex');
+    if (this.treesAhead.has(key)) return;
+    const nodes = loadTree(this.repo, id);
+    nodes.catch(() => undefined); // observed when the walk gets there
+    this.treesAhead.set(key, nodes);
   }
 
-  private async createDir(dir: DirState): Promise<void> {
-    if (dir.parent) await this.ensureDir(dir.parent);
+  private loadTree(id: Buffer): Promise<Node[]> {
+    const key = id.toString('hex');
+    const ahead = this.treesAhead.get(key);
+    this.treesAhead.delete(key);
+    return ahead ?? loadTree(this.repo, id);
+  }
+
+  /** Creates the directory (and its parents) once, however many entries need it. */
+  private ensureDir(dir: DirState): void {
+    if (dir.created) return;
+    if (dir.parent) this.ensureDir(dir.parent);
     try {
-      await fs.mkdir(dir.dest, { recursive: dir.parent === null, mode: 0o700 });
+      mkdirSync(dir.dest, { recursive: dir.parent === null, mode: 0o700 });
     } catch (err) {
-      const st = await fs.lstat(dir.dest).catch(() => null);
+      const st = lstatSync(dir.dest, { throwIfNoEntry: false });
       if (!st?.isDirectory()) {
         if (!st || !this.opts.overwrite) throw this.conflict(dir.dest, err);
-        await fs.rm(dir.dest);
-        await fs.mkdir(dir.dest, { mode: 0o700 });
+        rmSync(dir.dest);
+        mkdirSync(dir.dest, { mode: 0o700 });
       }
     }
     dir.created = true;
@@ -192,126 +218,130 @@ class Restorer {
     return new ScrateError(`cannot create ${displayName(dest)}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }
 
-  private async create(dest: Buffer, node: Node): Promise<void> {
+  /** Plans a file's content, or links it, or (with nothing to write) creates it at once. */
+  private planFile(dest: Buffer, node: Node): void {
     const linkKey = `${node.deviceId}:${node.inode}`;
-    const first = node.links > 1 ? this.hardlinks.get(linkKey) : undefined;
-    try {
-      if (first) {
-        await fs.link(first, dest);
-        this.stats.files++;
-        return;
-      }
-      await this.createNew(dest, node);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (!this.opts.overwrite) throw this.conflict(dest, err);
-      await fs.rm(dest, { recursive: true });
-      return this.create(dest, node);
+    const first = node.links > 1 ? this.linkFirsts.get(linkKey) : undefined;
+    if (first) {
+      this.links.push({ dest, first });
+      return;
     }
-    if (node.type === 'file' && node.links > 1) this.hardlinks.set(linkKey, dest);
-    await this.applyMetadata(dest, node);
+    const meta = this.metadata(node);
+    const { file, length } = this.plan.add(dest, node.sparse ?? false, meta, node.content ?? []);
+    const link: LinkFirst = { dest, restored: false };
+    if (node.links > 1) this.linkFirsts.set(linkKey, link);
+    if (file !== null) {
+      if (node.links > 1) this.planLinks.set(file, link);
+      return;
+    }
+    // Nothing to write (empty, or all holes): created here and now.
+    const fd = createFile(dest, this.opts.overwrite ?? false);
+    let problems: string[];
+    try {
+      if (length > 0) ftruncateSync(fd, length);
+      problems = applyMetadata(dest, meta, fd);
+    } finally {
+      closeSync(fd);
+    }
+    link.restored = true;
+    this.completed(dest, problems);
   }
 
-  private async createNew(dest: Buffer, node: Node): Promise<void> {
+  private createOther(dest: Buffer, node: Node): void {
+    const overwrite = this.opts.overwrite ?? false;
     switch (node.type) {
-      case 'file':
-        await this.writeFile(dest, node);
-        this.stats.files++;
-        return;
       case 'symlink':
-        await fs.symlink(node.linkTarget ?? Buffer.alloc(0), dest);
+        replacing(dest, overwrite, () => symlinkSync(node.linkTarget ?? Buffer.alloc(0), dest));
         break;
       case 'fifo':
-        posix.mknod(dest, S_IFIFO | 0o600, 0n);
+        replacing(dest, overwrite, () => posix.mknod(dest, S_IFIFO | 0o600, 0n));
         break;
       case 'chardev':
       case 'blockdev':
-        posix.mknod(dest, (node.type === 'chardev' ? S_IFCHR : S_IFBLK) | 0o600, node.rdev ?? 0n);
+        replacing(dest, overwrite, () => posix.mknod(dest, (node.type === 'chardev' ? S_IFCHR : S_IFBLK) | 0o600, node.rdev ?? 0n));
         break;
       default:
         throw new ScrateError(`unknown node type ${node.type as string} at ${displayName(dest)}`);
     }
+    for (const problem of applyMetadata(dest, this.metadata(node))) this.error(dest, problem);
     this.stats.others++;
   }
 
-  // Files and metadata are written with plain system calls (see DESIGN.md: a thread-pool
-  // hand-off per call costs more than the call); only blob reads are asynchronous.
-  private async writeFile(dest: Buffer, node: Node): Promise<void> {
-    const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    try {
-      let offset = 0;
-      for await (const { data, zero } of readContent(this.repo, node.content ?? [])) {
-        if (!node.sparse) {
-          writeAll(fd, data, offset);
-        } else if (!zero) {
-          // Zero blocks of a file that had holes become holes again: not written, the final
-          // truncate sets the size.
-          for (const [from, to] of nonZeroRuns(data, offset)) writeAll(fd, data.subarray(from, to), offset + from);
-        }
-        offset += data.length;
-        this.stats.bytes += data.length;
+  /**
+   * Starts writing the batch planned so far. Two batches are written at most at once, so at most
+   * three plans are in memory; a failure of either stops the walk here.
+   */
+  private async endBatch(): Promise<void> {
+    while (this.batches.length >= 2) await this.batches.shift();
+    const { plan, planLinks, links, dirs } = this;
+    this.plan = new ContentPlan(this.repo);
+    this.planLinks = new Map();
+    this.links = [];
+    this.dirs = [];
+    this.batchLimit = Math.min(2 * this.batchLimit, MAX_BATCH_WRITES);
+    const content = plan.empty ? Promise.resolve() : this.content.write(plan, (result) => this.collect(plan, planLinks, result));
+    const previous = this.batches.at(-1);
+    const done = (async () => {
+      try {
+        await content;
+      } finally {
+        await previous;
       }
-      ftruncateSync(fd, offset);
-    } finally {
-      closeSync(fd);
+      this.link(links);
+      for (const { dest, node } of dirs) {
+        for (const problem of applyMetadata(dest, this.metadata(node))) this.error(dest, problem);
+        this.stats.dirs++;
+      }
+    })();
+    done.catch(() => undefined); // awaited in turn by the walk
+    this.batches.push(done);
+  }
+
+  private link(links: { dest: Buffer; first: LinkFirst }[]): void {
+    for (const { dest, first } of links) {
+      if (!first.restored) {
+        this.error(dest, `not linked: ${displayName(first.dest)} was not restored`);
+        continue;
+      }
+      try {
+        replacing(dest, this.opts.overwrite ?? false, () => linkSync(first.dest, dest));
+        this.stats.files++;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw this.conflict(dest, err);
+        this.error(dest, (err as NodeJS.ErrnoException).code ?? String(err));
+      }
     }
   }
 
-  private async applyMetadata(dest: Buffer, node: Node): Promise<void> {
-    const [uid, gid] = this.owner(node);
-    try {
-      // Ownership first: chown clears setuid/setgid, so the mode must come after it.
-      lchownSync(dest, uid, gid);
-    } catch (err) {
-      if (this.isRoot) this.error(dest, `cannot set owner: ${(err as NodeJS.ErrnoException).code}`);
+  private collect(plan: ContentPlan, planLinks: Map<number, LinkFirst>, result: JobResult): void {
+    for (const [f, problem] of result.problems) this.error(Buffer.from(plan.file(f).dest), problem);
+    if (result.conflict) throw this.conflict(Buffer.from(plan.file(result.conflict[0]).dest), { code: result.conflict[1] });
+    for (const f of result.restored) {
+      const link = planLinks.get(f);
+      if (link) link.restored = true;
+      this.stats.bytes += plan.file(f).length;
+      this.completed(Buffer.from(plan.file(f).dest), []);
     }
-    try {
-      if (node.type !== 'symlink') chmodSync(dest, node.mode);
-      posix.setTimes(dest, node.mtimeNs, node.mtimeNs, false);
-    } catch (err) {
-      this.error(dest, `cannot set metadata: ${(err as NodeJS.ErrnoException).code}`);
-    }
+  }
+
+  private completed(dest: Buffer, problems: string[]): void {
+    for (const problem of problems) this.error(dest, problem);
+    this.stats.files++;
+    this.opts.onProgress?.(this.stats, displayName(dest));
   }
 
   /** Like tar: a stored name that exists here wins over the stored number, unless --numeric-owner. */
-  private owner(node: Node): [number, number] {
-    if (this.opts.numericOwner) return [node.uid, node.gid];
-    const uid = node.user === undefined ? undefined : this.owners.uidOf(node.user);
-    const gid = node.group === undefined ? undefined : this.owners.gidOf(node.group);
-    return [uid ?? node.uid, gid ?? node.gid];
+  private metadata(node: Node): Metadata {
+    let { uid, gid } = node;
+    if (!this.opts.numericOwner) {
+      uid = (node.user === undefined ? undefined : this.owners.uidOf(node.user)) ?? uid;
+      gid = (node.group === undefined ? undefined : this.owners.gidOf(node.group)) ?? gid;
+    }
+    return { uid, gid, mode: node.mode, mtimeNs: node.mtimeNs, symlink: node.type === 'symlink' };
   }
 
   private error(dest: Buffer, message: string): void {
     this.stats.errors++;
     this.opts.onError?.(displayName(dest), message);
   }
-}
-
-export function writeAll(fd: number, data: Buffer, position: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
-}
-
-/** Filesystems allocate in blocks of this size (or a divisor of it): a hole is made of whole blocks. */
-const HOLE_BLOCK = 4096;
-const ZEROS = Buffer.alloc(HOLE_BLOCK);
-
-/**
- * The [from, to) ranges of `data` that are not all-zero, cut at file offsets that are multiples
- * of HOLE_BLOCK (data starts at file offset `position`), adjacent ranges merged.
- */
-function* nonZeroRuns(data: Buffer, position: number): Generator<[number, number]> {
-  let runStart = -1;
-  let at = 0;
-  while (at < data.length) {
-    const end = Math.min(data.length, at + HOLE_BLOCK - ((position + at) % HOLE_BLOCK));
-    const zero = data.compare(ZEROS, 0, end - at, at, end) === 0;
-    if (!zero && runStart < 0) runStart = at;
-    if (zero && runStart >= 0) {
-      yield [runStart, at];
-      runStart = -1;
-    }
-    at = end;
-  }
-  if (runStart >= 0) yield [runStart, data.length];
 }

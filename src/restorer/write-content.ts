@@ -1,0 +1,88 @@
+import { NotFoundError } from '../backend/backend.js';
+import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import type { Repository } from '../repository/repository.js';
+import { Budget } from '../util/budget.js';
+import type { ContentPlan, JobSpec } from './content-plan.js';
+import type { FileStates, JobResult, PackJob } from './pack-job.js';
+import { PackWriters } from './pack-writers.js';
+
+/** Reads of a blob before a verification failure counts as damage (a garbled transfer is not). */
+const READ_ATTEMPTS = 3;
+/** Pack bytes read and not yet written, at most: a few packs' worth. */
+const BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+
+export interface ContentWriterOptions {
+  overwrite: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * Writes planned content: reads each pack range once (as many at a time as the backend likes,
+ * within one memory budget however many plans are being written) and has worker threads
+ * decrypt it into the files.
+ */
+export class ContentWriter {
+  private readonly memory = new Budget(BYTES_IN_FLIGHT);
+  private readonly reads: Budget;
+  private writers: PackWriters | undefined;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly opts: ContentWriterOptions,
+  ) {
+    this.reads = new Budget(repo.backend.connections);
+  }
+
+  /** `onResult` gets each job's outcome as it comes; throwing stops the writing (after the jobs under way). */
+  async write(plan: ContentPlan, onResult: (result: JobResult) => void): Promise<void> {
+    const states = plan.states();
+    let failure: unknown;
+    const running: Promise<void>[] = [];
+    const run = async (spec: JobSpec, attempt: number): Promise<void> => {
+      const job = await this.read(spec, states);
+      this.writers ??= new PackWriters(this.repo.keys.chunkIdKey);
+      const result = await this.writers.run({ ...job, overwrite: this.opts.overwrite, lastAttempt: attempt >= READ_ATTEMPTS });
+      onResult(result);
+      if (result.retry.length) await run(plan.spec(spec.pack, result.retry.map((i) => spec.blobs[i]!)), attempt + 1);
+    };
+    for (const spec of plan.jobs()) {
+      if (this.opts.signal?.aborted) failure ??= new ScrateError('interrupted', ExitCode.interrupted);
+      if (failure !== undefined) break;
+      const size = spec.end - spec.start;
+      await this.memory.admit(size);
+      running.push(
+        run(spec, 1)
+          .catch((err: unknown) => void (failure ??= err))
+          .finally(() => this.memory.release(size)),
+      );
+    }
+    await Promise.all(running);
+    if (failure !== undefined) throw failure;
+  }
+
+  async close(): Promise<void> {
+    await this.writers?.close();
+  }
+
+  /** A job with its pack range read, or with why it cannot be (damage to the files that need it). */
+  private async read(spec: JobSpec, states: FileStates): Promise<Omit<PackJob, 'overwrite' | 'lastAttempt'>> {
+    const packId = spec.pack.id.toString('hex');
+    const job: Omit<PackJob, 'overwrite' | 'lastAttempt'> = { packId, packKey: Buffer.alloc(0), start: spec.start, bytes: Buffer.alloc(0), blobs: spec.blobs, files: spec.files, states: states.buffer };
+    try {
+      job.packKey = this.repo.packKey(packId, spec.pack.envelope);
+      if (spec.end > spec.start) {
+        await this.reads.admit(1);
+        try {
+          job.bytes = await this.repo.backend.load('data', packId, { range: { offset: spec.start, length: spec.end - spec.start } });
+        } finally {
+          this.reads.release(1);
+        }
+      }
+      return job;
+    } catch (err) {
+      if (err instanceof NotFoundError) return { ...job, unreadable: `its pack ${packId.slice(0, 12)} is missing` };
+      if (err instanceof IntegrityError) return { ...job, unreadable: err.message };
+      throw err;
+    }
+  }
+}
