@@ -75,6 +75,9 @@ interface Pending<T> {
   result: Promise<T>;
 }
 
+/** Parent trees loaded ahead of the walk at most (see prefetchSubtrees). */
+const PREFETCH_TREES = 256;
+
 /** How devices are chunked unless --chunker says otherwise, and the fixed chunk size (see docs/DESIGN.md). */
 const DEVICE_CHUNKER: ChunkerKind = 'fixed';
 const DEVICE_CHUNK_SIZE = 1024 * 1024;
@@ -206,6 +209,8 @@ class BackupRun implements BlobSink {
   /** What the directory being walked waits for before its tree is stored (see directory()). */
   private waits: Promise<unknown>[] = [];
   private readonly dryRunSeen = new Set<string>();
+  /** Parent trees loading ahead of the walk, by ID. */
+  private readonly prefetched = new Map<string, Promise<Node[]>>();
   /** The one blob of zeros per chunk length, by length. */
   private readonly zeroBlobs = new Map<number, Promise<{ id: Buffer; stored: Promise<void> }>>();
   private rootDevices = new Set<bigint>();
@@ -328,13 +333,38 @@ class BackupRun implements BlobSink {
     const byName = new Map<string, Node>();
     if (!tree) return { byName };
     try {
-      const nodes = await loadTree(this.repo, tree);
+      const nodes = await this.loadParentTree(tree);
       for (const n of nodes) byName.set(n.name.toString('latin1'), n);
+      this.prefetchSubtrees(nodes);
       return { byName, stored: { id: tree, nodes } };
     } catch (err) {
       // A damaged parent only costs re-reading this directory.
       if (!(err instanceof IntegrityError)) throw err;
       return { byName };
+    }
+  }
+
+  private loadParentTree(id: Buffer): Promise<Node[]> {
+    const key = id.toString('latin1');
+    const prefetched = this.prefetched.get(key);
+    this.prefetched.delete(key);
+    return prefetched ?? loadTree(this.repo, id);
+  }
+
+  /**
+   * Starts loading the parent trees of a directory's subdirectories while its files are
+   * looked at: loaded one by one when the walk reaches them, their round trips were a fifth of
+   * an unchanged backup's time.
+   */
+  private prefetchSubtrees(nodes: Node[]): void {
+    for (const n of nodes) {
+      if (this.prefetched.size >= PREFETCH_TREES) return;
+      if (n.type !== 'dir' || !n.subtree) continue;
+      const key = n.subtree.toString('latin1');
+      if (this.prefetched.has(key)) continue;
+      const load = loadTree(this.repo, n.subtree);
+      load.catch(() => undefined); // seen when the walk gets there; never an unhandled rejection
+      this.prefetched.set(key, load);
     }
   }
 
