@@ -7,23 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 
 import { ownerDb } from '../src/platform/owners.js';
-import { decodeTree, encodeTree, type Node, type NodeType } from '../src/tree/node.js';
+import { nodeFromStats, nodeType } from '../src/archiver/metadata.js';
+import { decodeTree, encodeTree, type Node } from '../src/tree/node.js';
 import { unchangedTree } from '../src/tree/unchanged.js';
 
 const ROOT = process.argv[2] ?? '/var/tmp/scrate-bench/pristine';
 const RUNS = 9;
-
-function nodeType(mode: bigint): NodeType | null {
-  switch (mode & 0o170000n) {
-    case 0o100000n: return 'file';
-    case 0o040000n: return 'dir';
-    case 0o120000n: return 'symlink';
-    case 0o010000n: return 'fifo';
-    case 0o020000n: return 'chardev';
-    case 0o060000n: return 'blockdev';
-    default: return null;
-  }
-}
 
 /** Every directory under root as the nodes of its entries, the way the archiver fills them. */
 function collect(root: Buffer): Node[][] {
@@ -34,25 +23,9 @@ function collect(root: Buffer): Node[][] {
     for (const name of readdirSync(dir, { encoding: 'buffer' })) {
       const full = Buffer.concat([dir, Buffer.from('/'), name]);
       const st = lstatSync(full, { bigint: true });
-      const type = nodeType(st.mode);
+      const type = nodeType(st);
       if (!type) continue;
-      const node: Node = {
-        name,
-        type,
-        mode: Number(st.mode & 0o7777n),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-        mtimeNs: st.mtimeNs,
-        ctimeNs: st.ctimeNs,
-        inode: st.ino,
-        deviceId: st.dev,
-        links: Number(st.nlink),
-        size: type === 'file' ? Number(st.size) : 0,
-      };
-      const user = owners.userName(node.uid);
-      const group = owners.groupName(node.gid);
-      if (user !== undefined) node.user = user;
-      if (group !== undefined) node.group = group;
+      const node = nodeFromStats(name, st, type, owners);
       if (type === 'file') node.content = Array.from({ length: 1 + (node.size % 3) }, () => randomBytes(32));
       else if (type === 'dir') {
         node.subtree = randomBytes(32);

@@ -11,6 +11,8 @@ import { encodeTree, type Node, type NodeType } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { unchangedTree } from '../tree/unchanged.js';
 import { Excludes } from './excludes.js';
+import { nodeFromStats, nodeType } from './metadata.js';
+import { openNoAtime } from './open-source.js';
 import { chunkBuffer, fileChunks, type ReadFn } from './file-chunks.js';
 import type { Chunker, ChunkerKind } from '../chunker/chunker.js';
 import { FixedChunker } from '../chunker/fixed.js';
@@ -163,16 +165,6 @@ function describeCode(code: string): string {
   return code;
 }
 
-function nodeType(st: BigIntStats): NodeType | null {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  return null;
-}
-
 /** A directory's tree in the parent snapshot: its entries by name, and (when it loaded) its ID and nodes. */
 interface ParentDir {
   byName: Map<string, Node>;
@@ -243,11 +235,17 @@ class BackupRun implements BlobSink {
 
   /** BlobSink: whether a blob the workers hashed is to be stored (a dry run only counts it). */
   claim(id: Buffer, rawLength: number): boolean {
-    const isNew = this.opts.dryRun ? !this.repo.index.has(id) && !this.dryRunSeen.has(id.toString('latin1')) : this.repo.writer.claim(id);
-    if (!isNew) return false;
-    if (this.opts.dryRun) this.dryRunSeen.add(id.toString('latin1'));
+    if (this.opts.dryRun) {
+      const key = id.toString('latin1');
+      if (!this.repo.index.has(id) && !this.dryRunSeen.has(key)) {
+        this.dryRunSeen.add(key);
+        this.countAdded(rawLength);
+      }
+      return false;
+    }
+    if (!this.repo.writer.claim(id)) return false;
     this.countAdded(rawLength);
-    return !this.opts.dryRun;
+    return true;
   }
 
   storePack(pack: FinishedPack): Promise<void> {
@@ -380,24 +378,7 @@ class BackupRun implements BlobSink {
   }
 
   private metadata(name: Buffer, st: BigIntStats, type: NodeType): Node {
-    const node: Node = {
-      name,
-      type,
-      mode: Number(st.mode & 0o7777n),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      mtimeNs: st.mtimeNs,
-      ctimeNs: st.ctimeNs,
-      inode: st.ino,
-      deviceId: st.dev,
-      links: Number(st.nlink),
-      size: type === 'file' ? Number(st.size) : 0,
-    };
-    const user = this.owners.userName(node.uid);
-    const group = this.owners.groupName(node.gid);
-    if (user !== undefined) node.user = user;
-    if (group !== undefined) node.group = group;
-    return node;
+    return nodeFromStats(name, st, type, this.owners);
   }
 
   /** Stops the walk on Ctrl-C, or as soon as storing anything has failed (a full disk, revoked credentials). */
@@ -548,19 +529,10 @@ class BackupRun implements BlobSink {
   private async saveLargeFile(full: Buffer, st: BigIntStats, node: Node, isNew: boolean): Promise<Pending<Buffer[]> | null> {
     let fd: number;
     try {
-      fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOATIME);
+      fd = openNoAtime(full);
     } catch (err) {
-      // O_NOATIME is refused for files we do not own unless we are root.
-      if ((err as NodeJS.ErrnoException).code !== 'EPERM') {
-        this.error(full, describe(err));
-        return null;
-      }
-      try {
-        fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW);
-      } catch (err2) {
-        this.error(full, describe(err2));
-        return null;
-      }
+      this.error(full, describe(err));
+      return null;
     }
     try {
       const { content, read } = await this.storeContent(fdReader(fd), this.repo.chunker);

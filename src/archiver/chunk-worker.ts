@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { hmacSha256 } from '../crypto/primitives.js';
@@ -6,6 +6,8 @@ import { BlobCompressor } from '../repository/compression.js';
 import { BlobType, newDataPack, type PackWriter } from '../repository/pack.js';
 import type { FileOutcome, Job, Reply, WirePack, WorkerSetup } from './chunk-workers.js';
 import { chunkBuffer, fileChunks } from './file-chunks.js';
+import { openNoAtime } from './open-source.js';
+import { asBuffer } from '../util/buffers.js';
 
 /** A thread of ChunkWorkers: reads small files whole, cuts and hashes; compresses, encrypts and packs the new blobs. */
 const setup = workerData as WorkerSetup;
@@ -62,20 +64,16 @@ parentPort!.on('message', (job: Job) => {
 
 async function handle(job: Job): Promise<void> {
   switch (job.kind) {
-    case 'files':
-    case 'chunk': {
+    case 'files': {
+      const arena = new Arena();
       const blobs: Blob[] = [];
-      const arena = job.kind === 'files' ? new Arena() : undefined;
-      const files = job.kind === 'files' ? await readFiles(job, blobs, arena!) : [];
-      if (job.kind === 'chunk') {
-        const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
-        blobs.push({ id: hmacSha256(key, data), data });
-      }
-      waiting.set(job.seq, { blobs, arena });
-      const ids = Buffer.allocUnsafeSlow(blobs.length * 32);
-      blobs.forEach((b, i) => b.id.copy(ids, i * 32));
-      const rawLengths = Uint32Array.from(blobs, (b) => b.data.length);
-      reply({ seq: job.seq, kind: 'hashed', files, ids, rawLengths }, [ids.buffer as ArrayBuffer]);
+      const files = await readFiles(job, blobs, arena);
+      sendHashed(job.seq, files, blobs, arena);
+      return;
+    }
+    case 'chunk': {
+      const data = asBuffer(job.data);
+      sendHashed(job.seq, [], [{ id: hmacSha256(key, data), data }]);
       return;
     }
     case 'store': {
@@ -101,6 +99,15 @@ async function handle(job: Job): Promise<void> {
   }
 }
 
+/** Keeps the blobs until the main thread says which are new, and sends it their IDs. */
+function sendHashed(seq: number, files: FileOutcome[], blobs: Blob[], arena?: Arena): void {
+  waiting.set(seq, { blobs, arena });
+  const ids = Buffer.allocUnsafeSlow(blobs.length * 32);
+  blobs.forEach((b, i) => b.id.copy(ids, i * 32));
+  const rawLengths = Uint32Array.from(blobs, (b) => b.data.length);
+  reply({ seq, kind: 'hashed', files, ids, rawLengths }, [ids.buffer as ArrayBuffer]);
+}
+
 function store(blob: Blob, packs: WirePack[]): void {
   const packed = compressor.compress(blob.data);
   pack ??= newDataPack(dataPublicKey, freePackBuffers.pop() ?? PACK_CAPACITY);
@@ -121,7 +128,7 @@ function sendPacks(seq: number, packs: WirePack[]): void {
 }
 
 async function readFiles(job: Extract<Job, { kind: 'files' }>, blobs: Blob[], arena: Arena): Promise<FileOutcome[]> {
-  const paths = Buffer.from(job.paths.buffer, job.paths.byteOffset, job.paths.byteLength);
+  const paths = asBuffer(job.paths);
   const outcomes: FileOutcome[] = [];
   for (let i = 0; i < job.ends.length; i++) {
     const path = paths.subarray(i === 0 ? 0 : job.ends[i - 1], job.ends[i]);
@@ -190,16 +197,6 @@ async function readStream(fd: number, blobs: Blob[]): Promise<number> {
     read += chunk.length;
   }
   return read;
-}
-
-/** O_NOATIME is refused for files we do not own unless we are root: then without it. */
-function openNoAtime(path: Buffer): number {
-  try {
-    return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOATIME);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
-    return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  }
 }
 
 function codeOf(err: unknown): string {

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { ChunkerParams } from '../chunker/fastcdc.js';
 import { BlobType, type PackEntry } from '../repository/pack.js';
 import type { FinishedPack } from '../repository/packer.js';
+import { asBuffer } from '../util/buffers.js';
 
 /** What every worker needs to cut, name, compress and pack data exactly as the repository does. */
 export interface WorkerSetup {
@@ -271,12 +272,8 @@ function deferred<T>(): Deferred<T> {
 }
 
 function splitIds(ids: Uint8Array): Buffer[] {
-  const all = Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength);
+  const all = asBuffer(ids);
   return Array.from({ length: all.length / 32 }, (_, i) => all.subarray(i * 32, i * 32 + 32));
-}
-
-function asBuffer(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
 function fromWire(p: WirePack): FinishedPack {

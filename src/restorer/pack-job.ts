@@ -2,6 +2,7 @@ import { closeSync, constants, ftruncateSync, openSync, rmSync } from 'node:fs';
 import { IntegrityError } from '../errors.js';
 import { decodeSealedBlob } from '../repository/repository.js';
 import { createFile, writeAll, writeSparse } from './file-io.js';
+import { asBuffer } from '../util/buffers.js';
 import { applyMetadata, type Metadata } from './metadata.js';
 
 /** A restored file as the threads writing its content see it. */
@@ -142,7 +143,7 @@ class JobRun {
   ) {
     this.files = new Map(job.files);
     this.states = new FileStates(job.states);
-    this.bytes = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
+    this.bytes = asBuffer(job.bytes);
   }
 
   run(): JobResult {
