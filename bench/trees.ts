@@ -4,9 +4,10 @@
  * random blob IDs, as a backup would produce. Usage: node dist/bench/trees.js [dir]
  */
 import { randomBytes } from 'node:crypto';
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 
 import { ownerDb } from '../src/platform/owners.js';
+import { listDirectory } from '../src/archiver/dir-listing.js';
 import { nodeFromStats, nodeType } from '../src/archiver/metadata.js';
 import { decodeTree, encodeTree, type Node } from '../src/tree/node.js';
 import { unchangedTree } from '../src/tree/unchanged.js';
@@ -20,9 +21,9 @@ function collect(root: Buffer): Node[][] {
   const dirs: Node[][] = [];
   const visit = (dir: Buffer) => {
     const nodes: Node[] = [];
-    for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+    for (const { name, stat: st } of listDirectory(dir)) {
+      if (!st) continue;
       const full = Buffer.concat([dir, Buffer.from('/'), name]);
-      const st = lstatSync(full, { bigint: true });
       const type = nodeType(st);
       if (!type) continue;
       const node = nodeFromStats(name, st, type, owners);

@@ -218,6 +218,21 @@ describe('damage is detected, never restored silently', () => {
     assert.match(errors.join(), /failed authentication|contents lost/);
   });
 
+  test('a flipped byte in one tree costs only that directory, not the rest of its tree pack', async () => {
+    const dir = copy('one-tree');
+    const repo = await openRepo(dir);
+    const { snapshot } = (await listSnapshots(repo)).at(-1)!;
+    const sub = (await findNode(repo, Buffer.from(snapshot.tree, 'hex'), path.join(src, 'sub')))!;
+    const loc = repo.index.find(sub.subtree!)!;
+    assert.equal(loc.pack.type, BlobType.tree);
+    assert.ok(repo.index.packs.filter((p) => p.type === BlobType.tree).length === 1, 'every tree in one pack');
+    flipByte(packFile(dir, loc.pack.id.toString('hex')), loc.offset + 20);
+    const { target, errors } = await restoreAll(dir, 'one-tree');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /sub: .*failed authentication/);
+    assert.equal(fs.readdirSync(target).filter((f) => f !== 'sub').length, files.length, 'every file beside it is restored');
+  });
+
   test('a flipped byte in an index file is detected', async () => {
     const dir = copy('index');
     const [name] = fs.readdirSync(path.join(dir, 'index'));

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, read, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, read, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { encodeTree, type Node, type NodeType } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { unchangedTree } from '../tree/unchanged.js';
 import { Excludes } from './excludes.js';
+import { entryStat, listDirectory, type DirEntry, type EntryStat } from './dir-listing.js';
 import { nodeFromStats, nodeType } from './metadata.js';
 import { openNoAtime } from './open-source.js';
 import { chunkBuffer, fileChunks, type ReadFn } from './file-chunks.js';
@@ -270,7 +271,7 @@ class BackupRun implements BlobSink {
     for (const s of sources) this.sources.add(Buffer.from(s).toString('latin1'));
     for (const s of sources) this.rootDevices.add((await fs.lstat(s, { bigint: true })).dev);
     // The root itself as the source: its tree is the snapshot's root tree.
-    if (sources[0] === '/') return (await this.saveDir(Buffer.from('/'), await fs.lstat('/', { bigint: true }), parentTree)).result;
+    if (sources[0] === '/') return (await this.saveDir(Buffer.from('/'), entryStat(await fs.lstat('/', { bigint: true })), parentTree)).result;
     return (await this.saveVirtualDir('/', sources, parentTree)).result;
   }
 
@@ -282,11 +283,11 @@ class BackupRun implements BlobSink {
         const full = path.join(dir, name);
         const prev = parent.byName.get(Buffer.from(name).toString('latin1'));
         if (sources.includes(full)) {
-          const node = await this.saveEntry(Buffer.from(full), Buffer.from(name), prev);
+          const node = await this.saveSource(Buffer.from(full), Buffer.from(name), prev);
           if (node) nodes.push(node);
         } else {
           // stat, not lstat: a directory above a source may be reached through a symlink (/lib → usr/lib).
-          const st = await fs.stat(full, { bigint: true });
+          const st = entryStat(await fs.stat(full, { bigint: true }));
           const node = this.metadata(Buffer.from(name), st, 'dir');
           const { result } = await this.saveVirtualDir(full, sources.filter((s) => s.startsWith(full + '/')), prev?.subtree);
           this.defer(result.then((id) => (node.subtree = id)));
@@ -377,7 +378,7 @@ class BackupRun implements BlobSink {
     this.summary.dataAdded += bytes;
   }
 
-  private metadata(name: Buffer, st: BigIntStats, type: NodeType): Node {
+  private metadata(name: Buffer, st: EntryStat, type: NodeType): Node {
     return nodeFromStats(name, st, type, this.owners);
   }
 
@@ -392,16 +393,21 @@ class BackupRun implements BlobSink {
     this.opts.onError?.(p.toString(), message);
   }
 
-  /** Stores one filesystem entry; null when it is skipped (excluded, unreadable, a socket). */
-  private async saveEntry(full: Buffer, name: Buffer, prev: Node | undefined): Promise<Node | null> {
-    this.checkAborted();
-    let st: BigIntStats;
+  /** Stores a source given on the command line, lstat'ed on its own. */
+  private saveSource(full: Buffer, name: Buffer, prev: Node | undefined): Promise<Node | null> {
+    let st: EntryStat;
     try {
-      st = lstatSync(full, { bigint: true });
+      st = entryStat(lstatSync(full, { bigint: true }));
     } catch (err) {
       this.error(full, describe(err));
-      return null;
+      return Promise.resolve(null);
     }
+    return this.saveEntry(full, name, st, prev);
+  }
+
+  /** Stores one filesystem entry; null when it is skipped (unreadable, a socket). */
+  private async saveEntry(full: Buffer, name: Buffer, st: EntryStat, prev: Node | undefined): Promise<Node | null> {
+    this.checkAborted();
     const type = nodeType(st);
     if (!type) {
       this.opts.onNote?.(full.toString(), 'socket skipped');
@@ -434,31 +440,36 @@ class BackupRun implements BlobSink {
     }
   }
 
-  private async saveDir(full: Buffer, st: BigIntStats, prevTree: Buffer | undefined): Promise<Pending<Buffer>> {
-    let names: Buffer[] = [];
+  private async saveDir(full: Buffer, st: EntryStat, prevTree: Buffer | undefined): Promise<Pending<Buffer>> {
+    let entries: DirEntry[] = [];
     const crossesDevice = this.opts.oneFileSystem && !this.rootDevices.has(st.dev);
     if (!crossesDevice) {
       try {
-        names = readdirSync(full, { encoding: 'buffer' });
+        entries = listDirectory(full);
       } catch (err) {
         this.error(full, `cannot list directory: ${describe(err)}`);
       }
     }
-    names.sort(Buffer.compare);
     const parent = await this.parentDir(prevTree);
+    const separator = Buffer.from(full.length === 1 ? '' : '/');
     return this.directory(parent, async (nodes) => {
-      for (const name of names) {
-        const child = Buffer.concat([full, Buffer.from(full.length === 1 ? '' : '/'), name]);
+      for (const { name, stat, error } of entries) {
+        const child = Buffer.concat([full, separator, name]);
         if (!this.excludes.empty && this.excludes.excluded(child.toString(), name.toString())) continue;
-        const node = await this.saveEntry(child, name, parent.byName.get(name.toString('latin1')));
+        // lstat failed: the entry went away (or became unreadable) after the listing.
+        if (!stat) {
+          this.error(child, describeCode(error!));
+          continue;
+        }
+        const node = await this.saveEntry(child, name, stat, parent.byName.get(name.toString('latin1')));
         if (node) nodes.push(node);
       }
     });
   }
 
-  private async saveFile(full: Buffer, st: BigIntStats, node: Node, prev: Node | undefined): Promise<boolean> {
-    const size = Number(st.size);
-    if (st.blocks * 512n < st.size) node.sparse = true;
+  private async saveFile(full: Buffer, st: EntryStat, node: Node, prev: Node | undefined): Promise<boolean> {
+    const size = st.size;
+    if (st.blocks * 512 < st.size) node.sparse = true;
     this.summary.bytesProcessed += size;
     this.opts.onProgress?.(this.summary, full.toString());
     const unchanged = prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino;
@@ -468,7 +479,7 @@ class BackupRun implements BlobSink {
       return true;
     }
     const linkKey = `${st.dev}:${st.ino}`;
-    const linked = st.nlink > 1n ? this.hardlinks.get(linkKey) : undefined;
+    const linked = st.nlink > 1 ? this.hardlinks.get(linkKey) : undefined;
     if (linked) {
       this.defer(linked.then((c) => this.setContent(node, c)));
       return true;
@@ -478,7 +489,7 @@ class BackupRun implements BlobSink {
     if (!pending) return false;
     const content = pending.result;
     this.defer(content.then((c) => this.setContent(node, c)));
-    if (st.nlink > 1n) this.hardlinks.set(linkKey, content);
+    if (st.nlink > 1) this.hardlinks.set(linkKey, content);
     return true;
   }
 
@@ -497,7 +508,7 @@ class BackupRun implements BlobSink {
    * thread, many to a message. The walk goes on at once; an unreadable one is reported when
    * its worker answers, and then left out of its directory (content null).
    */
-  private async saveSmallFile(full: Buffer, st: BigIntStats, node: Node, isNew: boolean): Promise<Pending<Buffer[] | null>> {
+  private async saveSmallFile(full: Buffer, st: EntryStat, node: Node, isNew: boolean): Promise<Pending<Buffer[] | null>> {
     const size = node.size;
     await this.inFlight.admit(size);
     const release = (err?: unknown) => {
@@ -526,7 +537,7 @@ class BackupRun implements BlobSink {
   }
 
   /** Large files are read here through the thread pool, so a slow disk does not stall the walk; workers hash their chunks. */
-  private async saveLargeFile(full: Buffer, st: BigIntStats, node: Node, isNew: boolean): Promise<Pending<Buffer[]> | null> {
+  private async saveLargeFile(full: Buffer, st: EntryStat, node: Node, isNew: boolean): Promise<Pending<Buffer[]> | null> {
     let fd: number;
     try {
       fd = openNoAtime(full);
@@ -537,7 +548,7 @@ class BackupRun implements BlobSink {
     try {
       const { content, read } = await this.storeContent(fdReader(fd), this.repo.chunker);
       const after = fstatSync(fd, { bigint: true });
-      if (after.mtimeNs !== st.mtimeNs || after.size !== st.size || read !== node.size) this.changedWhileRead(full, node, read);
+      if (after.mtimeNs !== st.mtimeNs || Number(after.size) !== st.size || read !== node.size) this.changedWhileRead(full, node, read);
       this.countFile(isNew);
       return { result: content };
     } catch (err) {
@@ -559,7 +570,7 @@ class BackupRun implements BlobSink {
    * always read whole (a device has no trustworthy mtime), cut into block-aligned chunks by
    * default, its zero regions costing nothing.
    */
-  private async saveImage(full: Buffer, st: BigIntStats, node: Node): Promise<boolean> {
+  private async saveImage(full: Buffer, st: EntryStat, node: Node): Promise<boolean> {
     let fd: number;
     try {
       fd = openSync(full, constants.O_RDONLY);
@@ -568,7 +579,7 @@ class BackupRun implements BlobSink {
       return false;
     }
     try {
-      const device = st.isBlockDevice() ? posix.blockDevice(fd) : { size: st.size, logicalBlockSize: IMAGE_FILE_BLOCK };
+      const device = nodeType(st) === 'blockdev' ? posix.blockDevice(fd) : { size: st.size, logicalBlockSize: IMAGE_FILE_BLOCK };
       const size = Number(device.size);
       node.type = 'file';
       node.size = size;

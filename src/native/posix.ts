@@ -8,6 +8,8 @@ interface PosixBinding {
   mknod(path: Buffer, mode: number, rdev: bigint): void;
   /** ioctl(2) BLKGETSIZE64 and BLKSSZGET on an open block device. */
   blockDevice(fd: number): { size: bigint; logicalBlockSize: number };
+  /** A directory's entries but . and .., sorted by name, lstat'ed; see src/archiver/dir-listing.ts. */
+  listDir(path: Buffer): { names: Buffer; ends: Uint32Array; slots: ArrayBuffer };
 }
 
 const require = createRequire(import.meta.url);

@@ -14,6 +14,7 @@ import { addKey, DEFAULT_KDF_MS, unlockKeys } from './keys.js';
 import { BlobType, KeyKind, openBlob, readEnvelope, readPackHeader, type PackEntry } from './pack.js';
 import { Packer } from './packer.js';
 import { decodeObject, encodeObject, ObjectKind } from './sealed-object.js';
+import { TreePackCache } from './tree-pack-cache.js';
 
 export interface InitOptions {
   chunker?: { min: number; avg: number; max: number };
@@ -27,6 +28,8 @@ const TREE_KEY_INFO = 'scrate v1 tree pack';
 const VERIFY_ATTEMPTS = 3;
 /** Trees are small and compress well; their level is not the user's data level. */
 const TREE_COMPRESSION = 3;
+/** Two full tree packs: walks read trees in about the order they were packed. */
+const TREE_PACK_CACHE_BYTES = 2 * (DEFAULT_PACK_SIZE + 1024 * 1024);
 
 /**
  * Decrypts, decompresses and verifies one blob of pack `packId` with that pack's key: the part
@@ -56,6 +59,7 @@ export class Repository {
   private readonly packKeys = new Map<string, Buffer>();
   private packer: Packer | undefined;
   private readonly zeroIds = new Map<number, Buffer>();
+  private readonly treePacks = new TreePackCache(TREE_PACK_CACHE_BYTES);
 
   private constructor(
     readonly backend: Backend,
@@ -207,13 +211,29 @@ export class Repository {
     const loc = this.index.find(id);
     if (!loc) throw new IntegrityError(what, 'not in the index (missing pack or index)');
     const packId = loc.pack.id.toString('hex');
-    const opts = { range: { offset: loc.offset, length: loc.length }, metadata: loc.pack.type === BlobType.tree };
     try {
-      return await this.loadVerified(async () => this.decodeBlob(id, loc, await this.backend.load('data', packId, opts)));
+      return await this.loadVerified(async () => {
+        const sealed = await this.readSealed(packId, loc);
+        try {
+          return this.decodeBlob(id, loc, sealed);
+        } catch (err) {
+          // The next attempt reads the pack again rather than the same bytes from memory.
+          if (loc.pack.type === BlobType.tree) this.treePacks.drop(packId);
+          throw err;
+        }
+      });
     } catch (err) {
       if (err instanceof NotFoundError) throw new IntegrityError(what, `its pack ${packId.slice(0, 12)} is missing`);
       throw err;
     }
+  }
+
+  /** A blob's sealed bytes: a ranged read, or for trees a slice of their whole pack, read once. */
+  private async readSealed(packId: string, loc: BlobLocation): Promise<Buffer> {
+    const range = { offset: loc.offset, length: loc.length };
+    if (loc.pack.type !== BlobType.tree) return this.backend.load('data', packId, { range });
+    const pack = await this.treePacks.get(packId, () => this.backend.load('data', packId, { metadata: true }));
+    return pack.subarray(range.offset, range.offset + range.length);
   }
 
   /** The packer that batches new blobs into packs; created on first write. */
