@@ -24,12 +24,11 @@ const gear = randomFillSync(new Int32Array(256));
 const baselineMask = 0x67537000;
 
 /**
- * The least any gear chunker must do: roll a 32-bit gear hash over every byte and stop where
- * it passes a mask, without verifying candidates; the same loop shape as cut's (measured ~7%
- * faster than counting hits in one loop, so the stricter baseline). The machine is shared and
- * noisy, so each FastCDC run is reported relative to a baseline run just before it. FastCDC
- * does not hash the first `min` bytes of a chunk, so it can beat this. Table and mask are
- * arguments, as in cut, rather than constants the compiler could fold.
+ * The least a gear chunker written in JavaScript must do: roll a 32-bit gear hash over every
+ * byte and stop where it passes a mask, without verifying candidates (the loop FastCDC.cut ran
+ * before its search moved to src/native/gear.c). The machine is shared and noisy, so each
+ * FastCDC run is reported relative to a baseline run just before it. FastCDC does not hash the
+ * first `min` bytes of a chunk, which also helps it beat this.
  */
 function nextHit(buf: Buffer, p: number, g: Int32Array, m: number, state: Int32Array): number {
   let h = state[0];
