@@ -87,8 +87,8 @@ async function rawPut(client: S3Client, bucket: string, run: number, data: Buffe
 async function prepareBackup(endpoint: string, run: number, source: string): Promise<() => Promise<void>> {
   const location = `s3:${endpoint}/bench/run${run}`;
   const opts = { 's3.connections': String(CONNECTIONS) };
-  await Repository.init(openBackend(location, opts), 'bench', { kdfMs: 10 });
-  const repo = await Repository.open(openBackend(location, opts), 'bench');
+  await Repository.init(await openBackend(location, opts), 'bench', { kdfMs: 10 });
+  const repo = await Repository.open(await openBackend(location, opts), 'bench');
   await repo.loadIndex();
   return async () => {
     await backup(repo, { paths: [source] });

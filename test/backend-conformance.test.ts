@@ -7,7 +7,8 @@ import { backup } from '../src/archiver/archiver.js';
 import { NotFoundError, type Backend } from '../src/backend/backend.js';
 import { openBackend } from '../src/backend/open.js';
 import { TransientError } from '../src/backend/retry.js';
-import { parseS3Location, S3Backend } from '../src/backend/s3.js';
+import { S3Backend } from '../src/backend/s3.js';
+import { parseS3Location } from '../src/backend/s3-location.js';
 import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restorer/restorer.js';
 import { listSnapshots } from '../src/snapshot/snapshot.js';
@@ -64,10 +65,10 @@ const targets: Target[] = [
 for (const target of targets) {
   const isS3 = target.name.startsWith('S3');
   describe(`backend conformance: ${target.name}`, { skip: isS3 && unavailable ? unavailable : false }, () => {
-    const open = (tag: string): Backend => openBackend(target.location(tag), target.options);
+    const open = (tag: string): Promise<Backend> => openBackend(target.location(tag), target.options);
 
     test('save, load, ranged load, stat, list, remove', async () => {
-      const b = open('basic');
+      const b = await open('basic');
       await b.create();
       assert.equal(await b.exists(), false);
       const data = randomBytes(100_000);
@@ -87,7 +88,7 @@ for (const target of targets) {
     });
 
     test('listings past 1000 objects', async () => {
-      const b = open('many');
+      const b = await open('many');
       await b.create();
       const names = Array.from({ length: 1100 }, (_, i) => i.toString(16).padStart(64, '0'));
       for (let i = 0; i < names.length; i += 50) await Promise.all(names.slice(i, i + 50).map((n) => b.save('snapshots', n, Buffer.from(n))));
@@ -97,12 +98,12 @@ for (const target of targets) {
     });
 
     test('backup and restore round-trip a tree bit-exactly', async () => {
-      const backend = open('tree');
+      const backend = await open('tree');
       await Repository.init(backend, PASSWORD, { kdfMs: TEST_KDF_MS });
-      const repo = await Repository.open(open('tree'), PASSWORD, { cacheRoot: path.join(tmp.dir, `cache-${isS3}`) });
+      const repo = await Repository.open(await open('tree'), PASSWORD, { cacheRoot: path.join(tmp.dir, `cache-${isS3}`) });
       await repo.loadIndex();
       const { snapshot } = await backup(repo, { paths: [src] });
-      const again = await Repository.open(open('tree'), PASSWORD, { cacheRoot: path.join(tmp.dir, `cache-${isS3}`) });
+      const again = await Repository.open(await open('tree'), PASSWORD, { cacheRoot: path.join(tmp.dir, `cache-${isS3}`) });
       await again.loadIndex();
       const target = path.join(tmp.dir, `restored-${isS3}`);
       const stats = await restore(again, snapshot, { target, subpath: src });
@@ -111,18 +112,18 @@ for (const target of targets) {
     });
 
     test('concurrent writers both land their snapshots', async () => {
-      const backend = open('concurrent');
+      const backend = await open('concurrent');
       await Repository.init(backend, PASSWORD, { kdfMs: TEST_KDF_MS });
       const other = path.join(tmp.dir, `other-${isS3}`);
       fs.mkdirSync(other);
       fs.writeFileSync(path.join(other, 'big'), randomBytes(5 * 1024 * 1024));
       const run = async (p: string) => {
-        const repo = await Repository.open(open('concurrent'), PASSWORD);
+        const repo = await Repository.open(await open('concurrent'), PASSWORD);
         await repo.loadIndex();
         return backup(repo, { paths: [p] });
       };
       const [a, b] = await Promise.all([run(src), run(other)]);
-      const repo = await Repository.open(open('concurrent'), PASSWORD);
+      const repo = await Repository.open(await open('concurrent'), PASSWORD);
       await repo.loadIndex();
       const ids = (await listSnapshots(repo)).map((e) => e.id).sort();
       assert.deepEqual(ids, [a.snapshotId, b.snapshotId].sort());

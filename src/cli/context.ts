@@ -31,7 +31,7 @@ export interface Context {
 }
 
 /** The backend of -r/--repo with the -o options. */
-export function backendOf(g: GlobalOptions): Backend {
+export function backendOf(g: GlobalOptions): Promise<Backend> {
   if (!g.repo) throw new ScrateError('no repository given', ExitCode.fatal, 'use -r/--repo or set SCRATE_REPOSITORY');
   return openBackend(g.repo, parseBackendOptions(g.option));
 }
@@ -43,7 +43,7 @@ export type LockMode = 'none' | 'shared' | 'exclusive';
  * lock: commands never manage the repository's lifetime themselves.
  */
 export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo: Repository) => Promise<T>, opts: { index?: boolean } = {}): Promise<T> {
-  const backend = backendOf(ctx.globals);
+  const backend = await backendOf(ctx.globals);
   if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
   const password = await getPassword(ctx.globals, `enter password for repository ${backend.location}: `);
   // A local repository is its own cache.

@@ -13,7 +13,7 @@ import { snapshotsCommand } from './commands/snapshots.js';
 import { unlockCommand } from './commands/unlock.js';
 import type { Context, GlobalOptions } from './context.js';
 import { collect } from './parse.js';
-import { Output } from './output.js';
+import { loadSpinner, Output } from './output.js';
 
 const abort = new AbortController();
 
@@ -67,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     abort.abort();
   });
   const program = buildProgram();
+  await loadSpinner();
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;

@@ -1,4 +1,16 @@
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
+
+/** ora is loaded only where a spinner can show (a terminal): it costs ~0.1 s of start-up. */
+let loadedOra: typeof import('ora').default | undefined;
+
+/**
+ * Called once at start-up; without it (no terminal) progress() shows nothing. A terminal that
+ * reports no width (`script` into a file, some serial consoles) gets none either: ora then
+ * clears lines without end.
+ */
+export async function loadSpinner(): Promise<void> {
+  if (process.stderr.isTTY && process.stderr.columns > 0) loadedOra = (await import('ora')).default;
+}
 
 /** How the user asked to be talked to; every command prints through this. */
 export class Output {
@@ -39,8 +51,8 @@ export class Output {
 
   /** A live status line, only on a terminal and only when not quiet. */
   progress(text: string): void {
-    if (this.quiet || this.json || !process.stderr.isTTY) return;
-    this.spinner ??= ora({ stream: process.stderr }).start();
+    if (this.quiet || this.json || !loadedOra) return;
+    this.spinner ??= loadedOra({ stream: process.stderr }).start();
     this.spinner.text = text;
   }
 

@@ -15,7 +15,7 @@ export function initCommand(context: (cmd: Command) => Context): Command {
     .addOption(new Option('--compression <level>', 'default zstd level for data (0 = off)').argParser(intOption).default(DEFAULT_COMPRESSION))
     .action(async (opts: { chunkMin: number; chunkAvg: number; chunkMax: number; compression: number }, cmd: Command) => {
       const ctx = context(cmd);
-      const backend = backendOf(ctx.globals);
+      const backend = await backendOf(ctx.globals);
       const password = await getPassword(ctx.globals, `enter a password for the new repository ${backend.location}: `, true);
       const repo = await Repository.init(backend, password, {
         chunker: { min: opts.chunkMin, avg: opts.chunkAvg, max: opts.chunkMax },
