@@ -46,8 +46,8 @@ class Arena {
   }
 }
 
-/** Blobs hashed and waiting for the main thread's word on which are new, by job, with the arena they live in. */
-const waiting = new Map<number, { blobs: Blob[]; arena?: Arena }>();
+/** Blobs hashed and waiting for the main thread's word on which are new, by job, with the arena or chunk buffer they live in. */
+const waiting = new Map<number, { blobs: Blob[]; arena?: Arena; chunk?: ArrayBuffer }>();
 let pack: PackWriter | undefined;
 /** Buffers of packs already uploaded, sent back for reuse. */
 const freePackBuffers: Buffer[] = [];
@@ -73,18 +73,18 @@ async function handle(job: Job): Promise<void> {
     }
     case 'chunk': {
       const data = asBuffer(job.data);
-      sendHashed(job.seq, [], [{ id: hmacSha256(key, data), data }]);
+      sendHashed(job.seq, [], [{ id: hmacSha256(key, data), data }], undefined, job.data.buffer as ArrayBuffer);
       return;
     }
     case 'store': {
-      const { blobs, arena } = waiting.get(job.seq)!;
+      const { blobs, arena, chunk } = waiting.get(job.seq)!;
       waiting.delete(job.seq);
       const packs: WirePack[] = [];
       blobs.forEach((b, i) => {
         if (job.fresh[i] === 1) store(b, packs);
       });
       arena?.release();
-      sendPacks(job.seq, packs);
+      sendPacks(job.seq, packs, chunk);
       return;
     }
     case 'recycle':
@@ -100,8 +100,8 @@ async function handle(job: Job): Promise<void> {
 }
 
 /** Keeps the blobs until the main thread says which are new, and sends it their IDs. */
-function sendHashed(seq: number, files: FileOutcome[], blobs: Blob[], arena?: Arena): void {
-  waiting.set(seq, { blobs, arena });
+function sendHashed(seq: number, files: FileOutcome[], blobs: Blob[], arena?: Arena, chunk?: ArrayBuffer): void {
+  waiting.set(seq, { blobs, arena, chunk });
   const ids = Buffer.allocUnsafeSlow(blobs.length * 32);
   blobs.forEach((b, i) => b.id.copy(ids, i * 32));
   const rawLengths = Uint32Array.from(blobs, (b) => b.data.length);
@@ -122,9 +122,12 @@ function finishPack(): WirePack {
   return wire;
 }
 
-function sendPacks(seq: number, packs: WirePack[]): void {
+/** Hands over finished packs, and the buffer of a chunk job now packed (its bytes were copied into the pack). */
+function sendPacks(seq: number, packs: WirePack[], chunk?: ArrayBuffer): void {
   // A pack's buffer is its own allocation: handed over, not copied.
-  reply({ seq, kind: 'stored', packs }, packs.map((p) => p.bytes.buffer as ArrayBuffer));
+  const transfer = packs.map((p) => p.bytes.buffer as ArrayBuffer);
+  if (chunk) transfer.push(chunk);
+  reply({ seq, kind: 'stored', packs, ...(chunk ? { chunk } : {}) }, transfer);
 }
 
 async function readFiles(job: Extract<Job, { kind: 'files' }>, blobs: Blob[], arena: Arena): Promise<FileOutcome[]> {

@@ -30,7 +30,8 @@ export type Job =
 /** Worker → main thread. */
 export type Reply =
   | { seq: number; kind: 'hashed'; files: FileOutcome[]; ids: Uint8Array; rawLengths: Uint32Array }
-  | { seq: number; kind: 'stored'; packs: WirePack[] }
+  /** `chunk`: the buffer of a 'chunk' job, given back for the next chunk. */
+  | { seq: number; kind: 'stored'; packs: WirePack[]; chunk?: ArrayBuffer }
   | { seq: number; kind: 'failed'; message: string };
 
 /** How reading one file of a 'files' job went. */
@@ -87,6 +88,37 @@ interface Batch {
   waiting: { resolve: (r: FileRead) => void; reject: (e: Error) => void }[];
 }
 
+/**
+ * Buffers that carry chunks to the workers and come back once the chunk is packed. A fresh
+ * ArrayBuffer per chunk cost page faults and, through its external memory, garbage collections:
+ * together about as much main-thread time as cutting. Sizes are powers of two, so a few
+ * buffers serve every chunk length.
+ */
+class ChunkBufferPool {
+  private readonly free = new Map<number, ArrayBuffer[]>();
+  private pooled = 0;
+
+  /** At most this many bytes wait in the pool; the in-flight budget bounds the rest. */
+  constructor(private readonly limit: number) {}
+
+  take(length: number): ArrayBuffer {
+    let size = 64 * 1024;
+    while (size < length) size *= 2;
+    const buffer = this.free.get(size)?.pop();
+    if (!buffer) return new ArrayBuffer(size);
+    this.pooled -= size;
+    return buffer;
+  }
+
+  give(buffer: ArrayBuffer): void {
+    if (this.pooled + buffer.byteLength > this.limit) return;
+    this.pooled += buffer.byteLength;
+    const list = this.free.get(buffer.byteLength);
+    if (list) list.push(buffer);
+    else this.free.set(buffer.byteLength, [buffer]);
+  }
+}
+
 /** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -107,6 +139,7 @@ export class ChunkWorkers {
   private batch: Batch | undefined;
   /** Every job not yet stored: a flush waits for all of them, not only for the workers' last packs. */
   private readonly unstored = new Set<Promise<void>>();
+  private readonly chunkBuffers = new ChunkBufferPool(32 * 1024 * 1024);
 
   constructor(
     setup: WorkerSetup,
@@ -152,8 +185,10 @@ export class ChunkWorkers {
   /** Stores one chunk. It is copied before this returns: it is usually a view into a read buffer the caller reuses. */
   async storeChunk(chunk: Uint8Array): Promise<{ id: Buffer; stored: Promise<void> }> {
     if (this.failure) throw this.failure;
-    const data = Uint8Array.prototype.slice.call(chunk);
-    const { hashed, stored } = this.run({ seq: this.seq++, kind: 'chunk', data }, data.length, [data.buffer as ArrayBuffer]);
+    const buffer = this.chunkBuffers.take(chunk.length);
+    const data = new Uint8Array(buffer, 0, chunk.length);
+    data.set(chunk);
+    const { hashed, stored } = this.run({ seq: this.seq++, kind: 'chunk', data }, data.length, [buffer]);
     const { ids } = await hashed;
     return { id: ids[0]!, stored };
   }
@@ -230,6 +265,7 @@ export class ChunkWorkers {
       slot.worker.postMessage({ seq: job.seq, kind: 'store', fresh } satisfies Job);
     };
     const onStored = async (r: Extract<Reply, { kind: 'stored' }>) => {
+      if (r.chunk) this.chunkBuffers.give(r.chunk);
       for (const p of r.packs) await this.sink.storePack({ ...fromWire(p), release: () => this.recycle(slot, p.bytes.buffer as ArrayBuffer) });
     };
     slot.pending.set(job.seq, {
