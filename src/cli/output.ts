@@ -49,10 +49,15 @@ export class Output {
     for (const r of rows) this.info(line(r));
   }
 
+  /** Whether progress() shows anything: commands pass progress callbacks only then, so that cron runs do not format a line per file. */
+  get showsProgress(): boolean {
+    return !this.quiet && !this.json && loadedOra !== undefined;
+  }
+
   /** A live status line, only on a terminal and only when not quiet. */
   progress(text: string): void {
-    if (this.quiet || this.json || !loadedOra) return;
-    this.spinner ??= loadedOra({ stream: process.stderr }).start();
+    if (!this.showsProgress) return;
+    this.spinner ??= loadedOra!({ stream: process.stderr }).start();
     this.spinner.text = text;
   }
 

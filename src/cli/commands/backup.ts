@@ -71,7 +71,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
           signal: ctx.signal,
           onError: (p, m) => out.warn(`${p}: ${m}`),
           onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
-          onProgress: (s, p) => out.progress(`${s.filesNew + s.filesChanged + s.filesUnmodified} files, ${formatBytes(s.bytesProcessed)}  ${p}`),
+          onProgress: out.showsProgress ? (s, p) => out.progress(`${s.filesNew + s.filesChanged + s.filesUnmodified} files, ${formatBytes(s.bytesProcessed)}  ${p}`) : undefined,
         }).finally(() => {
           out.stopProgress();
           stream?.stop();

@@ -11,7 +11,7 @@ export function checkCommand(context: (cmd: Command) => Context): Command {
       const ctx = context(cmd);
       const { out } = ctx;
       const result = await withRepository(ctx, 'shared', (repo) =>
-        check(repo, { readData: flags.readData, signal: ctx.signal, onProgress: (w) => out.progress(`checking ${w}`) }).finally(() => out.stopProgress()),
+        check(repo, { readData: flags.readData, signal: ctx.signal, onProgress: out.showsProgress ? (w) => out.progress(`checking ${w}`) : undefined }).finally(() => out.stopProgress()),
       );
       if (out.json) out.result(result);
       for (const e of result.errors) out.warn(e);

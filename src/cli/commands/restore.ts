@@ -65,7 +65,7 @@ async function restoreFiles(ctx: Context, repo: Repository, snapshot: Snapshot, 
     numericOwner: flags.numericOwner,
     signal: ctx.signal,
     onError: (p, m) => out.warn(`${p}: ${m}`),
-    onProgress: (s, p) => out.progress(`${s.files} files, ${formatBytes(s.bytes)}  ${p}`),
+    onProgress: out.showsProgress ? (s, p) => out.progress(`${s.files} files, ${formatBytes(s.bytes)}  ${p}`) : undefined,
   }).finally(() => out.stopProgress());
   if (out.json) out.result(stats);
   out.info(`restored ${stats.files} files, ${stats.dirs} directories, ${stats.others} others, ${formatBytes(stats.bytes)} in ${formatDuration(Date.now() - started)}`);
@@ -82,7 +82,7 @@ async function restoreDisk(ctx: Context, repo: Repository, image: Node, target: 
     overwrite: flags.overwrite,
     verify: flags.verify,
     signal: ctx.signal,
-    onProgress: (done, total) => out.progress(`${formatBytes(done)} of ${formatBytes(total)}`),
+    onProgress: out.showsProgress ? (done, total) => out.progress(`${formatBytes(done)} of ${formatBytes(total)}`) : undefined,
   }).finally(() => out.stopProgress());
   if (out.json) out.result(stats);
   out.info(`restored a ${formatBytes(stats.bytes)} image (${formatBytes(stats.written)} written) in ${formatDuration(Date.now() - started)}${stats.verified ? ', verified' : ''}`);
