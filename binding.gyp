@@ -4,6 +4,11 @@
       "target_name": "scrate_posix",
       "sources": ["src/native/posix.c"],
       "cflags": ["-O2", "-Wall"]
+    },
+    {
+      "target_name": "scrate_restore",
+      "sources": ["src/native/restore.c"],
+      "cflags": ["-O2", "-Wall"]
     }
   ]
 }

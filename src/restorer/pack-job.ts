@@ -3,7 +3,7 @@ import { IntegrityError } from '../errors.js';
 import { decodeSealedBlob } from '../repository/repository.js';
 import { createFile, writeAll, writeSparse } from './file-io.js';
 import { asBuffer } from '../util/buffers.js';
-import { applyMetadata, type Metadata } from './metadata.js';
+import { creationMode, finishFile, type Metadata } from './metadata.js';
 
 /** A restored file as the threads writing its content see it. */
 export interface FileTarget {
@@ -236,7 +236,7 @@ class JobRun {
   private create(f: number, dest: Buffer, file: FileTarget): number | undefined {
     let fd: number;
     try {
-      fd = createFile(dest, this.job.overwrite);
+      fd = createFile(dest, this.job.overwrite, creationMode(file.meta));
     } catch (err) {
       this.states.settle(f, Stage.refused);
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
@@ -269,11 +269,7 @@ class JobRun {
     const dest = Buffer.from(file.dest);
     // The last write was this thread's: unless it was given up, the file is open here.
     if (fd !== undefined && !this.states.damaged(f)) {
-      try {
-        for (const problem of applyMetadata(dest, file.meta, fd)) this.result.problems.push([f, problem]);
-      } finally {
-        closeSync(fd);
-      }
+      for (const problem of finishFile(fd, file.meta)) this.result.problems.push([f, problem]);
       this.result.restored.push(f);
       return;
     }
