@@ -9,6 +9,11 @@
       "target_name": "scrate_restore",
       "sources": ["src/native/restore.c"],
       "cflags": ["-O2", "-Wall"]
+    },
+    {
+      "target_name": "scrate_blobs",
+      "sources": ["src/native/blobs.c"],
+      "cflags": ["-O2", "-Wall"]
     }
   ]
 }

@@ -62,3 +62,18 @@ export function compress(data: Uint8Array, level: number): Buffer | null {
 export function decompress(data: Uint8Array): Buffer {
   return zstdDecompress(data);
 }
+
+let dctx: InstanceType<typeof binding.DCtx> | undefined;
+
+/**
+ * Decompresses data whose size is known beforehand (a blob's, from the index) straight into a
+ * buffer of that size: without zstd-napi's per-call parameter reset and frame size scan, which
+ * cost a restore worker about a sixth of its decompression time. Throws when the data does not
+ * decompress to exactly `size` bytes.
+ */
+export function decompressKnownSize(data: Uint8Array, size: number): Buffer {
+  dctx ??= new binding.DCtx();
+  const out = Buffer.allocUnsafe(size);
+  if (dctx.decompress(out, data) !== size) throw new Error('unexpected decompressed size');
+  return out;
+}
