@@ -137,7 +137,9 @@ function freezeScrate(dest: string): void {
   fs.mkdirSync(path.join(dest, 'build', 'Release'), { recursive: true });
   fs.cpSync(path.join(PROJECT, 'bin'), path.join(dest, 'bin'), { recursive: true });
   fs.cpSync(path.join(PROJECT, 'dist', 'src'), path.join(dest, 'dist', 'src'), { recursive: true });
-  fs.copyFileSync(path.join(PROJECT, 'build', 'Release', 'scrate_posix.node'), path.join(dest, 'build', 'Release', 'scrate_posix.node'));
+  for (const addon of fs.readdirSync(path.join(PROJECT, 'build', 'Release')).filter((f) => f.endsWith('.node'))) {
+    fs.copyFileSync(path.join(PROJECT, 'build', 'Release', addon), path.join(dest, 'build', 'Release', addon));
+  }
   fs.copyFileSync(path.join(PROJECT, 'package.json'), path.join(dest, 'package.json'));
   fs.symlinkSync(path.join(PROJECT, 'node_modules'), path.join(dest, 'node_modules'));
 }

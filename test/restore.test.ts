@@ -75,6 +75,24 @@ describe('restore by pack: many small files, a large file, damage', () => {
     fs.linkSync(path.join(src, 'large.bin'), path.join(src, 'd3/link-to-large'));
     fs.symlinkSync('d1/e1/f1', path.join(src, 'symlink'));
     fileCount += 4;
+    // Files are created with their final permission bits where that is safe: these are not. A
+    // read-only file over several packs (threads reopen it to write after it is created), special
+    // bits (cleared by chown), no bits at all, and (as root) someone else's file.
+    const modes: [string, number, Buffer][] = [
+      ['read-only.bin', 0o444, bytes(3000, 2 * 1024 * KiB + 7)],
+      ['setuid', 0o6755, bytes(3001, 500)],
+      ['no-mode', 0o000, bytes(3002, 600)],
+    ];
+    for (const [name, mode, content] of modes) {
+      fs.writeFileSync(path.join(src, name), content);
+      fs.chmodSync(path.join(src, name), mode);
+      fileCount++;
+    }
+    if (process.getuid?.() === 0) {
+      fs.writeFileSync(path.join(src, 'theirs'), bytes(3003, 700));
+      fs.chownSync(path.join(src, 'theirs'), 1234, 5678);
+      fileCount++;
+    }
 
     pristine = path.join(tmp.dir, 'pristine');
     await initRepo(pristine, { packSize: 256 * KiB, chunker: { min: 64 * KiB, avg: 128 * KiB, max: 256 * KiB } });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readdirOrEmpty } from '../util/fs.js';
+import { readdirOrEmpty, readRangeSync } from '../util/fs.js';
 import { sha256 } from '../crypto/primitives.js';
 import type { Backend, ObjectOptions, ObjectType } from './backend.js';
 
@@ -103,14 +103,9 @@ export class CachedBackend implements Backend {
         return range ? whole.subarray(range.offset, range.offset + range.length) : whole;
       }
       if (!range) return await fs.readFile(file);
-      const fh = await fs.open(file, 'r');
-      try {
-        const buf = Buffer.allocUnsafe(range.length);
-        const { bytesRead } = await fh.read(buf, 0, range.length, range.offset);
-        return bytesRead === range.length ? buf : null;
-      } finally {
-        await fh.close();
-      }
+      // One tree blob at a time, each a few KiB: plain system calls.
+      const buf = readRangeSync(file, range.offset, range.length);
+      return buf.length === range.length ? buf : null;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;

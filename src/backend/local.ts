@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { readdirOrEmpty } from '../util/fs.js';
+import { readdirOrEmpty, readRangeSync } from '../util/fs.js';
 import { NotFoundError, OBJECT_TYPES, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
 
 const TEMP_PREFIX = '.tmp-';
+/** Ranges up to this size (tree blobs, a few small files' worth of a pack) are read without the thread pool. */
+const SYNC_RANGE_MAX = 1024 * 1024;
 
 /**
  * A repository in a local directory. Writes go to a temporary file that is fsynced and
@@ -62,6 +64,14 @@ export class LocalBackend implements Backend {
   async load(type: ObjectType, name: string, opts: ObjectOptions = {}): Promise<Buffer> {
     const { range } = opts;
     const file = this.pathOf(type, name);
+    if (range && range.length <= SYNC_RANGE_MAX) {
+      try {
+        return readRangeSync(file, range.offset, range.length);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(type, name);
+        throw err;
+      }
+    }
     let fh;
     try {
       fh = await fs.open(file, 'r');

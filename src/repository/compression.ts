@@ -62,3 +62,16 @@ export function compress(data: Uint8Array, level: number): Buffer | null {
 export function decompress(data: Uint8Array): Buffer {
   return zstdDecompress(data);
 }
+
+let dctx: InstanceType<typeof binding.DCtx> | undefined;
+
+/**
+ * Decompresses data whose size is known beforehand (a blob's, from the index) straight into
+ * `out`, which has exactly that size: without zstd-napi's per-call parameter reset and frame
+ * size scan, which cost a restore worker about a sixth of its decompression time. Throws when
+ * the data does not decompress to exactly `out.length` bytes.
+ */
+export function decompressInto(out: Uint8Array, data: Uint8Array): void {
+  dctx ??= new binding.DCtx();
+  if (dctx.decompress(out, data) !== out.length) throw new Error('unexpected decompressed size');
+}

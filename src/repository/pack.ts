@@ -155,10 +155,3 @@ export function readPackHeader(pack: Buffer, key: Buffer, what: string): PackEnt
   if (offset !== headerStart) throw new IntegrityError(what, 'pack header does not match the pack size');
   return entries;
 }
-
-/** Decrypts one blob read from a pack. */
-export function openBlob(key: Buffer, offset: number, sealed: Buffer, what: string): Buffer {
-  const plain = open(key, blobNonce(offset), sealed);
-  if (!plain) throw new IntegrityError(what, 'blob failed authentication');
-  return plain;
-}

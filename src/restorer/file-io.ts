@@ -55,7 +55,7 @@ export function replacing<T>(dest: Buffer, overwrite: boolean, make: () => T): T
   }
 }
 
-/** Creates a new, empty file for writing (mode 0600 until its metadata is set) and returns its descriptor. */
-export function createFile(dest: Buffer, overwrite: boolean): number {
-  return replacing(dest, overwrite, () => openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
+/** Creates a new, empty file for writing (with `mode`, less the umask, until its metadata is set) and returns its descriptor. */
+export function createFile(dest: Buffer, overwrite: boolean, mode: number): number {
+  return replacing(dest, overwrite, () => openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode));
 }

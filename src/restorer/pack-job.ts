@@ -1,9 +1,9 @@
 import { closeSync, constants, ftruncateSync, openSync, rmSync } from 'node:fs';
 import { IntegrityError } from '../errors.js';
-import { decodeSealedBlob } from '../repository/repository.js';
+import { BlobScratch, decodeSealedBlob } from '../repository/repository.js';
 import { createFile, writeAll, writeSparse } from './file-io.js';
 import { asBuffer } from '../util/buffers.js';
-import { applyMetadata, type Metadata } from './metadata.js';
+import { creationMode, finishFile, type Metadata } from './metadata.js';
 
 /** A restored file as the threads writing its content see it. */
 export interface FileTarget {
@@ -125,6 +125,9 @@ export class FileStates {
 /** Descriptors a job keeps open at most: files whose blobs lie far apart in a pack are reopened. */
 const MAX_OPEN = 64;
 
+/** A thread's space for decoded blobs: each is written everywhere it goes before the next is decoded. */
+const scratch = new BlobScratch();
+
 /** Decrypts and verifies a job's blobs in pack order and writes each to every place that needs it. */
 export function runPackJob(job: PackJob, chunkIdKey: Buffer): JobResult {
   return new JobRun(job, chunkIdKey).run();
@@ -169,7 +172,7 @@ class JobRun {
     } else {
       const at = blob.offset - this.job.start;
       try {
-        return decodeSealedBlob(Buffer.from(this.job.packKey), this.chunkIdKey, id, blob, this.bytes.subarray(at, at + blob.length), this.job.packId);
+        return decodeSealedBlob(asBuffer(this.job.packKey), this.chunkIdKey, id, blob, this.bytes.subarray(at, at + blob.length), this.job.packId, scratch);
       } catch (err) {
         if (!(err instanceof IntegrityError)) throw err;
         if (!this.job.lastAttempt) {
@@ -236,7 +239,7 @@ class JobRun {
   private create(f: number, dest: Buffer, file: FileTarget): number | undefined {
     let fd: number;
     try {
-      fd = createFile(dest, this.job.overwrite);
+      fd = createFile(dest, this.job.overwrite, creationMode(file.meta));
     } catch (err) {
       this.states.settle(f, Stage.refused);
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
@@ -269,11 +272,7 @@ class JobRun {
     const dest = Buffer.from(file.dest);
     // The last write was this thread's: unless it was given up, the file is open here.
     if (fd !== undefined && !this.states.damaged(f)) {
-      try {
-        for (const problem of applyMetadata(dest, file.meta, fd)) this.result.problems.push([f, problem]);
-      } finally {
-        closeSync(fd);
-      }
+      for (const problem of finishFile(fd, file.meta)) this.result.problems.push([f, problem]);
       this.result.restored.push(f);
       return;
     }

@@ -9,7 +9,7 @@ import { displayName, type Node } from '../tree/node.js';
 import { findNode, loadTree, pathComponents } from '../tree/walk.js';
 import { ContentPlan } from './content-plan.js';
 import { createFile, replacing } from './file-io.js';
-import { applyMetadata, type Metadata } from './metadata.js';
+import { applyMetadata, creationMode, finishFile, type Metadata } from './metadata.js';
 import type { JobResult } from './pack-job.js';
 import { ContentWriter } from './write-content.js';
 
@@ -235,14 +235,14 @@ class Restorer {
       return;
     }
     // Nothing to write (empty, or all holes): created here and now.
-    const fd = createFile(dest, this.opts.overwrite ?? false);
-    let problems: string[];
+    const fd = createFile(dest, this.opts.overwrite ?? false, creationMode(meta));
     try {
       if (length > 0) ftruncateSync(fd, length);
-      problems = applyMetadata(dest, meta, fd);
-    } finally {
+    } catch (err) {
       closeSync(fd);
+      throw err;
     }
+    const problems = finishFile(fd, meta);
     link.restored = true;
     this.completed(dest, problems);
   }
