@@ -8,6 +8,7 @@ import type { FileOutcome, Job, Reply, WirePack, WorkerSetup } from './chunk-wor
 import { chunkBuffer, fileChunks } from './file-chunks.js';
 import { openNoAtime } from './open-source.js';
 import { asBuffer } from '../util/buffers.js';
+import { RingArena, type Region } from '../util/ring-arena.js';
 
 /** A thread of ChunkWorkers: reads small files whole, cuts and hashes; compresses, encrypts and packs the new blobs. */
 const setup = workerData as WorkerSetup;
@@ -27,22 +28,30 @@ interface Blob {
 
 /**
  * Small files are read straight into an arena and cut there: blobs are views, not copies.
- * An arena is reused once its job's blobs are packed, so reading makes no garbage.
+ * A job's arena is a region of one ring, given back once its blobs are packed.
  */
-const ARENA_BYTES = 4 * 1024 * 1024;
-const freeArenas: Buffer[] = [];
+const ring = new RingArena(4 * 1024 * 1024);
 
 class Arena {
-  readonly buffer = freeArenas.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES);
+  private readonly region: Region;
   used = 0;
 
-  /** Room for `size` bytes at `used`, or undefined. */
-  room(size: number): Buffer | undefined {
-    return this.used + size <= this.buffer.length ? this.buffer.subarray(this.used, this.used + size) : undefined;
+  /** Room for every file of a job, one byte more each (see readWhole). */
+  constructor(sizes: Float64Array) {
+    this.region = ring.take(sizes.reduce((sum, size) => sum + size + 1, 0));
+  }
+
+  get buffer(): Buffer {
+    return this.region.bytes;
+  }
+
+  /** Room for `size` bytes at `used` (always there: the arena was sized for its job's files). */
+  room(size: number): Buffer {
+    return this.buffer.subarray(this.used, this.used + size);
   }
 
   release(): void {
-    freeArenas.push(this.buffer);
+    ring.release(this.region);
   }
 }
 
@@ -65,10 +74,15 @@ parentPort!.on('message', (job: Job) => {
 async function handle(job: Job): Promise<void> {
   switch (job.kind) {
     case 'files': {
-      const arena = new Arena();
-      const blobs: Blob[] = [];
-      const files = await readFiles(job, blobs, arena);
-      sendHashed(job.seq, files, blobs, arena);
+      const arena = new Arena(job.sizes);
+      try {
+        const blobs: Blob[] = [];
+        const files = await readFiles(job, blobs, arena);
+        sendHashed(job.seq, files, blobs, arena);
+      } catch (err) {
+        arena.release();
+        throw err;
+      }
       return;
     }
     case 'chunk': {
@@ -161,17 +175,16 @@ async function readFile(path: Buffer, size: number, mtimeNs: bigint, blobs: Blob
 }
 
 /**
- * Reads a file of the size the walk saw into the arena (or, when the arena is full, a buffer
- * of its own) and cuts it there. Undefined when the file turns out longer: nothing consumed
- * beyond what readStream reads again from the start.
+ * Reads a file of the size the walk saw into the arena and cuts it there. Undefined when the
+ * file turns out longer: nothing consumed beyond what readStream reads again from the start.
  */
 function readWhole(fd: number, size: number, blobs: Blob[], arena: Arena): number | undefined {
   // One byte more than expected tells a file that grew from one that did not.
-  const room = arena.room(size + 1) ?? Buffer.allocUnsafeSlow(size + 1);
+  const room = arena.room(size + 1);
   let end = 0;
   for (let n; end < room.length && (n = readSync(fd, room, end, room.length - end, end)) > 0; ) end += n;
   if (end > size) return undefined;
-  if (room.buffer === arena.buffer.buffer) arena.used += end;
+  arena.used += end;
   for (let start = 0; start < end; ) {
     const length = chunker.cut(room, start, end);
     const data = room.subarray(start, start + length);
