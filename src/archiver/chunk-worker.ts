@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { hmacSha256 } from '../crypto/primitives.js';
@@ -20,6 +21,8 @@ let streamBuffer: Buffer | undefined;
 const compressor = new BlobCompressor(setup.level);
 /** Room for a full pack and the blob that fills it (pages never written cost no memory). */
 const PACK_CAPACITY = setup.packSize + 1024 * 1024;
+/** A staged pack goes to its file through a window this large (grown for a larger blob). */
+const SPILL_WINDOW = 1024 * 1024;
 
 interface Blob {
   id: Buffer;
@@ -58,7 +61,11 @@ class Arena {
 /** Blobs hashed and waiting for the main thread's word on which are new, by job, with the arena they live in. */
 const waiting = new Map<number, { blobs: Blob[]; arena?: Arena }>();
 let pack: PackWriter | undefined;
-/** Buffers of packs already uploaded, sent back for reuse. */
+/** The file the open pack is written to, when packs are staged (see Staging). */
+let packFile: { fd: number; file: string } | undefined;
+/** Staged packs are named by the worker's prefix and this count. */
+let packsStaged = 0;
+/** Buffers of packs already uploaded, sent back for reuse; when packs are staged, the one spill window. */
 const freePackBuffers: Buffer[] = [];
 
 function reply(r: Reply, transfer: ArrayBuffer[] = []): void {
@@ -124,21 +131,42 @@ function sendHashed(seq: number, files: FileOutcome[], blobs: Blob[], arena?: Ar
 
 function store(blob: Blob, packs: WirePack[]): void {
   const packed = compressor.compress(blob.data);
-  pack ??= newDataPack(dataPublicKey, freePackBuffers.pop() ?? PACK_CAPACITY);
+  pack ??= openPack();
   pack.add(BlobType.data, blob.id, packed ?? blob.data, blob.data.length, packed !== null);
   if (pack.bytes >= setup.packSize) packs.push(finishPack());
 }
 
+/** A pack built in memory, or, when the repository adopts files, streamed to one through a small window. */
+function openPack(): PackWriter {
+  const staging = setup.staging;
+  if (!staging) return newDataPack(dataPublicKey, freePackBuffers.pop() ?? PACK_CAPACITY);
+  const file = path.join(staging.dir, `${staging.prefix}${packsStaged++}`);
+  const fd = openSync(file, 'wx', 0o600);
+  packFile = { fd, file };
+  return newDataPack(dataPublicKey, freePackBuffers.pop() ?? SPILL_WINDOW, (bytes) => writeAll(fd, bytes));
+}
+
 function finishPack(): WirePack {
-  const { bytes, entries, id } = pack!.finish();
-  const wire = { bytes, entries, id, envelope: pack!.envelope };
+  const { bytes, entries, id, size } = pack!.finish();
+  const { envelope } = pack!;
   pack = undefined;
-  return wire;
+  if (!packFile) return { bytes, entries, id, envelope };
+  closeSync(packFile.fd);
+  const { file } = packFile;
+  packFile = undefined;
+  // The window stays here for the next pack (grown, if a blob needed it).
+  freePackBuffers.push(Buffer.from(bytes.buffer));
+  return { bytes: { file, size }, entries, id, envelope };
+}
+
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
 }
 
 function sendPacks(seq: number, packs: WirePack[]): void {
   // A pack's buffer is its own allocation: handed over, not copied.
-  reply({ seq, kind: 'stored', packs }, packs.map((p) => p.bytes.buffer as ArrayBuffer));
+  const buffers = packs.flatMap((p) => (p.bytes instanceof Uint8Array ? [p.bytes.buffer as ArrayBuffer] : []));
+  reply({ seq, kind: 'stored', packs }, buffers);
 }
 
 async function readFiles(job: Extract<Job, { kind: 'files' }>, blobs: Blob[], arena: Arena): Promise<FileOutcome[]> {
