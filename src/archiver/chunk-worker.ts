@@ -4,8 +4,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { hmacSha256 } from '../crypto/primitives.js';
 import { BlobCompressor } from '../repository/compression.js';
-import { BlobType, newDataPack, type PackWriter } from '../repository/pack.js';
-import type { FileOutcome, Job, Reply, WirePack, WorkerSetup } from './chunk-workers.js';
+import { BlobType, newDataPack, type PackEntry, type PackWriter } from '../repository/pack.js';
+import type { FileOutcome, Job, Reply, WireEntries, WirePack, WorkerSetup } from './chunk-workers.js';
 import { chunkBuffer, fileChunks } from './file-chunks.js';
 import { openNoAtime } from './open-source.js';
 import { asBuffer } from '../util/buffers.js';
@@ -147,9 +147,10 @@ function openPack(): PackWriter {
 }
 
 function finishPack(): WirePack {
-  const { bytes, entries, id, size } = pack!.finish();
+  const { bytes, entries: list, id, size } = pack!.finish();
   const { envelope } = pack!;
   pack = undefined;
+  const entries = toWire(list);
   if (!packFile) return { bytes, entries, id, envelope };
   closeSync(packFile.fd);
   const { file } = packFile;
@@ -159,13 +160,28 @@ function finishPack(): WirePack {
   return { bytes: { file, size }, entries, id, envelope };
 }
 
+/** A pack's entries as two arrays: cloned as two allocations, not one per blob ID. */
+function toWire(entries: PackEntry[]): WireEntries {
+  const ids = Buffer.allocUnsafeSlow(entries.length * 32);
+  const fields = new Uint32Array(entries.length * 4);
+  entries.forEach((e, i) => {
+    e.id.copy(ids, i * 32);
+    fields.set([e.offset, e.length, e.rawLength, e.compressed ? 1 : 0], i * 4);
+  });
+  return { ids, fields };
+}
+
 function writeAll(fd: number, bytes: Buffer): void {
   for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
 }
 
 function sendPacks(seq: number, packs: WirePack[]): void {
-  // A pack's buffer is its own allocation: handed over, not copied.
-  const buffers = packs.flatMap((p) => (p.bytes instanceof Uint8Array ? [p.bytes.buffer as ArrayBuffer] : []));
+  // A pack's buffer and its entries' arrays are their own allocations: handed over, not copied.
+  const buffers = packs.flatMap((p) => [
+    ...(p.bytes instanceof Uint8Array ? [p.bytes.buffer as ArrayBuffer] : []),
+    p.entries.ids.buffer as ArrayBuffer,
+    p.entries.fields.buffer as ArrayBuffer,
+  ]);
   reply({ seq, kind: 'stored', packs }, buffers);
 }
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ChunkerParams } from '../chunker/fastcdc.js';
-import { BlobType, type PackEntry } from '../repository/pack.js';
+import { BlobType } from '../repository/pack.js';
 import type { FinishedPack, StagedPack } from '../repository/packer.js';
 import { asBuffer } from '../util/buffers.js';
 import { readdirOrEmpty } from '../util/fs.js';
@@ -55,7 +55,13 @@ export interface WirePack {
   bytes: Uint8Array | StagedPack;
   id: Uint8Array;
   envelope: Uint8Array;
-  entries: (Omit<PackEntry, 'id'> & { id: Uint8Array })[];
+  entries: WireEntries;
+}
+
+/** A data pack's entries: blob i's ID at ids[32i…], its offset, length, raw length and compressed flag at fields[4i…]. */
+export interface WireEntries {
+  ids: Uint8Array;
+  fields: Uint32Array;
 }
 
 /** Where the workers' blobs go: the repository's packer (or a dry run's tally). */
@@ -329,11 +335,15 @@ function splitIds(ids: Uint8Array): Buffer[] {
 }
 
 function fromWire(p: WirePack, bytes: FinishedPack['bytes']): FinishedPack {
+  const ids = asBuffer(p.entries.ids);
   return {
     bytes,
     id: asBuffer(p.id),
     envelope: asBuffer(p.envelope),
     type: BlobType.data,
-    entries: p.entries.map((e) => ({ ...e, id: asBuffer(e.id) })),
+    entries: Array.from({ length: p.entries.fields.length / 4 }, (_, i) => {
+      const [offset, length, rawLength, compressed] = p.entries.fields.subarray(i * 4, i * 4 + 4);
+      return { type: BlobType.data, id: ids.subarray(i * 32, i * 32 + 32), offset: offset!, length: length!, rawLength: rawLength!, compressed: compressed === 1 };
+    }),
   };
 }
