@@ -221,6 +221,7 @@ class BackupRun implements BlobSink {
       chunker: repo.chunker.params,
       level: opts.compression ?? repo.config.compression,
       packSize: repo.config.packSize,
+      staging: repo.writer.staging,
     };
     this.workers = new ChunkWorkers(setup, this);
   }

@@ -1,13 +1,15 @@
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { hmacSha256 } from '../crypto/primitives.js';
 import { BlobCompressor } from '../repository/compression.js';
-import { BlobType, newDataPack, type PackWriter } from '../repository/pack.js';
-import type { FileOutcome, Job, Reply, WirePack, WorkerSetup } from './chunk-workers.js';
+import { BlobType, newDataPack, type PackEntry, type PackWriter } from '../repository/pack.js';
+import type { FileOutcome, Job, Reply, WireEntries, WirePack, WorkerSetup } from './chunk-workers.js';
 import { chunkBuffer, fileChunks } from './file-chunks.js';
 import { openNoAtime } from './open-source.js';
 import { asBuffer } from '../util/buffers.js';
+import { RingArena, type Region } from '../util/ring-arena.js';
 
 /** A thread of ChunkWorkers: reads small files whole, cuts and hashes; compresses, encrypts and packs the new blobs. */
 const setup = workerData as WorkerSetup;
@@ -19,6 +21,8 @@ let streamBuffer: Buffer | undefined;
 const compressor = new BlobCompressor(setup.level);
 /** Room for a full pack and the blob that fills it (pages never written cost no memory). */
 const PACK_CAPACITY = setup.packSize + 1024 * 1024;
+/** A staged pack goes to its file through a window this large (grown for a larger blob). */
+const SPILL_WINDOW = 1024 * 1024;
 
 interface Blob {
   id: Buffer;
@@ -27,29 +31,41 @@ interface Blob {
 
 /**
  * Small files are read straight into an arena and cut there: blobs are views, not copies.
- * An arena is reused once its job's blobs are packed, so reading makes no garbage.
+ * A job's arena is a region of one ring, given back once its blobs are packed.
  */
-const ARENA_BYTES = 4 * 1024 * 1024;
-const freeArenas: Buffer[] = [];
+const ring = new RingArena(4 * 1024 * 1024);
 
 class Arena {
-  readonly buffer = freeArenas.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES);
+  private readonly region: Region;
   used = 0;
 
-  /** Room for `size` bytes at `used`, or undefined. */
-  room(size: number): Buffer | undefined {
-    return this.used + size <= this.buffer.length ? this.buffer.subarray(this.used, this.used + size) : undefined;
+  /** Room for every file of a job, one byte more each (see readWhole). */
+  constructor(sizes: Float64Array) {
+    this.region = ring.take(sizes.reduce((sum, size) => sum + size + 1, 0));
+  }
+
+  get buffer(): Buffer {
+    return this.region.bytes;
+  }
+
+  /** Room for `size` bytes at `used` (always there: the arena was sized for its job's files). */
+  room(size: number): Buffer {
+    return this.buffer.subarray(this.used, this.used + size);
   }
 
   release(): void {
-    freeArenas.push(this.buffer);
+    ring.release(this.region);
   }
 }
 
 /** Blobs hashed and waiting for the main thread's word on which are new, by job, with the arena or chunk buffer they live in. */
 const waiting = new Map<number, { blobs: Blob[]; arena?: Arena; chunk?: ArrayBuffer }>();
 let pack: PackWriter | undefined;
-/** Buffers of packs already uploaded, sent back for reuse. */
+/** The file the open pack is written to, when packs are staged (see Staging). */
+let packFile: { fd: number; file: string } | undefined;
+/** Staged packs are named by the worker's prefix and this count. */
+let packsStaged = 0;
+/** Buffers of packs already uploaded, sent back for reuse; when packs are staged, the one spill window. */
 const freePackBuffers: Buffer[] = [];
 
 function reply(r: Reply, transfer: ArrayBuffer[] = []): void {
@@ -65,10 +81,15 @@ parentPort!.on('message', (job: Job) => {
 async function handle(job: Job): Promise<void> {
   switch (job.kind) {
     case 'files': {
-      const arena = new Arena();
-      const blobs: Blob[] = [];
-      const files = await readFiles(job, blobs, arena);
-      sendHashed(job.seq, files, blobs, arena);
+      const arena = new Arena(job.sizes);
+      try {
+        const blobs: Blob[] = [];
+        const files = await readFiles(job, blobs, arena);
+        sendHashed(job.seq, files, blobs, arena);
+      } catch (err) {
+        arena.release();
+        throw err;
+      }
       return;
     }
     case 'chunk': {
@@ -110,24 +131,60 @@ function sendHashed(seq: number, files: FileOutcome[], blobs: Blob[], arena?: Ar
 
 function store(blob: Blob, packs: WirePack[]): void {
   const packed = compressor.compress(blob.data);
-  pack ??= newDataPack(dataPublicKey, freePackBuffers.pop() ?? PACK_CAPACITY);
+  pack ??= openPack();
   pack.add(BlobType.data, blob.id, packed ?? blob.data, blob.data.length, packed !== null);
   if (pack.bytes >= setup.packSize) packs.push(finishPack());
 }
 
+/** A pack built in memory, or, when the repository adopts files, streamed to one through a small window. */
+function openPack(): PackWriter {
+  const staging = setup.staging;
+  if (!staging) return newDataPack(dataPublicKey, freePackBuffers.pop() ?? PACK_CAPACITY);
+  const file = path.join(staging.dir, `${staging.prefix}${packsStaged++}`);
+  const fd = openSync(file, 'wx', 0o600);
+  packFile = { fd, file };
+  return newDataPack(dataPublicKey, freePackBuffers.pop() ?? SPILL_WINDOW, (bytes) => writeAll(fd, bytes));
+}
+
 function finishPack(): WirePack {
-  const { bytes, entries, id } = pack!.finish();
-  const wire = { bytes, entries, id, envelope: pack!.envelope };
+  const { bytes, entries: list, id, size } = pack!.finish();
+  const { envelope } = pack!;
   pack = undefined;
-  return wire;
+  const entries = toWire(list);
+  if (!packFile) return { bytes, entries, id, envelope };
+  closeSync(packFile.fd);
+  const { file } = packFile;
+  packFile = undefined;
+  // The window stays here for the next pack (grown, if a blob needed it).
+  freePackBuffers.push(Buffer.from(bytes.buffer));
+  return { bytes: { file, size }, entries, id, envelope };
+}
+
+/** A pack's entries as two arrays: cloned as two allocations, not one per blob ID. */
+function toWire(entries: PackEntry[]): WireEntries {
+  const ids = Buffer.allocUnsafeSlow(entries.length * 32);
+  const fields = new Uint32Array(entries.length * 4);
+  entries.forEach((e, i) => {
+    e.id.copy(ids, i * 32);
+    fields.set([e.offset, e.length, e.rawLength, e.compressed ? 1 : 0], i * 4);
+  });
+  return { ids, fields };
+}
+
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
 }
 
 /** Hands over finished packs, and the buffer of a chunk job now packed (its bytes were copied into the pack). */
 function sendPacks(seq: number, packs: WirePack[], chunk?: ArrayBuffer): void {
-  // A pack's buffer is its own allocation: handed over, not copied.
-  const transfer = packs.map((p) => p.bytes.buffer as ArrayBuffer);
-  if (chunk) transfer.push(chunk);
-  reply({ seq, kind: 'stored', packs, ...(chunk ? { chunk } : {}) }, transfer);
+  // A pack's buffer and its entries' arrays are their own allocations: handed over, not copied.
+  const buffers = packs.flatMap((p) => [
+    ...(p.bytes instanceof Uint8Array ? [p.bytes.buffer as ArrayBuffer] : []),
+    p.entries.ids.buffer as ArrayBuffer,
+    p.entries.fields.buffer as ArrayBuffer,
+  ]);
+  if (chunk) buffers.push(chunk);
+  reply({ seq, kind: 'stored', packs, ...(chunk ? { chunk } : {}) }, buffers);
 }
 
 async function readFiles(job: Extract<Job, { kind: 'files' }>, blobs: Blob[], arena: Arena): Promise<FileOutcome[]> {
@@ -164,17 +221,16 @@ async function readFile(path: Buffer, size: number, mtimeNs: bigint, blobs: Blob
 }
 
 /**
- * Reads a file of the size the walk saw into the arena (or, when the arena is full, a buffer
- * of its own) and cuts it there. Undefined when the file turns out longer: nothing consumed
- * beyond what readStream reads again from the start.
+ * Reads a file of the size the walk saw into the arena and cuts it there. Undefined when the
+ * file turns out longer: nothing consumed beyond what readStream reads again from the start.
  */
 function readWhole(fd: number, size: number, blobs: Blob[], arena: Arena): number | undefined {
   // One byte more than expected tells a file that grew from one that did not.
-  const room = arena.room(size + 1) ?? Buffer.allocUnsafeSlow(size + 1);
+  const room = arena.room(size + 1);
   let end = 0;
   for (let n; end < room.length && (n = readSync(fd, room, end, room.length - end, end)) > 0; ) end += n;
   if (end > size) return undefined;
-  if (room.buffer === arena.buffer.buffer) arena.used += end;
+  arena.used += end;
   for (let start = 0; start < end; ) {
     const length = chunker.cut(room, start, end);
     const data = room.subarray(start, start + length);

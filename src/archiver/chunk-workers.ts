@@ -1,9 +1,13 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ChunkerParams } from '../chunker/fastcdc.js';
-import { BlobType, type PackEntry } from '../repository/pack.js';
-import type { FinishedPack } from '../repository/packer.js';
+import { BlobType } from '../repository/pack.js';
+import type { FinishedPack, StagedPack } from '../repository/packer.js';
 import { asBuffer } from '../util/buffers.js';
+import { readdirOrEmpty } from '../util/fs.js';
 
 /** What every worker needs to cut, name, compress and pack data exactly as the repository does. */
 export interface WorkerSetup {
@@ -12,6 +16,8 @@ export interface WorkerSetup {
   chunker: ChunkerParams;
   level: number;
   packSize: number;
+  /** Where to write packs, when the repository adopts files (see Packer.staging); else they are built in memory. */
+  staging?: { dir: string; prefix: string };
 }
 
 /** Main thread → worker. */
@@ -47,10 +53,16 @@ export interface FileOutcome {
 
 /** A finished data pack as it crosses threads (Buffers arrive as plain Uint8Arrays). */
 export interface WirePack {
-  bytes: Uint8Array;
+  bytes: Uint8Array | StagedPack;
   id: Uint8Array;
   envelope: Uint8Array;
-  entries: (Omit<PackEntry, 'id'> & { id: Uint8Array })[];
+  entries: WireEntries;
+}
+
+/** A data pack's entries: blob i's ID at ids[32i…], its offset, length, raw length and compressed flag at fields[4i…]. */
+export interface WireEntries {
+  ids: Uint8Array;
+  fields: Uint32Array;
 }
 
 /** Where the workers' blobs go: the repository's packer (or a dry run's tally). */
@@ -78,6 +90,10 @@ interface Slot {
   pending: Map<number, { onReply: (r: Reply) => void; fail: (e: Error) => void }>;
   /** Bytes sent and not yet stored: new work goes to the least loaded worker. */
   load: number;
+  /** Its packs' files are named this and a count (see chunk-worker's openPack). */
+  stagingPrefix?: string;
+  /** Names of its packs' files given to the sink, which adopts or removes them. */
+  handed: Set<string>;
 }
 
 interface Batch {
@@ -119,6 +135,13 @@ class ChunkBufferPool {
   }
 }
 
+/**
+ * A worker's objects are short-lived (per blob: an ID, views, a pack entry) and its data lives
+ * outside the heap, but V8 sizes a thread's young generation as for a main thread: with the
+ * default, each worker held ~43 MiB of heap, ~10 of it live. Scavenges stay cheap (few survivors).
+ */
+const WORKER_YOUNG_GENERATION_MB = 8;
+
 /** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -140,15 +163,23 @@ export class ChunkWorkers {
   /** Every job not yet stored: a flush waits for all of them, not only for the workers' last packs. */
   private readonly unstored = new Set<Promise<void>>();
   private readonly chunkBuffers = new ChunkBufferPool(32 * 1024 * 1024);
+  /** Packs being handed to the sink: close() waits for them, so every staged file is then the sink's or its own to remove. */
+  private readonly handing = new Set<Promise<void>>();
 
   constructor(
-    setup: WorkerSetup,
+    private readonly setup: WorkerSetup,
     private readonly sink: BlobSink,
     count = Math.max(1, os.availableParallelism()),
   ) {
-    this.slots = Array.from({ length: count }, () => {
-      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: setup });
-      const slot: Slot = { worker, pending: new Map(), load: 0 };
+    // A run's own prefix: leftovers of this run are told apart from another writer's files.
+    const run = randomBytes(8).toString('hex');
+    this.slots = Array.from({ length: count }, (_, i) => {
+      const staging = setup.staging && { dir: setup.staging.dir, prefix: `${setup.staging.prefix}${run}-${i}-` };
+      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), {
+        workerData: { ...setup, staging } satisfies WorkerSetup,
+        resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      });
+      const slot: Slot = { worker, pending: new Map(), load: 0, stagingPrefix: staging?.prefix, handed: new Set() };
       worker.on('message', (r: Reply) => slot.pending.get(r.seq)!.onReply(r));
       // A worker that dies fails every job: the backup stops with the error.
       const die = (err: Error) => {
@@ -203,6 +234,22 @@ export class ChunkWorkers {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.allSettled(this.handing);
+    await this.removeUnhandedFiles();
+  }
+
+  /**
+   * A worker stopped mid-run (the backup failed) leaves its open pack's file, and maybe
+   * finished ones whose message never arrived or that were not handed over after a failure:
+   * nobody else would remove them. Files handed over are the sink's.
+   */
+  private async removeUnhandedFiles(): Promise<void> {
+    const dir = this.setup.staging?.dir;
+    if (!dir) return;
+    for (const name of await readdirOrEmpty(dir)) {
+      const slot = this.slots.find((s) => name.startsWith(s.stagingPrefix!));
+      if (slot && !slot.handed.has(name)) await fs.rm(path.join(dir, name), { force: true });
+    }
   }
 
   /**
@@ -266,7 +313,16 @@ export class ChunkWorkers {
     };
     const onStored = async (r: Extract<Reply, { kind: 'stored' }>) => {
       if (r.chunk) this.chunkBuffers.give(r.chunk);
-      for (const p of r.packs) await this.sink.storePack({ ...fromWire(p), release: () => this.recycle(slot, p.bytes.buffer as ArrayBuffer) });
+      for (const p of r.packs) {
+        const { bytes } = p;
+        if (bytes instanceof Uint8Array) {
+          await this.sink.storePack({ ...fromWire(p, asBuffer(bytes)), release: () => this.recycle(slot, bytes.buffer as ArrayBuffer) });
+        } else {
+          // Once given to the sink, the file is the sink's to adopt or remove; those after a failure here are close()'s.
+          slot.handed.add(path.basename(bytes.file));
+          await this.sink.storePack(fromWire(p, bytes));
+        }
+      }
     };
     slot.pending.set(job.seq, {
       fail: finish,
@@ -280,7 +336,9 @@ export class ChunkWorkers {
             finish(err);
           }
         } else {
-          onStored(r).then(() => finish(), finish);
+          const handing = onStored(r).then(() => finish(), finish);
+          this.handing.add(handing);
+          void handing.finally(() => this.handing.delete(handing));
         }
       },
     });
@@ -312,12 +370,16 @@ function splitIds(ids: Uint8Array): Buffer[] {
   return Array.from({ length: all.length / 32 }, (_, i) => all.subarray(i * 32, i * 32 + 32));
 }
 
-function fromWire(p: WirePack): FinishedPack {
+function fromWire(p: WirePack, bytes: FinishedPack['bytes']): FinishedPack {
+  const ids = asBuffer(p.entries.ids);
   return {
-    bytes: asBuffer(p.bytes),
+    bytes,
     id: asBuffer(p.id),
     envelope: asBuffer(p.envelope),
     type: BlobType.data,
-    entries: p.entries.map((e) => ({ ...e, id: asBuffer(e.id) })),
+    entries: Array.from({ length: p.entries.fields.length / 4 }, (_, i) => {
+      const [offset, length, rawLength, compressed] = p.entries.fields.subarray(i * 4, i * 4 + 4);
+      return { type: BlobType.data, id: ids.subarray(i * 32, i * 32 + 32), offset: offset!, length: length!, rawLength: rawLength!, compressed: compressed === 1 };
+    }),
   };
 }

@@ -24,6 +24,19 @@ export interface ObjectOptions {
 }
 
 /**
+ * How a backend on the local filesystem takes objects written as files beside it: packs are
+ * then streamed to disk as they are built instead of being held whole in memory.
+ */
+export interface Staging {
+  /** Where to create the files, on the repository's filesystem. */
+  readonly dir: string;
+  /** Files in `dir` whose names start with this are never taken for objects (the rest of a name is the writer's to choose). */
+  readonly prefix: string;
+  /** Makes a complete file written in `dir` the object, atomically as `save` does; the file is gone afterwards, also when this fails. */
+  adopt(type: ObjectType, name: string, file: string): Promise<void>;
+}
+
+/**
  * Where repository objects live. Objects are written once and never modified; `save`
  * must be atomic (an object is either absent or complete). Everything above this
  * interface is the same for every store.
@@ -44,6 +57,8 @@ export interface Backend {
   stat(type: ObjectType, name: string): Promise<number | null>;
   list(type: ObjectType): AsyncIterable<{ name: string; size: number }>;
   remove(type: ObjectType, name: string): Promise<void>;
+  /** Present when objects can be written as files and adopted (see Staging). */
+  readonly staging?: Staging;
 }
 
 export class NotFoundError extends Error {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readdirOrEmpty, readRangeSync } from '../util/fs.js';
 import { sha256 } from '../crypto/primitives.js';
-import type { Backend, ObjectOptions, ObjectType } from './backend.js';
+import type { Backend, ObjectOptions, ObjectType, Staging } from './backend.js';
 
 /** Repository caches nobody opened for this long are removed. */
 const UNUSED_MS = 30 * 24 * 3600 * 1000;
@@ -51,6 +51,11 @@ export class CachedBackend implements Backend {
 
   get connections(): number {
     return this.inner.connections;
+  }
+
+  /** Adopted objects bypass the cache: only data packs are staged, and those it does not keep. */
+  get staging(): Staging | undefined {
+    return this.inner.staging;
   }
 
   exists(): Promise<boolean> {

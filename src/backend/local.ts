@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readdirOrEmpty, readRangeSync } from '../util/fs.js';
-import { NotFoundError, OBJECT_TYPES, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
+import { NotFoundError, OBJECT_TYPES, type Backend, type ObjectOptions, type ObjectType, type Staging } from './backend.js';
 
 const TEMP_PREFIX = '.tmp-';
 /** Ranges up to this size (tree blobs, a few small files' worth of a pack) are read without the thread pool. */
@@ -14,7 +14,12 @@ const SYNC_RANGE_MAX = 1024 * 1024;
  * complete or absent, never partial.
  */
 export class LocalBackend implements Backend {
-  constructor(readonly root: string) {}
+  /** Staged files lie in data/ beside the pack directories, so adopting one is a rename. */
+  readonly staging: Staging;
+
+  constructor(readonly root: string) {
+    this.staging = { dir: path.join(root, 'data'), prefix: TEMP_PREFIX, adopt: (type, name, file) => this.adopt(type, name, file) };
+  }
 
   /** Disks gain little from more than a couple of writers at once. */
   readonly connections = 2;
@@ -59,6 +64,23 @@ export class LocalBackend implements Backend {
     await fh.close();
     await fs.rename(temp, this.pathOf(type, name));
     await syncDir(dir);
+  }
+
+  private async adopt(type: ObjectType, name: string, file: string): Promise<void> {
+    try {
+      // Its writer closed it without a sync: the data must be on disk before the name is.
+      const fh = await fs.open(file, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.rename(file, this.pathOf(type, name));
+    } catch (err) {
+      await fs.rm(file, { force: true });
+      throw err;
+    }
+    await syncDir(this.dirOf(type, name));
   }
 
   async load(type: ObjectType, name: string, opts: ObjectOptions = {}): Promise<Buffer> {
@@ -109,7 +131,10 @@ export class LocalBackend implements Backend {
       if (size !== null) yield { name: 'config', size };
       return;
     }
-    const dirs = type === 'data' ? (await readdirOrEmpty(path.join(this.root, 'data'))).map((d) => path.join(this.root, 'data', d)) : [path.join(this.root, type)];
+    const dirs =
+      type === 'data'
+        ? (await readdirOrEmpty(path.join(this.root, 'data'))).filter((d) => !d.startsWith(TEMP_PREFIX)).map((d) => path.join(this.root, 'data', d))
+        : [path.join(this.root, type)];
     for (const dir of dirs) {
       for (const name of await readdirOrEmpty(dir)) {
         if (name.startsWith(TEMP_PREFIX)) continue;

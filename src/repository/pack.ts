@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { IntegrityError } from '../errors.js';
 import { newSealedKey } from '../crypto/keybox.js';
-import { counterNonce, open, seal, sealInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
+import { counterNonce, open, seal, sealInto, TAG_BYTES } from '../crypto/primitives.js';
 
 /**
  * A pack holds encrypted blobs of one type and ends with its own encrypted header, so the
@@ -43,18 +44,23 @@ export function blobNonce(offset: number): Buffer {
 /**
  * Assembles one pack in one buffer: each blob is encrypted into place as it arrives (sync
  * AES-GCM costs ~11 µs per small blob here; a WebCrypto job cost ~86 µs), so a pack is never
- * held twice.
+ * held twice. With a `spill`, the buffer is only a window: whenever it is full, what it holds
+ * goes to the spill (a file) and is hashed, so a pack of any size needs a window's memory.
  */
 export class PackWriter {
   private readonly entries: PackEntry[] = [];
   private buffer: Buffer;
-  private size = 0;
+  /** Bytes in `buffer`; those before them went to the spill. */
+  private used = 0;
+  private spilled = 0;
+  private readonly hash = createHash('sha256');
 
   /** `capacity`: the expected pack size (a larger last blob grows the buffer once), or a buffer to reuse. */
   constructor(
     private readonly key: Buffer,
     readonly envelope: Buffer,
     capacity: number | Buffer,
+    private readonly spill?: (bytes: Buffer) => void,
   ) {
     this.buffer = typeof capacity === 'number' ? Buffer.allocUnsafeSlow(capacity) : capacity;
     this.append(MAGIC);
@@ -63,19 +69,23 @@ export class PackWriter {
   }
 
   get bytes(): number {
-    return this.size;
+    return this.spilled + this.used;
   }
 
   add(type: BlobType, id: Buffer, stored: Uint8Array, rawLength: number, compressed: boolean): void {
     const length = stored.length + TAG_BYTES;
+    const offset = this.bytes;
     this.reserve(length);
-    sealInto(this.key, blobNonce(this.size), stored, this.buffer, this.size);
-    this.entries.push({ type, id, offset: this.size, length, rawLength, compressed });
-    this.size += length;
+    sealInto(this.key, blobNonce(offset), stored, this.buffer, this.used);
+    this.entries.push({ type, id, offset, length, rawLength, compressed });
+    this.used += length;
   }
 
-  /** The pack's bytes and entries, and its name: the SHA-256 of the bytes. */
-  finish(): { bytes: Buffer; entries: PackEntry[]; id: Buffer } {
+  /**
+   * The pack's entries, its size and its name: the SHA-256 of its bytes. `bytes` are the
+   * pack's bytes, or none when they went to the spill.
+   */
+  finish(): { bytes: Buffer; entries: PackEntry[]; id: Buffer; size: number } {
     const header = Buffer.alloc(this.entries.length * ENTRY_BYTES);
     this.entries.forEach((e, i) => {
       const at = i * ENTRY_BYTES;
@@ -90,28 +100,41 @@ export class PackWriter {
     trailer.writeUInt32LE(sealedHeader.length);
     this.append(sealedHeader);
     this.append(trailer);
-    const bytes = this.buffer.subarray(0, this.size);
-    return { bytes, entries: this.entries, id: sha256(bytes) };
+    if (this.spill) this.spillWindow();
+    const bytes = this.buffer.subarray(0, this.used);
+    return { bytes, entries: this.entries, id: this.hash.update(bytes).digest(), size: this.bytes };
   }
 
   private append(data: Uint8Array): void {
     this.reserve(data.length);
-    this.buffer.set(data, this.size);
-    this.size += data.length;
+    this.buffer.set(data, this.used);
+    this.used += data.length;
   }
 
   private reserve(length: number): void {
-    if (this.size + length <= this.buffer.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.size + length));
-    this.buffer.copy(grown, 0, 0, this.size);
+    if (this.used + length <= this.buffer.length) return;
+    if (this.spill && this.used > 0) {
+      this.spillWindow();
+      if (length <= this.buffer.length) return;
+    }
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.used + length));
+    this.buffer.copy(grown, 0, 0, this.used);
     this.buffer = grown;
+  }
+
+  private spillWindow(): void {
+    const window = this.buffer.subarray(0, this.used);
+    this.hash.update(window);
+    this.spill!(window);
+    this.spilled += this.used;
+    this.used = 0;
   }
 }
 
 /** A writer for a new data pack: a fresh key, sealed to the repository's data public key. */
-export function newDataPack(dataPublicKey: Buffer, capacity: number | Buffer): PackWriter {
+export function newDataPack(dataPublicKey: Buffer, capacity: number | Buffer, spill?: (bytes: Buffer) => void): PackWriter {
   const { key, sealed } = newSealedKey(dataPublicKey);
-  return new PackWriter(key, Buffer.concat([Buffer.from([KeyKind.sealed]), sealed]), capacity);
+  return new PackWriter(key, Buffer.concat([Buffer.from([KeyKind.sealed]), sealed]), capacity, spill);
 }
 
 /** The envelope stored at the start of a pack: key kind and its body. */

@@ -1,12 +1,20 @@
+import { promises as fs } from 'node:fs';
 import type { IndexFile, PackInfo } from './blob-index.js';
 import { Budget } from '../util/budget.js';
 import type { PreparedBlob } from './blob-prepare.js';
 import { BlobType, newDataPack, PackWriter, type PackEntry } from './pack.js';
 import type { Repository } from './repository.js';
 
+/** A pack written to a file for the backend's Staging. */
+export interface StagedPack {
+  file: string;
+  size: number;
+}
+
 /** A pack assembled elsewhere (a backup worker's), named by the SHA-256 of its bytes. */
 export interface FinishedPack {
-  bytes: Buffer;
+  /** Its bytes, or where they were staged. */
+  bytes: Buffer | StagedPack;
   entries: PackEntry[];
   id: Buffer;
   type: BlobType;
@@ -39,6 +47,15 @@ export class Packer {
 
   constructor(private readonly repo: Repository) {
     this.uploadSlots = new Budget(repo.backend.connections);
+  }
+
+  /**
+   * Where data packs built elsewhere are to be written, when the backend adopts files: a
+   * directory and a prefix for the files' names. Otherwise they are handed over in memory.
+   */
+  get staging(): { dir: string; prefix: string } | undefined {
+    const staging = this.repo.backend.staging;
+    return staging && { dir: staging.dir, prefix: staging.prefix };
   }
 
   /** Room for a full pack and the blob that fills it (pages never written cost no memory). */
@@ -90,7 +107,8 @@ export class Packer {
     const writer = this.open.get(type);
     if (!writer) return;
     this.open.delete(type);
-    await this.storePack({ ...writer.finish(), type, envelope: writer.envelope });
+    const { bytes, entries, id } = writer.finish();
+    await this.storePack({ bytes, entries, id, type, envelope: writer.envelope });
   }
 
   /**
@@ -98,17 +116,25 @@ export class Packer {
    * is free, so producers wait while too many packs are in memory.
    */
   async storePack(pack: FinishedPack): Promise<void> {
-    await this.uploadSlots.admit(1);
+    const { bytes, entries } = pack;
+    if (this.failure === undefined) {
+      await this.uploadSlots.admit(1);
+      if (this.failure !== undefined) this.uploadSlots.release(1);
+    }
     if (this.failure !== undefined) {
-      this.uploadSlots.release(1);
+      // Nothing else would remove a staged file of a run that failed.
+      if (!Buffer.isBuffer(bytes)) await fs.rm(bytes.file, { force: true });
       throw this.failure;
     }
-    const { bytes, entries } = pack;
     const info: PackInfo = { id: pack.id, type: pack.type, envelope: pack.envelope };
     const name = info.id.toString('hex');
-    const upload = this.repo.backend.save('data', name, bytes, { metadata: info.type === BlobType.tree, sha256: name }).then(
+    const upload = (
+      Buffer.isBuffer(bytes)
+        ? this.repo.backend.save('data', name, bytes, { metadata: info.type === BlobType.tree, sha256: name })
+        : this.repo.backend.staging!.adopt('data', name, bytes.file)
+    ).then(
       () => {
-        this.bytesStored += bytes.length;
+        this.bytesStored += Buffer.isBuffer(bytes) ? bytes.length : bytes.size;
         this.repo.index.addPack(info, entries);
         for (const e of entries) this.pending.delete(e.id.toString('latin1'));
         this.unindexed.packs.push({ pack: info, entries });
@@ -135,10 +161,17 @@ export class Packer {
     await this.repo.saveIndexFile(file);
   }
 
-  /** Uploads every open pack, waits for all uploads, then writes the index for them. */
+  /**
+   * Uploads every open pack, waits for all uploads, then writes the index for them. After a
+   * failure it still waits for every upload under way, so none is left writing (or leaving a
+   * staged file behind) once it settles.
+   */
   async flush(): Promise<void> {
-    for (const type of [...this.open.keys()]) await this.finish(type);
-    await Promise.all(this.uploads);
+    try {
+      for (const type of [...this.open.keys()]) await this.finish(type);
+    } finally {
+      await Promise.all(this.uploads);
+    }
     this.rethrow();
     await this.checkpoint(true);
   }

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { backup } from '../src/archiver/archiver.js';
+import { check } from '../src/checker/checker.js';
+import { sha256 } from '../src/crypto/primitives.js';
+import { PackWriter, readPackHeader } from '../src/repository/pack.js';
+import { restore } from '../src/restorer/restorer.js';
+import { initRepo, listObjects, openRepo, scratch } from './helpers/repo.js';
+
+const KiB = 1024;
+let tmp: ReturnType<typeof scratch>;
+let src: string;
+
+before(() => {
+  tmp = scratch('staged');
+  src = path.join(tmp.dir, 'src');
+  fs.mkdirSync(src);
+  // Small files for the workers' batches, large ones for chunks, enough of both to fill many small packs.
+  for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(src, `small-${i}`), randomBytes(1 + ((i * 997) % (8 * KiB))));
+  for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(src, `large-${i}`), randomBytes(1536 * KiB));
+});
+
+after(() => tmp.cleanup());
+
+test('a pack streamed through a small window is the pack built in memory', () => {
+  const key = randomBytes(32);
+  const envelope = Buffer.concat([Buffer.from([2]), randomBytes(32)]);
+  const blobs = Array.from({ length: 40 }, (_, i) => randomBytes(i === 7 ? 100 * KiB : 1 + i * 331));
+  const build = (writer: PackWriter) => {
+    for (const b of blobs) writer.add(0, sha256(b), b, b.length, false);
+    return writer.finish();
+  };
+  const whole = build(new PackWriter(key, envelope, 1024 * KiB));
+  const spilled: Buffer[] = [];
+  // The window is smaller than one of the blobs: it grows for it.
+  const streamed = build(new PackWriter(key, envelope, 4 * KiB, (bytes) => spilled.push(Buffer.from(bytes))));
+  assert.equal(streamed.bytes.length, 0);
+  assert.deepEqual(Buffer.concat(spilled), whole.bytes);
+  assert.equal(streamed.size, whole.bytes.length);
+  assert.deepEqual(streamed.id, sha256(whole.bytes));
+  assert.deepEqual(streamed.entries, whole.entries);
+  assert.equal(readPackHeader(Buffer.concat(spilled), key, 'pack').length, blobs.length);
+});
+
+test('a local backup writes its packs as files adopted whole: none left behind, the repository checks and restores', async () => {
+  const repoDir = path.join(tmp.dir, 'repo-ok');
+  await initRepo(repoDir, { packSize: 64 * KiB });
+  const { snapshot } = await backup(await openRepo(repoDir), { paths: [src] });
+  assert.deepEqual(
+    listObjects(repoDir).filter((o) => path.basename(o).startsWith('.tmp-')),
+    [],
+  );
+  const result = await check(await openRepo(repoDir), { readData: true });
+  assert.deepEqual(result.errors, []);
+  assert.ok(result.packs > 10, `${result.packs} packs`);
+  const target = path.join(tmp.dir, 'restored');
+  const stats = await restore(await openRepo(repoDir), snapshot, { target });
+  assert.equal(stats.errors, 0);
+  for (const name of fs.readdirSync(src)) assert.deepEqual(fs.readFileSync(path.join(target, src, name)), fs.readFileSync(path.join(src, name)), name);
+});
+
+test('a backup whose packs cannot be stored fails, leaving neither staged files nor objects', async () => {
+  const repoDir = path.join(tmp.dir, 'repo-fail');
+  await initRepo(repoDir, { packSize: 64 * KiB });
+  const repo = await openRepo(repoDir);
+  // Adopting a pack renames it into data/<2 hex>/: with those gone, every pack fails to be stored.
+  for (const d of fs.readdirSync(path.join(repoDir, 'data'))) fs.rmdirSync(path.join(repoDir, 'data', d));
+  await assert.rejects(backup(repo, { paths: [src] }), /ENOENT/);
+  // Uploads already under way settle here.
+  await assert.rejects(repo.writer.flush(), /ENOENT/);
+  assert.deepEqual(fs.readdirSync(path.join(repoDir, 'data')), []);
+  assert.deepEqual(fs.readdirSync(path.join(repoDir, 'index')), []);
+  assert.deepEqual(fs.readdirSync(path.join(repoDir, 'snapshots')), []);
+});
