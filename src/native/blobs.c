@@ -1,8 +1,9 @@
 /*
- * Opening and verifying data blobs without node:crypto objects. A restore decodes one blob per
- * small file, and a Decipher and an Hmac object per blob (each with its stream and key set-up)
- * cost more than the AES-GCM and SHA-256 work on a 16 KiB blob. These use the OpenSSL that
- * Node itself exports, with one cipher context per thread.
+ * Sealing, opening and naming blobs without node:crypto objects. A backup seals and names, and
+ * a restore opens and checks, one blob per small file, and a Cipher, Decipher or Hmac object
+ * per blob (each with its stream and key set-up) cost more than the AES-GCM and SHA-256 work on
+ * a 16 KiB blob. These use the OpenSSL that Node itself exports, with one cipher context per
+ * thread, and write into buffers the caller provides (a pack, a reused scratch buffer).
  */
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init and friends: plain structs, no provider look-up */
 #include <node_api.h>
@@ -27,6 +28,17 @@ static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   return 0;
 }
 
+/* An optional trailing argument: associated data to authenticate, or undefined for none. */
+static int get_aad(napi_env env, size_t argc, napi_value *argv, size_t index, uint8_t **aad, size_t *aad_len) {
+  *aad = NULL;
+  *aad_len = 0;
+  if (argc <= index) return 0;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[index], &t) != napi_ok) return -1;
+  if (t == napi_undefined) return 0;
+  return get_bytes(env, argv[index], aad, aad_len) || *aad_len > INT32_MAX ? -1 : 0;
+}
+
 static napi_value boolean(napi_env env, bool b) {
   napi_value v;
   napi_get_boolean(env, b, &v);
@@ -34,44 +46,35 @@ static napi_value boolean(napi_env env, bool b) {
 }
 
 /*
- * gcmOpen(key: Uint8Array(32), nonce: Uint8Array(12), sealed: Uint8Array, out: Uint8Array) -> boolean
+ * gcmOpen(key: Uint8Array(32), nonce: Uint8Array(12), sealed: Uint8Array, out: Uint8Array, aad?: Uint8Array) -> boolean
  * AES-256-GCM: sealed is ciphertext then tag; out receives sealed.length - 16 bytes of plaintext.
  * False when authentication fails (out then holds garbage).
  */
 static napi_value gcm_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   Instance *inst;
   napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&inst);
-  uint8_t *key, *nonce, *sealed, *out;
-  size_t key_len, nonce_len, sealed_len, out_len;
+  uint8_t *key, *nonce, *sealed, *out, *aad;
+  size_t key_len, nonce_len, sealed_len, out_len, aad_len;
   if (argc < 4 || get_bytes(env, argv[0], &key, &key_len) || get_bytes(env, argv[1], &nonce, &nonce_len) ||
-      get_bytes(env, argv[2], &sealed, &sealed_len) || get_bytes(env, argv[3], &out, &out_len) || key_len != 32 ||
+      get_bytes(env, argv[2], &sealed, &sealed_len) || get_bytes(env, argv[3], &out, &out_len) ||
+      get_aad(env, argc, argv, 4, &aad, &aad_len) || key_len != 32 ||
       nonce_len != 12 || sealed_len < TAG_BYTES || out_len != sealed_len - TAG_BYTES || sealed_len - TAG_BYTES > INT32_MAX) {
-    napi_throw_type_error(env, NULL, "gcmOpen(key: 32 bytes, nonce: 12 bytes, sealed: ≥ 16 bytes, out: sealed.length - 16 bytes)");
+    napi_throw_type_error(env, NULL, "gcmOpen(key: 32 bytes, nonce: 12 bytes, sealed: ≥ 16 bytes, out: sealed.length - 16 bytes, aad?)");
     return NULL;
   }
   int n, ok = EVP_DecryptInit_ex(inst->ctx, inst->gcm, NULL, key, nonce) == 1 &&
+              (!aad || EVP_DecryptUpdate(inst->ctx, NULL, &n, aad, (int)aad_len) == 1) &&
               EVP_DecryptUpdate(inst->ctx, out, &n, sealed, (int)out_len) == 1 &&
               EVP_CIPHER_CTX_ctrl(inst->ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, sealed + out_len) == 1 &&
               EVP_DecryptFinal_ex(inst->ctx, out + n, &n) == 1;
   return boolean(env, ok);
 }
 
-/* hmacSha256Equals(key: Uint8Array, data: Uint8Array, mac: Uint8Array(32)) -> boolean (HMAC-SHA-256 of data equals mac) */
-static napi_value hmac_equals(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint8_t *key, *data, *mac;
-  size_t key_len, data_len, mac_len;
-  if (argc < 3 || get_bytes(env, argv[0], &key, &key_len) || get_bytes(env, argv[1], &data, &data_len) ||
-      get_bytes(env, argv[2], &mac, &mac_len)) {
-    napi_throw_type_error(env, NULL, "hmacSha256Equals(key: Uint8Array, data: Uint8Array, mac: Uint8Array)");
-    return NULL;
-  }
-  if (mac_len != SHA256_DIGEST_LENGTH) return boolean(env, false);
-  uint8_t k[SHA256_CBLOCK] = {0}, pad[SHA256_CBLOCK], inner[SHA256_DIGEST_LENGTH], outer[SHA256_DIGEST_LENGTH];
+/* HMAC-SHA-256 with plain SHA256 structs: no EVP_MAC look-up per call. */
+static void hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t data_len, uint8_t *mac) {
+  uint8_t k[SHA256_CBLOCK] = {0}, pad[SHA256_CBLOCK], inner[SHA256_DIGEST_LENGTH];
   if (key_len > SHA256_CBLOCK) SHA256(key, key_len, k);
   else memcpy(k, key, key_len);
   SHA256_CTX c;
@@ -84,9 +87,55 @@ static napi_value hmac_equals(napi_env env, napi_callback_info info) {
   SHA256_Init(&c);
   SHA256_Update(&c, pad, SHA256_CBLOCK);
   SHA256_Update(&c, inner, SHA256_DIGEST_LENGTH);
-  SHA256_Final(outer, &c);
-  /* The ID is no secret (it names the blob in the index): no need for a constant-time compare. */
-  return boolean(env, memcmp(outer, mac, SHA256_DIGEST_LENGTH) == 0);
+  SHA256_Final(mac, &c);
+}
+
+/* hmacSha256(key: Uint8Array, data: Uint8Array, out: Uint8Array(32)): the MAC into out */
+static napi_value hmac(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint8_t *key, *data, *out;
+  size_t key_len, data_len, out_len;
+  if (argc < 3 || get_bytes(env, argv[0], &key, &key_len) || get_bytes(env, argv[1], &data, &data_len) ||
+      get_bytes(env, argv[2], &out, &out_len) || out_len != SHA256_DIGEST_LENGTH) {
+    napi_throw_type_error(env, NULL, "hmacSha256(key: Uint8Array, data: Uint8Array, out: 32 bytes)");
+    return NULL;
+  }
+  hmac_sha256(key, key_len, data, data_len, out);
+  return NULL;
+}
+
+/*
+ * gcmSeal(key: Uint8Array(32), nonce: Uint8Array(12), plaintext: Uint8Array, out: Uint8Array, at: number, aad?: Uint8Array)
+ * AES-256-GCM: ciphertext then the 16-byte tag into out[at, at + plaintext.length + 16).
+ */
+static napi_value gcm_seal(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  Instance *inst;
+  napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&inst);
+  uint8_t *key, *nonce, *plain, *out, *aad;
+  size_t key_len, nonce_len, plain_len, out_len, aad_len;
+  uint32_t at;
+  if (argc < 5 || get_bytes(env, argv[0], &key, &key_len) || get_bytes(env, argv[1], &nonce, &nonce_len) ||
+      get_bytes(env, argv[2], &plain, &plain_len) || get_bytes(env, argv[3], &out, &out_len) ||
+      napi_get_value_uint32(env, argv[4], &at) != napi_ok || get_aad(env, argc, argv, 5, &aad, &aad_len) ||
+      key_len != 32 || nonce_len != 12 || plain_len > INT32_MAX ||
+      (uint64_t)at + plain_len + TAG_BYTES > out_len) {
+    napi_throw_type_error(env, NULL, "gcmSeal(key: 32 bytes, nonce: 12 bytes, plaintext, out, at): out too small");
+    return NULL;
+  }
+  int n, m;
+  if (EVP_EncryptInit_ex(inst->ctx, inst->gcm, NULL, key, nonce) != 1 ||
+      (aad && EVP_EncryptUpdate(inst->ctx, NULL, &n, aad, (int)aad_len) != 1) ||
+      EVP_EncryptUpdate(inst->ctx, out + at, &n, plain, (int)plain_len) != 1 ||
+      EVP_EncryptFinal_ex(inst->ctx, out + at + n, &m) != 1 ||
+      EVP_CIPHER_CTX_ctrl(inst->ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, out + at + plain_len) != 1) {
+    napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
+    return NULL;
+  }
+  return NULL;
 }
 
 static void free_instance(napi_env env, void *data, void *hint) {
@@ -106,7 +155,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_instance_data(env, inst, free_instance, NULL);
   napi_property_descriptor props[] = {
     {"gcmOpen", NULL, gcm_open, NULL, NULL, NULL, napi_default, inst},
-    {"hmacSha256Equals", NULL, hmac_equals, NULL, NULL, NULL, napi_default, NULL},
+    {"gcmSeal", NULL, gcm_seal, NULL, NULL, NULL, napi_default, inst},
+    {"hmacSha256", NULL, hmac, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -72,7 +72,7 @@ export function decodeSealedBlob(packKey: Buffer, chunkIdKey: Buffer, id: Buffer
       throw new IntegrityError(what(), 'does not decompress');
     }
   }
-  if (plain.length !== loc.rawLength || !blobsNative.hmacSha256Equals(chunkIdKey, plain, id)) throw new IntegrityError(what(), 'content does not match its ID');
+  if (plain.length !== loc.rawLength || !hmacSha256(chunkIdKey, plain).equals(id)) throw new IntegrityError(what(), 'content does not match its ID');
   return plain;
 }
 
