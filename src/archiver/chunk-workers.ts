@@ -299,7 +299,9 @@ export class ChunkWorkers {
     const finish = (err?: unknown) => {
       slot.pending.delete(job.seq);
       slot.load -= bytes;
-      if (slot.pending.size === 0) slot.worker.unref();
+      // Idle workers do not keep the process alive; one being terminated must, or the event
+      // loop could empty before its 'exit' and leave close() (and the backup) unsettled.
+      if (slot.pending.size === 0 && !this.closing) slot.worker.unref();
       if (err === undefined) return stored.resolve();
       this.failure ??= err as Error;
       hashed.reject(err);
