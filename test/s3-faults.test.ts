@@ -46,7 +46,7 @@ test('a backup through a network that drops, delays and fails requests completes
   const url = new URL(server!.endpoint);
   const proxy = await startFaultyProxy(
     { host: url.hostname, port: Number(url.port) },
-    { slowDown: 0.06, serverError: 0.04, drop: 0.04, truncate: 0.05, delay: 0.05, delayMs: 300 },
+    { slowDown: 0.06, serverError: 0.04, drop: 0.04, truncate: 0.05, delay: 0.05, delayMs: 300, first: ['slowDown', 'serverError', 'drop', 'truncate', 'delay'] },
   );
   try {
     // Small packs: many requests, so every kind of fault happens many times (trees are read a

@@ -12,6 +12,21 @@ export interface FaultRates {
   /** Hold the request back for `delayMs` before forwarding it. */
   delay: number;
   delayMs: number;
+  /** Faults the first requests get, one each in this order, before chance decides: so that every kind happens at least once however few requests a run makes. */
+  first?: FaultKind[];
+}
+
+export type FaultKind = 'slowDown' | 'serverError' | 'drop' | 'truncate' | 'delay';
+const KINDS: FaultKind[] = ['slowDown', 'serverError', 'drop', 'truncate', 'delay'];
+
+/** A draw that lands in the middle of `kind`'s share of [0, 1), as the checks below consume it. */
+function drawFor(rates: FaultRates, kind: FaultKind): number {
+  let before = 0;
+  for (const k of KINDS) {
+    if (k === kind) return before + rates[k] / 2;
+    before += rates[k];
+  }
+  return before;
 }
 
 export interface FaultStats {
@@ -61,7 +76,8 @@ export async function startFaultyProxy(target: { host: string; port: number }, r
         if (client.destroyed) return;
         if (enabled && METHOD.test(chunk.subarray(0, 8).toString('latin1'))) {
           stats.requests++;
-          let r = random();
+          const forced = rates.first?.[stats.requests - 1];
+          let r = forced ? drawFor(rates, forced) : random();
           if ((r -= rates.slowDown) < 0) {
             stats.slowDown++;
             client.end(errorResponse(503, 'SlowDown'));
