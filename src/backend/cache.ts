@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readdirOrEmpty, readRangeSync } from '../util/fs.js';
+import { readdirOrEmpty } from '../util/fs.js';
 import { sha256 } from '../crypto/primitives.js';
 import type { Backend, ObjectOptions, ObjectType, Staging } from './backend.js';
 
@@ -85,32 +85,28 @@ export class CachedBackend implements Backend {
 
   async load(type: ObjectType, name: string, opts: ObjectOptions = {}): Promise<Buffer> {
     if (!this.cacheable(type, opts)) return this.inner.load(type, name, opts);
-    const cached = await this.readCached(type, name, opts);
-    if (cached) return cached;
-    // Fetch the whole object even for a range: the next blob of the same tree pack is then local.
-    const whole = await this.inner.load(type, name);
-    if (sha256(whole).toString('hex') === name) await this.keep(type, name, whole);
+    // Cached objects are small or read whole (tree packs: see TreePackCache): a range is a view.
+    let whole = await this.readCached(type, name);
+    if (!whole) {
+      whole = await this.inner.load(type, name);
+      if (sha256(whole).toString('hex') === name) await this.keep(type, name, whole);
+    }
     const { range } = opts;
     return range ? whole.subarray(range.offset, range.offset + range.length) : whole;
   }
 
   /** The cached bytes, or null when there is no good copy. */
-  private async readCached(type: ObjectType, name: string, { range }: ObjectOptions): Promise<Buffer | null> {
+  private async readCached(type: ObjectType, name: string): Promise<Buffer | null> {
     const file = this.file(type, name);
     try {
-      if (!this.verified.has(file)) {
-        const whole = await fs.readFile(file);
-        if (sha256(whole).toString('hex') !== name) {
-          await fs.rm(file, { force: true });
-          return null;
-        }
-        this.verified.add(file);
-        return range ? whole.subarray(range.offset, range.offset + range.length) : whole;
+      const whole = await fs.readFile(file);
+      if (this.verified.has(file)) return whole;
+      if (sha256(whole).toString('hex') !== name) {
+        await fs.rm(file, { force: true });
+        return null;
       }
-      if (!range) return await fs.readFile(file);
-      // One tree blob at a time, each a few KiB: plain system calls.
-      const buf = readRangeSync(file, range.offset, range.length);
-      return buf.length === range.length ? buf : null;
+      this.verified.add(file);
+      return whole;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;

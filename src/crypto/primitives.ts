@@ -14,20 +14,25 @@ export const TAG_BYTES = 16;
 /** AES-256-GCM; the returned buffer is ciphertext followed by the 16-byte tag. */
 export function seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(plaintext.length + TAG_BYTES);
-  blobsNative.gcmSeal(key, nonce, plaintext, out, 0, aad);
+  sealInto(key, nonce, plaintext, out, 0, aad);
   return out;
 }
 
 /** seal() written into `out` at `at` (plaintext.length + TAG_BYTES bytes), so a pack is assembled without copies. */
-export function sealInto(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, out: Buffer, at: number): void {
-  blobsNative.gcmSeal(key, nonce, plaintext, out, at);
+export function sealInto(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, out: Buffer, at: number, aad?: Uint8Array): void {
+  blobsNative.gcmSeal(key, nonce, plaintext, out, at, aad);
 }
 
 /** Inverse of seal; returns null when authentication fails (wrong key or tampered bytes). */
 export function open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buffer | null {
   if (sealed.length < TAG_BYTES) return null;
   const out = Buffer.allocUnsafe(sealed.length - TAG_BYTES);
-  return blobsNative.gcmOpen(key, nonce, sealed, out, aad) ? out : null;
+  return openInto(key, nonce, sealed, out, aad) ? out : null;
+}
+
+/** open() into `out` (sealed.length - TAG_BYTES bytes, e.g. a reused buffer); false when authentication fails. */
+export function openInto(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, out: Uint8Array, aad?: Uint8Array): boolean {
+  return blobsNative.gcmOpen(key, nonce, sealed, out, aad);
 }
 
 /** Derives a one-purpose key; `info` names the purpose so keys for different uses never coincide. */

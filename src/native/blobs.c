@@ -39,6 +39,15 @@ static int get_aad(napi_env env, size_t argc, napi_value *argv, size_t index, ui
   return get_bytes(env, argv[index], aad, aad_len) || *aad_len > INT32_MAX ? -1 : 0;
 }
 
+/* The arguments every AES-GCM call shares: key (32 bytes) and nonce (12 bytes) first, optional associated data at aad_index. */
+static int get_gcm_args(napi_env env, size_t argc, napi_value *argv, size_t aad_index, uint8_t **key, uint8_t **nonce, uint8_t **aad, size_t *aad_len) {
+  size_t key_len, nonce_len;
+  return get_bytes(env, argv[0], key, &key_len) || get_bytes(env, argv[1], nonce, &nonce_len) || key_len != 32 ||
+                 nonce_len != 12 || get_aad(env, argc, argv, aad_index, aad, aad_len)
+             ? -1
+             : 0;
+}
+
 static napi_value boolean(napi_env env, bool b) {
   napi_value v;
   napi_get_boolean(env, b, &v);
@@ -56,11 +65,10 @@ static napi_value gcm_open(napi_env env, napi_callback_info info) {
   Instance *inst;
   napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&inst);
   uint8_t *key, *nonce, *sealed, *out, *aad;
-  size_t key_len, nonce_len, sealed_len, out_len, aad_len;
-  if (argc < 4 || get_bytes(env, argv[0], &key, &key_len) || get_bytes(env, argv[1], &nonce, &nonce_len) ||
+  size_t sealed_len, out_len, aad_len;
+  if (argc < 4 || get_gcm_args(env, argc, argv, 4, &key, &nonce, &aad, &aad_len) ||
       get_bytes(env, argv[2], &sealed, &sealed_len) || get_bytes(env, argv[3], &out, &out_len) ||
-      get_aad(env, argc, argv, 4, &aad, &aad_len) || key_len != 32 ||
-      nonce_len != 12 || sealed_len < TAG_BYTES || out_len != sealed_len - TAG_BYTES || sealed_len - TAG_BYTES > INT32_MAX) {
+      sealed_len < TAG_BYTES || out_len != sealed_len - TAG_BYTES || sealed_len - TAG_BYTES > INT32_MAX) {
     napi_throw_type_error(env, NULL, "gcmOpen(key: 32 bytes, nonce: 12 bytes, sealed: ≥ 16 bytes, out: sealed.length - 16 bytes, aad?)");
     return NULL;
   }
@@ -116,12 +124,11 @@ static napi_value gcm_seal(napi_env env, napi_callback_info info) {
   Instance *inst;
   napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&inst);
   uint8_t *key, *nonce, *plain, *out, *aad;
-  size_t key_len, nonce_len, plain_len, out_len, aad_len;
+  size_t plain_len, out_len, aad_len;
   uint32_t at;
-  if (argc < 5 || get_bytes(env, argv[0], &key, &key_len) || get_bytes(env, argv[1], &nonce, &nonce_len) ||
+  if (argc < 5 || get_gcm_args(env, argc, argv, 5, &key, &nonce, &aad, &aad_len) ||
       get_bytes(env, argv[2], &plain, &plain_len) || get_bytes(env, argv[3], &out, &out_len) ||
-      napi_get_value_uint32(env, argv[4], &at) != napi_ok || get_aad(env, argc, argv, 5, &aad, &aad_len) ||
-      key_len != 32 || nonce_len != 12 || plain_len > INT32_MAX ||
+      napi_get_value_uint32(env, argv[4], &at) != napi_ok || plain_len > INT32_MAX ||
       (uint64_t)at + plain_len + TAG_BYTES > out_len) {
     napi_throw_type_error(env, NULL, "gcmSeal(key: 32 bytes, nonce: 12 bytes, plaintext, out, at): out too small");
     return NULL;

@@ -4,7 +4,7 @@ import { CachedBackend } from '../backend/cache.js';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { openSealedKey } from '../crypto/keybox.js';
 import { generateMasterKeys, type MasterKeys } from '../crypto/masterkeys.js';
-import { deriveKey, hmacSha256, sha256, TAG_BYTES } from '../crypto/primitives.js';
+import { deriveKey, hmacSha256, openInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { prepareBlob, type PreparedBlob } from './blob-prepare.js';
 import { BlobIndex, decodeIndexFile, encodeIndexFile, type BlobLocation, type IndexFile } from './blob-index.js';
@@ -12,7 +12,6 @@ import { decompressInto } from './compression.js';
 import { checkChunkerParams, checkCompressionLevel, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, type RepoConfig } from './config.js';
 import { addKey, DEFAULT_KDF_MS, unlockKeys } from './keys.js';
 import { blobNonce, BlobType, KeyKind, readEnvelope, readPackHeader, type PackEntry } from './pack.js';
-import { blobsNative } from '../native/blobs.js';
 import { Packer } from './packer.js';
 import { decodeObject, encodeObject, ObjectKind } from './sealed-object.js';
 import { TreePackCache } from './tree-pack-cache.js';
@@ -60,9 +59,8 @@ export class BlobScratch {
 export function decodeSealedBlob(packKey: Buffer, chunkIdKey: Buffer, id: Buffer, loc: Omit<BlobLocation, 'pack'>, sealed: Buffer, packId: string, scratch?: BlobScratch): Buffer {
   const what = () => `blob ${id.toString('hex').slice(0, 12)} in pack ${packId.slice(0, 12)}`;
   if (sealed.length !== loc.length || sealed.length < TAG_BYTES) throw new IntegrityError(what(), 'truncated');
-  // Native AES-GCM and HMAC (blobs.c): node:crypto's per-blob objects cost more than the work.
   const opened = scratch?.forOpened(sealed.length - TAG_BYTES) ?? Buffer.allocUnsafe(sealed.length - TAG_BYTES);
-  if (!blobsNative.gcmOpen(packKey, blobNonce(loc.offset), sealed, opened)) throw new IntegrityError(what(), 'blob failed authentication');
+  if (!openInto(packKey, blobNonce(loc.offset), sealed, opened)) throw new IntegrityError(what(), 'blob failed authentication');
   let plain = opened;
   if (loc.compressed) {
     plain = scratch?.forPlain(loc.rawLength) ?? Buffer.allocUnsafe(loc.rawLength);
