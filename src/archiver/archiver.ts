@@ -415,7 +415,7 @@ class BackupRun implements BlobSink {
       return null;
     }
     const node = this.metadata(name, st, type);
-    if (this.sources.has(full.toString('latin1')) && (type === 'blockdev' || (type === 'file' && this.opts.asDevice))) {
+    if ((type === 'blockdev' || (type === 'file' && this.opts.asDevice)) && this.sources.has(full.toString('latin1'))) {
       return (await this.saveImage(full, st, node)) ? node : null;
     }
     switch (type) {
@@ -479,8 +479,8 @@ class BackupRun implements BlobSink {
       this.summary.filesUnmodified++;
       return true;
     }
-    const linkKey = `${st.dev}:${st.ino}`;
-    const linked = st.nlink > 1 ? this.hardlinks.get(linkKey) : undefined;
+    const linkKey = st.nlink > 1 ? `${st.dev}:${st.ino}` : undefined;
+    const linked = linkKey && this.hardlinks.get(linkKey);
     if (linked) {
       this.defer(linked.then((c) => this.setContent(node, c)));
       return true;
@@ -490,7 +490,7 @@ class BackupRun implements BlobSink {
     if (!pending) return false;
     const content = pending.result;
     this.defer(content.then((c) => this.setContent(node, c)));
-    if (st.nlink > 1) this.hardlinks.set(linkKey, content);
+    if (linkKey) this.hardlinks.set(linkKey, content);
     return true;
   }
 

@@ -1,13 +1,15 @@
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { getSystemErrorName } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { hmacSha256 } from '../crypto/primitives.js';
 import { BlobCompressor } from '../repository/compression.js';
 import { BlobType, newDataPack, type PackEntry, type PackWriter } from '../repository/pack.js';
-import type { FileOutcome, Job, Reply, WireEntries, WirePack, WorkerSetup } from './chunk-workers.js';
+import type { FileOutcomes, Job, Reply, WireEntries, WirePack, WorkerSetup } from './chunk-workers.js';
 import { chunkBuffer, fileChunks } from './file-chunks.js';
 import { openNoAtime } from './open-source.js';
+import { posix, READ_SLOTS, ReadOutcome } from '../native/posix.js';
 import { asBuffer } from '../util/buffers.js';
 import { RingArena, type Region } from '../util/ring-arena.js';
 
@@ -30,36 +32,13 @@ interface Blob {
 }
 
 /**
- * Small files are read straight into an arena and cut there: blobs are views, not copies.
- * A job's arena is a region of one ring, given back once its blobs are packed.
+ * Small files are read straight into a region of one ring and cut there: blobs are views, not
+ * copies. A job's region is given back once its blobs are packed.
  */
 const ring = new RingArena(4 * 1024 * 1024);
 
-class Arena {
-  private readonly region: Region;
-  used = 0;
-
-  /** Room for every file of a job, one byte more each (see readWhole). */
-  constructor(sizes: Float64Array) {
-    this.region = ring.take(sizes.reduce((sum, size) => sum + size + 1, 0));
-  }
-
-  get buffer(): Buffer {
-    return this.region.bytes;
-  }
-
-  /** Room for `size` bytes at `used` (always there: the arena was sized for its job's files). */
-  room(size: number): Buffer {
-    return this.buffer.subarray(this.used, this.used + size);
-  }
-
-  release(): void {
-    ring.release(this.region);
-  }
-}
-
-/** Blobs hashed and waiting for the main thread's word on which are new, by job, with the arena or chunk buffer they live in. */
-const waiting = new Map<number, { blobs: Blob[]; arena?: Arena; chunk?: ArrayBuffer }>();
+/** Blobs hashed and waiting for the main thread's word on which are new, by job, with the ring region or chunk buffer they live in. */
+const waiting = new Map<number, { blobs: Blob[]; region?: Region; chunk?: ArrayBuffer }>();
 let pack: PackWriter | undefined;
 /** The file the open pack is written to, when packs are staged (see Staging). */
 let packFile: { fd: number; file: string } | undefined;
@@ -81,30 +60,31 @@ parentPort!.on('message', (job: Job) => {
 async function handle(job: Job): Promise<void> {
   switch (job.kind) {
     case 'files': {
-      const arena = new Arena(job.sizes);
+      // Room for every file, one byte more each (see posix.readFiles).
+      const region = ring.take(job.sizes.reduce((sum, size) => sum + size + 1, 0));
       try {
         const blobs: Blob[] = [];
-        const files = await readFiles(job, blobs, arena);
-        sendHashed(job.seq, files, blobs, arena);
+        const files = await readFiles(job, blobs, region.bytes);
+        sendHashed(job.seq, blobs, region, undefined, files);
       } catch (err) {
-        arena.release();
+        ring.release(region);
         throw err;
       }
       return;
     }
     case 'chunk': {
       const data = asBuffer(job.data);
-      sendHashed(job.seq, [], [{ id: hmacSha256(key, data), data }], undefined, job.data.buffer as ArrayBuffer);
+      sendHashed(job.seq, [{ id: hmacSha256(key, data), data }], undefined, job.data.buffer as ArrayBuffer);
       return;
     }
     case 'store': {
-      const { blobs, arena, chunk } = waiting.get(job.seq)!;
+      const { blobs, region, chunk } = waiting.get(job.seq)!;
       waiting.delete(job.seq);
       const packs: WirePack[] = [];
       blobs.forEach((b, i) => {
         if (job.fresh[i] === 1) store(b, packs);
       });
-      arena?.release();
+      if (region) ring.release(region);
       sendPacks(job.seq, packs, chunk);
       return;
     }
@@ -120,13 +100,15 @@ async function handle(job: Job): Promise<void> {
   }
 }
 
-/** Keeps the blobs until the main thread says which are new, and sends it their IDs. */
-function sendHashed(seq: number, files: FileOutcome[], blobs: Blob[], arena?: Arena, chunk?: ArrayBuffer): void {
-  waiting.set(seq, { blobs, arena, chunk });
+/** Keeps the blobs until the main thread says which are new, and sends it their IDs (and how reading the job's files went). */
+function sendHashed(seq: number, blobs: Blob[], region?: Region, chunk?: ArrayBuffer, files?: FileOutcomes): void {
+  waiting.set(seq, { blobs, region, chunk });
   const ids = Buffer.allocUnsafeSlow(blobs.length * 32);
   blobs.forEach((b, i) => b.id.copy(ids, i * 32));
   const rawLengths = Uint32Array.from(blobs, (b) => b.data.length);
-  reply({ seq, kind: 'hashed', files, ids, rawLengths }, [ids.buffer as ArrayBuffer]);
+  const transfer = [ids.buffer, rawLengths.buffer] as ArrayBuffer[];
+  if (files) transfer.push(files.chunks.buffer as ArrayBuffer, files.read.buffer as ArrayBuffer, files.changed.buffer as ArrayBuffer);
+  reply({ seq, kind: 'hashed', ids, rawLengths, ...(files ? { files } : {}) }, transfer);
 }
 
 function store(blob: Blob, packs: WirePack[]): void {
@@ -187,57 +169,59 @@ function sendPacks(seq: number, packs: WirePack[], chunk?: ArrayBuffer): void {
   reply({ seq, kind: 'stored', packs, ...(chunk ? { chunk } : {}) }, buffers);
 }
 
-async function readFiles(job: Extract<Job, { kind: 'files' }>, blobs: Blob[], arena: Arena): Promise<FileOutcome[]> {
+/** Reads a job's files into `into` (one native call), then cuts and hashes each in place. */
+async function readFiles(job: Extract<Job, { kind: 'files' }>, blobs: Blob[], into: Buffer): Promise<FileOutcomes> {
   const paths = asBuffer(job.paths);
-  const outcomes: FileOutcome[] = [];
-  for (let i = 0; i < job.ends.length; i++) {
-    const path = paths.subarray(i === 0 ? 0 : job.ends[i - 1], job.ends[i]);
+  const count = job.ends.length;
+  const results = new Float64Array(count * READ_SLOTS);
+  posix.readFiles(paths, job.ends, job.sizes, job.mtimes, into, results);
+  const files: FileOutcomes = { chunks: new Uint32Array(count), read: new Float64Array(count), changed: new Uint8Array(count), errors: [] };
+  let used = 0;
+  for (let i = 0; i < count; i++) {
+    const at = i * READ_SLOTS;
+    const outcome = results[at]!;
+    const read = results[at + 2]!;
     const before = blobs.length;
-    const outcome = await readFile(path, job.sizes[i]!, job.mtimes[i]!, blobs, arena);
-    // A file that failed part way contributes no blobs.
-    if (outcome.error) blobs.length = before;
-    outcome.chunks = blobs.length - before;
-    outcomes.push(outcome);
+    if (outcome === ReadOutcome.ok) {
+      cut(into.subarray(used, used + read), blobs);
+      used += read;
+      files.read[i] = read;
+      files.changed[i] = results[at + 3]!;
+    } else if (outcome === ReadOutcome.grew) {
+      const path = paths.subarray(i === 0 ? 0 : job.ends[i - 1], job.ends[i]);
+      try {
+        files.read[i] = await readGrown(path, blobs);
+        files.changed[i] = 1;
+      } catch (err) {
+        // A file that failed part way contributes no blobs.
+        blobs.length = before;
+        files.errors.push({ file: i, code: codeOf(err), during: 'read' });
+      }
+    } else {
+      files.errors.push({ file: i, code: errnoCode(results[at + 1]!), during: outcome === ReadOutcome.openFailed ? 'open' : 'read' });
+    }
+    files.chunks[i] = blobs.length - before;
   }
-  return outcomes;
+  return files;
 }
 
-async function readFile(path: Buffer, size: number, mtimeNs: bigint, blobs: Blob[], arena: Arena): Promise<FileOutcome> {
-  let fd: number;
-  try {
-    fd = openNoAtime(path);
-  } catch (err) {
-    return { chunks: 0, read: 0, changed: false, error: { code: codeOf(err), during: 'open' } };
+function cut(data: Buffer, blobs: Blob[]): void {
+  for (let start = 0; start < data.length; ) {
+    const length = chunker.cut(data, start, data.length);
+    const blob = data.subarray(start, start + length);
+    blobs.push({ id: hmacSha256(key, blob), data: blob });
+    start += length;
   }
+}
+
+/** A file that held more than the walk saw: read again from the start, as a stream. */
+async function readGrown(path: Buffer, blobs: Blob[]): Promise<number> {
+  const fd = openNoAtime(path);
   try {
-    const read = readWhole(fd, size, blobs, arena) ?? (await readStream(fd, blobs));
-    const after = fstatSync(fd, { bigint: true });
-    return { chunks: 0, read, changed: after.mtimeNs !== mtimeNs || Number(after.size) !== size || read !== size };
-  } catch (err) {
-    return { chunks: 0, read: 0, changed: false, error: { code: codeOf(err), during: 'read' } };
+    return await readStream(fd, blobs);
   } finally {
     closeSync(fd);
   }
-}
-
-/**
- * Reads a file of the size the walk saw into the arena and cuts it there. Undefined when the
- * file turns out longer: nothing consumed beyond what readStream reads again from the start.
- */
-function readWhole(fd: number, size: number, blobs: Blob[], arena: Arena): number | undefined {
-  // One byte more than expected tells a file that grew from one that did not.
-  const room = arena.room(size + 1);
-  let end = 0;
-  for (let n; end < room.length && (n = readSync(fd, room, end, room.length - end, end)) > 0; ) end += n;
-  if (end > size) return undefined;
-  arena.used += end;
-  for (let start = 0; start < end; ) {
-    const length = chunker.cut(room, start, end);
-    const data = room.subarray(start, start + length);
-    blobs.push({ id: hmacSha256(key, data), data });
-    start += length;
-  }
-  return end;
 }
 
 /** A file read as a stream through the shared buffer; its chunks are copied, since the buffer is reused. */
@@ -260,4 +244,12 @@ async function readStream(fd: number, blobs: Blob[]): Promise<number> {
 
 function codeOf(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? String(err);
+}
+
+function errnoCode(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
+  }
 }

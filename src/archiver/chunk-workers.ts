@@ -35,20 +35,26 @@ export type Job =
 
 /** Worker → main thread. */
 export type Reply =
-  | { seq: number; kind: 'hashed'; files: FileOutcome[]; ids: Uint8Array; rawLengths: Uint32Array }
+  | { seq: number; kind: 'hashed'; ids: Uint8Array; rawLengths: Uint32Array; files?: FileOutcomes }
   /** `chunk`: the buffer of a 'chunk' job, given back for the next chunk. */
   | { seq: number; kind: 'stored'; packs: WirePack[]; chunk?: ArrayBuffer }
   | { seq: number; kind: 'failed'; message: string };
 
-/** How reading one file of a 'files' job went. */
-export interface FileOutcome {
-  /** Its blobs: this many of the job's, after those of the files before it. */
-  chunks: number;
-  read: number;
-  /** Size or mtime differ from what the walk saw, or it ended early: what was read is stored. */
-  changed: boolean;
-  /** An errno code, and whether opening or reading failed. */
-  error?: { code: string; during: 'open' | 'read' };
+/** How reading the files of a 'files' job went, as arrays by file: a few allocations per job, not one object per file. */
+export interface FileOutcomes {
+  /** File i's blobs: this many of the job's, after those of the files before it. */
+  chunks: Uint32Array;
+  read: Float64Array;
+  /** 1 when size or mtime differ from what the walk saw, or it ended early: what was read is stored. */
+  changed: Uint8Array;
+  /** The files that could not be read (they have no blobs). */
+  errors: { file: number; code: string; during: FileError['during'] }[];
+}
+
+/** An errno code, and whether opening or reading failed. */
+export interface FileError {
+  code: string;
+  during: 'open' | 'read';
 }
 
 /** A finished data pack as it crosses threads (Buffers arrive as plain Uint8Arrays). */
@@ -82,7 +88,7 @@ export interface Hashed {
 export interface FileRead extends Hashed {
   read: number;
   changed: boolean;
-  error?: FileOutcome['error'];
+  error?: FileError;
 }
 
 interface Slot {
@@ -275,10 +281,12 @@ export class ChunkWorkers {
     );
     hashed.then(
       ({ ids, files }) => {
+        const errors = new Map(files!.errors.map(({ file, ...error }) => [file, error]));
         let first = 0;
-        files.forEach((f, i) => {
-          batch.waiting[i]!.resolve({ ids: ids.slice(first, first + f.chunks), stored, read: f.read, changed: f.changed, error: f.error });
-          first += f.chunks;
+        batch.waiting.forEach((w, i) => {
+          const chunks = files!.chunks[i]!;
+          w.resolve({ ids: ids.slice(first, first + chunks), stored, read: files!.read[i]!, changed: files!.changed[i] === 1, error: errors.get(i) });
+          first += chunks;
         });
       },
       (err: Error) => {
@@ -291,10 +299,10 @@ export class ChunkWorkers {
    * Sends a job and carries it through both replies: 'hashed' (answered with the new blobs)
    * and 'stored' (its packs handed to the sink).
    */
-  private run(job: Job, bytes: number, transfer: ArrayBuffer[], to?: Slot): { hashed: Promise<{ ids: Buffer[]; files: FileOutcome[] }>; stored: Promise<void> } {
+  private run(job: Job, bytes: number, transfer: ArrayBuffer[], to?: Slot): { hashed: Promise<{ ids: Buffer[]; files?: FileOutcomes }>; stored: Promise<void> } {
     const slot = to ?? this.slots.reduce((a, b) => (b.load < a.load ? b : a));
     slot.load += bytes;
-    const hashed = deferred<{ ids: Buffer[]; files: FileOutcome[] }>();
+    const hashed = deferred<{ ids: Buffer[]; files?: FileOutcomes }>();
     const stored = deferred<void>();
     const finish = (err?: unknown) => {
       slot.pending.delete(job.seq);
