@@ -1,4 +1,3 @@
-import v8 from 'node:v8';
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '../archiver/archiver.js';
 import { ExitCode, ScrateError } from '../errors.js';
@@ -58,10 +57,6 @@ function report(err: unknown, debug: boolean): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  // The young generation stays at its first size (1 MiB semi-spaces): a backup's main thread
-  // makes garbage at a high rate and V8 would grow it to 32 MiB, for no gain in time (bench:
-  // 5-20 MiB less peak RSS, no slower). Read by V8 whenever it considers growing the space.
-  v8.setFlagsFromString('--semi-space-growth-factor=1');
   // scrate pins an AWS SDK release that supports this Node; the SDK's notice about its future
   // releases is for scrate's developers (package.json), not for the mail of every cron job.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
