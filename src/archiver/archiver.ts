@@ -490,10 +490,17 @@ class BackupRun implements BlobSink {
       return true;
     }
     const isNew = prev?.type !== 'file';
-    const pending = size <= SMALL_FILE_MAX ? await this.saveSmallFile(full, st, node, isNew) : await this.saveLargeFile(full, st, node, isNew);
-    if (!pending) return false;
-    const content = pending.result;
-    this.defer(content.then((c) => this.setContent(node, c)));
+    let content: Promise<Buffer[] | null>;
+    if (size <= SMALL_FILE_MAX) {
+      const admission = this.inFlight.admit(size);
+      if (admission) await admission;
+      content = this.saveSmallFile(full, st, node, isNew);
+    } else {
+      const pending = await this.saveLargeFile(full, st, node, isNew);
+      if (!pending) return false;
+      content = pending.result.then((ids) => (node.content = ids));
+      this.defer(content);
+    }
     if (linkKey) this.hardlinks.set(linkKey, content);
     return true;
   }
@@ -511,11 +518,12 @@ class BackupRun implements BlobSink {
   /**
    * Most files of a tree are small: they are read, cut, hashed and compressed whole on a worker
    * thread, many to a message. The walk goes on at once; an unreadable one is reported when
-   * its worker answers, and then left out of its directory (content null).
+   * its worker answers, and then left out of its directory. Its room in the data in flight
+   * (admitted by the caller) is given back once its blobs are packed. One promise and one
+   * deferred work per file: these are the walk's most numerous objects.
    */
-  private async saveSmallFile(full: Buffer, st: EntryStat, node: Node, isNew: boolean): Promise<Pending<Buffer[] | null>> {
+  private saveSmallFile(full: Buffer, st: EntryStat, node: Node, isNew: boolean): Promise<Buffer[] | null> {
     const size = node.size;
-    await this.inFlight.admit(size);
     const release = (err?: unknown) => {
       if (err !== undefined) this.failure ??= err;
       this.inFlight.release(size);
@@ -526,11 +534,13 @@ class BackupRun implements BlobSink {
         if (r.error) {
           const reason = describeCode(r.error.code);
           this.error(full, r.error.during === 'open' ? reason : `read failed: ${reason}`);
+          this.dropped.add(node);
           return null;
         }
         if (r.changed) this.changedWhileRead(full, node, r.read);
         this.summary.bytesRead += r.read;
         this.countFile(isNew);
+        node.content = r.ids;
         return r.ids;
       },
       (err: unknown) => {
@@ -538,7 +548,8 @@ class BackupRun implements BlobSink {
         throw err;
       },
     );
-    return { result: content };
+    this.defer(content);
+    return content;
   }
 
   /** Large files are read here through the thread pool, so a slow disk does not stall the walk; workers hash their chunks. */

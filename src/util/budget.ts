@@ -8,9 +8,22 @@ export class Budget {
 
   constructor(private readonly limit: number) {}
 
-  async admit(size: number): Promise<void> {
-    while (this.used > 0 && this.used + size > this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  /** Nothing to wait for when there is room now (the walk of a backup admits every small file: no promise each). */
+  admit(size: number): Promise<void> | undefined {
+    if (!this.mustWait(size)) {
+      this.used += size;
+      return undefined;
+    }
+    return this.admitLater(size);
+  }
+
+  private async admitLater(size: number): Promise<void> {
+    while (this.mustWait(size)) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.used += size;
+  }
+
+  private mustWait(size: number): boolean {
+    return this.used > 0 && this.used + size > this.limit;
   }
 
   release(size: number): void {
