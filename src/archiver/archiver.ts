@@ -466,7 +466,8 @@ class BackupRun implements BlobSink {
           this.error(child, describeCode(error!));
           continue;
         }
-        const node = await this.saveEntry(child, name, stat, parent.byName.get(name.toString('latin1')));
+        const prev = parent.byName.size === 0 ? undefined : parent.byName.get(name.toString('latin1'));
+        const node = await this.saveEntry(child, name, stat, prev);
         if (node) nodes.push(node);
       }
     });
