@@ -44,3 +44,22 @@ test('a ring too small for the load grows and leaves the regions it lent intact'
   assert.ok(ring.capacity >= 100);
   for (const r of held) ring.release(r);
 });
+
+test('a ring of shared memory stays shared when it grows (the chunk ring that workers read)', () => {
+  const ring = new RingArena(64, (size) => Buffer.from(new SharedArrayBuffer(size)));
+  const first = ring.take(40);
+  const second = ring.take(100);
+  assert.ok(first.bytes.buffer instanceof SharedArrayBuffer);
+  assert.ok(second.bytes.buffer instanceof SharedArrayBuffer);
+  assert.notEqual(first.bytes.buffer, second.bytes.buffer, 'the second region came from a grown ring');
+  assert.ok(ring.capacity >= 128);
+});
+
+test('tryTake lends only what fits now, and never grows the ring', () => {
+  const ring = new RingArena(100);
+  const a = ring.tryTake(60)!;
+  assert.equal(ring.tryTake(60), undefined, 'no room while the first region is out');
+  assert.equal(ring.capacity, 100);
+  ring.release(a);
+  assert.ok(ring.tryTake(60), 'room again once it is back');
+});

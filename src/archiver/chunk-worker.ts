@@ -37,8 +37,8 @@ interface Blob {
  */
 const ring = new RingArena(4 * 1024 * 1024);
 
-/** Blobs hashed and waiting for the main thread's word on which are new, by job, with the ring region or chunk buffer they live in. */
-const waiting = new Map<number, { blobs: Blob[]; region?: Region; chunk?: ArrayBuffer }>();
+/** Blobs hashed and waiting for the main thread's word on which are new, by job, with the ring region they live in (files). */
+const waiting = new Map<number, { blobs: Blob[]; region?: Region }>();
 let pack: PackWriter | undefined;
 /** The file the open pack is written to, when packs are staged (see Staging). */
 let packFile: { fd: number; file: string } | undefined;
@@ -65,7 +65,7 @@ async function handle(job: Job): Promise<void> {
       try {
         const blobs: Blob[] = [];
         const files = await readFiles(job, blobs, region.bytes);
-        sendHashed(job.seq, blobs, region, undefined, files);
+        sendHashed(job.seq, blobs, region, files);
       } catch (err) {
         ring.release(region);
         throw err;
@@ -73,19 +73,19 @@ async function handle(job: Job): Promise<void> {
       return;
     }
     case 'chunk': {
-      const data = asBuffer(job.data);
-      sendHashed(job.seq, [{ id: hmacSha256(key, data), data }], undefined, job.data.buffer as ArrayBuffer);
+      const data = Buffer.from(job.ring, job.offset, job.length);
+      sendHashed(job.seq, [{ id: hmacSha256(key, data), data }]);
       return;
     }
     case 'store': {
-      const { blobs, region, chunk } = waiting.get(job.seq)!;
+      const { blobs, region } = waiting.get(job.seq)!;
       waiting.delete(job.seq);
       const packs: WirePack[] = [];
       blobs.forEach((b, i) => {
         if (job.fresh[i] === 1) store(b, packs);
       });
       if (region) ring.release(region);
-      sendPacks(job.seq, packs, chunk);
+      sendPacks(job.seq, packs);
       return;
     }
     case 'recycle':
@@ -101,8 +101,8 @@ async function handle(job: Job): Promise<void> {
 }
 
 /** Keeps the blobs until the main thread says which are new, and sends it their IDs (and how reading the job's files went). */
-function sendHashed(seq: number, blobs: Blob[], region?: Region, chunk?: ArrayBuffer, files?: FileOutcomes): void {
-  waiting.set(seq, { blobs, region, chunk });
+function sendHashed(seq: number, blobs: Blob[], region?: Region, files?: FileOutcomes): void {
+  waiting.set(seq, { blobs, region });
   const ids = Buffer.allocUnsafeSlow(blobs.length * 32);
   blobs.forEach((b, i) => b.id.copy(ids, i * 32));
   const rawLengths = Uint32Array.from(blobs, (b) => b.data.length);
@@ -157,16 +157,15 @@ function writeAll(fd: number, bytes: Buffer): void {
   for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
 }
 
-/** Hands over finished packs, and the buffer of a chunk job now packed (its bytes were copied into the pack). */
-function sendPacks(seq: number, packs: WirePack[], chunk?: ArrayBuffer): void {
+/** Hands over finished packs. */
+function sendPacks(seq: number, packs: WirePack[]): void {
   // A pack's buffer and its entries' arrays are their own allocations: handed over, not copied.
   const buffers = packs.flatMap((p) => [
     ...(p.bytes instanceof Uint8Array ? [p.bytes.buffer as ArrayBuffer] : []),
     p.entries.ids.buffer as ArrayBuffer,
     p.entries.fields.buffer as ArrayBuffer,
   ]);
-  if (chunk) buffers.push(chunk);
-  reply({ seq, kind: 'stored', packs, ...(chunk ? { chunk } : {}) }, buffers);
+  reply({ seq, kind: 'stored', packs }, buffers);
 }
 
 /** Reads a job's files into `into` (one native call), then cuts and hashes each in place. */

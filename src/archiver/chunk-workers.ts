@@ -8,6 +8,7 @@ import { BlobType } from '../repository/pack.js';
 import type { FinishedPack, StagedPack } from '../repository/packer.js';
 import { asBuffer } from '../util/buffers.js';
 import { readdirOrEmpty } from '../util/fs.js';
+import { RingArena } from '../util/ring-arena.js';
 
 /** What every worker needs to cut, name, compress and pack data exactly as the repository does. */
 export interface WorkerSetup {
@@ -24,8 +25,8 @@ export interface WorkerSetup {
 export type Job =
   /** Small files to read whole; paths as concatenated bytes. */
   | { seq: number; kind: 'files'; paths: Uint8Array; ends: Uint32Array; sizes: Float64Array; mtimes: BigInt64Array }
-  /** One chunk the main thread read and cut. */
-  | { seq: number; kind: 'chunk'; data: Uint8Array }
+  /** One chunk the main thread read and cut, in its chunk ring (shared memory: nothing copied or handed over). */
+  | { seq: number; kind: 'chunk'; ring: SharedArrayBuffer; offset: number; length: number }
   /** The answer to a job's 'hashed': which of its blobs to store (1) or drop (0). */
   | { seq: number; kind: 'store'; fresh: Uint8Array }
   /** Finish the open pack. */
@@ -36,8 +37,7 @@ export type Job =
 /** Worker → main thread. */
 export type Reply =
   | { seq: number; kind: 'hashed'; ids: Uint8Array; rawLengths: Uint32Array; files?: FileOutcomes }
-  /** `chunk`: the buffer of a 'chunk' job, given back for the next chunk. */
-  | { seq: number; kind: 'stored'; packs: WirePack[]; chunk?: ArrayBuffer }
+  | { seq: number; kind: 'stored'; packs: WirePack[] }
   | { seq: number; kind: 'failed'; message: string };
 
 /** How reading the files of a 'files' job went, as arrays by file: a few allocations per job, not one object per file. */
@@ -111,43 +111,15 @@ interface Batch {
 }
 
 /**
- * Buffers that carry chunks to the workers and come back once the chunk is packed. A fresh
- * ArrayBuffer per chunk cost page faults and, through its external memory, garbage collections:
- * together about as much main-thread time as cutting. Sizes are powers of two, so a few
- * buffers serve every chunk length.
- */
-class ChunkBufferPool {
-  private readonly free = new Map<number, ArrayBuffer[]>();
-  private pooled = 0;
-
-  /** At most this many bytes wait in the pool; the in-flight budget bounds the rest. */
-  constructor(private readonly limit: number) {}
-
-  take(length: number): ArrayBuffer {
-    let size = 64 * 1024;
-    while (size < length) size *= 2;
-    const buffer = this.free.get(size)?.pop();
-    if (!buffer) return new ArrayBuffer(size);
-    this.pooled -= size;
-    return buffer;
-  }
-
-  give(buffer: ArrayBuffer): void {
-    if (this.pooled + buffer.byteLength > this.limit) return;
-    this.pooled += buffer.byteLength;
-    const list = this.free.get(buffer.byteLength);
-    if (list) list.push(buffer);
-    else this.free.set(buffer.byteLength, [buffer]);
-  }
-}
-
-/**
  * A worker's objects are short-lived (per blob: an ID, views, a pack entry) and its data lives
  * outside the heap, but V8 sizes a thread's young generation as for a main thread: with the
  * default, each worker held ~43 MiB of heap, ~10 of it live; with 8 MiB, ~20. Scavenges stay
  * cheap (few survivors).
  */
 const WORKER_YOUNG_GENERATION_MB = 4;
+
+/** The chunk ring's size, at least (and room for two maximal chunks). */
+const CHUNK_RING_BYTES = 16 * 1024 * 1024;
 
 /** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
 const BATCH_FILES = 64;
@@ -169,7 +141,15 @@ export class ChunkWorkers {
   private batch: Batch | undefined;
   /** Every job not yet stored: a flush waits for all of them, not only for the workers' last packs. */
   private readonly unstored = new Set<Promise<void>>();
-  private readonly chunkBuffers = new ChunkBufferPool(8 * 1024 * 1024);
+  /**
+   * Chunks of large files on their way to a worker: a region each of one shared ring, given
+   * back once packed. A transferred buffer per chunk (pooled by size) left up to ~55 MiB of
+   * buffers at a time, dropped ones waiting for a garbage collection. The ring never grows: a
+   * chunk waits for room (regions come back nearly in order, and what is in flight is bounded
+   * by the archiver's budget anyway).
+   */
+  private readonly chunkRing: RingArena;
+  private readonly chunkRoomWaiters: (() => void)[] = [];
   /** Packs being handed to the sink: close() waits for them, so every staged file is then the sink's or its own to remove. */
   private readonly handing = new Set<Promise<void>>();
 
@@ -178,6 +158,7 @@ export class ChunkWorkers {
     private readonly sink: BlobSink,
     count = Math.max(1, os.availableParallelism()),
   ) {
+    this.chunkRing = new RingArena(Math.max(CHUNK_RING_BYTES, 2 * setup.chunker.max), (size) => Buffer.from(new SharedArrayBuffer(size)));
     // A run's own prefix: leftovers of this run are told apart from another writer's files.
     const run = randomBytes(8).toString('hex');
     this.slots = Array.from({ length: count }, (_, i) => {
@@ -223,10 +204,22 @@ export class ChunkWorkers {
   /** Stores one chunk. It is copied before this returns: it is usually a view into a read buffer the caller reuses. */
   async storeChunk(chunk: Uint8Array): Promise<{ id: Buffer; stored: Promise<void> }> {
     if (this.failure) throw this.failure;
-    const buffer = this.chunkBuffers.take(chunk.length);
-    const data = new Uint8Array(buffer, 0, chunk.length);
-    data.set(chunk);
-    const { hashed, stored } = this.run({ seq: this.seq++, kind: 'chunk', data }, data.length, [buffer]);
+    let region = this.chunkRing.tryTake(chunk.length);
+    if (!region) {
+      // The caller reuses its buffer as soon as this yields: a copy waits for room.
+      const copy = Buffer.from(chunk);
+      while (!(region = this.chunkRing.tryTake(copy.length))) await new Promise<void>((wake) => this.chunkRoomWaiters.push(wake));
+      chunk = copy;
+    }
+    region.bytes.set(chunk);
+    const { bytes } = region;
+    const job: Job = { seq: this.seq++, kind: 'chunk', ring: bytes.buffer as SharedArrayBuffer, offset: bytes.byteOffset, length: bytes.length };
+    const { hashed, stored } = this.run(job, bytes.length, []);
+    const release = () => {
+      this.chunkRing.release(region);
+      for (const wake of this.chunkRoomWaiters.splice(0)) wake();
+    };
+    stored.then(release, release);
     const { ids } = await hashed;
     return { id: ids[0]!, stored };
   }
@@ -323,7 +316,6 @@ export class ChunkWorkers {
       slot.worker.postMessage({ seq: job.seq, kind: 'store', fresh } satisfies Job);
     };
     const onStored = async (r: Extract<Reply, { kind: 'stored' }>) => {
-      if (r.chunk) this.chunkBuffers.give(r.chunk);
       for (const p of r.packs) {
         const { bytes } = p;
         if (bytes instanceof Uint8Array) {

@@ -21,8 +21,12 @@ export class RingArena {
   /** Regions of `buffer` not yet given back, in the order they were lent; the first is the tail. */
   private readonly lent: Region[] = [];
 
-  constructor(initialBytes: number) {
-    this.buffer = Buffer.allocUnsafeSlow(initialBytes);
+  /** `allocate`: where rings come from (shared memory, for a ring whose regions other threads read). */
+  constructor(
+    initialBytes: number,
+    private readonly allocate: (size: number) => Buffer = Buffer.allocUnsafeSlow,
+  ) {
+    this.buffer = allocate(initialBytes);
   }
 
   get capacity(): number {
@@ -30,12 +34,20 @@ export class RingArena {
   }
 
   take(size: number): Region {
-    let start = this.place(size);
-    if (start === undefined) {
-      this.buffer = Buffer.allocUnsafeSlow(Math.max(2 * this.buffer.length, size));
-      this.lent.length = 0;
-      start = 0;
-    }
+    const region = this.tryTake(size);
+    if (region) return region;
+    this.buffer = this.allocate(Math.max(2 * this.buffer.length, size));
+    this.lent.length = 0;
+    return this.lend(0, size);
+  }
+
+  /** A region if one fits now, without growing the ring. */
+  tryTake(size: number): Region | undefined {
+    const start = this.place(size);
+    return start === undefined ? undefined : this.lend(start, size);
+  }
+
+  private lend(start: number, size: number): Region {
     const region = { bytes: this.buffer.subarray(start, start + size), start, released: false };
     this.lent.push(region);
     return region;
