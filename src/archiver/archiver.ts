@@ -19,6 +19,7 @@ import type { Chunker, ChunkerKind } from '../chunker/chunker.js';
 import { FixedChunker } from '../chunker/fixed.js';
 import { posix } from '../native/posix.js';
 import { Budget } from '../util/budget.js';
+import { EventLoopTurns } from '../util/event-loop.js';
 import { ChunkWorkers, type BlobSink } from './chunk-workers.js';
 import type { FinishedPack } from '../repository/packer.js';
 import { isZero } from '../util/zeros.js';
@@ -76,6 +77,9 @@ const SMALL_FILE_MAX = 1024 * 1024;
  * peak RSS with the larger pool and young generations of the time).
  */
 const BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+
+/** The walk gives the event loop a turn this often (workers' answers, I/O): see EventLoopTurns. */
+const WALK_TURN_MS = 2;
 
 /** A result that is still being worked on, in a box so that awaiting the box does not await it. */
 interface Pending<T> {
@@ -201,6 +205,7 @@ class BackupRun implements BlobSink {
   private readonly dropped = new WeakSet<Node>();
   private readonly workers: ChunkWorkers;
   private readonly inFlight = new Budget(BYTES_IN_FLIGHT);
+  private readonly turns = new EventLoopTurns(WALK_TURN_MS);
   /** The first error of a blob being stored in the background; the walk stops on it. */
   private failure: unknown;
   /** What the directory being walked waits for before its tree is stored (see directory()). */
@@ -466,6 +471,8 @@ class BackupRun implements BlobSink {
           this.error(child, describeCode(error!));
           continue;
         }
+        const turn = this.turns.due();
+        if (turn) await turn;
         const prev = parent.byName.size === 0 ? undefined : parent.byName.get(name.toString('latin1'));
         const node = await this.saveEntry(child, name, stat, prev);
         if (node) nodes.push(node);

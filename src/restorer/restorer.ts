@@ -12,6 +12,7 @@ import { createFile, replacing } from './file-io.js';
 import { applyMetadata, creationMode, finishFile, type Metadata } from './metadata.js';
 import type { JobResult } from './pack-job.js';
 import { ContentWriter } from './write-content.js';
+import { EventLoopTurns } from '../util/event-loop.js';
 
 export interface RestoreOptions {
   target: string;
@@ -48,6 +49,8 @@ const DOTDOT = Buffer.from('..');
 const FIRST_BATCH_WRITES = 4096;
 const MAX_BATCH_WRITES = 32_768;
 const MAX_BATCHES_WRITING = 3;
+/** See EventLoopTurns. */
+const WALK_TURN_MS = 2;
 const S_IFIFO = 0o010000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -93,6 +96,8 @@ class Restorer {
   /** Trees being loaded ahead of the walk, by ID. */
   private readonly treesAhead = new Map<string, Promise<Node[]>>();
   private readonly content: ContentWriter;
+  /** The walk's turns for the event loop: pack reads complete and workers' results arrive while it plans. */
+  private readonly turns = new EventLoopTurns(WALK_TURN_MS);
   /** Batches being written, oldest first; each settles once its directories are done. */
   private readonly batches: Promise<void>[] = [];
   private batchLimit = FIRST_BATCH_WRITES;
@@ -145,6 +150,8 @@ class Restorer {
     for (const node of nodes) if (node.subtree) this.loadTreeAhead(node.subtree);
     for (const node of nodes) {
       if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
+      const turn = this.turns.due();
+      if (turn) await turn;
       await this.restoreNode(node, dir, `${snapPath}/${node.name.toString()}`, included);
     }
   }
