@@ -75,3 +75,29 @@ test('a backup whose packs cannot be stored fails, leaving neither staged files 
   assert.deepEqual(fs.readdirSync(path.join(repoDir, 'index')), []);
   assert.deepEqual(fs.readdirSync(path.join(repoDir, 'snapshots')), []);
 });
+
+test("a backup removes temporary files a killed writer left a day ago, and no one else's", async () => {
+  const repoDir = path.join(tmp.dir, 'repo-sweep');
+  await initRepo(repoDir, { packSize: 64 * KiB });
+  const leftover = (file: string, ageMs: number) => {
+    fs.writeFileSync(file, 'partial pack');
+    const when = new Date(Date.now() - ageMs);
+    fs.utimesSync(file, when, when);
+    return file;
+  };
+  const day = 24 * 60 * 60 * 1000;
+  const stale = [
+    leftover(path.join(repoDir, 'data', '.tmp-0123abcd-0-7'), 2 * day),
+    leftover(path.join(repoDir, 'data', 'ab', '.tmp-half-saved'), day + 60_000),
+    leftover(path.join(repoDir, 'index', '.tmp-old-index'), 3 * day),
+  ];
+  // A writer still at work (touched an hour ago), and a file that is not a temporary one.
+  const live = leftover(path.join(repoDir, 'data', '.tmp-live-writer'), 60 * 60 * 1000);
+  const foreign = leftover(path.join(repoDir, 'data', 'ab', 'not-a-temp'), 5 * day);
+  await backup(await openRepo(repoDir), { paths: [src] });
+  for (const file of stale) assert.ok(!fs.existsSync(file), `${file} should be gone`);
+  assert.ok(fs.existsSync(live), 'a recent temporary file is left to its writer');
+  assert.ok(fs.existsSync(foreign), 'only temporary files are swept');
+  const result = await check(await openRepo(repoDir), { readData: false });
+  assert.deepEqual(result.errors.filter((e) => !e.includes('not-a-temp')), []);
+});

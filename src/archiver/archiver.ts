@@ -78,6 +78,12 @@ const SMALL_FILE_MAX = 1024 * 1024;
  */
 const BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 
+/**
+ * A temporary file in the repository untouched this long is a dead writer's: a live one writes
+ * a staged pack within seconds to minutes (and refreshes its lock every 5 minutes).
+ */
+const STALE_TEMPORARY_MS = 24 * 60 * 60 * 1000;
+
 /** The walk gives the event loop a turn this often (workers' answers, I/O): see EventLoopTurns. */
 const WALK_TURN_MS = 2;
 
@@ -113,6 +119,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       }
     }
   }
+  // Left by backups killed mid-write (SIGKILL, power loss); nothing refers to them.
+  if (!opts.dryRun) await repo.backend.staging?.sweep(STALE_TEMPORARY_MS);
   const host = opts.host ?? os.hostname();
   const parent = stream ? undefined : await chooseParent(repo, opts, host, sources);
   const run = new BackupRun(repo, opts);

@@ -34,6 +34,11 @@ export interface Staging {
   readonly prefix: string;
   /** Makes a complete file written in `dir` the object, atomically as `save` does; the file is gone afterwards, also when this fails. */
   adopt(type: ObjectType, name: string, file: string): Promise<void>;
+  /**
+   * Removes the temporary files of writers that died (a staged pack, an object half saved) not
+   * modified for `olderThanMs`; never an object. Returns how many it removed.
+   */
+  sweep(olderThanMs: number): Promise<number>;
 }
 
 /**

@@ -18,7 +18,12 @@ export class LocalBackend implements Backend {
   readonly staging: Staging;
 
   constructor(readonly root: string) {
-    this.staging = { dir: path.join(root, 'data'), prefix: TEMP_PREFIX, adopt: (type, name, file) => this.adopt(type, name, file) };
+    this.staging = {
+      dir: path.join(root, 'data'),
+      prefix: TEMP_PREFIX,
+      adopt: (type, name, file) => this.adopt(type, name, file),
+      sweep: (olderThanMs) => this.sweep(olderThanMs),
+    };
   }
 
   /** Disks gain little from more than a couple of writers at once. */
@@ -81,6 +86,26 @@ export class LocalBackend implements Backend {
       throw err;
     }
     await syncDir(this.dirOf(type, name));
+  }
+
+  /** Temporary files lie beside the objects of every type, and staged packs in data/ itself. */
+  private async sweep(olderThanMs: number): Promise<number> {
+    const data = path.join(this.root, 'data');
+    const shards = (await readdirOrEmpty(data)).filter((d) => !d.startsWith(TEMP_PREFIX)).map((d) => path.join(data, d));
+    const dirs = [...OBJECT_TYPES.filter((t) => t !== 'config').map((t) => path.join(this.root, t)), ...shards];
+    const before = Date.now() - olderThanMs;
+    let removed = 0;
+    for (const dir of dirs) {
+      for (const name of await readdirOrEmpty(dir)) {
+        if (!name.startsWith(TEMP_PREFIX)) continue;
+        const file = path.join(dir, name);
+        const st = await fs.lstat(file).catch(() => null);
+        if (!st?.isFile() || st.mtimeMs >= before) continue;
+        await fs.rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async load(type: ObjectType, name: string, opts: ObjectOptions = {}): Promise<Buffer> {
