@@ -515,8 +515,8 @@ class BackupRun implements BlobSink {
       const pending = await this.saveLargeFile(full, st, node, isNew);
       if (!pending) return false;
       content = pending.result.then((ids) => (node.content = ids));
-      this.defer(content);
     }
+    this.defer(content);
     if (linkKey) this.hardlinks.set(linkKey, content);
     return true;
   }
@@ -535,8 +535,8 @@ class BackupRun implements BlobSink {
    * Most files of a tree are small: they are read, cut, hashed and compressed whole on a worker
    * thread, many to a message. The walk goes on at once; an unreadable one is reported when
    * its worker answers, and then left out of its directory. Its room in the data in flight
-   * (admitted by the caller) is given back once its blobs are packed. One promise and one
-   * deferred work per file: these are the walk's most numerous objects.
+   * (admitted by the caller) is given back once its blobs are packed. One promise per file
+   * (the caller defers it): these are the walk's most numerous objects.
    */
   private saveSmallFile(full: Buffer, st: EntryStat, node: Node, isNew: boolean): Promise<Buffer[] | null> {
     const size = node.size;
@@ -544,7 +544,7 @@ class BackupRun implements BlobSink {
       if (err !== undefined) this.failure ??= err;
       this.inFlight.release(size);
     };
-    const content = this.workers.readFile(full, size, st.mtimeNs).then(
+    return this.workers.readFile(full, size, st.mtimeNs).then(
       (r) => {
         r.stored.then(() => release(), release);
         if (r.error) {
@@ -564,8 +564,6 @@ class BackupRun implements BlobSink {
         throw err;
       },
     );
-    this.defer(content);
-    return content;
   }
 
   /** Large files are read here through the thread pool, so a slow disk does not stall the walk; workers hash their chunks. */

@@ -1,15 +1,14 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { getSystemErrorName } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
-import { FastCDC } from '../chunker/fastcdc.js';
+import { chunkBuffer as cutPoints, FastCDC } from '../chunker/fastcdc.js';
 import { hmacSha256 } from '../crypto/primitives.js';
 import { BlobCompressor } from '../repository/compression.js';
 import { BlobType, newDataPack, type PackEntry, type PackWriter } from '../repository/pack.js';
 import type { FileOutcomes, Job, Reply, WireEntries, WirePack, WorkerSetup } from './chunk-workers.js';
 import { chunkBuffer, fileChunks } from './file-chunks.js';
 import { openNoAtime } from './open-source.js';
-import { posix, READ_SLOTS, ReadOutcome } from '../native/posix.js';
+import { errnoCode, posix, READ_SLOTS, ReadOutcome } from '../native/posix.js';
 import { asBuffer } from '../util/buffers.js';
 import { RingArena, type Region } from '../util/ring-arena.js';
 
@@ -205,11 +204,9 @@ async function readFiles(job: Extract<Job, { kind: 'files' }>, blobs: Blob[], in
 }
 
 function cut(data: Buffer, blobs: Blob[]): void {
-  for (let start = 0; start < data.length; ) {
-    const length = chunker.cut(data, start, data.length);
+  for (const [start, length] of cutPoints(chunker, data)) {
     const blob = data.subarray(start, start + length);
     blobs.push({ id: hmacSha256(key, blob), data: blob });
-    start += length;
   }
 }
 
@@ -245,10 +242,3 @@ function codeOf(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? String(err);
 }
 
-function errnoCode(errno: number): string {
-  try {
-    return getSystemErrorName(-errno);
-  } catch {
-    return `errno ${errno}`;
-  }
-}

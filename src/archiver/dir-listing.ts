@@ -1,6 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import os from 'node:os';
-import { posix } from '../native/posix.js';
+import { errnoCode, posix } from '../native/posix.js';
 
 /** The lstat fields a backup records or compares; what fs.BigIntStats gives, for a fraction of its cost. */
 export interface EntryStat {
@@ -28,8 +27,6 @@ export interface DirEntry {
 /** Slots per entry in posix.listDir's result: doubles 0..6 (0 = errno), int64s 7..11. */
 const SLOTS = 12;
 
-const errnoCodes = new Map(Object.entries(os.constants.errno).map(([code, n]) => [n, code]));
-
 /**
  * The entries of a directory, sorted by name (bytewise), each lstat'ed: one native call per
  * directory instead of readdir and one lstat per entry. Throws as readdir does.
@@ -43,7 +40,7 @@ export function listDirectory(path: Buffer): DirEntry[] {
     const name = names.subarray(start, ends[i]);
     const s = i * SLOTS;
     if (f[s] !== 0) {
-      entries[i] = { name, error: errnoCodes.get(f[s]!) ?? `errno ${f[s]}` };
+      entries[i] = { name, error: errnoCode(f[s]!) };
       continue;
     }
     entries[i] = {

@@ -88,11 +88,15 @@ export class LocalBackend implements Backend {
     await syncDir(this.dirOf(type, name));
   }
 
+  /** The directories data/xx that hold packs (data/ itself holds staged files). */
+  private async dataShards(): Promise<string[]> {
+    const data = path.join(this.root, 'data');
+    return (await readdirOrEmpty(data)).filter((d) => !d.startsWith(TEMP_PREFIX)).map((d) => path.join(data, d));
+  }
+
   /** Temporary files lie beside the objects of every type, and staged packs in data/ itself. */
   private async sweep(olderThanMs: number): Promise<number> {
-    const data = path.join(this.root, 'data');
-    const shards = (await readdirOrEmpty(data)).filter((d) => !d.startsWith(TEMP_PREFIX)).map((d) => path.join(data, d));
-    const dirs = [...OBJECT_TYPES.filter((t) => t !== 'config').map((t) => path.join(this.root, t)), ...shards];
+    const dirs = [...OBJECT_TYPES.filter((t) => t !== 'config').map((t) => path.join(this.root, t)), ...(await this.dataShards())];
     const before = Date.now() - olderThanMs;
     let removed = 0;
     for (const dir of dirs) {
@@ -156,10 +160,7 @@ export class LocalBackend implements Backend {
       if (size !== null) yield { name: 'config', size };
       return;
     }
-    const dirs =
-      type === 'data'
-        ? (await readdirOrEmpty(path.join(this.root, 'data'))).filter((d) => !d.startsWith(TEMP_PREFIX)).map((d) => path.join(this.root, 'data', d))
-        : [path.join(this.root, type)];
+    const dirs = type === 'data' ? await this.dataShards() : [path.join(this.root, type)];
     for (const dir of dirs) {
       for (const name of await readdirOrEmpty(dir)) {
         if (name.startsWith(TEMP_PREFIX)) continue;

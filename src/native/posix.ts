@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import os from 'node:os';
 
 /** POSIX calls Node's fs lacks; implemented in posix.c, built by node-gyp at install. */
 interface PosixBinding {
@@ -31,3 +32,10 @@ export const enum ReadOutcome {
 const require = createRequire(import.meta.url);
 // dist/src/native/posix.js → build/Release at the package root
 export const posix: PosixBinding = require('../../../build/Release/scrate_posix.node');
+
+const errnoCodes = new Map(Object.entries(os.constants.errno).map(([code, n]) => [n, code]));
+
+/** The code ('ENOENT', …) of an errno a native call reported as a number. */
+export function errnoCode(errno: number): string {
+  return errnoCodes.get(errno) ?? `errno ${errno}`;
+}
