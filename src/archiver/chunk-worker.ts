@@ -10,7 +10,6 @@ import { chunkBuffer, fileChunks } from './file-chunks.js';
 import { openNoAtime } from './open-source.js';
 import { errnoCode, posix, READ_SLOTS, ReadOutcome } from '../native/posix.js';
 import { asBuffer } from '../util/buffers.js';
-import { RingArena, type Region } from '../util/ring-arena.js';
 
 /** A thread of ChunkWorkers: reads small files whole, cuts and hashes; compresses, encrypts and packs the new blobs. */
 const setup = workerData as WorkerSetup;
@@ -31,13 +30,11 @@ interface Blob {
 }
 
 /**
- * Small files are read straight into a region of one ring and cut there: blobs are views, not
- * copies. A job's region is given back once its blobs are packed.
+ * Blobs hashed and waiting for the main thread's word on which are new, by job. They are views
+ * into the job's region of the main thread's data ring (small files are read straight into
+ * it and cut there), which it reuses once they are packed.
  */
-const ring = new RingArena(4 * 1024 * 1024);
-
-/** Blobs hashed and waiting for the main thread's word on which are new, by job, with the ring region they live in (files). */
-const waiting = new Map<number, { blobs: Blob[]; region?: Region }>();
+const waiting = new Map<number, Blob[]>();
 let pack: PackWriter | undefined;
 /** The file the open pack is written to, when packs are staged (see Staging). */
 let packFile: { fd: number; file: string } | undefined;
@@ -50,7 +47,7 @@ function reply(r: Reply, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(r, transfer);
 }
 
-// One job at a time, in order: the read buffer is shared. A job that throws fails alone.
+// One job at a time, in order: the stream buffer is shared. A job that throws fails alone.
 let queue = Promise.resolve();
 parentPort!.on('message', (job: Job) => {
   queue = queue.then(() => handle(job)).catch((err: unknown) => reply({ seq: job.seq, kind: 'failed', message: err instanceof Error ? err.message : String(err) }));
@@ -59,16 +56,9 @@ parentPort!.on('message', (job: Job) => {
 async function handle(job: Job): Promise<void> {
   switch (job.kind) {
     case 'files': {
-      // Room for every file, one byte more each (see posix.readFiles).
-      const region = ring.take(job.sizes.reduce((sum, size) => sum + size + 1, 0));
-      try {
-        const blobs: Blob[] = [];
-        const files = await readFiles(job, blobs, region.bytes);
-        sendHashed(job.seq, blobs, region, files);
-      } catch (err) {
-        ring.release(region);
-        throw err;
-      }
+      const blobs: Blob[] = [];
+      const files = await readFiles(job, blobs, Buffer.from(job.ring, job.offset, job.length));
+      sendHashed(job.seq, blobs, files);
       return;
     }
     case 'chunk': {
@@ -77,13 +67,12 @@ async function handle(job: Job): Promise<void> {
       return;
     }
     case 'store': {
-      const { blobs, region } = waiting.get(job.seq)!;
+      const blobs = waiting.get(job.seq)!;
       waiting.delete(job.seq);
       const packs: WirePack[] = [];
       blobs.forEach((b, i) => {
         if (job.fresh[i] === 1) store(b, packs);
       });
-      if (region) ring.release(region);
       sendPacks(job.seq, packs);
       return;
     }
@@ -100,8 +89,8 @@ async function handle(job: Job): Promise<void> {
 }
 
 /** Keeps the blobs until the main thread says which are new, and sends it their IDs (and how reading the job's files went). */
-function sendHashed(seq: number, blobs: Blob[], region?: Region, files?: FileOutcomes): void {
-  waiting.set(seq, { blobs, region });
+function sendHashed(seq: number, blobs: Blob[], files?: FileOutcomes): void {
+  waiting.set(seq, blobs);
   const ids = Buffer.allocUnsafeSlow(blobs.length * 32);
   blobs.forEach((b, i) => b.id.copy(ids, i * 32));
   const rawLengths = Uint32Array.from(blobs, (b) => b.data.length);

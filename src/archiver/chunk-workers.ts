@@ -8,7 +8,7 @@ import { BlobType } from '../repository/pack.js';
 import type { FinishedPack, StagedPack } from '../repository/packer.js';
 import { asBuffer } from '../util/buffers.js';
 import { readdirOrEmpty } from '../util/fs.js';
-import { RingArena } from '../util/ring-arena.js';
+import { RingArena, type Region } from '../util/ring-arena.js';
 
 /** What every worker needs to cut, name, compress and pack data exactly as the repository does. */
 export interface WorkerSetup {
@@ -23,9 +23,9 @@ export interface WorkerSetup {
 
 /** Main thread → worker. */
 export type Job =
-  /** Small files to read whole; paths as concatenated bytes. */
-  | { seq: number; kind: 'files'; paths: Uint8Array; ends: Uint32Array; sizes: Float64Array; mtimes: BigInt64Array }
-  /** One chunk the main thread read and cut, in its chunk ring (shared memory: nothing copied or handed over). */
+  /** Small files to read whole into a region of the data ring; paths as concatenated bytes. */
+  | { seq: number; kind: 'files'; paths: Uint8Array; ends: Uint32Array; sizes: Float64Array; mtimes: BigInt64Array; ring: SharedArrayBuffer; offset: number; length: number }
+  /** One chunk the main thread read and cut, in a region of the data ring (shared memory: nothing copied or handed over). */
   | { seq: number; kind: 'chunk'; ring: SharedArrayBuffer; offset: number; length: number }
   /** The answer to a job's 'hashed': which of its blobs to store (1) or drop (0). */
   | { seq: number; kind: 'store'; fresh: Uint8Array }
@@ -118,8 +118,11 @@ interface Batch {
  */
 const WORKER_YOUNG_GENERATION_MB = 4;
 
-/** The chunk ring's size, at least (and room for two maximal chunks). */
-const CHUNK_RING_BYTES = 16 * 1024 * 1024;
+/**
+ * The data ring's size, at least (and room for two maximal chunks): twice the archiver's data
+ * in flight, so a region rarely waits for room behind one that is slow to come back.
+ */
+const DATA_RING_BYTES = 16 * 1024 * 1024;
 
 /** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
 const BATCH_FILES = 64;
@@ -142,14 +145,16 @@ export class ChunkWorkers {
   /** Every job not yet stored: a flush waits for all of them, not only for the workers' last packs. */
   private readonly unstored = new Set<Promise<void>>();
   /**
-   * Chunks of large files on their way to a worker: a region each of one shared ring, given
-   * back once packed. A transferred buffer per chunk (pooled by size) left up to ~55 MiB of
-   * buffers at a time, dropped ones waiting for a garbage collection. The ring never grows: a
-   * chunk waits for room (regions come back nearly in order, and what is in flight is bounded
-   * by the archiver's budget anyway).
+   * All data on its way through the workers, in regions of one shared ring given back once
+   * packed: batches of small files (a worker reads them into the region it is given) and chunks
+   * of large files (copied in here). A transferred buffer per chunk (pooled by size) left up to
+   * ~55 MiB of buffers at a time, dropped ones waiting for a garbage collection; a ring of each
+   * worker's own for its batches grew to 8 MiB each, beside this one. What is in flight is
+   * bounded by the archiver's budget; a region waits for room when the ring is fragmented.
    */
-  private readonly chunkRing: RingArena;
-  private readonly chunkRoomWaiters: (() => void)[] = [];
+  private readonly ring: RingArena;
+  /** Batches waiting for room in the ring: a flush sends only after them. */
+  private readonly sending = new Set<Promise<void>>();
   /** Packs being handed to the sink: close() waits for them, so every staged file is then the sink's or its own to remove. */
   private readonly handing = new Set<Promise<void>>();
 
@@ -158,7 +163,7 @@ export class ChunkWorkers {
     private readonly sink: BlobSink,
     count = Math.max(1, os.availableParallelism()),
   ) {
-    this.chunkRing = new RingArena(Math.max(CHUNK_RING_BYTES, 2 * setup.chunker.max), (size) => Buffer.from(new SharedArrayBuffer(size)));
+    this.ring = new RingArena(Math.max(DATA_RING_BYTES, 2 * setup.chunker.max), (size) => Buffer.from(new SharedArrayBuffer(size)));
     // A run's own prefix: leftovers of this run are told apart from another writer's files.
     const run = randomBytes(8).toString('hex');
     this.slots = Array.from({ length: count }, (_, i) => {
@@ -204,22 +209,16 @@ export class ChunkWorkers {
   /** Stores one chunk. It is copied before this returns: it is usually a view into a read buffer the caller reuses. */
   async storeChunk(chunk: Uint8Array): Promise<{ id: Buffer; stored: Promise<void> }> {
     if (this.failure) throw this.failure;
-    let region = this.chunkRing.tryTake(chunk.length);
+    let region = this.ring.tryTake(chunk.length);
     if (!region) {
       // The caller reuses its buffer as soon as this yields: a copy waits for room.
       const copy = Buffer.from(chunk);
-      while (!(region = this.chunkRing.tryTake(copy.length))) await new Promise<void>((wake) => this.chunkRoomWaiters.push(wake));
+      region = await this.ring.take(copy.length);
       chunk = copy;
     }
     region.bytes.set(chunk);
-    const { bytes } = region;
-    const job: Job = { seq: this.seq++, kind: 'chunk', ring: bytes.buffer as SharedArrayBuffer, offset: bytes.byteOffset, length: bytes.length };
-    const { hashed, stored } = this.run(job, bytes.length, []);
-    const release = () => {
-      this.chunkRing.release(region);
-      for (const wake of this.chunkRoomWaiters.splice(0)) wake();
-    };
-    stored.then(release, release);
+    const { hashed, stored } = this.run({ seq: this.seq++, kind: 'chunk', ...inRing(region) }, chunk.length, []);
+    this.releaseWhenStored(region, stored);
     const { ids } = await hashed;
     return { id: ids[0]!, stored };
   }
@@ -227,6 +226,7 @@ export class ChunkWorkers {
   /** Has every worker finish its open pack and hand it over. */
   async flush(): Promise<void> {
     this.sendBatch();
+    await Promise.all(this.sending);
     for (const slot of this.slots) this.run({ seq: this.seq++, kind: 'flush' }, 0, [], slot);
     await Promise.all(this.unstored);
   }
@@ -261,18 +261,38 @@ export class ChunkWorkers {
     slot.worker.postMessage({ seq: this.seq++, kind: 'recycle', buffer } satisfies Job, [buffer]);
   }
 
+  /** Sends the open batch once the ring has room for it (and its waiters are told if that fails). */
   private sendBatch(): void {
     const batch = this.batch;
     if (!batch) return;
     this.batch = undefined;
+    // Room for every file, one byte more each (see posix.readFiles).
+    const room = batch.bytes + batch.paths.length;
+    const region = this.ring.tryTake(room);
+    if (region) return this.sendBatchIn(batch, region);
+    const sent = this.ring.take(room).then(
+      (region) => this.sendBatchIn(batch, region),
+      (err: Error) => batch.waiting.forEach((w) => w.reject(err)),
+    );
+    this.sending.add(sent);
+    void sent.finally(() => this.sending.delete(sent));
+  }
+
+  private sendBatchIn(batch: Batch, region: Region): void {
+    if (this.failure) {
+      this.ring.release(region);
+      for (const w of batch.waiting) w.reject(this.failure);
+      return;
+    }
     const ends = new Uint32Array(batch.paths.length);
     let end = 0;
     batch.paths.forEach((p, i) => (ends[i] = end += p.length));
     const { hashed, stored } = this.run(
-      { seq: this.seq++, kind: 'files', paths: Buffer.concat(batch.paths), ends, sizes: Float64Array.from(batch.sizes), mtimes: BigInt64Array.from(batch.mtimes) },
+      { seq: this.seq++, kind: 'files', paths: Buffer.concat(batch.paths), ends, sizes: Float64Array.from(batch.sizes), mtimes: BigInt64Array.from(batch.mtimes), ...inRing(region) },
       batch.bytes,
       [],
     );
+    this.releaseWhenStored(region, stored);
     hashed.then(
       ({ ids, files }) => {
         const errors = new Map(files!.errors.map(({ file, ...error }) => [file, error]));
@@ -287,6 +307,12 @@ export class ChunkWorkers {
         for (const w of batch.waiting) w.reject(err);
       },
     );
+  }
+
+  /** A region goes back to the ring once its job's blobs are packed, or the job failed. */
+  private releaseWhenStored(region: Region, stored: Promise<void>): void {
+    const release = () => this.ring.release(region);
+    stored.then(release, release);
   }
 
   /**
@@ -366,6 +392,12 @@ function deferred<T>(): Deferred<T> {
   d.promise = new Promise<T>((resolve, reject) => Object.assign(d, { resolve, reject }));
   d.promise.catch(() => undefined);
   return d;
+}
+
+/** Where a region lies in the shared ring, as a job names it. */
+function inRing(region: Region): { ring: SharedArrayBuffer; offset: number; length: number } {
+  const { bytes } = region;
+  return { ring: bytes.buffer as SharedArrayBuffer, offset: bytes.byteOffset, length: bytes.length };
 }
 
 function splitIds(ids: Uint8Array): Buffer[] {

@@ -12,51 +12,54 @@ export interface Region {
  * however many jobs share it, and reuse makes no garbage. A fixed block per job cost far more:
  * a job of a few tiny files held as much as one of large ones.
  *
- * The ring starts small and grows to what the load needs: when a region does not fit, a
- * buffer twice as large (at least) becomes the ring; the old one is dropped with its last
- * region.
+ * The ring never grows: a region that does not fit waits until older ones are back. Waiters
+ * are served in order, so a large region is not starved by a stream of small ones.
  */
 export class RingArena {
-  private buffer: Buffer;
+  private readonly buffer: Buffer;
   /** Regions of `buffer` not yet given back, in the order they were lent; the first is the tail. */
   private readonly lent: Region[] = [];
+  private readonly waiters: { size: number; resolve: (r: Region) => void }[] = [];
 
-  /** `allocate`: where rings come from (shared memory, for a ring whose regions other threads read). */
-  constructor(
-    initialBytes: number,
-    private readonly allocate: (size: number) => Buffer = Buffer.allocUnsafeSlow,
-  ) {
-    this.buffer = allocate(initialBytes);
+  /** `allocate`: where the ring comes from (shared memory, for a ring whose regions other threads read). */
+  constructor(bytes: number, allocate: (size: number) => Buffer = Buffer.allocUnsafeSlow) {
+    this.buffer = allocate(bytes);
   }
 
   get capacity(): number {
     return this.buffer.length;
   }
 
-  take(size: number): Region {
-    const region = this.tryTake(size);
-    if (region) return region;
-    this.buffer = this.allocate(Math.max(2 * this.buffer.length, size));
-    this.lent.length = 0;
-    return this.lend(0, size);
-  }
-
-  /** A region if one fits now, without growing the ring. */
+  /** A region if one fits now and nobody is waiting for room before this caller. */
   tryTake(size: number): Region | undefined {
-    const start = this.place(size);
-    return start === undefined ? undefined : this.lend(start, size);
+    return this.waiters.length > 0 ? undefined : this.fit(size);
   }
 
-  private lend(start: number, size: number): Region {
-    const region = { bytes: this.buffer.subarray(start, start + size), start, released: false };
-    this.lent.push(region);
-    return region;
+  /** A region, once there is room for it (after those asked for earlier). */
+  take(size: number): Promise<Region> {
+    if (size > this.buffer.length) throw new RangeError(`a region of ${size} bytes does not fit a ring of ${this.buffer.length}`);
+    const region = this.tryTake(size);
+    if (region) return Promise.resolve(region);
+    return new Promise((resolve) => this.waiters.push({ size, resolve }));
   }
 
   /** Gives a region back; the ring reuses its bytes once every region lent before it is back too. */
   release(region: Region): void {
     region.released = true;
     while (this.lent.length > 0 && this.lent[0]!.released) this.lent.shift();
+    while (this.waiters.length > 0) {
+      const region = this.fit(this.waiters[0]!.size);
+      if (!region) return;
+      this.waiters.shift()!.resolve(region);
+    }
+  }
+
+  private fit(size: number): Region | undefined {
+    const start = this.place(size);
+    if (start === undefined) return undefined;
+    const region = { bytes: this.buffer.subarray(start, start + size), start, released: false };
+    this.lent.push(region);
+    return region;
   }
 
   /** Where `size` bytes fit between the newest region and the oldest, or undefined. */
