@@ -99,7 +99,7 @@ interface Tool {
 
 function scrateTool(build: string, kdfMs: number): Tool {
   const env = { SCRATE_PASSWORD: PASSWORD, SCRATE_KDF_MS: String(kdfMs) };
-  const run = (repo: string, ...args: string[]): Run => ({ cmd: process.execPath, args: [path.join(build, 'bin', 'scrate'), '-r', repo, ...args], env });
+  const run = (repo: string, ...args: string[]): Run => ({ cmd: path.join(build, 'bin', 'scrate'), args: ['-r', repo, ...args], env });
   return {
     name: 'scrate',
     init: (repo) => run(repo, 'init', '-q'),

@@ -140,14 +140,14 @@ describe('streams', () => {
     const r = scrate(['backup', '--stdin', '--stdin-filename', 'db.sql', '--json'], env, { input: data, stdio: ['pipe', 'pipe', 'pipe'] });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(scrate(['snapshots', '--json'], env).stdout)[0].paths, ['/db.sql']);
-    const dumped = execFileSync(process.execPath, [SCRATE, 'dump', 'latest', '/db.sql'], { env, maxBuffer: 64 * MiB });
+    const dumped = execFileSync(SCRATE, ['dump', 'latest', '/db.sql'], { env, maxBuffer: 64 * MiB });
     assert.deepEqual(dumped, data);
 
     // A writer slower than scrate: the pipe is empty when scrate first reads it.
     const file = path.join(tmp.dir, 'late.bin');
     fs.writeFileSync(file, data);
-    execFileSync('sh', ['-c', `(sleep 1; cat "${file}") | "${process.execPath}" "${SCRATE}" backup -q --stdin --stdin-filename late.bin`], { env });
-    assert.deepEqual(execFileSync(process.execPath, [SCRATE, 'dump', 'latest', '/late.bin'], { env, maxBuffer: 64 * MiB }), data);
+    execFileSync('sh', ['-c', `(sleep 1; cat "${file}") | "${SCRATE}" backup -q --stdin --stdin-filename late.bin`], { env });
+    assert.deepEqual(execFileSync(SCRATE, ['dump', 'latest', '/late.bin'], { env, maxBuffer: 64 * MiB }), data);
   });
 
   test('--stdin-from-command: a failing command leaves no snapshot, exit code 1', () => {
@@ -159,7 +159,7 @@ describe('streams', () => {
 
     const good = scrate(['backup', '--stdin-from-command', '--stdin-filename', 'seq.txt', '--', 'seq', '1', '50000'], env);
     assert.equal(good.code, 0, good.stderr);
-    const dumped = execFileSync(process.execPath, [SCRATE, 'dump', 'latest', '/seq.txt'], { env }).toString();
+    const dumped = execFileSync(SCRATE, ['dump', 'latest', '/seq.txt'], { env }).toString();
     assert.equal(dumped, execFileSync('seq', ['1', '50000']).toString());
   });
 });

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** bin/scrate of this checkout (tests run from dist/test/helpers). */
+/** bin/scrate of this checkout (tests run from dist/test/helpers), run as an installed command is: its own launcher. */
 export const SCRATE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/scrate');
 
 export interface RunResult {
@@ -19,12 +19,12 @@ export function cliEnv(repo: string, extra: Record<string, string | undefined> =
 }
 
 export function scrate(args: string[], env: NodeJS.ProcessEnv, opts: SpawnSyncOptions = {}): RunResult {
-  const r = spawnSync(process.execPath, [SCRATE, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  const r = spawnSync(SCRATE, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   if (r.error) throw r.error;
   return { code: r.status ?? 128 + 2, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 /** Starts scrate and returns the child, for tests that signal it. */
 export function scrateAsync(args: string[], env: NodeJS.ProcessEnv) {
-  return spawn(process.execPath, [SCRATE, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(SCRATE, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
