@@ -128,25 +128,32 @@ export interface IndexFile {
 
 const BLOB_RECORD = ID_BYTES + 12;
 
-export function encodeIndexFile(file: IndexFile): Buffer {
-  let size = 4;
-  for (const p of file.packs) size += ID_BYTES + 1 + 1 + p.pack.envelope.length + 4 + p.entries.length * BLOB_RECORD;
-  const out = Buffer.alloc(size);
-  let at = out.writeUInt32LE(file.packs.length, 0);
-  for (const { pack, entries } of file.packs) {
-    at += pack.id.copy(out, at);
-    out[at++] = pack.type;
-    out[at++] = pack.envelope.length;
-    at += pack.envelope.copy(out, at);
-    at = out.writeUInt32LE(entries.length, at);
-    for (const e of entries) {
-      at += e.id.copy(out, at);
-      at = out.writeUInt32LE(e.offset, at);
-      at = out.writeUInt32LE(e.length, at);
-      at = out.writeUInt32LE((e.rawLength | (e.compressed ? COMPRESSED_BIT : 0)) >>> 0, at);
-    }
+/**
+ * One pack's part of an index object, encoded when the pack is stored: a writer holds a few
+ * bytes per blob until its next index object, not an object per blob (the first backup of a
+ * source tree held ~90,000 of them to the end).
+ */
+export function encodePackRecord(pack: PackInfo, entries: readonly PackEntry[]): Buffer {
+  const out = Buffer.alloc(ID_BYTES + 1 + 1 + pack.envelope.length + 4 + entries.length * BLOB_RECORD);
+  let at = pack.id.copy(out, 0);
+  out[at++] = pack.type;
+  out[at++] = pack.envelope.length;
+  at += pack.envelope.copy(out, at);
+  at = out.writeUInt32LE(entries.length, at);
+  for (const e of entries) {
+    at += e.id.copy(out, at);
+    at = out.writeUInt32LE(e.offset, at);
+    at = out.writeUInt32LE(e.length, at);
+    at = out.writeUInt32LE((e.rawLength | (e.compressed ? COMPRESSED_BIT : 0)) >>> 0, at);
   }
   return out;
+}
+
+/** The plaintext of an index object: how many packs, then their records. */
+export function encodeIndexFile(records: readonly Buffer[]): Buffer {
+  const count = Buffer.alloc(4);
+  count.writeUInt32LE(records.length);
+  return Buffer.concat([count, ...records]);
 }
 
 export function decodeIndexFile(buf: Buffer): IndexFile {

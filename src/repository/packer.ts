@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import type { IndexFile, PackInfo } from './blob-index.js';
+import { encodePackRecord, type PackInfo } from './blob-index.js';
 import { Budget } from '../util/budget.js';
 import type { PreparedBlob } from './blob-prepare.js';
 import { BlobType, newDataPack, PackWriter, type PackEntry } from './pack.js';
@@ -36,7 +36,8 @@ export class Packer {
   /** Blobs written into a pack that is not yet uploaded, so duplicates within a run are stored once. */
   private readonly pending = new Set<string>();
   private readonly uploads = new Set<Promise<void>>();
-  private unindexed: IndexFile = { packs: [] };
+  /** Records of stored packs not yet in an index object (see encodePackRecord). */
+  private unindexed: Buffer[] = [];
   private unindexedBlobs = 0;
   private failure: unknown;
   /** Bytes of new packs written to the backend. */
@@ -137,7 +138,7 @@ export class Packer {
         this.bytesStored += Buffer.isBuffer(bytes) ? bytes.length : bytes.size;
         this.repo.index.addPack(info, entries);
         for (const e of entries) this.pending.delete(e.id.toString('latin1'));
-        this.unindexed.packs.push({ pack: info, entries });
+        this.unindexed.push(encodePackRecord(info, entries));
         this.unindexedBlobs += entries.length;
         pack.release?.();
       },
@@ -154,11 +155,11 @@ export class Packer {
   }
 
   private async checkpoint(force: boolean): Promise<void> {
-    if (this.unindexed.packs.length === 0 || (!force && this.unindexedBlobs < INDEX_CHECKPOINT_BLOBS)) return;
-    const file = this.unindexed;
-    this.unindexed = { packs: [] };
+    if (this.unindexed.length === 0 || (!force && this.unindexedBlobs < INDEX_CHECKPOINT_BLOBS)) return;
+    const records = this.unindexed;
+    this.unindexed = [];
     this.unindexedBlobs = 0;
-    await this.repo.saveIndexFile(file);
+    await this.repo.saveIndexFile(records);
   }
 
   /**

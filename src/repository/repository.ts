@@ -7,7 +7,7 @@ import { generateMasterKeys, type MasterKeys } from '../crypto/masterkeys.js';
 import { deriveKey, hmacSha256, openInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { prepareBlob, type PreparedBlob } from './blob-prepare.js';
-import { BlobIndex, decodeIndexFile, encodeIndexFile, type BlobLocation, type IndexFile } from './blob-index.js';
+import { BlobIndex, decodeIndexFile, encodeIndexFile, type BlobLocation } from './blob-index.js';
 import { decompressInto } from './compression.js';
 import { checkChunkerParams, checkCompressionLevel, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, type RepoConfig } from './config.js';
 import { addKey, DEFAULT_KDF_MS, unlockKeys } from './keys.js';
@@ -188,8 +188,9 @@ export class Repository {
     }
   }
 
-  async saveIndexFile(file: IndexFile): Promise<string> {
-    return this.saveObject('index', ObjectKind.index, encodeIndexFile(file));
+  /** Saves an index object of these packs' records (see encodePackRecord). */
+  async saveIndexFile(records: readonly Buffer[]): Promise<string> {
+    return this.saveObject('index', ObjectKind.index, encodeIndexFile(records));
   }
 
   // --- blobs ---
