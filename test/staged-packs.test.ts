@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { backup } from '../src/archiver/archiver.js';
 import { check } from '../src/checker/checker.js';
 import { sha256 } from '../src/crypto/primitives.js';
-import { PackWriter, readPackHeader } from '../src/repository/pack.js';
+import { BlobType, PackWriter, readPackHeader } from '../src/repository/pack.js';
 import { restore } from '../src/restorer/restorer.js';
 import { initRepo, listObjects, openRepo, scratch } from './helpers/repo.js';
 
@@ -100,4 +100,18 @@ test("a backup removes temporary files a killed writer left a day ago, and no on
   assert.ok(fs.existsSync(foreign), 'only temporary files are swept');
   const result = await check(await openRepo(repoDir), { readData: false });
   assert.deepEqual(result.errors.filter((e) => !e.includes('not-a-temp')), []);
+});
+
+test('trees go to a staged file too, which a failed backup removes', async () => {
+  const repoDir = path.join(tmp.dir, 'repo-trees');
+  await initRepo(repoDir, { packSize: 64 * KiB });
+  const repo = await openRepo(repoDir);
+  const staged = () => listObjects(repoDir).filter((o) => path.basename(o).startsWith('.tmp-'));
+  await repo.saveBlob(BlobType.tree, Buffer.from('{"nodes":[]}'));
+  assert.equal(staged().length, 1, 'the open tree pack is a file, not a buffer');
+  const interrupted = new AbortController();
+  interrupted.abort();
+  await assert.rejects(backup(repo, { paths: [src], signal: interrupted.signal }), /interrupted/);
+  assert.deepEqual(staged(), []);
+  assert.deepEqual(fs.readdirSync(path.join(repoDir, 'index')), []);
 });

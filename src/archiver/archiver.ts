@@ -128,6 +128,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   try {
     tree = stream ? await run.saveStream(stream) : await run.saveRoot(sources, parent ? Buffer.from(parent.snapshot.tree, 'hex') : undefined);
     await run.flush();
+  } catch (err) {
+    repo.writer.abandon();
+    throw err;
   } finally {
     await run.close();
   }

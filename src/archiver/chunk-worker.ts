@@ -1,10 +1,11 @@
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { chunkBuffer as cutPoints, FastCDC } from '../chunker/fastcdc.js';
 import { hmacSha256 } from '../crypto/primitives.js';
 import { BlobCompressor } from '../repository/compression.js';
 import { BlobType, newDataPack, type PackEntry, type PackWriter } from '../repository/pack.js';
+import { PACK_FILE_WINDOW, PackFile } from '../repository/pack-file.js';
 import type { FileOutcomes, Job, Reply, WireEntries, WirePack, WorkerSetup } from './chunk-workers.js';
 import { chunkBuffer, fileChunks } from './file-chunks.js';
 import { openNoAtime } from './open-source.js';
@@ -21,8 +22,6 @@ let streamBuffer: Buffer | undefined;
 const compressor = new BlobCompressor(setup.level);
 /** Room for a full pack and the blob that fills it (pages never written cost no memory). */
 const PACK_CAPACITY = setup.packSize + 1024 * 1024;
-/** A staged pack goes to its file through a window this large (grown for a larger blob). */
-const SPILL_WINDOW = 1024 * 1024;
 
 interface Blob {
   id: Buffer;
@@ -37,7 +36,7 @@ interface Blob {
 const waiting = new Map<number, Blob[]>();
 let pack: PackWriter | undefined;
 /** The file the open pack is written to, when packs are staged (see Staging). */
-let packFile: { fd: number; file: string } | undefined;
+let packFile: PackFile | undefined;
 /** Staged packs are named by the worker's prefix and this count. */
 let packsStaged = 0;
 /** Buffers of packs already uploaded, sent back for reuse; when packs are staged, the one spill window. */
@@ -110,24 +109,24 @@ function store(blob: Blob, packs: WirePack[]): void {
 function openPack(): PackWriter {
   const staging = setup.staging;
   if (!staging) return newDataPack(dataPublicKey, freePackBuffers.pop() ?? PACK_CAPACITY);
-  const file = path.join(staging.dir, `${staging.prefix}${packsStaged++}`);
-  const fd = openSync(file, 'wx', 0o600);
-  packFile = { fd, file };
-  return newDataPack(dataPublicKey, freePackBuffers.pop() ?? SPILL_WINDOW, (bytes) => writeAll(fd, bytes));
+  packFile = new PackFile(path.join(staging.dir, `${staging.prefix}${packsStaged++}`));
+  return newDataPack(dataPublicKey, freePackBuffers.pop() ?? PACK_FILE_WINDOW, packFile.write);
 }
 
 function finishPack(): WirePack {
-  const { bytes, entries: list, id, size } = pack!.finish();
+  // A pack's worth of blobs has passed through zstd's and the pack's buffers: what malloc holds
+  // free of them goes back (peak RSS of a source tree's first backup ~4 MiB lower).
+  posix.trimMalloc();
+  const { bytes, entries: list, id } = pack!.finish();
   const { envelope } = pack!;
   pack = undefined;
   const entries = toWire(list);
   if (!packFile) return { bytes, entries, id, envelope };
-  closeSync(packFile.fd);
-  const { file } = packFile;
+  const staged = packFile.close();
   packFile = undefined;
   // The window stays here for the next pack (grown, if a blob needed it).
   freePackBuffers.push(Buffer.from(bytes.buffer));
-  return { bytes: { file, size }, entries, id, envelope };
+  return { bytes: staged, entries, id, envelope };
 }
 
 /** A pack's entries as two arrays: cloned as two allocations, not one per blob ID. */
@@ -139,10 +138,6 @@ function toWire(entries: PackEntry[]): WireEntries {
     fields.set([e.offset, e.length, e.rawLength, e.compressed ? 1 : 0], i * 4);
   });
   return { ids, fields };
-}
-
-function writeAll(fd: number, bytes: Buffer): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
 }
 
 /** Hands over finished packs. */

@@ -14,6 +14,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +329,14 @@ static napi_value read_files(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* trimMalloc() */
+static napi_value trim_malloc(napi_env env, napi_callback_info info) {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"setTimes", NULL, set_times, NULL, NULL, NULL, napi_default, NULL},
@@ -333,6 +344,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"blockDevice", NULL, block_device, NULL, NULL, NULL, napi_default, NULL},
     {"listDir", NULL, list_dir, NULL, NULL, NULL, napi_default, NULL},
     {"readFiles", NULL, read_files, NULL, NULL, NULL, napi_default, NULL},
+    {"trimMalloc", NULL, trim_malloc, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

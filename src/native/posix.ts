@@ -17,6 +17,8 @@ interface PosixBinding {
    * `into` needs room for every size plus one byte.
    */
   readFiles(paths: Buffer, ends: Uint32Array, sizes: Float64Array, mtimesNs: BigInt64Array, into: Buffer, results: Float64Array): void;
+  /** malloc_trim(3): gives the free pages of every malloc arena back to the system (glibc; a no-op elsewhere). */
+  trimMalloc(): void;
 }
 
 /** posix.readFiles' results per file: how it went, an errno, bytes read (the room it took), and 1 if it changed while read. */

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { encodePackRecord, type PackInfo } from './blob-index.js';
 import { Budget } from '../util/budget.js';
 import type { PreparedBlob } from './blob-prepare.js';
 import { BlobType, newDataPack, PackWriter, type PackEntry } from './pack.js';
+import { PACK_FILE_WINDOW, PackFile } from './pack-file.js';
 import type { Repository } from './repository.js';
 
 /** A pack written to a file for the backend's Staging. */
@@ -32,7 +35,11 @@ const INDEX_CHECKPOINT_BLOBS = 100_000;
  * index objects at checkpoints and at flush. Packs are always stored before the index names them.
  */
 export class Packer {
-  private readonly open = new Map<BlobType, PackWriter>();
+  /** The open pack of each type, and its file when the backend adopts files (see staging). */
+  private readonly open = new Map<BlobType, { writer: PackWriter; file?: PackFile }>();
+  /** This writer's staged files are named by a run's own prefix and a count. */
+  private readonly filePrefix = randomBytes(8).toString('hex');
+  private filesStaged = 0;
   /** Blobs written into a pack that is not yet uploaded, so duplicates within a run are stored once. */
   private readonly pending = new Set<string>();
   private readonly uploads = new Set<Promise<void>>();
@@ -73,7 +80,7 @@ export class Packer {
 
   /** Adds a blob claimed before; resolves when there is room for more. */
   async put(type: BlobType, blob: PreparedBlob): Promise<void> {
-    const writer = this.writerFor(type);
+    const { writer } = this.packFor(type);
     writer.add(type, blob.id, blob.stored, blob.rawLength, blob.compressed);
     if (writer.bytes >= this.repo.config.packSize) await this.finish(type);
   }
@@ -90,26 +97,42 @@ export class Packer {
     return true;
   }
 
-  private writerFor(type: BlobType): PackWriter {
-    let writer = this.open.get(type);
-    if (!writer) {
+  /**
+   * The open pack of a type. On a backend that adopts files it is streamed to one, as the
+   * workers' data packs are: a source tree's trees filled one pack of several MiB in memory,
+   * held to the end of the backup.
+   */
+  private packFor(type: BlobType): { writer: PackWriter; file?: PackFile } {
+    let pack = this.open.get(type);
+    if (!pack) {
+      const staging = this.staging;
+      const file = staging && new PackFile(path.join(staging.dir, `${staging.prefix}${this.filePrefix}-${this.filesStaged++}`));
+      const window = file ? PACK_FILE_WINDOW : this.capacity;
+      let writer: PackWriter;
       if (type === BlobType.tree) {
         const { key, envelope } = this.repo.newTreePackKey();
-        writer = new PackWriter(key, envelope, this.capacity);
+        writer = new PackWriter(key, envelope, window, file?.write);
       } else {
-        writer = newDataPack(this.repo.keys.dataPublicKey, this.capacity);
+        writer = newDataPack(this.repo.keys.dataPublicKey, window, file?.write);
       }
-      this.open.set(type, writer);
+      this.open.set(type, (pack = { writer, file }));
     }
-    return writer;
+    return pack;
   }
 
   private async finish(type: BlobType): Promise<void> {
-    const writer = this.open.get(type);
-    if (!writer) return;
+    const pack = this.open.get(type);
+    if (!pack) return;
     this.open.delete(type);
+    const { writer, file } = pack;
     const { bytes, entries, id } = writer.finish();
-    await this.storePack({ bytes, entries, id, type, envelope: writer.envelope });
+    await this.storePack({ bytes: file ? file.close() : bytes, entries, id, type, envelope: writer.envelope });
+  }
+
+  /** After a failed backup: the open packs will never be finished, and their files go. */
+  abandon(): void {
+    for (const { file } of this.open.values()) file?.abandon();
+    this.open.clear();
   }
 
   /**
