@@ -14,7 +14,7 @@ import { Excludes } from './excludes.js';
 import { entryStat, listDirectory, type DirEntry, type EntryStat } from './dir-listing.js';
 import { nodeFromStats, nodeType } from './metadata.js';
 import { openNoAtime } from './open-source.js';
-import { chunkBuffer, fileChunks, type ReadFn } from './file-chunks.js';
+import type { ReadFn } from './file-chunks.js';
 import type { Chunker, ChunkerKind } from '../chunker/chunker.js';
 import { FixedChunker } from '../chunker/fixed.js';
 import { posix } from '../native/posix.js';
@@ -23,6 +23,7 @@ import { EventLoopTurns } from '../util/event-loop.js';
 import { ChunkWorkers, type BlobSink } from './chunk-workers.js';
 import type { FinishedPack } from '../repository/packer.js';
 import { isZero } from '../util/zeros.js';
+import type { Region } from '../util/ring-arena.js';
 
 export interface BackupOptions {
   paths: string[];
@@ -207,8 +208,6 @@ class BackupRun implements BlobSink {
     end: '',
   };
   private readonly excludes: Excludes;
-  /** The read buffer for large files and streams, allocated on first need: most files never use it. */
-  private buffer: Buffer | undefined;
   private readonly owners = ownerDb();
   /** Content of multiply-linked files already stored this run, by device:inode; null when unreadable. */
   private readonly hardlinks = new Map<string, Promise<Buffer[] | null>>();
@@ -642,17 +641,20 @@ class BackupRun implements BlobSink {
   /**
    * Reads and chunks one input; the chunks are hashed, compressed and packed on worker threads
    * while reading goes on, within the run-wide budget of data in flight (so many small files
-   * overlap, and a huge one does not fill memory). storeData() takes its copy of a chunk before
-   * it first yields, so the read buffer can be reused at once. Resolves when the input is read;
-   * `content` when every chunk is stored.
+   * overlap, and a huge one does not fill memory). Resolves when the input is read; `content`
+   * when every chunk is stored.
    */
   async storeContent(read: ReadFn, chunker: Chunker): Promise<{ content: Promise<Buffer[]>; read: number }> {
     const ids: Promise<Buffer>[] = [];
     let total = 0;
-    const buffer = chunker === this.repo.chunker ? (this.buffer ??= chunkBuffer(chunker)) : chunkBuffer(chunker);
-    for await (const chunk of fileChunks(read, chunker, buffer)) {
-      this.checkAborted();
-      const length = chunk.length;
+    for await (const chunk of this.workers.readChunks(read, chunker)) {
+      const length = chunk.bytes.length;
+      try {
+        this.checkAborted();
+      } catch (err) {
+        this.workers.discard(chunk);
+        throw err;
+      }
       await this.inFlight.admit(length);
       const stored = this.storeData(chunk);
       const release = (err?: unknown) => {
@@ -670,15 +672,17 @@ class BackupRun implements BlobSink {
   }
 
   /**
-   * Hands a chunk to the workers (copied at once); resolves with its ID, and `stored` when it is
-   * packed. All-zero chunks (empty disk regions, holes) are recognised by a compare and stored once per length.
+   * Hands a chunk to the workers; resolves with its ID, and `stored` when it is packed.
+   * All-zero chunks (empty disk regions, holes) are recognised by a compare and stored once per length.
    */
-  private storeData(chunk: Buffer): Promise<{ id: Buffer; stored: Promise<void> }> {
-    if (!isZero(chunk)) return this.workers.storeChunk(chunk);
-    let zero = this.zeroBlobs.get(chunk.length);
+  private storeData(chunk: Region): Promise<{ id: Buffer; stored: Promise<void> }> {
+    if (!isZero(chunk.bytes)) return this.workers.storeRegion(chunk);
+    const { length } = chunk.bytes;
+    this.workers.discard(chunk);
+    let zero = this.zeroBlobs.get(length);
     if (!zero) {
-      zero = this.workers.storeChunk(Buffer.alloc(chunk.length));
-      this.zeroBlobs.set(chunk.length, zero);
+      zero = this.workers.storeChunk(Buffer.alloc(length));
+      this.zeroBlobs.set(length, zero);
     }
     return zero;
   }

@@ -3,11 +3,13 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { Chunker } from '../chunker/chunker.js';
 import type { ChunkerParams } from '../chunker/fastcdc.js';
 import { BlobType } from '../repository/pack.js';
 import type { FinishedPack, StagedPack } from '../repository/packer.js';
 import { asBuffer } from '../util/buffers.js';
 import { readdirOrEmpty } from '../util/fs.js';
+import type { ReadFn } from './file-chunks.js';
 import { RingArena, type Region } from '../util/ring-arena.js';
 
 /** What every worker needs to cut, name, compress and pack data exactly as the repository does. */
@@ -124,6 +126,9 @@ const WORKER_YOUNG_GENERATION_MB = 4;
  */
 const DATA_RING_BYTES = 16 * 1024 * 1024;
 
+/** A large input is read into the data ring this much at a time, at least (see readChunks). */
+const READ_BYTES = 4 * 1024 * 1024;
+
 /** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -206,21 +211,72 @@ export class ChunkWorkers {
     return read;
   }
 
-  /** Stores one chunk. It is copied before this returns: it is usually a view into a read buffer the caller reuses. */
-  async storeChunk(chunk: Uint8Array): Promise<{ id: Buffer; stored: Promise<void> }> {
-    if (this.failure) throw this.failure;
-    let region = this.ring.tryTake(chunk.length);
-    if (!region) {
-      // The caller reuses its buffer as soon as this yields: a copy waits for room.
-      const copy = Buffer.from(chunk);
-      region = await this.ring.take(copy.length);
-      chunk = copy;
+  /**
+   * Reads an input front to back straight into the data ring and yields its chunks, each a
+   * region of the ring for storeRegion (or release): no byte is copied on its way to a worker.
+   * Bytes are read into a window after those not yet cut, and each chunk cut from its front
+   * becomes a region of its own. The window grows only while no cut point is in sight, so it
+   * is mostly a few MiB, not the chunker's maximum and a read-ahead beside the ring.
+   */
+  async *readChunks(read: ReadFn, chunker: Chunker): AsyncGenerator<Region> {
+    // The most a window holds: what the largest chunk needs, or one read of smaller chunks.
+    const most = Math.max(chunker.params.max, READ_BYTES);
+    let window = await this.ring.take(READ_BYTES);
+    let filled = 0;
+    let eof = false;
+    const roomToRead = async () => {
+      const size = Math.min(filled + READ_BYTES, most);
+      if (window.bytes.length < size) window = await this.ring.grow(window, filled, size);
+    };
+    try {
+      for (;;) {
+        if (filled > 0) {
+          const length = chunker.cut(window.bytes, 0, filled);
+          // Unless no cut point is before the end of what is here (or one is just there).
+          if (length < filled || eof || filled >= chunker.params.max) {
+            const [chunk, rest] = this.ring.split(window, length);
+            window = rest;
+            filled -= length;
+            yield chunk;
+            continue;
+          }
+        } else if (eof) {
+          return;
+        }
+        await roomToRead();
+        while (!eof && filled < window.bytes.length) {
+          const n = await read(window.bytes, filled, window.bytes.length - filled);
+          if (n === 0) eof = true;
+          filled += n;
+        }
+      }
+    } finally {
+      this.ring.release(window);
     }
-    region.bytes.set(chunk);
-    const { hashed, stored } = this.run({ seq: this.seq++, kind: 'chunk', ...inRing(region) }, chunk.length, []);
+  }
+
+  /** Stores a chunk that readChunks yielded; its region goes back to the ring once it is packed. */
+  async storeRegion(region: Region): Promise<{ id: Buffer; stored: Promise<void> }> {
+    if (this.failure) {
+      this.ring.release(region);
+      throw this.failure;
+    }
+    const { hashed, stored } = this.run({ seq: this.seq++, kind: 'chunk', ...inRing(region) }, region.bytes.length, []);
     this.releaseWhenStored(region, stored);
     const { ids } = await hashed;
     return { id: ids[0]!, stored };
+  }
+
+  /** Stores a chunk held elsewhere (copied into the ring first). */
+  async storeChunk(chunk: Uint8Array): Promise<{ id: Buffer; stored: Promise<void> }> {
+    const region = await this.ring.take(chunk.length);
+    region.bytes.set(chunk);
+    return this.storeRegion(region);
+  }
+
+  /** Gives back a chunk readChunks yielded that is not to be stored. */
+  discard(region: Region): void {
+    this.ring.release(region);
   }
 
   /** Has every worker finish its open pack and hand it over. */

@@ -20,6 +20,8 @@ export class RingArena {
   /** Regions of `buffer` not yet given back, in the order they were lent; the first is the tail. */
   private readonly lent: Region[] = [];
   private readonly waiters: { size: number; resolve: (r: Region) => void }[] = [];
+  /** Woken by every release: a region waiting to grow (see grow). */
+  private readonly growers: (() => void)[] = [];
 
   /** `allocate`: where the ring comes from (shared memory, for a ring whose regions other threads read). */
   constructor(bytes: number, allocate: (size: number) => Buffer = Buffer.allocUnsafeSlow) {
@@ -43,18 +45,81 @@ export class RingArena {
     return new Promise((resolve) => this.waiters.push({ size, resolve }));
   }
 
-  /** Gives a region back; the ring reuses its bytes once every region lent before it is back too. */
+  /** Gives a region back; the ring reuses its bytes once every region lent before it (or after it) is back too. */
   release(region: Region): void {
     region.released = true;
     while (this.lent.length > 0 && this.lent[0]!.released) this.lent.shift();
+    // The newest regions' bytes join the free room at once (a region growing behind them needs it).
+    while (this.lent.length > 0 && this.lent.at(-1)!.released) this.lent.pop();
     while (this.waiters.length > 0) {
       const region = this.fit(this.waiters[0]!.size);
-      if (!region) return;
+      if (!region) break;
       this.waiters.shift()!.resolve(region);
+    }
+    for (const wake of this.growers.splice(0)) wake();
+  }
+
+  /** A lent region as two, its first `length` bytes and the rest, given back each on its own. */
+  split(region: Region, length: number): [Region, Region] {
+    if (length === region.bytes.length) return [region, this.empty()];
+    const i = this.indexOf(region);
+    const head = { bytes: region.bytes.subarray(0, length), start: region.start, released: false };
+    const rest = { bytes: region.bytes.subarray(length), start: region.start + length, released: false };
+    this.lent.splice(i, 1, head, rest);
+    return [head, rest];
+  }
+
+  /**
+   * A lent region grown to `size` bytes, its first `keep` bytes kept; it replaces `region`. In
+   * place when the bytes after it are free (it is the newest), else moved: to a new region
+   * once one fits, or, if it is the only region lent and none does, to the ring's start.
+   */
+  async grow(region: Region, keep: number, size: number): Promise<Region> {
+    if (size > this.buffer.length) throw new RangeError(`a region of ${size} bytes does not fit a ring of ${this.buffer.length}`);
+    if (region.bytes.length === 0) return this.take(size);
+    for (;;) {
+      const i = this.indexOf(region);
+      const newest = i === this.lent.length - 1;
+      const oldest = this.lent[0]!;
+      const wrapped = region.start < oldest.start;
+      const end = wrapped ? oldest.start : this.buffer.length;
+      if (newest && region.start + size <= end) return this.replace(i, region.start, size);
+      const moved = this.tryTake(size);
+      if (moved) {
+        moved.bytes.set(region.bytes.subarray(0, keep));
+        this.release(region);
+        return moved;
+      }
+      if (this.lent.length === 1) {
+        this.buffer.copyWithin(0, region.start, region.start + keep);
+        return this.replace(0, 0, size);
+      }
+      await new Promise<void>((wake) => this.growers.push(wake));
     }
   }
 
+  private replace(i: number, start: number, size: number): Region {
+    const region = { bytes: this.buffer.subarray(start, start + size), start, released: false };
+    this.lent[i] = region;
+    return region;
+  }
+
+  private indexOf(region: Region): number {
+    const i = this.lent.lastIndexOf(region);
+    if (i < 0 || region.released) throw new Error('not a region lent by this ring');
+    return i;
+  }
+
+  /**
+   * An empty region is never lent: one at the start of the oldest would look like the end of a
+   * full ring's newest, and room would be found where there is none.
+   */
+  private empty(): Region {
+    return { bytes: this.buffer.subarray(0, 0), start: 0, released: false };
+  }
+
   private fit(size: number): Region | undefined {
+    if (size === 0) return this.empty();
     const start = this.place(size);
     if (start === undefined) return undefined;
     const region = { bytes: this.buffer.subarray(start, start + size), start, released: false };
