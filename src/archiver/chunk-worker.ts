@@ -17,8 +17,6 @@ const setup = workerData as WorkerSetup;
 const key = Buffer.from(setup.chunkIdKey);
 const dataPublicKey = Buffer.from(setup.dataPublicKey);
 const chunker = new FastCDC(setup.chunker);
-/** For a file that outgrew what the walk saw (read as a stream); allocated on first need. */
-let streamBuffer: Buffer | undefined;
 const compressor = new BlobCompressor(setup.level);
 /** Room for a full pack and the blob that fills it (pages never written cost no memory). */
 const PACK_CAPACITY = setup.packSize + 1024 * 1024;
@@ -46,7 +44,7 @@ function reply(r: Reply, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(r, transfer);
 }
 
-// One job at a time, in order: the stream buffer is shared. A job that throws fails alone.
+// One job at a time, in order: jobs share the open pack and the compressor. A job that throws fails alone.
 let queue = Promise.resolve();
 parentPort!.on('message', (job: Job) => {
   queue = queue.then(() => handle(job)).catch((err: unknown) => reply({ seq: job.seq, kind: 'failed', message: err instanceof Error ? err.message : String(err) }));
@@ -204,9 +202,10 @@ async function readGrown(path: Buffer, blobs: Blob[]): Promise<number> {
   }
 }
 
-/** A file read as a stream through the shared buffer; its chunks are copied, since the buffer is reused. */
+/** A file read as a stream; its chunks are copied out of the read buffer, which is reused. */
 async function readStream(fd: number, blobs: Blob[]): Promise<number> {
-  streamBuffer ??= chunkBuffer(chunker);
+  // Rare (a file written to during the backup): a buffer for this file alone, not kept.
+  const buffer = chunkBuffer(chunker);
   let read = 0;
   let position = 0;
   const reader = async (buf: Buffer, offset: number, length: number) => {
@@ -214,7 +213,7 @@ async function readStream(fd: number, blobs: Blob[]): Promise<number> {
     position += n;
     return n;
   };
-  for await (const chunk of fileChunks(reader, chunker, streamBuffer)) {
+  for await (const chunk of fileChunks(reader, chunker, buffer)) {
     const data = Buffer.from(chunk);
     blobs.push({ id: hmacSha256(key, data), data });
     read += chunk.length;
