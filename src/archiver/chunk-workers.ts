@@ -121,8 +121,8 @@ interface Batch {
 const WORKER_YOUNG_GENERATION_MB = 4;
 
 /**
- * The data ring's size, at least (and room for two maximal chunks): twice the archiver's data
- * in flight, so a region rarely waits for room behind one that is slow to come back.
+ * The data ring's size, at least (and room for two maximal chunks): the archiver's 8 MiB in
+ * flight and a large input's read window (mostly 4–8 MiB), so a region seldom waits for room.
  */
 const DATA_RING_BYTES = 16 * 1024 * 1024;
 
@@ -152,10 +152,11 @@ export class ChunkWorkers {
   /**
    * All data on its way through the workers, in regions of one shared ring given back once
    * packed: batches of small files (a worker reads them into the region it is given) and chunks
-   * of large files (copied in here). A transferred buffer per chunk (pooled by size) left up to
-   * ~55 MiB of buffers at a time, dropped ones waiting for a garbage collection; a ring of each
-   * worker's own for its batches grew to 8 MiB each, beside this one. What is in flight is
-   * bounded by the archiver's budget; a region waits for room when the ring is fragmented.
+   * of large inputs (read into it here, see readChunks). A transferred buffer per chunk (pooled
+   * by size) left up to ~55 MiB of buffers at a time, dropped ones waiting for a garbage
+   * collection; a ring of each worker's own for its batches grew to 8 MiB each, and a 16 MiB
+   * read buffer stood beside this one. What is in flight is bounded by the archiver's budget;
+   * a region waits for room when the ring is fragmented.
    */
   private readonly ring: RingArena;
   /** Batches waiting for room in the ring: a flush sends only after them. */
@@ -213,7 +214,7 @@ export class ChunkWorkers {
 
   /**
    * Reads an input front to back straight into the data ring and yields its chunks, each a
-   * region of the ring for storeRegion (or release): no byte is copied on its way to a worker.
+   * region of the ring for storeRegion (or discard): no byte is copied on its way to a worker.
    * Bytes are read into a window after those not yet cut, and each chunk cut from its front
    * becomes a region of its own. The window grows only while no cut point is in sight, so it
    * is mostly a few MiB, not the chunker's maximum and a read-ahead beside the ring.
@@ -326,10 +327,10 @@ export class ChunkWorkers {
     const room = batch.bytes + batch.paths.length;
     const region = this.ring.tryTake(room);
     if (region) return this.sendBatchIn(batch, region);
-    const sent = this.ring.take(room).then(
-      (region) => this.sendBatchIn(batch, region),
-      (err: Error) => batch.waiting.forEach((w) => w.reject(err)),
-    );
+    const sent = this.ring
+      .take(room)
+      .then((region) => this.sendBatchIn(batch, region))
+      .catch((err: unknown) => batch.waiting.forEach((w) => w.reject(err as Error)));
     this.sending.add(sent);
     void sent.finally(() => this.sending.delete(sent));
   }

@@ -17,7 +17,7 @@ export interface Region {
  */
 export class RingArena {
   private readonly buffer: Buffer;
-  /** Regions of `buffer` not yet given back, in the order they were lent; the first is the tail. */
+  /** Regions of `buffer` not yet given back, in ring order from the oldest: the first is the tail. */
   private readonly lent: Region[] = [];
   private readonly waiters: { size: number; resolve: (r: Region) => void }[] = [];
   /** Woken by every release: a region waiting to grow (see grow). */
