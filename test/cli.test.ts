@@ -225,7 +225,10 @@ describe('scrate CLI', () => {
     const child = scrateAsync(['backup', big], env);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    await new Promise((r) => setTimeout(r, 1500));
+    // Once its lock is there the backup is under way, with 512 MiB to go: a fixed delay was
+    // outrun once the backup got fast enough to finish within it.
+    const locks = path.join(repo, 'locks');
+    while (fs.readdirSync(locks).length === 0) await new Promise((r) => setTimeout(r, 5));
     child.kill('SIGINT');
     const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 + 2 : 1))));
     assert.equal(code, 130, stderr);
