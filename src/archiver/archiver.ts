@@ -649,12 +649,6 @@ class BackupRun implements BlobSink {
     let total = 0;
     for await (const chunk of this.workers.readChunks(read, chunker)) {
       const length = chunk.bytes.length;
-      try {
-        this.checkAborted();
-      } catch (err) {
-        this.workers.discard(chunk);
-        throw err;
-      }
       await this.inFlight.admit(length);
       const stored = this.storeData(chunk);
       const release = (err?: unknown) => {
@@ -665,6 +659,8 @@ class BackupRun implements BlobSink {
       ids.push(stored.then((s) => s.id));
       total += length;
       this.summary.bytesRead += length;
+      // After the chunk is handed over: its region is the workers' to give back.
+      this.checkAborted();
     }
     const content = Promise.all(ids);
     content.catch(() => undefined); // awaited by the caller; never an unhandled rejection
@@ -673,18 +669,20 @@ class BackupRun implements BlobSink {
 
   /**
    * Hands a chunk to the workers; resolves with its ID, and `stored` when it is packed.
-   * All-zero chunks (empty disk regions, holes) are recognised by a compare and stored once per length.
+   * All-zero chunks (empty disk regions, holes) are recognised by a compare and stored once per
+   * length: the first one of a length is that blob, the others are given back unsent.
    */
   private storeData(chunk: Region): Promise<{ id: Buffer; stored: Promise<void> }> {
     if (!isZero(chunk.bytes)) return this.workers.storeRegion(chunk);
     const { length } = chunk.bytes;
-    this.workers.discard(chunk);
-    let zero = this.zeroBlobs.get(length);
-    if (!zero) {
-      zero = this.workers.storeChunk(Buffer.alloc(length));
-      this.zeroBlobs.set(length, zero);
+    const zero = this.zeroBlobs.get(length);
+    if (zero) {
+      this.workers.discard(chunk);
+      return zero;
     }
-    return zero;
+    const stored = this.workers.storeRegion(chunk);
+    this.zeroBlobs.set(length, stored);
+    return stored;
   }
 }
 

@@ -268,13 +268,6 @@ export class ChunkWorkers {
     return { id: ids[0]!, stored };
   }
 
-  /** Stores a chunk held elsewhere (copied into the ring first). */
-  async storeChunk(chunk: Uint8Array): Promise<{ id: Buffer; stored: Promise<void> }> {
-    const region = await this.ring.take(chunk.length);
-    region.bytes.set(chunk);
-    return this.storeRegion(region);
-  }
-
   /** Gives back a chunk readChunks yielded that is not to be stored. */
   discard(region: Region): void {
     this.ring.release(region);
@@ -325,8 +318,6 @@ export class ChunkWorkers {
     this.batch = undefined;
     // Room for every file, one byte more each (see posix.readFiles).
     const room = batch.bytes + batch.paths.length;
-    const region = this.ring.tryTake(room);
-    if (region) return this.sendBatchIn(batch, region);
     const sent = this.ring
       .take(room)
       .then((region) => this.sendBatchIn(batch, region))

@@ -39,7 +39,7 @@ export class RingArena {
 
   /** A region, once there is room for it (after those asked for earlier). */
   take(size: number): Promise<Region> {
-    if (size > this.buffer.length) throw new RangeError(`a region of ${size} bytes does not fit a ring of ${this.buffer.length}`);
+    this.checkFits(size);
     const region = this.tryTake(size);
     if (region) return Promise.resolve(region);
     return new Promise((resolve) => this.waiters.push({ size, resolve }));
@@ -75,15 +75,11 @@ export class RingArena {
    * once one fits, or, if it is the only region lent and none does, to the ring's start.
    */
   async grow(region: Region, keep: number, size: number): Promise<Region> {
-    if (size > this.buffer.length) throw new RangeError(`a region of ${size} bytes does not fit a ring of ${this.buffer.length}`);
     if (region.bytes.length === 0) return this.take(size);
+    this.checkFits(size);
     for (;;) {
       const i = this.indexOf(region);
-      const newest = i === this.lent.length - 1;
-      const oldest = this.lent[0]!;
-      const wrapped = region.start < oldest.start;
-      const end = wrapped ? oldest.start : this.buffer.length;
-      if (newest && region.start + size <= end) return this.replace(i, region.start, size);
+      if (i === this.lent.length - 1 && region.start + size <= this.freeEnd()) return this.replace(i, region.start, size);
       const moved = this.tryTake(size);
       if (moved) {
         moved.bytes.set(region.bytes.subarray(0, keep));
@@ -102,6 +98,10 @@ export class RingArena {
     const region = { bytes: this.buffer.subarray(start, start + size), start, released: false };
     this.lent[i] = region;
     return region;
+  }
+
+  private checkFits(size: number): void {
+    if (size > this.buffer.length) throw new RangeError(`a region of ${size} bytes does not fit a ring of ${this.buffer.length}`);
   }
 
   private indexOf(region: Region): number {
@@ -127,15 +127,21 @@ export class RingArena {
     return region;
   }
 
+  /** Where the free bytes after the newest region end: at the oldest region once the ring has wrapped, else at the buffer's end. */
+  private freeEnd(): number {
+    const oldest = this.lent[0]!;
+    return this.lent.at(-1)!.start < oldest.start ? oldest.start : this.buffer.length;
+  }
+
   /** Where `size` bytes fit between the newest region and the oldest, or undefined. */
   private place(size: number): number | undefined {
     const oldest = this.lent[0];
     const newest = this.lent.at(-1);
     if (!oldest || !newest) return size <= this.buffer.length ? 0 : undefined;
     const head = newest.start + newest.bytes.length;
-    const wrapped = newest.start < oldest.start;
-    if (wrapped) return head + size <= oldest.start ? head : undefined;
-    if (head + size <= this.buffer.length) return head;
-    return size <= oldest.start ? 0 : undefined;
+    const end = this.freeEnd();
+    if (head + size <= end) return head;
+    // Not wrapped yet: the ring wraps, to the room before the oldest.
+    return end === this.buffer.length && size <= oldest.start ? 0 : undefined;
   }
 }
