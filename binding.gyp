@@ -16,6 +16,12 @@
       "cflags": ["-O2", "-Wall"]
     },
     {
+      "target_name": "scrate_pipeline",
+      "sources": ["src/native/pipeline.c"],
+      "cflags": ["-O3", "-Wall"],
+      "libraries": ["-lzstd"]
+    },
+    {
       "target_name": "scrate_blobs",
       "sources": ["src/native/blobs.c"],
       "cflags": ["-O2", "-Wall"]

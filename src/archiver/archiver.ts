@@ -14,13 +14,12 @@ import { Excludes } from './excludes.js';
 import { entryStat, listDirectory, type DirEntry, type EntryStat } from './dir-listing.js';
 import { nodeFromStats, nodeType } from './metadata.js';
 import { openNoAtime } from './open-source.js';
-import type { ReadFn } from './file-chunks.js';
 import type { Chunker, ChunkerKind } from '../chunker/chunker.js';
 import { FixedChunker } from '../chunker/fixed.js';
 import { posix } from '../native/posix.js';
 import { Budget } from '../util/budget.js';
 import { EventLoopTurns } from '../util/event-loop.js';
-import { ChunkWorkers, type BlobSink } from './chunk-workers.js';
+import { DataPipeline, type BlobSink, type ReadFn } from './data-pipeline.js';
 import type { FinishedPack } from '../repository/packer.js';
 import { isZero } from '../util/zeros.js';
 import type { Region } from '../util/ring-arena.js';
@@ -213,7 +212,7 @@ class BackupRun implements BlobSink {
   private readonly hardlinks = new Map<string, Promise<Buffer[] | null>>();
   /** Entries already listed in their directory that turned out unreadable: left out of its tree. */
   private readonly dropped = new WeakSet<Node>();
-  private readonly workers: ChunkWorkers;
+  private readonly data: DataPipeline;
   private readonly inFlight = new Budget(BYTES_IN_FLIGHT);
   private readonly turns = new EventLoopTurns(WALK_TURN_MS);
   /** The first error of a blob being stored in the background; the walk stops on it. */
@@ -237,21 +236,21 @@ class BackupRun implements BlobSink {
     const setup = {
       chunkIdKey: repo.keys.chunkIdKey,
       dataPublicKey: repo.keys.dataPublicKey,
-      chunker: repo.chunker.params,
+      chunker: repo.chunker,
       level: opts.compression ?? repo.config.compression,
       packSize: repo.config.packSize,
       staging: repo.writer.staging,
     };
-    this.workers = new ChunkWorkers(setup, this);
+    this.data = new DataPipeline(setup, this);
   }
 
   /** Data packs still open in the workers are handed over. */
   async flush(): Promise<void> {
-    await this.workers.flush();
+    await this.data.flush();
   }
 
   async close(): Promise<void> {
-    await this.workers.close();
+    await this.data.close();
   }
 
   /** BlobSink: whether a blob the workers hashed is to be stored (a dry run only counts it). */
@@ -546,7 +545,7 @@ class BackupRun implements BlobSink {
       if (err !== undefined) this.failure ??= err;
       this.inFlight.release(size);
     };
-    return this.workers.readFile(full, size, st.mtimeNs).then(
+    return this.data.readFile(full, size, st.mtimeNs).then(
       (r) => {
         r.stored.then(() => release(), release);
         if (r.error) {
@@ -647,7 +646,7 @@ class BackupRun implements BlobSink {
   async storeContent(read: ReadFn, chunker: Chunker): Promise<{ content: Promise<Buffer[]>; read: number }> {
     const ids: Promise<Buffer>[] = [];
     let total = 0;
-    for await (const chunk of this.workers.readChunks(read, chunker)) {
+    for await (const chunk of this.data.readChunks(read, chunker)) {
       const length = chunk.bytes.length;
       await this.inFlight.admit(length);
       const stored = this.storeData(chunk);
@@ -673,14 +672,14 @@ class BackupRun implements BlobSink {
    * length: the first one of a length is that blob, the others are given back unsent.
    */
   private storeData(chunk: Region): Promise<{ id: Buffer; stored: Promise<void> }> {
-    if (!isZero(chunk.bytes)) return this.workers.storeRegion(chunk);
+    if (!isZero(chunk.bytes)) return this.data.storeRegion(chunk);
     const { length } = chunk.bytes;
     const zero = this.zeroBlobs.get(length);
     if (zero) {
-      this.workers.discard(chunk);
+      this.data.discard(chunk);
       return zero;
     }
-    const stored = this.workers.storeRegion(chunk);
+    const stored = this.data.storeRegion(chunk);
     this.zeroBlobs.set(length, stored);
     return stored;
   }

@@ -81,6 +81,11 @@ export class FastCDC {
     this.#table[257] = BigInt(MASKS[bits - normalization - MASK_BITS_MIN]!);
   }
 
+  /** The table the native search takes (gear.c, pipeline.c): read-only by contract. */
+  get table(): BigUint64Array {
+    return this.#table;
+  }
+
   /**
    * Length of the chunk that starts at buf[start], looking at no byte at or past `end`.
    * The caller guarantees end - start >= max unless the input ends at `end`.

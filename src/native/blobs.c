@@ -5,15 +5,11 @@
  * a 16 KiB blob. These use the OpenSSL that Node itself exports, with one cipher context per
  * thread, and write into buffers the caller provides (a pack, a reused scratch buffer).
  */
-#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init and friends: plain structs, no provider look-up */
 #include <node_api.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
+#include "blob-crypto.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define TAG_BYTES 16
 
 typedef struct {
   EVP_CIPHER *gcm;
@@ -80,24 +76,6 @@ static napi_value gcm_open(napi_env env, napi_callback_info info) {
   return boolean(env, ok);
 }
 
-/* HMAC-SHA-256 with plain SHA256 structs: no EVP_MAC look-up per call. */
-static void hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t data_len, uint8_t *mac) {
-  uint8_t k[SHA256_CBLOCK] = {0}, pad[SHA256_CBLOCK], inner[SHA256_DIGEST_LENGTH];
-  if (key_len > SHA256_CBLOCK) SHA256(key, key_len, k);
-  else memcpy(k, key, key_len);
-  SHA256_CTX c;
-  for (int i = 0; i < SHA256_CBLOCK; i++) pad[i] = k[i] ^ 0x36;
-  SHA256_Init(&c);
-  SHA256_Update(&c, pad, SHA256_CBLOCK);
-  SHA256_Update(&c, data, data_len);
-  SHA256_Final(inner, &c);
-  for (int i = 0; i < SHA256_CBLOCK; i++) pad[i] = k[i] ^ 0x5c;
-  SHA256_Init(&c);
-  SHA256_Update(&c, pad, SHA256_CBLOCK);
-  SHA256_Update(&c, inner, SHA256_DIGEST_LENGTH);
-  SHA256_Final(mac, &c);
-}
-
 /* hmacSha256(key: Uint8Array, data: Uint8Array, out: Uint8Array(32)): the MAC into out */
 static napi_value hmac(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -133,12 +111,7 @@ static napi_value gcm_seal(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "gcmSeal(key: 32 bytes, nonce: 12 bytes, plaintext, out, at): out too small");
     return NULL;
   }
-  int n, m;
-  if (EVP_EncryptInit_ex(inst->ctx, inst->gcm, NULL, key, nonce) != 1 ||
-      (aad && EVP_EncryptUpdate(inst->ctx, NULL, &n, aad, (int)aad_len) != 1) ||
-      EVP_EncryptUpdate(inst->ctx, out + at, &n, plain, (int)plain_len) != 1 ||
-      EVP_EncryptFinal_ex(inst->ctx, out + at + n, &m) != 1 ||
-      EVP_CIPHER_CTX_ctrl(inst->ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, out + at + plain_len) != 1) {
+  if (!gcm_seal_into(inst->ctx, inst->gcm, key, nonce, aad, aad_len, plain, plain_len, out + at)) {
     napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
     return NULL;
   }

@@ -1,14 +1,6 @@
-/*
- * The search loop of FastCDC's cut (src/chunker/fastcdc.ts): roll the per-byte gear hash
- * H = sum G[b[j]] << (p - j) (mod 2^64) and stop at the first byte where it passes the mask.
- * In JavaScript H had to be rolled in 32-bit halves (~0.6 GB/s a core); here it is one
- * 64-bit shift and add per byte (~2-3 GB/s), and chunking is a large part of a backup's CPU.
- */
+/* FastCDC.cut's native search (see gear-search.h). */
 #include <node_api.h>
-#include <stdint.h>
-
-/* table: BigUint64Array of 258: the seeded gear table, then the masks before and after avg. */
-#define TABLE_WORDS 258
+#include "gear-search.h"
 
 /*
  * gearCut(table, buf, start, hashStart, centerEnd, windowEnd) -> position or -1.
@@ -25,7 +17,7 @@ static napi_value gear_cut(napi_env env, napi_callback_info info) {
   uint32_t start, hash_start, center_end, window_end;
   if (argc < 6 ||
       napi_get_typedarray_info(env, argv[0], &type, &table_len, &table_data, NULL, NULL) != napi_ok ||
-      type != napi_biguint64_array || table_len != TABLE_WORDS ||
+      type != napi_biguint64_array || table_len != GEAR_TABLE_WORDS ||
       napi_get_typedarray_info(env, argv[1], &type, &buf_len, &buf_data, NULL, NULL) != napi_ok ||
       type != napi_uint8_array ||
       napi_get_value_uint32(env, argv[2], &start) != napi_ok ||
@@ -36,21 +28,7 @@ static napi_value gear_cut(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "gearCut(table, buf, start, hashStart, centerEnd, windowEnd): bad arguments");
     return NULL;
   }
-  const uint64_t *gear = table_data;
-  const uint64_t mask_s = gear[256], mask_l = gear[257];
-  const uint8_t *b = (const uint8_t *)buf_data + start;
-  uint64_t h = 0;
-  int64_t cut = -1;
-  uint32_t p = hash_start;
-  for (; p < center_end; p++) {
-    h = (h << 1) + gear[b[p]];
-    if (!(h & mask_s)) { cut = p; goto done; }
-  }
-  for (; p < window_end; p++) {
-    h = (h << 1) + gear[b[p]];
-    if (!(h & mask_l)) { cut = p; goto done; }
-  }
-done:;
+  int64_t cut = gear_search(table_data, (const uint8_t *)buf_data + start, hash_start, center_end, window_end);
   napi_value result;
   napi_create_int64(env, cut, &result);
   return result;

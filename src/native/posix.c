@@ -4,9 +4,7 @@
  * precision), mknod() for fifos and device nodes, and the size and logical block
  * size of a block device (stat reports 0 for both). And, for the backup's walk, a
  * directory listed and lstat'ed in one call: per entry, fs.lstatSync cost ~10 µs,
- * most of it building a BigIntStats object. And a backup worker's batch of small files
- * opened, read whole, fstat'ed and closed in one call (four fs calls and a BigIntStats
- * per file cost a worker about as much as hashing them).
+ * most of it building a BigIntStats object.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -235,100 +233,6 @@ static napi_value list_dir(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* Per file of read_files: what happened (READ_*), the errno, bytes read, and whether it changed while read. */
-#define READ_SLOTS 4
-enum { READ_OK = 0, READ_GREW = 1, READ_OPEN_FAILED = 2, READ_FAILED = 3 };
-
-/* O_NOATIME is refused for files we do not own unless we are root: then without it. */
-static int open_no_atime(const char *path) {
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC);
-  if (fd < 0 && errno == EPERM) fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  return fd;
-}
-
-/* Reads up to `room` bytes from the start of fd; the count, or -1 with errno set. */
-static ssize_t read_up_to(int fd, char *into, size_t room) {
-  size_t done = 0;
-  while (done < room) {
-    ssize_t n = read(fd, into + done, room - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    if (n == 0) break;
-    done += (size_t)n;
-  }
-  return (ssize_t)done;
-}
-
-/*
- * readFiles(paths: Buffer, ends: Uint32Array, sizes: Float64Array, mtimes: BigInt64Array,
- *           into: Buffer, results: Float64Array(READ_SLOTS * n))
- * Reads each file whole into `into`, one after the other: a file of the size the walk saw
- * takes that many bytes. Each is read for one byte more than its size, which tells a file that
- * grew (READ_GREW: it takes no room; the caller reads it as a stream). A file changed while
- * read when its size or mtime after reading differ from the walk's or it ended early.
- */
-static napi_value read_files(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char *paths, *into;
-  size_t paths_len, into_len, n = 0, n_sizes = 0, n_mtimes = 0, n_results = 0;
-  uint32_t *ends;
-  double *sizes, *results;
-  int64_t *mtimes;
-  napi_typedarray_type type;
-  void *data;
-  napi_value ab;
-  size_t offset;
-  int ok = argc == 6 && napi_get_buffer_info(env, argv[0], (void **)&paths, &paths_len) == napi_ok &&
-           napi_get_typedarray_info(env, argv[1], &type, &n, (void **)&ends, &ab, &offset) == napi_ok && type == napi_uint32_array &&
-           napi_get_typedarray_info(env, argv[2], &type, &n_sizes, (void **)&sizes, &ab, &offset) == napi_ok && type == napi_float64_array &&
-           napi_get_typedarray_info(env, argv[3], &type, &n_mtimes, (void **)&mtimes, &ab, &offset) == napi_ok && type == napi_bigint64_array &&
-           napi_get_buffer_info(env, argv[4], (void **)&into, &into_len) == napi_ok &&
-           napi_get_typedarray_info(env, argv[5], &type, &n_results, &data, &ab, &offset) == napi_ok && type == napi_float64_array;
-  results = data;
-  if (!ok || n_sizes != n || n_mtimes != n || n_results != n * READ_SLOTS) {
-    napi_throw_type_error(env, NULL, "readFiles(paths: Buffer, ends: Uint32Array, sizes: Float64Array, mtimes: BigInt64Array, into: Buffer, results: Float64Array)");
-    return NULL;
-  }
-  size_t used = 0, start = 0;
-  for (size_t i = 0; i < n; start = ends[i], i++) {
-    double *r = results + i * READ_SLOTS;
-    r[0] = READ_OK; r[1] = 0; r[2] = 0; r[3] = 0;
-    size_t size = (size_t)sizes[i];
-    char path[PATH_BUF];
-    if (ends[i] < start || ends[i] > paths_len || ends[i] - start >= PATH_BUF) {
-      r[0] = READ_OPEN_FAILED; r[1] = ENAMETOOLONG;
-      continue;
-    }
-    if (used + size + 1 > into_len) {
-      napi_throw_range_error(env, NULL, "readFiles: no room for the files' sizes");
-      return NULL;
-    }
-    memcpy(path, paths + start, ends[i] - start);
-    path[ends[i] - start] = 0;
-    int fd = open_no_atime(path);
-    if (fd < 0) {
-      r[0] = READ_OPEN_FAILED; r[1] = errno;
-      continue;
-    }
-    ssize_t got = read_up_to(fd, into + used, size + 1);
-    struct stat st;
-    if (got < 0 || fstat(fd, &st) != 0) {
-      r[0] = READ_FAILED; r[1] = errno;
-    } else if ((size_t)got > size) {
-      r[0] = READ_GREW;
-    } else {
-      int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-      r[2] = (double)got;
-      r[3] = mtime != mtimes[i] || (size_t)st.st_size != size || (size_t)got != size;
-      used += (size_t)got;
-    }
-    close(fd);
-  }
-  return NULL;
-}
-
 /* trimMalloc() */
 static napi_value trim_malloc(napi_env env, napi_callback_info info) {
 #ifdef __GLIBC__
@@ -343,7 +247,6 @@ static napi_value init(napi_env env, napi_value exports) {
     {"mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL},
     {"blockDevice", NULL, block_device, NULL, NULL, NULL, napi_default, NULL},
     {"listDir", NULL, list_dir, NULL, NULL, NULL, napi_default, NULL},
-    {"readFiles", NULL, read_files, NULL, NULL, NULL, napi_default, NULL},
     {"trimMalloc", NULL, trim_malloc, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -57,7 +57,8 @@ export class PackWriter {
 
   /** `capacity`: the expected pack size (a larger last blob grows the buffer once), or a buffer to reuse. */
   constructor(
-    private readonly key: Buffer,
+    /** The pack's own key: blobs sealed elsewhere (sealBlobs) are sealed with it. */
+    readonly key: Buffer,
     readonly envelope: Buffer,
     capacity: number | Buffer,
     private readonly spill?: (bytes: Buffer) => void,
@@ -77,7 +78,25 @@ export class PackWriter {
     const offset = this.bytes;
     this.reserve(length);
     sealInto(this.key, blobNonce(offset), stored, this.buffer, this.used);
-    this.entries.push({ type, id, offset, length, rawLength, compressed });
+    this.record(type, id, length, rawLength, compressed);
+  }
+
+  /**
+   * Where blobs sealed elsewhere go (see src/native/pipeline.c's sealBlobs): `free` bytes at
+   * `at` in `buffer`, at least `length` (spilled or grown for it, as add does).
+   */
+  room(length: number): { buffer: Buffer; at: number; free: number } {
+    this.reserve(length);
+    return { buffer: this.buffer, at: this.used, free: this.buffer.length - this.used };
+  }
+
+  /** Blobs sealed into room()'s place, one after another: their pack lengths and compressed flags at fields[2i…]. */
+  sealed(type: BlobType, ids: Buffer[], rawLengths: number[], fields: Uint32Array): void {
+    ids.forEach((id, i) => this.record(type, id, fields[2 * i]!, rawLengths[i]!, fields[2 * i + 1] === 1));
+  }
+
+  private record(type: BlobType, id: Buffer, length: number, rawLength: number, compressed: boolean): void {
+    this.entries.push({ type, id, offset: this.bytes, length, rawLength, compressed });
     this.used += length;
   }
 
@@ -117,7 +136,9 @@ export class PackWriter {
       this.spillWindow();
       if (length <= this.buffer.length) return;
     }
-    const grown = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.used + length));
+    // A window (empty now) grows to the one blob that needs it: doubling took an 8 MiB window
+    // to 16 MiB for a chunk of 8 MiB and its tag. A pack in memory doubles, to copy seldom.
+    const grown = Buffer.allocUnsafeSlow(this.spill ? length : Math.max(this.buffer.length * 2, this.used + length));
     this.buffer.copy(grown, 0, 0, this.used);
     this.buffer = grown;
   }

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { spawn } from 'node:child_process';
-import type { ReadFn } from '../../archiver/file-chunks.js';
+import type { ReadFn } from '../../archiver/data-pipeline.js';
 import type { StreamSource } from '../../archiver/archiver.js';
 import type { ChunkerKind } from '../../chunker/chunker.js';
 import { ScrateError } from '../../errors.js';

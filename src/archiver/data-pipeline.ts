@@ -1,0 +1,450 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import type { Chunker } from '../chunker/chunker.js';
+import type { FastCDC } from '../chunker/fastcdc.js';
+import { TAG_BYTES } from '../crypto/primitives.js';
+import { pipeline, READ_SLOTS, ReadOutcome, type Lane as NativeLane } from '../native/pipeline.js';
+import { errnoCode, posix } from '../native/posix.js';
+import { BlobType, newDataPack, type PackWriter } from '../repository/pack.js';
+import { PACK_FILE_WINDOW, PackFile } from '../repository/pack-file.js';
+import type { FinishedPack } from '../repository/packer.js';
+import { Budget } from '../util/budget.js';
+import { RingArena, type Region } from '../util/ring-arena.js';
+
+/** Fills buffer[offset, offset+length) as far as it can; 0 means the end of the input. */
+export type ReadFn = (buffer: Buffer, offset: number, length: number) => Promise<number>;
+
+/** What the pipeline needs to cut, name, compress and pack data exactly as the repository does. */
+export interface PipelineSetup {
+  chunkIdKey: Buffer;
+  dataPublicKey: Buffer;
+  chunker: FastCDC;
+  level: number;
+  packSize: number;
+  /** Where to write packs, when the repository adopts files (see Packer.staging); else they are built in memory. */
+  staging?: { dir: string; prefix: string };
+}
+
+/** Where the pipeline's blobs go: the repository's packer (or a dry run's tally). */
+export interface BlobSink {
+  /** True if the blob must be stored: new to the repository and to this run. */
+  claim(id: Buffer, rawLength: number): boolean;
+  /** Takes a finished pack; resolves when there is room for more. */
+  storePack(pack: FinishedPack): Promise<void>;
+}
+
+/** An errno code, and whether opening or reading failed. */
+export interface FileError {
+  code: string;
+  during: 'open' | 'read';
+}
+
+/** A small file's blob IDs, known once it is hashed; `stored` settles when its new blobs are packed. */
+export interface FileRead {
+  ids: Buffer[];
+  stored: Promise<void>;
+  read: number;
+  /** Its size or mtime differ from what the walk saw, or it ended early: what was read is stored. */
+  changed: boolean;
+  /** It could not be read (it has no blobs). */
+  error?: FileError;
+}
+
+/** A lane packs the blobs given to it into its own open pack, one sealBlobs call at a time. */
+interface Lane {
+  native: NativeLane;
+  pack?: PackWriter;
+  /** The open pack's file, when packs are staged. */
+  file?: PackFile;
+  /** Buffers of packs already uploaded, for the next packs; when packs are staged, the one spill window. */
+  buffers: Buffer[];
+  /** Stores given to it and not yet sealed, oldest first. */
+  waiting: LaneStore[];
+  /** Working through `waiting` (see pump), and the promise of that. */
+  busy: boolean;
+  pumping?: Promise<void>;
+  /** Bytes given to it and not yet packed: new work goes to the least loaded lane. */
+  load: number;
+}
+
+/** Blobs to pack, from one input: `next` is the first not yet sealed. */
+interface LaneStore {
+  ids: Buffer[];
+  blobs: Uint8Array[];
+  bytes: number;
+  next: number;
+  done: Deferred<void>;
+}
+
+interface Batch {
+  paths: Buffer[];
+  sizes: number[];
+  mtimes: bigint[];
+  bytes: number;
+  waiting: { resolve: (r: FileRead) => void; reject: (e: Error) => void }[];
+}
+
+/**
+ * The data ring's size, at least (and room for two maximal chunks): the archiver's 8 MiB in
+ * flight and a large input's read window (mostly 4–8 MiB), so a region seldom waits for room.
+ */
+const DATA_RING_BYTES = 16 * 1024 * 1024;
+
+/** A large input is read into the data ring this much at a time, at least (see readChunks). */
+const READ_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Batches being hashed at once, at most. libuv's pool runs its jobs in order: with every
+ * waiting batch queued, a lane's sealBlobs waited behind them, and sealing (zstd) is most of
+ * the work; the lanes were the backup's critical path.
+ */
+const BATCHES_HASHING = 2;
+
+/** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
+const BATCH_FILES = 64;
+const BATCH_BYTES = 2 * 1024 * 1024;
+
+/**
+ * A backup's data from its source to finished packs. The CPU-heavy work runs in native code
+ * on libuv's thread pool (src/native/pipeline.c): batches of small files are read, cut and
+ * hashed there whole; chunks of large files and images, which are read and cut here, hashed
+ * one by one. With the IDs back, the sink says which blobs are new (deduplication needs one
+ * view of the repository), and only those are compressed and sealed into a lane's pack; a
+ * lane per core, so both cores pack. Finished packs go to the sink to upload.
+ *
+ * This replaced two worker_threads isolates that did the same in JavaScript calling native
+ * code: their V8 heaps and messages were a fifth of a backup's peak RSS.
+ */
+export class DataPipeline {
+  private readonly lanes: Lane[];
+  private failure: Error | undefined;
+  private closing = false;
+  private batch: Batch | undefined;
+  /** Every input not yet stored: a flush waits for all of them. */
+  private readonly unstored = new Set<Promise<void>>();
+  /**
+   * All data on its way through the pipeline, in regions of one ring given back once packed:
+   * batches of small files (read into their region on the pool) and chunks of large inputs
+   * (read into it here, see readChunks). What is in flight is bounded by the archiver's
+   * budget; a region waits for room when the ring is fragmented.
+   */
+  private readonly ring: RingArena;
+  /** Batches waiting for room in the ring: a flush sends only after them. */
+  private readonly sending = new Set<Promise<void>>();
+  private readonly hashing = new Budget(BATCHES_HASHING);
+  /** Staged packs are named by the staging prefix, this run's own (a leftover is told from another writer's), and a count. */
+  private readonly run = randomBytes(8).toString('hex');
+  private packsStaged = 0;
+
+  constructor(
+    private readonly setup: PipelineSetup,
+    private readonly sink: BlobSink,
+    lanes = Math.max(1, os.availableParallelism()),
+  ) {
+    this.ring = new RingArena(Math.max(DATA_RING_BYTES, 2 * setup.chunker.params.max));
+    this.lanes = Array.from({ length: lanes }, () => ({ native: pipeline.newLane(setup.level), buffers: [], waiting: [], busy: false, load: 0 }));
+  }
+
+  /** Reads a small file whole on the pool, with others in a batch. */
+  readFile(path: Buffer, size: number, mtimeNs: bigint): Promise<FileRead> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.batch) {
+      this.batch = { paths: [], sizes: [], mtimes: [], bytes: 0, waiting: [] };
+      setImmediate(() => this.sendBatch());
+    }
+    const batch = this.batch;
+    batch.paths.push(path);
+    batch.sizes.push(size);
+    batch.mtimes.push(mtimeNs);
+    batch.bytes += size;
+    const read = new Promise<FileRead>((resolve, reject) => batch.waiting.push({ resolve, reject }));
+    if (batch.paths.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) this.sendBatch();
+    return read;
+  }
+
+  /**
+   * Reads an input front to back straight into the data ring and yields its chunks, each a
+   * region of the ring for storeRegion (or discard): no byte is copied on its way to a pack.
+   * Bytes are read into a window after those not yet cut, and each chunk cut from its front
+   * becomes a region of its own. The window grows only while no cut point is in sight, so it
+   * is mostly a few MiB, not the chunker's maximum and a read-ahead beside the ring.
+   */
+  async *readChunks(read: ReadFn, chunker: Chunker): AsyncGenerator<Region> {
+    // The most a window holds: what the largest chunk needs, or one read of smaller chunks.
+    const most = Math.max(chunker.params.max, READ_BYTES);
+    let window = await this.ring.take(READ_BYTES);
+    let filled = 0;
+    let eof = false;
+    const roomToRead = async () => {
+      const size = Math.min(filled + READ_BYTES, most);
+      if (window.bytes.length < size) window = await this.ring.grow(window, filled, size);
+    };
+    try {
+      for (;;) {
+        if (filled > 0) {
+          const length = chunker.cut(window.bytes, 0, filled);
+          // Unless no cut point is before the end of what is here (or one is just there).
+          if (length < filled || eof || filled >= chunker.params.max) {
+            const [chunk, rest] = this.ring.split(window, length);
+            window = rest;
+            filled -= length;
+            yield chunk;
+            continue;
+          }
+        } else if (eof) {
+          return;
+        }
+        await roomToRead();
+        while (!eof && filled < window.bytes.length) {
+          const n = await read(window.bytes, filled, window.bytes.length - filled);
+          if (n === 0) eof = true;
+          filled += n;
+        }
+      }
+    } finally {
+      this.ring.release(window);
+    }
+  }
+
+  /** Stores a chunk that readChunks yielded; its region goes back to the ring once it is packed. */
+  async storeRegion(region: Region): Promise<{ id: Buffer; stored: Promise<void> }> {
+    const stored = this.track(region);
+    const id = Buffer.allocUnsafeSlow(32);
+    try {
+      if (this.failure) throw this.failure;
+      await pipeline.hashChunk(this.setup.chunkIdKey, region.bytes, id);
+    } catch (err) {
+      stored.reject(err);
+      throw err;
+    }
+    this.storeFresh([id], [region.bytes]).then(stored.resolve, stored.reject);
+    return { id, stored: stored.promise };
+  }
+
+  /** Gives back a chunk readChunks yielded that is not to be stored. */
+  discard(region: Region): void {
+    this.ring.release(region);
+  }
+
+  /** Stores every input given so far and hands over the lanes' open packs. */
+  async flush(): Promise<void> {
+    this.sendBatch();
+    await Promise.all(this.sending);
+    await Promise.all(this.unstored);
+    for (const lane of this.lanes) {
+      await lane.pumping;
+      if (this.failure) throw this.failure;
+      if (lane.pack) await this.finishPack(lane);
+    }
+  }
+
+  /** After a failure, the open packs' files go (those handed over are the sink's to adopt or remove). */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled(this.lanes.map((lane) => lane.pumping));
+    for (const lane of this.lanes) {
+      lane.file?.abandon();
+      lane.file = lane.pack = undefined;
+    }
+  }
+
+  /** Sends the open batch once the ring has room for it (and its waiters are told if that fails). */
+  private sendBatch(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = undefined;
+    // Room for every file, one byte more each (see pipeline.hashFiles).
+    const room = batch.bytes + batch.paths.length;
+    const sent = this.ring
+      .take(room)
+      .then((region) => this.sendBatchIn(batch, region))
+      .catch((err: unknown) => batch.waiting.forEach((w) => w.reject(err as Error)));
+    this.sending.add(sent);
+    void sent.finally(() => this.sending.delete(sent));
+  }
+
+  private sendBatchIn(batch: Batch, region: Region): void {
+    const stored = this.track(region);
+    if (this.failure) {
+      stored.reject(this.failure);
+      for (const w of batch.waiting) w.reject(this.failure);
+      return;
+    }
+    this.hashBatch(batch, region, stored.promise)
+      .then(
+        ({ ids, blobs }) => this.storeFresh(ids, blobs),
+        (err: unknown) => {
+          for (const w of batch.waiting) w.reject(err as Error);
+          throw err;
+        },
+      )
+      .then(stored.resolve, stored.reject);
+  }
+
+  /** Reads, cuts and hashes a batch on the pool and tells each file's waiter; the blobs for storeFresh. */
+  private async hashBatch(batch: Batch, region: Region, stored: Promise<void>): Promise<{ ids: Buffer[]; blobs: Uint8Array[] }> {
+    const count = batch.paths.length;
+    const ends = new Uint32Array(count);
+    let end = 0;
+    batch.paths.forEach((p, i) => (ends[i] = end += p.length));
+    const results = new Float64Array(count * READ_SLOTS);
+    const { chunker, chunkIdKey } = this.setup;
+    const { min, avg, max } = chunker.params;
+    await this.hashing.admit(1);
+    const hashed = await pipeline
+      .hashFiles(chunker.table, min, avg, max, chunkIdKey, Buffer.concat(batch.paths), ends, Float64Array.from(batch.sizes), BigInt64Array.from(batch.mtimes), region.bytes, results)
+      .finally(() => this.hashing.release(1));
+    const ids = splitIds(hashed.ids);
+    const blobs: Uint8Array[] = [];
+    let first = 0;
+    let used = 0;
+    batch.waiting.forEach((w, i) => {
+      const [outcome, errno, read, changed, chunks] = results.subarray(i * READ_SLOTS, (i + 1) * READ_SLOTS) as unknown as number[];
+      if (outcome === ReadOutcome.openFailed || outcome === ReadOutcome.readFailed) {
+        w.resolve({ ids: [], stored, read: 0, changed: false, error: { code: errnoCode(errno!), during: outcome === ReadOutcome.openFailed ? 'open' : 'read' } });
+        return;
+      }
+      const own = hashed.grown[i];
+      const bytes = own ?? region.bytes.subarray(used, (used += read!));
+      for (let c = 0, at = 0; c < chunks!; c++) blobs.push(bytes.subarray(at, (at += hashed.lengths[first + c]!)));
+      w.resolve({ ids: ids.slice(first, first + chunks!), stored, read: read!, changed: changed === 1 });
+      first += chunks!;
+    });
+    return { ids, blobs };
+  }
+
+  /** Packs the blobs the sink claims as new on the least loaded lane; settles when they are in a pack. */
+  private storeFresh(ids: Buffer[], blobs: Uint8Array[]): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    const store: LaneStore = { ids: [], blobs: [], bytes: 0, next: 0, done: deferred<void>() };
+    ids.forEach((id, i) => {
+      if (!this.sink.claim(id, blobs[i]!.length)) return;
+      store.ids.push(id);
+      store.blobs.push(blobs[i]!);
+      store.bytes += blobs[i]!.length;
+    });
+    if (store.blobs.length === 0) return Promise.resolve();
+    const lane = this.lanes.reduce((a, b) => (b.load < a.load ? b : a));
+    lane.load += store.bytes;
+    lane.waiting.push(store);
+    if (!lane.busy) {
+      lane.busy = true;
+      lane.pumping = this.pump(lane);
+    }
+    return store.done.promise;
+  }
+
+  /** Seals a lane's waiting stores until none is left; the first failure fails them all and stops the pipeline. */
+  private async pump(lane: Lane): Promise<void> {
+    try {
+      while (lane.waiting.length > 0) {
+        if (this.failure) throw this.failure;
+        if (this.closing) throw new Error('the backup was stopped');
+        await this.sealWaiting(lane);
+      }
+    } catch (err) {
+      this.failure ??= err as Error;
+      for (const store of lane.waiting.splice(0)) store.done.reject(err);
+    } finally {
+      // In the same turn as the last look at `waiting`: a store given after it starts a new pump.
+      lane.busy = false;
+    }
+  }
+
+  /**
+   * One sealBlobs call: as many waiting blobs, across stores, as surely fit (a sealed blob is
+   * at most 16 bytes longer than it is) and the pack wants, which is the same packs sealing one
+   * blob at a time would make. Stores that arrive meanwhile go into the next call, so a busy
+   * lane makes fewer, larger calls and seldom waits for the main thread between them.
+   */
+  private async sealWaiting(lane: Lane): Promise<void> {
+    const { packSize } = this.setup;
+    const pack = (lane.pack ??= this.openPack(lane));
+    const first = lane.waiting[0]!;
+    const { buffer, at, free } = pack.room(first.blobs[first.next]!.length + TAG_BYTES);
+    const group: Uint8Array[] = [];
+    const ids: Buffer[] = [];
+    let whole = 0;
+    let most = 0;
+    taking: for (const store of lane.waiting) {
+      for (; store.next < store.blobs.length; store.next++) {
+        const blob = store.blobs[store.next]!;
+        if (group.length > 0 && (most + blob.length + TAG_BYTES > free || pack.bytes + most >= packSize)) break taking;
+        group.push(blob);
+        ids.push(store.ids[store.next]!);
+        most += blob.length + TAG_BYTES;
+      }
+      whole++;
+    }
+    const fields = new Uint32Array(2 * group.length);
+    await pipeline.sealBlobs(lane.native, pack.key, group, buffer, at, pack.bytes, fields);
+    pack.sealed(BlobType.data, ids, group.map((b) => b.length), fields);
+    const sealed = lane.waiting.splice(0, whole);
+    if (pack.bytes >= packSize) await this.finishPack(lane);
+    for (const store of sealed) {
+      lane.load -= store.bytes;
+      store.done.resolve();
+    }
+  }
+
+  /** A pack built in memory (room for a full pack and the blob that fills it: pages never written cost nothing), or streamed to a file through a small window. */
+  private openPack(lane: Lane): PackWriter {
+    const { staging, dataPublicKey, packSize } = this.setup;
+    if (!staging) return newDataPack(dataPublicKey, lane.buffers.pop() ?? packSize + 1024 * 1024);
+    lane.file = new PackFile(path.join(staging.dir, `${staging.prefix}${this.run}-${this.packsStaged++}`));
+    return newDataPack(dataPublicKey, lane.buffers.pop() ?? PACK_FILE_WINDOW, lane.file.write);
+  }
+
+  private async finishPack(lane: Lane): Promise<void> {
+    const pack = lane.pack!;
+    const { bytes, entries, id } = pack.finish();
+    lane.pack = undefined;
+    // A pack's worth of blobs has passed through zstd's buffers: what malloc holds free goes back.
+    posix.trimMalloc();
+    const buffer = Buffer.from(bytes.buffer);
+    const done = { entries, id, type: BlobType.data, envelope: pack.envelope };
+    if (!lane.file) return this.sink.storePack({ ...done, bytes, release: () => lane.buffers.push(buffer) });
+    const staged = lane.file.close();
+    lane.file = undefined;
+    // The window stays with the lane for its next pack (grown, if a blob needed it).
+    lane.buffers.push(buffer);
+    // Once given to the sink, the file is the sink's to adopt or remove.
+    return this.sink.storePack({ ...done, bytes: staged });
+  }
+
+  /** A promise for when an input is stored, which a flush waits for; its region goes back to the ring then. */
+  private track(region: Region): Deferred<void> {
+    const stored = deferred<void>();
+    const settled = stored.promise.then(
+      () => this.ring.release(region),
+      (err: unknown) => {
+        this.failure ??= err as Error;
+        this.ring.release(region);
+        throw err;
+      },
+    );
+    const tracked = settled.finally(() => this.unstored.delete(tracked));
+    tracked.catch(() => undefined);
+    this.unstored.add(tracked);
+    return stored;
+  }
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+}
+
+/** A promise settled from outside; its rejection is left for the holder of `promise` to observe. */
+function deferred<T>(): Deferred<T> {
+  const d = {} as Deferred<T>;
+  d.promise = new Promise<T>((resolve, reject) => Object.assign(d, { resolve, reject }));
+  d.promise.catch(() => undefined);
+  return d;
+}
+
+function splitIds(all: Buffer): Buffer[] {
+  return Array.from({ length: all.length / 32 }, (_, i) => all.subarray(i * 32, i * 32 + 32));
+}

@@ -1,0 +1,609 @@
+/*
+ * A backup's CPU work, run on libuv's thread pool: the main thread walks, deduplicates and
+ * uploads, and no worker isolate is needed (two of them cost ~25 MiB of V8 heap and malloc
+ * arenas of their own, more than all data in flight). Each call returns a promise:
+ *   hashFiles  a batch of small files read whole into a region of the data ring, cut (FastCDC)
+ *              and named (HMAC-SHA-256) there;
+ *   hashChunk  one chunk named;
+ *   sealBlobs  blobs compressed (zstd) and sealed (AES-256-GCM) one after another into a pack,
+ *              through a Lane (compression context, scratch, cipher context): one call at a time per lane.
+ * The caller keeps every buffer it passes alive and untouched until the promise settles.
+ * compress/decompress are the same zstd for the main thread's own objects (trees, the index).
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+#include "blob-crypto.h"
+#include "gear-search.h"
+
+#define PATH_BUF 4096
+#define ID_BYTES 32
+#define KEY_BYTES 32
+
+/* ---------- arguments ---------- */
+
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
+  napi_typedarray_type type;
+  return napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok || type != want ? -1 : 0;
+}
+
+static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  return get_typed(env, v, napi_uint8_array, (void **)data, len);
+}
+
+/* A promise and the arguments it keeps alive until it settles. */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref keep;
+  const char *error;
+} Job;
+
+static napi_value start_job(napi_env env, Job *job, napi_value *argv, size_t argc, const char *name, napi_async_execute_callback execute, napi_async_complete_callback complete) {
+  napi_value promise, args, resource;
+  napi_create_array_with_length(env, argc, &args);
+  for (size_t i = 0; i < argc; i++) napi_set_element(env, args, (uint32_t)i, argv[i]);
+  napi_create_reference(env, args, 1, &job->keep);
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  napi_create_async_work(env, NULL, resource, execute, complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
+/* Settles the promise (rejected if the job set an error) and frees what it kept. */
+static void finish_job(napi_env env, Job *job, napi_value value) {
+  if (job->error) {
+    napi_value msg, err;
+    napi_create_string_utf8(env, job->error, NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, job->deferred, err);
+  } else {
+    napi_resolve_deferred(env, job->deferred, value);
+  }
+  napi_delete_reference(env, job->keep);
+  napi_delete_async_work(env, job->work);
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+/*
+ * Pool threads run as SCHED_BATCH: each call wakes an idle one, and a woken thread that
+ * preempted the main thread on its core left the main thread (which walks and feeds the pool,
+ * the backup's critical path) stalled in the call for up to a time slice: 1.5 s of the kernel
+ * tree's first backup. A batch thread takes a free core or waits its turn.
+ */
+static _Thread_local bool batch_thread;
+
+static void as_batch_thread(void) {
+  if (batch_thread) return;
+  struct sched_param none = {0};
+  sched_setscheduler(0, SCHED_BATCH, &none);
+  batch_thread = true;
+}
+
+/* ---------- FastCDC ---------- */
+
+typedef struct {
+  const uint64_t *table;
+  uint32_t min, avg, max;
+} Chunker;
+
+/* FastCDC.cut (src/chunker/fastcdc.ts) for the chunk at the start of b[0, remaining). */
+static uint32_t cut(const Chunker *c, const uint8_t *b, size_t remaining) {
+  if (remaining <= c->min) return (uint32_t)remaining;
+  uint32_t window = remaining > c->max ? c->max : (uint32_t)remaining;
+  uint32_t center = window < c->avg ? window : c->avg;
+  int64_t p = gear_search(c->table, b, c->min & ~1u, center & ~1u, window & ~1u);
+  return p < 0 ? window : (uint32_t)p;
+}
+
+static int get_chunker(napi_env env, napi_value *argv, Chunker *c) {
+  void *table;
+  size_t words;
+  if (get_typed(env, argv[0], napi_biguint64_array, &table, &words) || words != GEAR_TABLE_WORDS ||
+      napi_get_value_uint32(env, argv[1], &c->min) != napi_ok || napi_get_value_uint32(env, argv[2], &c->avg) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &c->max) != napi_ok || !(c->min < c->avg && c->avg < c->max))
+    return -1;
+  c->table = table;
+  return 0;
+}
+
+/* ---------- hashFiles ---------- */
+
+enum { READ_OK = 0, READ_GREW = 1, READ_OPEN_FAILED = 2, READ_FAILED = 3 };
+/* Per file: outcome, errno, bytes read, changed while read (0/1), chunks. */
+#define READ_SLOTS 5
+
+typedef struct {
+  Job job;
+  Chunker chunker;
+  const uint8_t *key;
+  const char *paths;
+  size_t paths_len, n, into_len;
+  const uint32_t *ends;
+  const double *sizes;
+  const int64_t *mtimes;
+  uint8_t *into;
+  double *results;
+  /* Out: chunk lengths and IDs, in file order; a file that grew has its bytes in grown[i]. */
+  uint32_t *lengths;
+  uint8_t *ids;
+  size_t chunks, capacity;
+  uint8_t **grown;
+} HashFiles;
+
+/* O_NOATIME is refused for files we do not own unless we are root: then without it. */
+static int open_no_atime(const char *path) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC);
+  if (fd < 0 && errno == EPERM) fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  return fd;
+}
+
+/* Reads up to `room` bytes from the current position; the count, or -1 with errno set. */
+static ssize_t read_up_to(int fd, uint8_t *into, size_t room) {
+  size_t done = 0;
+  while (done < room) {
+    ssize_t n = read(fd, into + done, room - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) break;
+    done += (size_t)n;
+  }
+  return (ssize_t)done;
+}
+
+/* The rest of a file that grew, after the `have` bytes already read: a buffer of its own (rare). */
+static uint8_t *read_grown(int fd, const uint8_t *have, size_t have_len, size_t *len) {
+  size_t cap = have_len * 2 < 65536 ? 65536 : have_len * 2;
+  uint8_t *buf = malloc(cap);
+  if (!buf) return errno = ENOMEM, NULL;
+  memcpy(buf, have, have_len);
+  *len = have_len;
+  for (;;) {
+    if (*len == cap) {
+      uint8_t *bigger = realloc(buf, cap *= 2);
+      if (!bigger) return free(buf), errno = ENOMEM, NULL;
+      buf = bigger;
+    }
+    ssize_t n = read_up_to(fd, buf + *len, cap - *len);
+    if (n < 0) return free(buf), NULL;
+    if (n == 0) return buf;
+    *len += (size_t)n;
+  }
+}
+
+/* Cuts data into chunks and names each; false when out of memory. */
+static bool hash_chunks(HashFiles *h, const uint8_t *data, size_t len, double *chunks) {
+  for (size_t at = 0; at < len;) {
+    if (h->chunks == h->capacity) {
+      size_t cap = h->capacity ? h->capacity * 2 : 256;
+      uint32_t *lengths = realloc(h->lengths, cap * sizeof *lengths);
+      if (lengths) h->lengths = lengths;
+      uint8_t *ids = lengths ? realloc(h->ids, cap * ID_BYTES) : NULL;
+      if (!ids) return false;
+      h->ids = ids;
+      h->capacity = cap;
+    }
+    uint32_t length = cut(&h->chunker, data + at, len - at);
+    hmac_sha256(h->key, KEY_BYTES, data + at, length, h->ids + h->chunks * ID_BYTES);
+    h->lengths[h->chunks++] = length;
+    at += length;
+    (*chunks)++;
+  }
+  return true;
+}
+
+/*
+ * Each file is read whole into `into`, one after the other: a file of the size the walk saw
+ * takes that many bytes. It is read for one byte more than its size, which tells a file that
+ * grew: it is read to its end into a buffer of its own (READ_GREW). A file changed while read
+ * when its size or mtime after reading differ from the walk's or it ended early.
+ */
+static void hash_files_execute(napi_env env, void *data) {
+  as_batch_thread();
+  HashFiles *h = data;
+  size_t used = 0, start = 0;
+  for (size_t i = 0; i < h->n; start = h->ends[i], i++) {
+    double *r = h->results + i * READ_SLOTS;
+    r[0] = READ_OK; r[1] = 0; r[2] = 0; r[3] = 0; r[4] = 0;
+    size_t size = (size_t)h->sizes[i];
+    char path[PATH_BUF];
+    if (h->ends[i] < start || h->ends[i] > h->paths_len || h->ends[i] - start >= PATH_BUF) {
+      r[0] = READ_OPEN_FAILED; r[1] = ENAMETOOLONG;
+      continue;
+    }
+    if (used + size + 1 > h->into_len) {
+      h->job.error = "hashFiles: no room for the files' sizes";
+      return;
+    }
+    memcpy(path, h->paths + start, h->ends[i] - start);
+    path[h->ends[i] - start] = 0;
+    int fd = open_no_atime(path);
+    if (fd < 0) {
+      r[0] = READ_OPEN_FAILED; r[1] = errno;
+      continue;
+    }
+    uint8_t *bytes = h->into + used;
+    size_t len = 0;
+    ssize_t got = read_up_to(fd, bytes, size + 1);
+    struct stat st;
+    if (got > (ssize_t)size) {
+      bytes = h->grown[i] = read_grown(fd, bytes, (size_t)got, &len);
+      if (!bytes) got = -1;
+    }
+    if (got < 0 || fstat(fd, &st) != 0) {
+      r[0] = READ_FAILED; r[1] = errno;
+      free(h->grown[i]);
+      h->grown[i] = NULL;
+      close(fd);
+      continue;
+    }
+    close(fd);
+    if (h->grown[i]) {
+      r[0] = READ_GREW; r[3] = 1;
+    } else {
+      len = (size_t)got;
+      used += len;
+      int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+      r[3] = mtime != h->mtimes[i] || (size_t)st.st_size != size || len != size;
+    }
+    r[2] = (double)len;
+    if (!hash_chunks(h, bytes, len, &r[4])) {
+      h->job.error = "hashFiles: out of memory";
+      return;
+    }
+  }
+}
+
+static void free_grown(napi_env env, void *data, void *hint) {
+  free(data);
+}
+
+static void hash_files_complete(napi_env env, napi_status status, void *data) {
+  HashFiles *h = data;
+  napi_value result = NULL;
+  if (!h->job.error) {
+    napi_value lengths_ab, lengths, ids, grown;
+    void *p;
+    napi_create_arraybuffer(env, h->chunks * sizeof(uint32_t), &p, &lengths_ab);
+    if (h->chunks) memcpy(p, h->lengths, h->chunks * sizeof(uint32_t));
+    napi_create_typedarray(env, napi_uint32_array, h->chunks, lengths_ab, 0, &lengths);
+    napi_create_buffer_copy(env, h->chunks * ID_BYTES, h->chunks ? h->ids : (const void *)"", NULL, &ids);
+    napi_create_array_with_length(env, h->n, &grown);
+    for (size_t i = 0; i < h->n; i++) {
+      if (!h->grown[i]) continue;
+      napi_value buf;
+      napi_create_external_buffer(env, (size_t)h->results[i * READ_SLOTS + 2], h->grown[i], free_grown, NULL, &buf);
+      napi_set_element(env, grown, (uint32_t)i, buf);
+      h->grown[i] = NULL;
+    }
+    napi_create_object(env, &result);
+    napi_set_named_property(env, result, "lengths", lengths);
+    napi_set_named_property(env, result, "ids", ids);
+    napi_set_named_property(env, result, "grown", grown);
+  }
+  finish_job(env, &h->job, result);
+  for (size_t i = 0; i < h->n; i++) free(h->grown[i]);
+  free(h->grown);
+  free(h->lengths);
+  free(h->ids);
+  free(h);
+}
+
+/*
+ * hashFiles(table, min, avg, max, key, paths, ends, sizes, mtimes, into, results)
+ *   -> Promise<{ lengths: Uint32Array, ids: Buffer, grown: (Buffer | undefined)[] }>
+ * table/min/avg/max: the chunker (FastCDC.native); paths concatenated, file i's ending at
+ * ends[i]; into: room for every size plus one byte each; results: READ_SLOTS per file.
+ */
+static napi_value hash_files(napi_env env, napi_callback_info info) {
+  size_t argc = 11, n_sizes, n_mtimes, n_results, key_len;
+  napi_value argv[11];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  HashFiles *h = calloc(1, sizeof *h);
+  if (!h) return napi_throw_error(env, NULL, "hashFiles: out of memory"), NULL;
+  if (argc != 11 || get_chunker(env, argv, &h->chunker) || get_bytes(env, argv[4], (uint8_t **)&h->key, &key_len) || key_len != KEY_BYTES ||
+      get_bytes(env, argv[5], (uint8_t **)&h->paths, &h->paths_len) || get_typed(env, argv[6], napi_uint32_array, (void **)&h->ends, &h->n) ||
+      get_typed(env, argv[7], napi_float64_array, (void **)&h->sizes, &n_sizes) || get_typed(env, argv[8], napi_bigint64_array, (void **)&h->mtimes, &n_mtimes) ||
+      get_bytes(env, argv[9], &h->into, &h->into_len) || get_typed(env, argv[10], napi_float64_array, (void **)&h->results, &n_results) ||
+      n_sizes != h->n || n_mtimes != h->n || n_results != h->n * READ_SLOTS || !(h->grown = calloc(h->n + 1, sizeof *h->grown))) {
+    free(h);
+    napi_throw_type_error(env, NULL, "hashFiles(table, min, avg, max, key, paths, ends, sizes, mtimes, into, results)");
+    return NULL;
+  }
+  return start_job(env, &h->job, argv, argc, "scrate.hashFiles", hash_files_execute, hash_files_complete);
+}
+
+/* ---------- hashChunk ---------- */
+
+typedef struct {
+  Job job;
+  const uint8_t *key, *data;
+  size_t len;
+  uint8_t *out;
+} HashChunk;
+
+static void hash_chunk_execute(napi_env env, void *data) {
+  as_batch_thread();
+  HashChunk *h = data;
+  hmac_sha256(h->key, KEY_BYTES, h->data, h->len, h->out);
+}
+
+static void hash_chunk_complete(napi_env env, napi_status status, void *data) {
+  finish_job(env, data, undefined(env));
+  free(data);
+}
+
+/* hashChunk(key, data, out: 32 bytes) -> Promise<void>: HMAC-SHA-256 of data into out. */
+static napi_value hash_chunk(napi_env env, napi_callback_info info) {
+  size_t argc = 3, key_len, out_len;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  HashChunk *h = calloc(1, sizeof *h);
+  if (!h) return napi_throw_error(env, NULL, "hashChunk: out of memory"), NULL;
+  if (argc != 3 || get_bytes(env, argv[0], (uint8_t **)&h->key, &key_len) || key_len != KEY_BYTES ||
+      get_bytes(env, argv[1], (uint8_t **)&h->data, &h->len) || get_bytes(env, argv[2], &h->out, &out_len) || out_len != ID_BYTES) {
+    free(h);
+    napi_throw_type_error(env, NULL, "hashChunk(key: 32 bytes, data, out: 32 bytes)");
+    return NULL;
+  }
+  return start_job(env, &h->job, argv, argc, "scrate.hashChunk", hash_chunk_execute, hash_chunk_complete);
+}
+
+/* ---------- lanes: compression and sealing ---------- */
+
+typedef struct {
+  int level;
+  ZSTD_CCtx *cctx;
+  uint8_t *scratch;
+  size_t scratch_len;
+  EVP_CIPHER *gcm;
+  EVP_CIPHER_CTX *ctx;
+  bool busy;
+} Lane;
+
+/* Blobs from this size on are sampled before a full attempt (see looks_incompressible). */
+#define SAMPLED_MIN (256 * 1024)
+#define SAMPLE_BYTES (8 * 1024)
+/* A sample that compresses below this fraction shows the blob is worth compressing. */
+#define SAMPLE_SHRINK 0.97
+
+/* zstd of data into the lane's scratch: its length, or 0 when not smaller (or on error). */
+static size_t zstd_run(Lane *l, const uint8_t *data, size_t len) {
+  size_t bound = ZSTD_compressBound(len);
+  if (l->scratch_len < bound) {
+    uint8_t *bigger = realloc(l->scratch, bound);
+    if (!bigger) return 0;
+    l->scratch = bigger;
+    l->scratch_len = bound;
+  }
+  size_t n = ZSTD_compress2(l->cctx, l->scratch, l->scratch_len, data, len);
+  return ZSTD_isError(n) || n >= len ? 0 : n;
+}
+
+/*
+ * Large blobs of media, archives or encrypted data are not worth a full attempt (≈ 0.9 ms per
+ * MiB at level 3): three small samples that all fail to shrink stand for the whole.
+ */
+static bool looks_incompressible(Lane *l, const uint8_t *data, size_t len) {
+  if (len < SAMPLED_MIN) return false;
+  size_t last = len - SAMPLE_BYTES, at[3] = {0, last / 2, last};
+  for (int i = 0; i < 3; i++) {
+    size_t n = zstd_run(l, data + at[i], SAMPLE_BYTES);
+    if (n && n < SAMPLE_BYTES * SAMPLE_SHRINK) return false;
+  }
+  return true;
+}
+
+/* The compressed length of data (in l->scratch), or 0 when it is to be stored as it is. */
+static size_t lane_compress(Lane *l, const uint8_t *data, size_t len) {
+  if (l->level <= 0 || looks_incompressible(l, data, len)) return 0;
+  return zstd_run(l, data, len);
+}
+
+static void free_lane(napi_env env, void *data, void *hint) {
+  Lane *l = data;
+  ZSTD_freeCCtx(l->cctx);
+  EVP_CIPHER_CTX_free(l->ctx);
+  EVP_CIPHER_free(l->gcm);
+  free(l->scratch);
+  free(l);
+}
+
+/* newLane(level) -> a lane: zstd at `level` (0: off), AES-256-GCM. */
+static napi_value new_lane(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t level;
+  if (argc != 1 || napi_get_value_int32(env, argv[0], &level) != napi_ok) return napi_throw_type_error(env, NULL, "newLane(level)"), NULL;
+  Lane *l = calloc(1, sizeof *l);
+  if (!l || !(l->cctx = ZSTD_createCCtx()) || !(l->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) || !(l->ctx = EVP_CIPHER_CTX_new())) {
+    if (l) free_lane(env, l, NULL);
+    return napi_throw_error(env, NULL, "cannot set up zstd and AES-256-GCM"), NULL;
+  }
+  l->level = level;
+  if (level > 0 &&
+      (ZSTD_isError(ZSTD_CCtx_setParameter(l->cctx, ZSTD_c_compressionLevel, level)) ||
+       ZSTD_isError(ZSTD_CCtx_setParameter(l->cctx, ZSTD_c_contentSizeFlag, 1)) ||
+       ZSTD_isError(ZSTD_CCtx_setParameter(l->cctx, ZSTD_c_checksumFlag, 0)))) {
+    free_lane(env, l, NULL);
+    return napi_throw_range_error(env, NULL, "zstd refused the compression level"), NULL;
+  }
+  napi_create_external(env, l, free_lane, NULL, &result);
+  return result;
+}
+
+static int get_lane(napi_env env, napi_value v, Lane **l) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, (void **)l) != napi_ok ? -1 : 0;
+}
+
+typedef struct {
+  Job job;
+  Lane *lane;
+  const uint8_t *key;
+  size_t n;
+  const uint8_t **blobs;
+  size_t *lens;
+  uint8_t *out;
+  uint64_t offset;
+  uint32_t *fields;
+  size_t written;
+} SealBlobs;
+
+static void seal_blobs_execute(napi_env env, void *data) {
+  as_batch_thread();
+  SealBlobs *s = data;
+  Lane *l = s->lane;
+  for (size_t i = 0; i < s->n; i++) {
+    size_t packed = lane_compress(l, s->blobs[i], s->lens[i]);
+    const uint8_t *stored = packed ? l->scratch : s->blobs[i];
+    size_t stored_len = packed ? packed : s->lens[i];
+    uint8_t nonce[12] = {0};
+    uint64_t counter = s->offset + s->written;
+    for (int b = 0; b < 6; b++) nonce[11 - b] = (uint8_t)(counter >> (8 * b));
+    if (!gcm_seal_into(l->ctx, l->gcm, s->key, nonce, NULL, 0, stored, stored_len, s->out + s->written)) {
+      s->job.error = "AES-256-GCM encryption failed";
+      return;
+    }
+    s->fields[2 * i] = (uint32_t)(stored_len + TAG_BYTES);
+    s->fields[2 * i + 1] = packed != 0;
+    s->written += stored_len + TAG_BYTES;
+  }
+}
+
+static void seal_blobs_complete(napi_env env, napi_status status, void *data) {
+  SealBlobs *s = data;
+  s->lane->busy = false;
+  napi_value written;
+  napi_create_double(env, (double)s->written, &written);
+  finish_job(env, &s->job, written);
+  free(s->blobs);
+  free(s->lens);
+  free(s);
+}
+
+/*
+ * sealBlobs(lane, key, blobs: Uint8Array[], out: Buffer, at, offset, fields: Uint32Array(2n)) -> Promise<number>
+ * Blob i is compressed if that makes it smaller, sealed with the nonce counter = its offset in
+ * the pack (`offset` is out[at]'s) and written after the one before; fields[2i] gets its
+ * length in the pack, fields[2i + 1] 1 if compressed. Resolves with the bytes written.
+ * out needs room for every blob's length plus 16 bytes after `at`.
+ */
+static napi_value seal_blobs(napi_env env, napi_callback_info info) {
+  size_t argc = 7, key_len, out_len, n_fields;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  SealBlobs *s = calloc(1, sizeof *s);
+  uint32_t n = 0, at;
+  int64_t offset;
+  bool is_array = false;
+  if (!s || argc != 7 || get_lane(env, argv[0], &s->lane) || get_bytes(env, argv[1], (uint8_t **)&s->key, &key_len) || key_len != KEY_BYTES ||
+      napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[2], &n) != napi_ok ||
+      get_bytes(env, argv[3], &s->out, &out_len) || napi_get_value_uint32(env, argv[4], &at) != napi_ok ||
+      napi_get_value_int64(env, argv[5], &offset) != napi_ok || offset < 0 ||
+      get_typed(env, argv[6], napi_uint32_array, (void **)&s->fields, &n_fields) || n_fields != 2 * (size_t)n ||
+      !(s->blobs = calloc(n + 1, sizeof *s->blobs)) || !(s->lens = calloc(n + 1, sizeof *s->lens))) {
+    if (s) free(s->blobs), free(s);
+    napi_throw_type_error(env, NULL, "sealBlobs(lane, key: 32 bytes, blobs: Uint8Array[], out, at, offset, fields: Uint32Array(2n))");
+    return NULL;
+  }
+  size_t room = at <= out_len ? out_len - at : 0, need = 0;
+  const char *bad = s->lane->busy ? "sealBlobs: the lane is busy" : NULL;
+  for (uint32_t i = 0; i < n && !bad; i++) {
+    napi_value blob;
+    napi_get_element(env, argv[2], i, &blob);
+    if (get_bytes(env, blob, (uint8_t **)&s->blobs[i], &s->lens[i]) || s->lens[i] > INT32_MAX) bad = "sealBlobs: a blob is not a Uint8Array";
+    need += s->lens[i] + TAG_BYTES;
+  }
+  if (!bad && need > room) bad = "sealBlobs: no room in the pack for the blobs";
+  if (bad) {
+    free(s->blobs), free(s->lens), free(s);
+    napi_throw_range_error(env, NULL, bad);
+    return NULL;
+  }
+  s->n = n;
+  s->out += at;
+  s->offset = (uint64_t)offset;
+  s->lane->busy = true;
+  return start_job(env, &s->job, argv, argc, "scrate.sealBlobs", seal_blobs_execute, seal_blobs_complete);
+}
+
+/* compress(lane, data) -> Buffer | null: zstd as sealBlobs does it, on this thread; null when not smaller. */
+static napi_value compress(napi_env env, napi_callback_info info) {
+  size_t argc = 2, len;
+  napi_value argv[2], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  Lane *l;
+  uint8_t *data;
+  if (argc != 2 || get_lane(env, argv[0], &l) || get_bytes(env, argv[1], &data, &len)) return napi_throw_type_error(env, NULL, "compress(lane, data)"), NULL;
+  if (l->busy) return napi_throw_error(env, NULL, "compress: the lane is busy"), NULL;
+  size_t n = lane_compress(l, data, len);
+  if (!n) return napi_get_null(env, &result), result;
+  napi_create_buffer_copy(env, n, l->scratch, NULL, &result);
+  return result;
+}
+
+/* One decompression context per thread: the main thread and each restore worker. */
+static _Thread_local ZSTD_DCtx *dctx;
+
+static int decompress_to(uint8_t *out, size_t out_len, const uint8_t *data, size_t len) {
+  if (!dctx && !(dctx = ZSTD_createDCtx())) return -1;
+  size_t n = ZSTD_decompressDCtx(dctx, out, out_len, data, len);
+  return ZSTD_isError(n) || n != out_len ? -1 : 0;
+}
+
+/* decompressInto(out, data): data must decompress to exactly out.length bytes, or it throws. */
+static napi_value decompress_into(napi_env env, napi_callback_info info) {
+  size_t argc = 2, out_len, len;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint8_t *out, *data;
+  if (argc != 2 || get_bytes(env, argv[0], &out, &out_len) || get_bytes(env, argv[1], &data, &len)) return napi_throw_type_error(env, NULL, "decompressInto(out, data)"), NULL;
+  if (decompress_to(out, out_len, data, len)) napi_throw_error(env, NULL, "zstd data does not decompress to the expected size");
+  return NULL;
+}
+
+/* decompress(data) -> Buffer: a frame that records its size (every one scrate writes). */
+static napi_value decompress(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len;
+  napi_value argv[1], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint8_t *data;
+  void *out;
+  if (argc != 1 || get_bytes(env, argv[0], &data, &len)) return napi_throw_type_error(env, NULL, "decompress(data)"), NULL;
+  unsigned long long size = ZSTD_getFrameContentSize(data, len);
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > INT32_MAX)
+    return napi_throw_error(env, NULL, "not a zstd frame of known size"), NULL;
+  if (napi_create_buffer(env, (size_t)size, &out, &result) != napi_ok) return NULL;
+  if (decompress_to(out, (size_t)size, data, len)) return napi_throw_error(env, NULL, "zstd data does not decompress to its recorded size"), NULL;
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"hashFiles", NULL, hash_files, NULL, NULL, NULL, napi_default, NULL},
+    {"hashChunk", NULL, hash_chunk, NULL, NULL, NULL, napi_default, NULL},
+    {"newLane", NULL, new_lane, NULL, NULL, NULL, napi_default, NULL},
+    {"sealBlobs", NULL, seal_blobs, NULL, NULL, NULL, napi_default, NULL},
+    {"compress", NULL, compress, NULL, NULL, NULL, napi_default, NULL},
+    {"decompress", NULL, decompress, NULL, NULL, NULL, napi_default, NULL},
+    {"decompressInto", NULL, decompress_into, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { counterNonce, open, TAG_BYTES } from '../src/crypto/primitives.js';
+import { pipeline } from '../src/native/pipeline.js';
+import { decompress } from '../src/repository/compression.js';
+
+const key = randomBytes(32);
+const text = (n: number) => Buffer.from('all work and no play makes jack a dull boy\n'.repeat(Math.ceil(n / 43))).subarray(0, n);
+
+test('sealBlobs compresses what shrinks, seals each blob with its offset in the pack as nonce, one after another', async () => {
+  const lane = pipeline.newLane(3);
+  const blobs = [text(40_000), randomBytes(20_000), text(1), Buffer.alloc(0), text(300_000)];
+  const at = 100;
+  const offset = 5000;
+  const out = Buffer.alloc(at + blobs.reduce((n, b) => n + b.length + TAG_BYTES, 0));
+  const fields = new Uint32Array(2 * blobs.length);
+  const written = await pipeline.sealBlobs(lane, key, blobs, out, at, offset, fields);
+  let pos = 0;
+  blobs.forEach((blob, i) => {
+    const length = fields[2 * i]!;
+    const compressed = fields[2 * i + 1] === 1;
+    const plain = open(key, counterNonce(offset + pos), out.subarray(at + pos, at + pos + length));
+    assert.ok(plain, `blob ${i} opens with the nonce of its offset`);
+    assert.deepEqual(compressed ? decompress(plain) : plain, blob);
+    pos += length;
+  });
+  assert.equal(written, pos);
+  assert.deepEqual(Array.from({ length: blobs.length }, (_, i) => fields[2 * i + 1]), [1, 0, 0, 0, 1], 'text compressed; random, tiny and empty as they are');
+  assert.ok(written < blobs.reduce((n, b) => n + b.length, 0) / 2);
+});
+
+test('sealBlobs refuses a pack without room for every blob and its tag, and a second call on a busy lane', async () => {
+  const lane = pipeline.newLane(3);
+  const blob = text(1000);
+  assert.throws(() => pipeline.sealBlobs(lane, key, [blob], Buffer.alloc(blob.length + TAG_BYTES - 1), 0, 0, new Uint32Array(2)), /no room/);
+  const first = pipeline.sealBlobs(lane, key, [text(4 * 1024 * 1024)], Buffer.alloc(4 * 1024 * 1024 + TAG_BYTES), 0, 0, new Uint32Array(2));
+  assert.throws(() => pipeline.sealBlobs(lane, key, [blob], Buffer.alloc(2000), 0, 0, new Uint32Array(2)), /busy/);
+  assert.throws(() => pipeline.compress(lane, blob), /busy/);
+  await first;
+  assert.ok(pipeline.compress(lane, blob), 'free again once the call settles');
+});
+
+test('level 0 stores every blob as it is', async () => {
+  const blob = text(100_000);
+  const out = Buffer.alloc(blob.length + TAG_BYTES);
+  const fields = new Uint32Array(2);
+  await pipeline.sealBlobs(pipeline.newLane(0), key, [blob], out, 0, 0, fields);
+  assert.deepEqual([fields[0], fields[1]], [blob.length + TAG_BYTES, 0]);
+  assert.deepEqual(open(key, counterNonce(0), out), blob);
+});
