@@ -86,10 +86,11 @@ interface Batch {
 }
 
 /**
- * The data ring's size, at least (and room for two maximal chunks): the archiver's 8 MiB in
- * flight and a large input's read window (mostly 4–8 MiB), so a region seldom waits for room.
+ * The data ring's size: the archiver's 8 MiB in flight and a large input's read window
+ * (mostly 4 MiB), so a region seldom waits for room; at least a window of the largest chunk
+ * and a read. Every page of it is touched: at 16 MiB it was no faster.
  */
-const DATA_RING_BYTES = 16 * 1024 * 1024;
+const DATA_RING_BYTES = 12 * 1024 * 1024;
 
 /** A large input is read into the data ring this much at a time, at least (see readChunks). */
 const READ_BYTES = 4 * 1024 * 1024;
@@ -142,7 +143,7 @@ export class DataPipeline {
     private readonly sink: BlobSink,
     lanes = Math.max(1, os.availableParallelism()),
   ) {
-    this.ring = new RingArena(Math.max(DATA_RING_BYTES, 2 * setup.chunker.params.max));
+    this.ring = new RingArena(Math.max(DATA_RING_BYTES, setup.chunker.params.max + READ_BYTES));
     this.lanes = Array.from({ length: lanes }, () => ({ native: pipeline.newLane(setup.level), buffers: [], waiting: [], busy: false, load: 0 }));
   }
 
@@ -388,12 +389,18 @@ export class DataPipeline {
     }
   }
 
-  /** A pack built in memory (room for a full pack and the blob that fills it: pages never written cost nothing), or streamed to a file through a small window. */
+  /**
+   * A pack built in memory, or streamed to a file through a window of PACK_FILE_WINDOW; either
+   * has room for the largest blob from the start (a blob is given room for its length before
+   * it is compressed), so it never grows and leaves no garbage: pages never written cost nothing.
+   */
   private openPack(lane: Lane): PackWriter {
-    const { staging, dataPublicKey, packSize } = this.setup;
-    if (!staging) return newDataPack(dataPublicKey, lane.buffers.pop() ?? packSize + 1024 * 1024);
+    const { staging, dataPublicKey, packSize, chunker } = this.setup;
+    const largest = chunker.params.max + TAG_BYTES;
+    // A pack in memory also has room for its header (~42 bytes a blob).
+    if (!staging) return newDataPack(dataPublicKey, lane.buffers.pop() ?? packSize + largest + 1024 * 1024);
     lane.file = new PackFile(path.join(staging.dir, `${staging.prefix}${this.run}-${this.packsStaged++}`));
-    return newDataPack(dataPublicKey, lane.buffers.pop() ?? PACK_FILE_WINDOW, lane.file.write);
+    return newDataPack(dataPublicKey, lane.buffers.pop() ?? Math.max(largest, PACK_FILE_WINDOW), lane.file.write, PACK_FILE_WINDOW);
   }
 
   private async finishPack(lane: Lane): Promise<void> {

@@ -379,17 +379,21 @@ typedef struct {
 /* A sample that compresses below this fraction shows the blob is worth compressing. */
 #define SAMPLE_SHRINK 0.97
 
-/* zstd of data into the lane's scratch: its length, or 0 when not smaller (or on error). */
-static size_t zstd_run(Lane *l, const uint8_t *data, size_t len) {
-  size_t bound = ZSTD_compressBound(len);
-  if (l->scratch_len < bound) {
-    uint8_t *bigger = realloc(l->scratch, bound);
-    if (!bigger) return 0;
+/* zstd of data into dst: its length, or 0 when it does not fit in cap (or on error). */
+static size_t zstd_into(Lane *l, const uint8_t *data, size_t len, uint8_t *dst, size_t cap) {
+  size_t n = ZSTD_compress2(l->cctx, dst, cap, data, len);
+  return ZSTD_isError(n) ? 0 : n;
+}
+
+/* The lane's scratch, at least `len` bytes; NULL when out of memory. */
+static uint8_t *scratch(Lane *l, size_t len) {
+  if (l->scratch_len < len) {
+    uint8_t *bigger = realloc(l->scratch, len);
+    if (!bigger) return NULL;
     l->scratch = bigger;
-    l->scratch_len = bound;
+    l->scratch_len = len;
   }
-  size_t n = ZSTD_compress2(l->cctx, l->scratch, l->scratch_len, data, len);
-  return ZSTD_isError(n) || n >= len ? 0 : n;
+  return l->scratch;
 }
 
 /*
@@ -398,18 +402,23 @@ static size_t zstd_run(Lane *l, const uint8_t *data, size_t len) {
  */
 static bool looks_incompressible(Lane *l, const uint8_t *data, size_t len) {
   if (len < SAMPLED_MIN) return false;
+  uint8_t *out = scratch(l, ZSTD_compressBound(SAMPLE_BYTES));
   size_t last = len - SAMPLE_BYTES, at[3] = {0, last / 2, last};
-  for (int i = 0; i < 3; i++) {
-    size_t n = zstd_run(l, data + at[i], SAMPLE_BYTES);
+  for (int i = 0; out && i < 3; i++) {
+    size_t n = zstd_into(l, data + at[i], SAMPLE_BYTES, out, l->scratch_len);
     if (n && n < SAMPLE_BYTES * SAMPLE_SHRINK) return false;
   }
   return true;
 }
 
-/* The compressed length of data (in l->scratch), or 0 when it is to be stored as it is. */
-static size_t lane_compress(Lane *l, const uint8_t *data, size_t len) {
-  if (l->level <= 0 || looks_incompressible(l, data, len)) return 0;
-  return zstd_run(l, data, len);
+/*
+ * data compressed into dst when that makes it smaller: the compressed length, or 0 when it
+ * is to be stored as it is. dst has room for len bytes: a blob is compressed straight into
+ * its place in the pack (a scratch buffer for it was touched as deep as the largest blob).
+ */
+static size_t lane_compress(Lane *l, const uint8_t *data, size_t len, uint8_t *dst) {
+  if (l->level <= 0 || len < 2 || looks_incompressible(l, data, len)) return 0;
+  return zstd_into(l, data, len, dst, len - 1);
 }
 
 static void free_lane(napi_env env, void *data, void *hint) {
@@ -468,13 +477,15 @@ static void seal_blobs_execute(napi_env env, void *data) {
   SealBlobs *s = data;
   Lane *l = s->lane;
   for (size_t i = 0; i < s->n; i++) {
-    size_t packed = lane_compress(l, s->blobs[i], s->lens[i]);
-    const uint8_t *stored = packed ? l->scratch : s->blobs[i];
+    uint8_t *dst = s->out + s->written;
+    size_t packed = lane_compress(l, s->blobs[i], s->lens[i], dst);
+    const uint8_t *stored = packed ? dst : s->blobs[i];
     size_t stored_len = packed ? packed : s->lens[i];
     uint8_t nonce[12] = {0};
     uint64_t counter = s->offset + s->written;
     for (int b = 0; b < 6; b++) nonce[11 - b] = (uint8_t)(counter >> (8 * b));
-    if (!gcm_seal_into(l->ctx, l->gcm, s->key, nonce, NULL, 0, stored, stored_len, s->out + s->written)) {
+    /* A compressed blob in place: GCM (a stream cipher) may write over what it reads. */
+    if (!gcm_seal_into(l->ctx, l->gcm, s->key, nonce, NULL, 0, stored, stored_len, dst)) {
       s->job.error = "AES-256-GCM encryption failed";
       return;
     }
@@ -550,7 +561,10 @@ static napi_value compress(napi_env env, napi_callback_info info) {
   uint8_t *data;
   if (argc != 2 || get_lane(env, argv[0], &l) || get_bytes(env, argv[1], &data, &len)) return napi_throw_type_error(env, NULL, "compress(lane, data)"), NULL;
   if (l->busy) return napi_throw_error(env, NULL, "compress: the lane is busy"), NULL;
-  size_t n = lane_compress(l, data, len);
+  /* Room for the blob less a byte, and for looks_incompressible's samples in the same buffer. */
+  size_t room = len - 1 < ZSTD_compressBound(SAMPLE_BYTES) ? ZSTD_compressBound(SAMPLE_BYTES) : len - 1;
+  uint8_t *out = len < 2 ? NULL : scratch(l, room);
+  size_t n = out ? lane_compress(l, data, len, out) : 0;
   if (!n) return napi_get_null(env, &result), result;
   napi_create_buffer_copy(env, n, l->scratch, NULL, &result);
   return result;

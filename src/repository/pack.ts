@@ -44,8 +44,9 @@ export function blobNonce(offset: number): Buffer {
 /**
  * Assembles one pack in one buffer: each blob is encrypted into place as it arrives (sync
  * AES-GCM costs ~11 µs per small blob here; a WebCrypto job cost ~86 µs), so a pack is never
- * held twice. With a `spill`, the buffer is only a window: whenever it is full, what it holds
- * goes to the spill (a file) and is hashed, so a pack of any size needs a window's memory.
+ * held twice. With a `spill`, the buffer is only a window: whenever the next bytes would take
+ * it past `spillAt`, what it holds goes to the spill (a file) and is hashed, so a pack of any
+ * size needs a window's memory.
  */
 export class PackWriter {
   private readonly entries: PackEntry[] = [];
@@ -55,15 +56,24 @@ export class PackWriter {
   private spilled = 0;
   private readonly hash = createHash('sha256');
 
-  /** `capacity`: the expected pack size (a larger last blob grows the buffer once), or a buffer to reuse. */
+  /** Spill before the window would hold more than this (a larger blob goes alone). */
+  private readonly spillAt: number;
+
+  /**
+   * `capacity`: the expected pack size (a larger last blob grows the buffer once), or a buffer
+   * to reuse. A window may be larger than `spillAt` (default: all of it) for the largest blob:
+   * pages never written cost no memory.
+   */
   constructor(
     /** The pack's own key: blobs sealed elsewhere (sealBlobs) are sealed with it. */
     readonly key: Buffer,
     readonly envelope: Buffer,
     capacity: number | Buffer,
     private readonly spill?: (bytes: Buffer) => void,
+    spillAt?: number,
   ) {
     this.buffer = typeof capacity === 'number' ? Buffer.allocUnsafeSlow(capacity) : capacity;
+    this.spillAt = spillAt ?? this.buffer.length;
     this.append(MAGIC);
     this.append(Buffer.from([VERSION]));
     this.append(envelope);
@@ -87,7 +97,8 @@ export class PackWriter {
    */
   room(length: number): { buffer: Buffer; at: number; free: number } {
     this.reserve(length);
-    return { buffer: this.buffer, at: this.used, free: this.buffer.length - this.used };
+    const end = this.spill ? Math.min(Math.max(this.spillAt, this.used + length), this.buffer.length) : this.buffer.length;
+    return { buffer: this.buffer, at: this.used, free: end - this.used };
   }
 
   /** Blobs sealed into room()'s place, one after another: their pack lengths and compressed flags at fields[2i…]. */
@@ -131,11 +142,8 @@ export class PackWriter {
   }
 
   private reserve(length: number): void {
+    if (this.spill && this.used > 0 && this.used + length > Math.min(this.spillAt, this.buffer.length)) this.spillWindow();
     if (this.used + length <= this.buffer.length) return;
-    if (this.spill && this.used > 0) {
-      this.spillWindow();
-      if (length <= this.buffer.length) return;
-    }
     // A window (empty now) grows to the one blob that needs it: doubling took an 8 MiB window
     // to 16 MiB for a chunk of 8 MiB and its tag. A pack in memory doubles, to copy seldom.
     const grown = Buffer.allocUnsafeSlow(this.spill ? length : Math.max(this.buffer.length * 2, this.used + length));
@@ -153,9 +161,9 @@ export class PackWriter {
 }
 
 /** A writer for a new data pack: a fresh key, sealed to the repository's data public key. */
-export function newDataPack(dataPublicKey: Buffer, capacity: number | Buffer, spill?: (bytes: Buffer) => void): PackWriter {
+export function newDataPack(dataPublicKey: Buffer, capacity: number | Buffer, spill?: (bytes: Buffer) => void, spillAt?: number): PackWriter {
   const { key, sealed } = newSealedKey(dataPublicKey);
-  return new PackWriter(key, Buffer.concat([Buffer.from([KeyKind.sealed]), sealed]), capacity, spill);
+  return new PackWriter(key, Buffer.concat([Buffer.from([KeyKind.sealed]), sealed]), capacity, spill, spillAt);
 }
 
 /** The envelope stored at the start of a pack: key kind and its body. */
