@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { compress, decompress } from '../src/repository/compression.js';
+import { compress, compressInto, decompress } from '../src/repository/compression.js';
+import { decodeObject, encodeObject, ObjectKind } from '../src/repository/sealed-object.js';
 
 const MiB = 1024 * 1024;
 const text = (n: number) => Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(Math.ceil(n / 44))).subarray(0, n);
@@ -30,4 +31,18 @@ test('small blobs are always tried whole; level 0 turns compression off', () => 
   assert.equal(compress(randomBytes(64 * 1024), 3), null);
   assert.ok(compress(text(64 * 1024), 3));
   assert.equal(compress(text(MiB), 0), null);
+});
+
+test('data in parts compresses as one input, never joined: the same bytes come back, and objects made of parts decode whole', () => {
+  const parts = [text(100), Buffer.alloc(0), text(70_000), randomBytes(5000), text(3)];
+  const whole = Buffer.concat(parts);
+  const out = Buffer.alloc(whole.length);
+  const length = compressInto(parts, 3, out, 0);
+  assert.ok(length > 0 && length < whole.length / 2);
+  assert.deepEqual(decompress(out.subarray(0, length)), whole);
+  assert.equal(compressInto(parts, 3, Buffer.alloc(length - 1), 0), 0, 'no room: not compressed');
+  const key = randomBytes(32);
+  for (const payload of [parts, [randomBytes(10), randomBytes(20)]]) {
+    assert.deepEqual(decodeObject(key, ObjectKind.index, encodeObject(key, ObjectKind.index, payload), 'index'), Buffer.concat(payload));
+  }
 });

@@ -9,7 +9,6 @@ import { errnoCode, posix } from '../native/posix.js';
 import { BlobType, newDataPack, type PackWriter } from '../repository/pack.js';
 import { PACK_FILE_WINDOW, PackFile } from '../repository/pack-file.js';
 import type { FinishedPack } from '../repository/packer.js';
-import { Budget } from '../util/budget.js';
 import { RingArena, type Region } from '../util/ring-arena.js';
 
 /** Fills buffer[offset, offset+length) as far as it can; 0 means the end of the input. */
@@ -95,13 +94,6 @@ const DATA_RING_BYTES = 12 * 1024 * 1024;
 /** A large input is read into the data ring this much at a time, at least (see readChunks). */
 const READ_BYTES = 4 * 1024 * 1024;
 
-/**
- * Batches being hashed at once, at most. libuv's pool runs its jobs in order: with every
- * waiting batch queued, a lane's sealBlobs waited behind them, and sealing (zstd) is most of
- * the work; the lanes were the backup's critical path.
- */
-const BATCHES_HASHING = 2;
-
 /** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -133,7 +125,6 @@ export class DataPipeline {
   private readonly ring: RingArena;
   /** Batches waiting for room in the ring: a flush sends only after them. */
   private readonly sending = new Set<Promise<void>>();
-  private readonly hashing = new Budget(BATCHES_HASHING);
   /** Staged packs are named by the staging prefix, this run's own (a leftover is told from another writer's), and a count. */
   private readonly run = randomBytes(8).toString('hex');
   private packsStaged = 0;
@@ -292,10 +283,7 @@ export class DataPipeline {
     const results = new Float64Array(count * READ_SLOTS);
     const { chunker, chunkIdKey } = this.setup;
     const { min, avg, max } = chunker.params;
-    await this.hashing.admit(1);
-    const hashed = await pipeline
-      .hashFiles(chunker.table, min, avg, max, chunkIdKey, Buffer.concat(batch.paths), ends, Float64Array.from(batch.sizes), BigInt64Array.from(batch.mtimes), region.bytes, results)
-      .finally(() => this.hashing.release(1));
+    const hashed = await pipeline.hashFiles(chunker.table, min, avg, max, chunkIdKey, Buffer.concat(batch.paths), ends, Float64Array.from(batch.sizes), BigInt64Array.from(batch.mtimes), region.bytes, results);
     const ids = splitIds(hashed.ids);
     const blobs: Uint8Array[] = [];
     let first = 0;

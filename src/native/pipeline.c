@@ -6,7 +6,7 @@
  *              and named (HMAC-SHA-256) there;
  *   hashChunk  one chunk named;
  *   sealBlobs  blobs compressed (zstd) and sealed (AES-256-GCM) one after another into a pack,
- *              through a Lane (compression context, scratch, cipher context): one call at a time per lane.
+ *              through a Lane (compression and cipher contexts): one call at a time per lane.
  * The caller keeps every buffer it passes alive and untouched until the promise settles.
  * compress/decompress are the same zstd for the main thread's own objects (trees, the index).
  */
@@ -363,11 +363,13 @@ static napi_value hash_chunk(napi_env env, napi_callback_info info) {
 
 /* ---------- lanes: compression and sealing ---------- */
 
+#define SAMPLE_BYTES (8 * 1024)
+
 typedef struct {
   int level;
   ZSTD_CCtx *cctx;
-  uint8_t *scratch;
-  size_t scratch_len;
+  /* Where looks_incompressible compresses its samples. */
+  uint8_t sample[ZSTD_COMPRESSBOUND(SAMPLE_BYTES)];
   EVP_CIPHER *gcm;
   EVP_CIPHER_CTX *ctx;
   bool busy;
@@ -375,7 +377,6 @@ typedef struct {
 
 /* Blobs from this size on are sampled before a full attempt (see looks_incompressible). */
 #define SAMPLED_MIN (256 * 1024)
-#define SAMPLE_BYTES (8 * 1024)
 /* A sample that compresses below this fraction shows the blob is worth compressing. */
 #define SAMPLE_SHRINK 0.97
 
@@ -385,27 +386,15 @@ static size_t zstd_into(Lane *l, const uint8_t *data, size_t len, uint8_t *dst, 
   return ZSTD_isError(n) ? 0 : n;
 }
 
-/* The lane's scratch, at least `len` bytes; NULL when out of memory. */
-static uint8_t *scratch(Lane *l, size_t len) {
-  if (l->scratch_len < len) {
-    uint8_t *bigger = realloc(l->scratch, len);
-    if (!bigger) return NULL;
-    l->scratch = bigger;
-    l->scratch_len = len;
-  }
-  return l->scratch;
-}
-
 /*
  * Large blobs of media, archives or encrypted data are not worth a full attempt (≈ 0.9 ms per
  * MiB at level 3): three small samples that all fail to shrink stand for the whole.
  */
 static bool looks_incompressible(Lane *l, const uint8_t *data, size_t len) {
   if (len < SAMPLED_MIN) return false;
-  uint8_t *out = scratch(l, ZSTD_compressBound(SAMPLE_BYTES));
   size_t last = len - SAMPLE_BYTES, at[3] = {0, last / 2, last};
-  for (int i = 0; out && i < 3; i++) {
-    size_t n = zstd_into(l, data + at[i], SAMPLE_BYTES, out, l->scratch_len);
+  for (int i = 0; i < 3; i++) {
+    size_t n = zstd_into(l, data + at[i], SAMPLE_BYTES, l->sample, sizeof l->sample);
     if (n && n < SAMPLE_BYTES * SAMPLE_SHRINK) return false;
   }
   return true;
@@ -426,7 +415,6 @@ static void free_lane(napi_env env, void *data, void *hint) {
   ZSTD_freeCCtx(l->cctx);
   EVP_CIPHER_CTX_free(l->ctx);
   EVP_CIPHER_free(l->gcm);
-  free(l->scratch);
   free(l);
 }
 
@@ -552,21 +540,64 @@ static napi_value seal_blobs(napi_env env, napi_callback_info info) {
   return start_job(env, &s->job, argv, argc, "scrate.sealBlobs", seal_blobs_execute, seal_blobs_complete);
 }
 
-/* compress(lane, data) -> Buffer | null: zstd as sealBlobs does it, on this thread; null when not smaller. */
-static napi_value compress(napi_env env, napi_callback_info info) {
-  size_t argc = 2, len;
-  napi_value argv[2], result;
+/* Parts as one input, streamed: a frame with its size, as ZSTD_compress2 makes. 0 when it does not fit in cap. */
+static size_t zstd_parts_into(Lane *l, const uint8_t **parts, const size_t *lens, size_t n, size_t total, uint8_t *dst, size_t cap) {
+  ZSTD_outBuffer out = {dst, cap, 0};
+  if (ZSTD_isError(ZSTD_CCtx_reset(l->cctx, ZSTD_reset_session_only)) || ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(l->cctx, total))) return 0;
+  for (size_t i = 0; i <= n; i++) {
+    ZSTD_inBuffer in = {i < n ? parts[i] : NULL, i < n ? lens[i] : 0, 0};
+    ZSTD_EndDirective end = i < n ? ZSTD_e_continue : ZSTD_e_end;
+    for (;;) {
+      size_t left = ZSTD_compressStream2(l->cctx, &out, &in, end);
+      if (ZSTD_isError(left) || (out.pos == out.size && (left > 0 || in.pos < in.size))) {
+        ZSTD_CCtx_reset(l->cctx, ZSTD_reset_session_only);
+        return 0;
+      }
+      if (end == ZSTD_e_end ? left == 0 : in.pos == in.size) break;
+    }
+  }
+  return out.pos;
+}
+
+/*
+ * compressInto(lane, data: Uint8Array | Uint8Array[], out, at) -> number: zstd as sealBlobs
+ * does it, on this thread, into out[at…]: the compressed length, or 0 when that is not
+ * smaller than the data (or does not fit in out). The data may come in parts (an index
+ * object's records): compressed as one, never joined. Straight into the caller's buffer: a
+ * scratch buffer, or a joined copy, would be as large as the largest object (an index object
+ * is MiBs, written at the end of a backup, when its memory peaks).
+ */
+static napi_value compress_into(napi_env env, napi_callback_info info) {
+  size_t argc = 4, out_len;
+  napi_value argv[4], result;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   Lane *l;
-  uint8_t *data;
-  if (argc != 2 || get_lane(env, argv[0], &l) || get_bytes(env, argv[1], &data, &len)) return napi_throw_type_error(env, NULL, "compress(lane, data)"), NULL;
-  if (l->busy) return napi_throw_error(env, NULL, "compress: the lane is busy"), NULL;
-  /* Room for the blob less a byte, and for looks_incompressible's samples in the same buffer. */
-  size_t room = len - 1 < ZSTD_compressBound(SAMPLE_BYTES) ? ZSTD_compressBound(SAMPLE_BYTES) : len - 1;
-  uint8_t *out = len < 2 ? NULL : scratch(l, room);
-  size_t n = out ? lane_compress(l, data, len, out) : 0;
-  if (!n) return napi_get_null(env, &result), result;
-  napi_create_buffer_copy(env, n, l->scratch, NULL, &result);
+  uint8_t *out;
+  uint32_t at, n = 1;
+  bool is_array = false;
+  if (argc != 4 || get_lane(env, argv[0], &l) || napi_is_array(env, argv[1], &is_array) != napi_ok ||
+      (is_array && napi_get_array_length(env, argv[1], &n) != napi_ok) || get_bytes(env, argv[2], &out, &out_len) ||
+      napi_get_value_uint32(env, argv[3], &at) != napi_ok || at > out_len)
+    return napi_throw_type_error(env, NULL, "compressInto(lane, data, out, at)"), NULL;
+  if (l->busy) return napi_throw_error(env, NULL, "compressInto: the lane is busy"), NULL;
+  const uint8_t **parts = calloc(n + 1, sizeof *parts);
+  size_t *lens = calloc(n + 1, sizeof *lens), len = 0;
+  if (!parts || !lens) return free(parts), free(lens), napi_throw_error(env, NULL, "compressInto: out of memory"), NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value part = argv[1];
+    if (is_array) napi_get_element(env, argv[1], i, &part);
+    if (get_bytes(env, part, (uint8_t **)&parts[i], &lens[i])) {
+      free(parts), free(lens);
+      return napi_throw_type_error(env, NULL, "compressInto: data must be a Uint8Array or an array of them"), NULL;
+    }
+    len += lens[i];
+  }
+  size_t c = 0, room = out_len - at, cap = room < len - 1 ? room : len - 1;
+  if (l->level > 0 && len >= 2)
+    c = is_array ? zstd_parts_into(l, parts, lens, n, len, out + at, cap)
+                 : looks_incompressible(l, parts[0], len) ? 0 : zstd_into(l, parts[0], len, out + at, cap);
+  free(parts), free(lens);
+  napi_create_uint32(env, (uint32_t)c, &result);
   return result;
 }
 
@@ -612,7 +643,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"hashChunk", NULL, hash_chunk, NULL, NULL, NULL, napi_default, NULL},
     {"newLane", NULL, new_lane, NULL, NULL, NULL, napi_default, NULL},
     {"sealBlobs", NULL, seal_blobs, NULL, NULL, NULL, napi_default, NULL},
-    {"compress", NULL, compress, NULL, NULL, NULL, napi_default, NULL},
+    {"compressInto", NULL, compress_into, NULL, NULL, NULL, napi_default, NULL},
     {"decompress", NULL, decompress, NULL, NULL, NULL, napi_default, NULL},
     {"decompressInto", NULL, decompress_into, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -149,11 +149,11 @@ export function encodePackRecord(pack: PackInfo, entries: readonly PackEntry[]):
   return out;
 }
 
-/** The plaintext of an index object: how many packs, then their records. */
-export function encodeIndexFile(records: readonly Buffer[]): Buffer {
+/** The plaintext of an index object: how many packs, then their records (in parts, for encodeObject). */
+export function encodeIndexFile(records: readonly Buffer[]): Buffer[] {
   const count = Buffer.alloc(4);
   count.writeUInt32LE(records.length);
-  return Buffer.concat([count, ...records]);
+  return [count, ...records];
 }
 
 export function decodeIndexFile(buf: Buffer): IndexFile {

@@ -8,11 +8,21 @@ import { pipeline, type Lane } from '../native/pipeline.js';
 
 const lanes = new Map<number, Lane>();
 
-/** zstd at `level` into a new buffer, or null when compressing would not make the data smaller (or level 0: off). */
-export function compress(data: Uint8Array, level: number): Buffer | null {
+/**
+ * zstd at `level` into out[at…], which has room for data's length less a byte: the compressed
+ * length, or 0 when not smaller (or level 0: off). Data in parts is compressed as one.
+ */
+export function compressInto(data: Uint8Array | readonly Uint8Array[], level: number, out: Uint8Array, at: number): number {
   let lane = lanes.get(level);
   if (!lane) lanes.set(level, (lane = pipeline.newLane(level)));
-  return pipeline.compress(lane, data);
+  return pipeline.compressInto(lane, data, out, at);
+}
+
+/** zstd at `level` into a new buffer, or null when compressing would not make the data smaller (or level 0: off). */
+export function compress(data: Uint8Array, level: number): Buffer | null {
+  const out = Buffer.allocUnsafe(data.length);
+  const length = compressInto(data, level, out, 0);
+  return length === 0 ? null : out.subarray(0, length);
 }
 
 export function decompress(data: Uint8Array): Buffer {

@@ -142,7 +142,7 @@ export class Repository {
 
   // --- whole objects (snapshots, index, locks) ---
 
-  async saveObject(type: ObjectType, kind: ObjectKind, payload: Buffer): Promise<string> {
+  async saveObject(type: ObjectType, kind: ObjectKind, payload: Buffer | readonly Buffer[]): Promise<string> {
     const bytes = encodeObject(this.keys.metadataKey, kind, payload);
     const name = sha256(bytes).toString('hex');
     await this.backend.save(type, name, bytes, { sha256: name });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { IntegrityError } from '../errors.js';
-import { counterNonce, deriveKey, open, seal } from '../crypto/primitives.js';
-import { compress, decompress } from './compression.js';
+import { counterNonce, deriveKey, open, sealInto, TAG_BYTES } from '../crypto/primitives.js';
+import { compressInto, decompress } from './compression.js';
 
 /**
  * Every stored object that is not a pack or a key file (config, snapshots, index, locks) has this form:
@@ -20,16 +20,25 @@ const NONCE = counterNonce(0);
 const INFO = 'scrate v1 object';
 const LEVEL = 3;
 
-export function encodeObject(metadataKey: Buffer, kind: ObjectKind, payload: Buffer): Buffer {
-  const packed = compress(payload, LEVEL);
-  const header = Buffer.alloc(HEADER_BYTES);
+/** `payload` may come in parts (an index object's records), which are never joined but here. */
+export function encodeObject(metadataKey: Buffer, kind: ObjectKind, payload: Buffer | readonly Buffer[]): Buffer {
+  // Compressed and sealed in place after the header, in one buffer: an index object is MiBs,
+  // and each copy of it at the end of a backup added to that backup's peak memory.
+  const parts = Buffer.isBuffer(payload) ? [payload] : payload;
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + length + TAG_BYTES);
+  const packed = compressInto(payload, LEVEL, out, HEADER_BYTES);
+  if (packed === 0) parts.reduce((at, p) => at + p.copy(out, at), HEADER_BYTES);
+  const plain = out.subarray(HEADER_BYTES, HEADER_BYTES + (packed || length));
+  const header = out.subarray(0, HEADER_BYTES);
   MAGIC.copy(header, 0);
   header[4] = VERSION;
   header[5] = kind;
-  header[6] = packed ? FLAG_ZSTD : 0;
+  header[6] = packed > 0 ? FLAG_ZSTD : 0;
   randomBytes(32).copy(header, 7);
   const key = deriveKey(metadataKey, header.subarray(7), INFO);
-  return Buffer.concat([header, seal(key, NONCE, packed ?? payload, header)]);
+  sealInto(key, NONCE, plain, out, HEADER_BYTES, header);
+  return out.subarray(0, HEADER_BYTES + plain.length + TAG_BYTES);
 }
 
 /** Decrypts and authenticates; `what` names the object in errors. */
