@@ -68,15 +68,15 @@ export interface BackupResult {
 
 export const VERSION = '0.1.0';
 
-/** Files up to this size are read whole on a worker thread, in batches (see saveFile). */
+/** Files up to this size are read whole on the thread pool, in batches (see saveFile). */
 const SMALL_FILE_MAX = 1024 * 1024;
 
 /**
- * Data being hashed, compressed and packed at once, across files: bounds memory (each worker's
- * read ring grows to hold its share), keeps workers busy (16 MiB was no faster, and 60 MiB more
- * peak RSS with the larger pool and young generations of the time).
+ * Data being hashed, compressed and packed at once, across files: bounds memory (it lives in
+ * the data pipeline's ring, every page of which is touched) and keeps both cores busy. 4 MiB
+ * was as fast as 8 and 16 on the kernel tree (same-minute A/B) and 4 MiB lower at the peak.
  */
-const BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+const BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 
 /**
  * A temporary file in the repository untouched this long is a dead writer's: a live one writes
@@ -84,7 +84,7 @@ const BYTES_IN_FLIGHT = 8 * 1024 * 1024;
  */
 const STALE_TEMPORARY_MS = 24 * 60 * 60 * 1000;
 
-/** The walk gives the event loop a turn this often (workers' answers, I/O): see EventLoopTurns. */
+/** The walk gives the event loop a turn this often (the pool's answers, I/O): see EventLoopTurns. */
 const WALK_TURN_MS = 2;
 
 /** A result that is still being worked on, in a box so that awaiting the box does not await it. */
@@ -244,7 +244,7 @@ class BackupRun implements BlobSink {
     this.data = new DataPipeline(setup, this);
   }
 
-  /** Data packs still open in the workers are handed over. */
+  /** Data packs still open in the pipeline's lanes are handed over. */
   async flush(): Promise<void> {
     await this.data.flush();
   }
@@ -253,7 +253,7 @@ class BackupRun implements BlobSink {
     await this.data.close();
   }
 
-  /** BlobSink: whether a blob the workers hashed is to be stored (a dry run only counts it). */
+  /** BlobSink: whether a blob the pipeline hashed is to be stored (a dry run only counts it). */
   claim(id: Buffer, rawLength: number): boolean {
     if (this.opts.dryRun) {
       const key = id.toString('latin1');
@@ -318,7 +318,7 @@ class BackupRun implements BlobSink {
 
   /**
    * Gathers a directory's entries with `fill`; its tree is stored once every entry's content
-   * is stored. Nothing waits for that here: the walk goes on while workers catch up, and the
+   * is stored. Nothing waits for that here: the walk goes on while the pipeline catches up, and the
    * parent waits for the tree's ID the same way.
    */
   private async directory(parent: ParentDir, fill: (nodes: Node[]) => Promise<void>): Promise<Pending<Buffer>> {
@@ -533,9 +533,9 @@ class BackupRun implements BlobSink {
   }
 
   /**
-   * Most files of a tree are small: they are read, cut, hashed and compressed whole on a worker
-   * thread, many to a message. The walk goes on at once; an unreadable one is reported when
-   * its worker answers, and then left out of its directory. Its room in the data in flight
+   * Most files of a tree are small: they are read, cut, hashed and compressed whole on the
+   * thread pool, many to a call. The walk goes on at once; an unreadable one is reported when
+   * the pool answers, and then left out of its directory. Its room in the data in flight
    * (admitted by the caller) is given back once its blobs are packed. One promise per file
    * (the caller defers it): these are the walk's most numerous objects.
    */
@@ -567,7 +567,7 @@ class BackupRun implements BlobSink {
     );
   }
 
-  /** Large files are read here through the thread pool, so a slow disk does not stall the walk; workers hash their chunks. */
+  /** Large files are read here through the thread pool, so a slow disk does not stall the walk; the pool hashes their chunks. */
   private async saveLargeFile(full: Buffer, st: EntryStat, node: Node, isNew: boolean): Promise<Pending<Buffer[]> | null> {
     let fd: number;
     try {
@@ -638,7 +638,7 @@ class BackupRun implements BlobSink {
   }
 
   /**
-   * Reads and chunks one input; the chunks are hashed, compressed and packed on worker threads
+   * Reads and chunks one input; the chunks are hashed, compressed and packed on the thread pool
    * while reading goes on, within the run-wide budget of data in flight (so many small files
    * overlap, and a huge one does not fill memory). Resolves when the input is read; `content`
    * when every chunk is stored.
@@ -658,7 +658,7 @@ class BackupRun implements BlobSink {
       ids.push(stored.then((s) => s.id));
       total += length;
       this.summary.bytesRead += length;
-      // After the chunk is handed over: its region is the workers' to give back.
+      // After the chunk is handed over: its region is the pipeline's to give back.
       this.checkAborted();
     }
     const content = Promise.all(ids);
@@ -667,7 +667,7 @@ class BackupRun implements BlobSink {
   }
 
   /**
-   * Hands a chunk to the workers; resolves with its ID, and `stored` when it is packed.
+   * Hands a chunk to the pipeline; resolves with its ID, and `stored` when it is packed.
    * All-zero chunks (empty disk regions, holes) are recognised by a compare and stored once per
    * length: the first one of a length is that blob, the others are given back unsent.
    */

@@ -85,11 +85,11 @@ interface Batch {
 }
 
 /**
- * The data ring's size: the archiver's 8 MiB in flight and a large input's read window
- * (mostly 4 MiB), so a region seldom waits for room; at least a window of the largest chunk
- * and a read. Every page of it is touched: at 16 MiB it was no faster.
+ * The data ring's size: the archiver's 4 MiB in flight and a large input's read window
+ * (mostly 4 MiB), so a region seldom waits for room; at least the largest chunk's window.
+ * Every page of it is touched: 12 and 16 MiB were no faster.
  */
-const DATA_RING_BYTES = 12 * 1024 * 1024;
+const DATA_RING_BYTES = 8 * 1024 * 1024;
 
 /** A large input is read into the data ring this much at a time, at least (see readChunks). */
 const READ_BYTES = 4 * 1024 * 1024;
@@ -134,7 +134,7 @@ export class DataPipeline {
     private readonly sink: BlobSink,
     lanes = Math.max(1, os.availableParallelism()),
   ) {
-    this.ring = new RingArena(Math.max(DATA_RING_BYTES, setup.chunker.params.max + READ_BYTES));
+    this.ring = new RingArena(Math.max(DATA_RING_BYTES, setup.chunker.params.max));
     this.lanes = Array.from({ length: lanes }, () => ({ native: pipeline.newLane(setup.level), buffers: [], waiting: [], busy: false, load: 0 }));
   }
 
@@ -303,9 +303,9 @@ export class DataPipeline {
     return { ids, blobs };
   }
 
-  /** Packs the blobs the sink claims as new on the least loaded lane; settles when they are in a pack. */
-  private storeFresh(ids: Buffer[], blobs: Uint8Array[]): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+  /** Packs the blobs the sink claims as new on the least loaded lane; settles when they are in a pack (async: a claim that throws rejects). */
+  private async storeFresh(ids: Buffer[], blobs: Uint8Array[]): Promise<void> {
+    if (this.failure) throw this.failure;
     const store: LaneStore = { ids: [], blobs: [], bytes: 0, next: 0, done: deferred<void>() };
     ids.forEach((id, i) => {
       if (!this.sink.claim(id, blobs[i]!.length)) return;
@@ -313,7 +313,7 @@ export class DataPipeline {
       store.blobs.push(blobs[i]!);
       store.bytes += blobs[i]!.length;
     });
-    if (store.blobs.length === 0) return Promise.resolve();
+    if (store.blobs.length === 0) return;
     const lane = this.lanes.reduce((a, b) => (b.load < a.load ? b : a));
     lane.load += store.bytes;
     lane.waiting.push(store);
@@ -321,7 +321,7 @@ export class DataPipeline {
       lane.busy = true;
       lane.pumping = this.pump(lane);
     }
-    return store.done.promise;
+    await store.done.promise;
   }
 
   /** Seals a lane's waiting stores until none is left; the first failure fails them all and stops the pipeline. */

@@ -540,64 +540,26 @@ static napi_value seal_blobs(napi_env env, napi_callback_info info) {
   return start_job(env, &s->job, argv, argc, "scrate.sealBlobs", seal_blobs_execute, seal_blobs_complete);
 }
 
-/* Parts as one input, streamed: a frame with its size, as ZSTD_compress2 makes. 0 when it does not fit in cap. */
-static size_t zstd_parts_into(Lane *l, const uint8_t **parts, const size_t *lens, size_t n, size_t total, uint8_t *dst, size_t cap) {
-  ZSTD_outBuffer out = {dst, cap, 0};
-  if (ZSTD_isError(ZSTD_CCtx_reset(l->cctx, ZSTD_reset_session_only)) || ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(l->cctx, total))) return 0;
-  for (size_t i = 0; i <= n; i++) {
-    ZSTD_inBuffer in = {i < n ? parts[i] : NULL, i < n ? lens[i] : 0, 0};
-    ZSTD_EndDirective end = i < n ? ZSTD_e_continue : ZSTD_e_end;
-    for (;;) {
-      size_t left = ZSTD_compressStream2(l->cctx, &out, &in, end);
-      if (ZSTD_isError(left) || (out.pos == out.size && (left > 0 || in.pos < in.size))) {
-        ZSTD_CCtx_reset(l->cctx, ZSTD_reset_session_only);
-        return 0;
-      }
-      if (end == ZSTD_e_end ? left == 0 : in.pos == in.size) break;
-    }
-  }
-  return out.pos;
-}
-
 /*
- * compressInto(lane, data: Uint8Array | Uint8Array[], out, at) -> number: zstd as sealBlobs
- * does it, on this thread, into out[at…]: the compressed length, or 0 when that is not
- * smaller than the data (or does not fit in out). The data may come in parts (an index
- * object's records): compressed as one, never joined. Straight into the caller's buffer: a
- * scratch buffer, or a joined copy, would be as large as the largest object (an index object
- * is MiBs, written at the end of a backup, when its memory peaks).
+ * compressInto(lane, data, out, at) -> number: zstd as sealBlobs does it, on this thread,
+ * into out[at…]: the compressed length, or 0 when that is not smaller than data (or does not
+ * fit in out). Straight into the caller's buffer: a scratch buffer would stay as large as the
+ * largest object compressed.
  */
 static napi_value compress_into(napi_env env, napi_callback_info info) {
-  size_t argc = 4, out_len;
+  size_t argc = 4, len, out_len;
   napi_value argv[4], result;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   Lane *l;
-  uint8_t *out;
-  uint32_t at, n = 1;
-  bool is_array = false;
-  if (argc != 4 || get_lane(env, argv[0], &l) || napi_is_array(env, argv[1], &is_array) != napi_ok ||
-      (is_array && napi_get_array_length(env, argv[1], &n) != napi_ok) || get_bytes(env, argv[2], &out, &out_len) ||
+  uint8_t *data, *out;
+  uint32_t at;
+  if (argc != 4 || get_lane(env, argv[0], &l) || get_bytes(env, argv[1], &data, &len) || get_bytes(env, argv[2], &out, &out_len) ||
       napi_get_value_uint32(env, argv[3], &at) != napi_ok || at > out_len)
     return napi_throw_type_error(env, NULL, "compressInto(lane, data, out, at)"), NULL;
   if (l->busy) return napi_throw_error(env, NULL, "compressInto: the lane is busy"), NULL;
-  const uint8_t **parts = calloc(n + 1, sizeof *parts);
-  size_t *lens = calloc(n + 1, sizeof *lens), len = 0;
-  if (!parts || !lens) return free(parts), free(lens), napi_throw_error(env, NULL, "compressInto: out of memory"), NULL;
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value part = argv[1];
-    if (is_array) napi_get_element(env, argv[1], i, &part);
-    if (get_bytes(env, part, (uint8_t **)&parts[i], &lens[i])) {
-      free(parts), free(lens);
-      return napi_throw_type_error(env, NULL, "compressInto: data must be a Uint8Array or an array of them"), NULL;
-    }
-    len += lens[i];
-  }
-  size_t c = 0, room = out_len - at, cap = room < len - 1 ? room : len - 1;
-  if (l->level > 0 && len >= 2)
-    c = is_array ? zstd_parts_into(l, parts, lens, n, len, out + at, cap)
-                 : looks_incompressible(l, parts[0], len) ? 0 : zstd_into(l, parts[0], len, out + at, cap);
-  free(parts), free(lens);
-  napi_create_uint32(env, (uint32_t)c, &result);
+  size_t n = 0, room = out_len - at;
+  if (l->level > 0 && len >= 2 && !looks_incompressible(l, data, len)) n = zstd_into(l, data, len, out + at, room < len - 1 ? room : len - 1);
+  napi_create_uint32(env, (uint32_t)n, &result);
   return result;
 }
 

@@ -25,11 +25,8 @@ interface PipelineBinding {
    * fields[2i + 1] 1 if compressed. Resolves with the bytes written. One call per lane at a time.
    */
   sealBlobs(lane: Lane, key: Uint8Array, blobs: Uint8Array[], out: Buffer, at: number, offset: number, fields: Uint32Array): Promise<number>;
-  /**
-   * data compressed as sealBlobs would, on this thread, into out[at…]: its length, or 0 when
-   * not smaller (or out has no room). Parts are compressed as one input, never joined.
-   */
-  compressInto(lane: Lane, data: Uint8Array | readonly Uint8Array[], out: Uint8Array, at: number): number;
+  /** data compressed as sealBlobs would, on this thread, into out[at…]: its length, or 0 when not smaller (or out has no room). */
+  compressInto(lane: Lane, data: Uint8Array, out: Uint8Array, at: number): number;
   /** A frame that records its size, decompressed. */
   decompress(data: Uint8Array): Buffer;
   /** Throws unless data decompresses to exactly out.length bytes. */

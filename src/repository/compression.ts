@@ -8,11 +8,8 @@ import { pipeline, type Lane } from '../native/pipeline.js';
 
 const lanes = new Map<number, Lane>();
 
-/**
- * zstd at `level` into out[at…], which has room for data's length less a byte: the compressed
- * length, or 0 when not smaller (or level 0: off). Data in parts is compressed as one.
- */
-export function compressInto(data: Uint8Array | readonly Uint8Array[], level: number, out: Uint8Array, at: number): number {
+/** zstd at `level` into out[at…], which has room for data's length less a byte: the compressed length, or 0 when not smaller (or level 0: off). */
+export function compressInto(data: Uint8Array, level: number, out: Uint8Array, at: number): number {
   let lane = lanes.get(level);
   if (!lane) lanes.set(level, (lane = pipeline.newLane(level)));
   return pipeline.compressInto(lane, data, out, at);

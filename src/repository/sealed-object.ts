@@ -20,14 +20,17 @@ const NONCE = counterNonce(0);
 const INFO = 'scrate v1 object';
 const LEVEL = 3;
 
-/** `payload` may come in parts (an index object's records), which are never joined but here. */
+/**
+ * `payload` may come in parts (an index object's records), joined only in the object itself.
+ * An index is not compressed: its random IDs are most of it (zstd saved 4.6%), and zstd's
+ * buffers for it, at the end of a backup, were that backup's peak memory.
+ */
 export function encodeObject(metadataKey: Buffer, kind: ObjectKind, payload: Buffer | readonly Buffer[]): Buffer {
-  // Compressed and sealed in place after the header, in one buffer: an index object is MiBs,
-  // and each copy of it at the end of a backup added to that backup's peak memory.
+  // Compressed (or copied) and sealed in place after the header, in one buffer.
   const parts = Buffer.isBuffer(payload) ? [payload] : payload;
   const length = parts.reduce((n, p) => n + p.length, 0);
   const out = Buffer.allocUnsafe(HEADER_BYTES + length + TAG_BYTES);
-  const packed = compressInto(payload, LEVEL, out, HEADER_BYTES);
+  const packed = kind === ObjectKind.index ? 0 : compressInto(parts.length === 1 ? parts[0]! : Buffer.concat(parts), LEVEL, out, HEADER_BYTES);
   if (packed === 0) parts.reduce((at, p) => at + p.copy(out, at), HEADER_BYTES);
   const plain = out.subarray(HEADER_BYTES, HEADER_BYTES + (packed || length));
   const header = out.subarray(0, HEADER_BYTES);
