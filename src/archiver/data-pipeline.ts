@@ -395,7 +395,8 @@ export class DataPipeline {
     const pack = lane.pack!;
     const { bytes, entries, id } = pack.finish();
     lane.pack = undefined;
-    // A pack's worth of blobs has passed through zstd's buffers: what malloc holds free goes back.
+    // What malloc holds free (hashFiles' results, the pool threads' arenas) goes back once a pack:
+    // 0–4 MiB lower peaks in A/B, within the noise, and the peak's margin over restic's is thin.
     posix.trimMalloc();
     const buffer = Buffer.from(bytes.buffer);
     const done = { entries, id, type: BlobType.data, envelope: pack.envelope };

@@ -8,7 +8,7 @@
  *   sealBlobs  blobs compressed (zstd) and sealed (AES-256-GCM) one after another into a pack,
  *              through a Lane (compression and cipher contexts): one call at a time per lane.
  * The caller keeps every buffer it passes alive and untouched until the promise settles.
- * compress/decompress are the same zstd for the main thread's own objects (trees, the index).
+ * compressInto/decompress are the same zstd for the main thread's own objects (trees, snapshots).
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -401,13 +401,13 @@ static bool looks_incompressible(Lane *l, const uint8_t *data, size_t len) {
 }
 
 /*
- * data compressed into dst when that makes it smaller: the compressed length, or 0 when it
- * is to be stored as it is. dst has room for len bytes: a blob is compressed straight into
- * its place in the pack (a scratch buffer for it was touched as deep as the largest blob).
+ * data compressed into dst (room bytes) when that makes it smaller: the compressed length,
+ * or 0 when it is to be stored as it is. Straight into its place (a blob's in the pack): a
+ * scratch buffer was touched as deep as the largest blob.
  */
-static size_t lane_compress(Lane *l, const uint8_t *data, size_t len, uint8_t *dst) {
+static size_t lane_compress(Lane *l, const uint8_t *data, size_t len, uint8_t *dst, size_t room) {
   if (l->level <= 0 || len < 2 || looks_incompressible(l, data, len)) return 0;
-  return zstd_into(l, data, len, dst, len - 1);
+  return zstd_into(l, data, len, dst, room < len - 1 ? room : len - 1);
 }
 
 static void free_lane(napi_env env, void *data, void *hint) {
@@ -466,7 +466,7 @@ static void seal_blobs_execute(napi_env env, void *data) {
   Lane *l = s->lane;
   for (size_t i = 0; i < s->n; i++) {
     uint8_t *dst = s->out + s->written;
-    size_t packed = lane_compress(l, s->blobs[i], s->lens[i], dst);
+    size_t packed = lane_compress(l, s->blobs[i], s->lens[i], dst, s->lens[i]);
     const uint8_t *stored = packed ? dst : s->blobs[i];
     size_t stored_len = packed ? packed : s->lens[i];
     uint8_t nonce[12] = {0};
@@ -557,9 +557,7 @@ static napi_value compress_into(napi_env env, napi_callback_info info) {
       napi_get_value_uint32(env, argv[3], &at) != napi_ok || at > out_len)
     return napi_throw_type_error(env, NULL, "compressInto(lane, data, out, at)"), NULL;
   if (l->busy) return napi_throw_error(env, NULL, "compressInto: the lane is busy"), NULL;
-  size_t n = 0, room = out_len - at;
-  if (l->level > 0 && len >= 2 && !looks_incompressible(l, data, len)) n = zstd_into(l, data, len, out + at, room < len - 1 ? room : len - 1);
-  napi_create_uint32(env, (uint32_t)n, &result);
+  napi_create_uint32(env, (uint32_t)lane_compress(l, data, len, out + at, out_len - at), &result);
   return result;
 }
 

@@ -97,8 +97,7 @@ export class PackWriter {
    */
   room(length: number): { buffer: Buffer; at: number; free: number } {
     this.reserve(length);
-    const end = this.spill ? Math.min(Math.max(this.spillAt, this.used + length), this.buffer.length) : this.buffer.length;
-    return { buffer: this.buffer, at: this.used, free: end - this.used };
+    return { buffer: this.buffer, at: this.used, free: Math.max(this.windowEnd, this.used + length) - this.used };
   }
 
   /** Blobs sealed into room()'s place, one after another: their pack lengths and compressed flags at fields[2i…]. */
@@ -141,8 +140,13 @@ export class PackWriter {
     this.used += data.length;
   }
 
+  /** How far the buffer is filled before it spills (all of it, for a pack in memory). */
+  private get windowEnd(): number {
+    return this.spill ? Math.min(this.spillAt, this.buffer.length) : this.buffer.length;
+  }
+
   private reserve(length: number): void {
-    if (this.spill && this.used > 0 && this.used + length > Math.min(this.spillAt, this.buffer.length)) this.spillWindow();
+    if (this.spill && this.used > 0 && this.used + length > this.windowEnd) this.spillWindow();
     if (this.used + length <= this.buffer.length) return;
     // A window (empty now) grows to the one blob that needs it: doubling took an 8 MiB window
     // to 16 MiB for a chunk of 8 MiB and its tag. A pack in memory doubles, to copy seldom.
