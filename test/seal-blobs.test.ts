@@ -30,15 +30,42 @@ test('sealBlobs compresses what shrinks, seals each blob with its offset in the 
   assert.ok(written < blobs.reduce((n, b) => n + b.length, 0) / 2);
 });
 
-test('sealBlobs refuses a pack without room for every blob and its tag, and a second call on a busy lane', async () => {
+test('sealBlobs refuses a pack without room for every blob and its tag, and compressInto a lane with a call under way', async () => {
   const lane = pipeline.newLane(3);
   const blob = text(1000);
   assert.throws(() => pipeline.sealBlobs(lane, key, [blob], Buffer.alloc(blob.length + TAG_BYTES - 1), 0, 0, new Uint32Array(2)), /no room/);
+  assert.throws(() => pipeline.sealBlobs(lane, key, [blob], Buffer.alloc(2000), -1, -1, new Uint32Array(2)), /no call before it/);
   const first = pipeline.sealBlobs(lane, key, [text(4 * 1024 * 1024)], Buffer.alloc(4 * 1024 * 1024 + TAG_BYTES), 0, 0, new Uint32Array(2));
-  assert.throws(() => pipeline.sealBlobs(lane, key, [blob], Buffer.alloc(2000), 0, 0, new Uint32Array(2)), /busy/);
   assert.throws(() => pipeline.compressInto(lane, blob, Buffer.alloc(blob.length), 0), /busy/);
   await first;
   assert.ok(pipeline.compressInto(lane, blob, Buffer.alloc(blob.length), 0) > 0, 'free again once the call settles');
+});
+
+test('a chained call seals right after the call before it, made while that one is still sealing', async () => {
+  const lane = pipeline.newLane(3);
+  const groups = [[text(3 * 1024 * 1024), randomBytes(50_000)], [randomBytes(1000), text(70_000)], [text(10)]];
+  const at = 64;
+  const offset = 1_000_000;
+  const out = Buffer.alloc(at + groups.flat().reduce((n, b) => n + b.length + TAG_BYTES, 0));
+  const fields = groups.map((g) => new Uint32Array(2 * g.length));
+  // All three made at once: the second and third wait on the pool for the one before.
+  const written = await Promise.all(groups.map((g, i) => (i === 0 ? pipeline.sealBlobs(lane, key, g, out, at, offset, fields[0]!) : pipeline.sealBlobs(lane, key, g, out, -1, -1, fields[i]!))));
+  let pos = 0;
+  groups.forEach((g, i) => {
+    let own = 0;
+    g.forEach((blob, b) => {
+      const length = fields[i]![2 * b]!;
+      const plain = open(key, counterNonce(offset + pos), out.subarray(at + pos, at + pos + length));
+      assert.ok(plain, `group ${i} blob ${b} opens with the nonce of its offset`);
+      assert.deepEqual(fields[i]![2 * b + 1] === 1 ? decompress(plain) : plain, blob);
+      pos += length;
+      own += length;
+    });
+    assert.equal(written[i], own);
+  });
+  const after = Buffer.alloc(10);
+  await assert.rejects(pipeline.sealBlobs(lane, key, [text(10)], after, -1, -1, new Uint32Array(2)), /buffer of the call before/);
+  await assert.rejects(pipeline.sealBlobs(lane, key, [text(10)], out, -1, -1, new Uint32Array(2)), /call before it on the lane failed/, 'a lane fails for good: its pack is unknown');
 });
 
 test('level 0 stores every blob as it is', async () => {

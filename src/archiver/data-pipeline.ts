@@ -50,7 +50,10 @@ export interface FileRead {
   error?: FileError;
 }
 
-/** A lane packs the blobs given to it into its own open pack, one sealBlobs call at a time. */
+/**
+ * A lane packs the blobs given to it into its own open pack. Its sealBlobs calls seal one after
+ * another on the pool; the next is made while the one before is still sealing (see SEALS_AHEAD).
+ */
 interface Lane {
   native: NativeLane;
   pack?: PackWriter;
@@ -58,8 +61,14 @@ interface Lane {
   file?: PackFile;
   /** Buffers of packs already uploaded, for the next packs; when packs are staged, the one spill window. */
   buffers: Buffer[];
-  /** Stores given to it and not yet sealed, oldest first. */
+  /** Stores given to it with blobs not yet handed to a call, oldest first. */
   waiting: LaneStore[];
+  /** Calls made and not yet come back, oldest first. */
+  sealing: Seal[];
+  /** The pack's place for the calls under way: taken from the pack when none was under way; `used` of it by calls come back. */
+  window?: { buffer: Buffer; at: number; free: number; used: number };
+  /** The most the calls under way can write (a blob and its tag each). */
+  reserved: number;
   /** Working through `waiting` (see pump), and the promise of that. */
   busy: boolean;
   pumping?: Promise<void>;
@@ -67,7 +76,17 @@ interface Lane {
   load: number;
 }
 
-/** Blobs to pack, from one input: `next` is the first not yet sealed. */
+/** One sealBlobs call under way, and the stores whose last blobs it seals. */
+interface Seal {
+  written: Promise<number>;
+  ids: Buffer[];
+  lengths: number[];
+  fields: Uint32Array;
+  most: number;
+  completes: LaneStore[];
+}
+
+/** Blobs to pack, from one input: `next` is the first not yet handed to a sealBlobs call. */
 interface LaneStore {
   ids: Buffer[];
   blobs: Uint8Array[];
@@ -93,6 +112,15 @@ const DATA_RING_BYTES = 8 * 1024 * 1024;
 
 /** A large input is read into the data ring this much at a time, at least (see readChunks). */
 const READ_BYTES = 4 * 1024 * 1024;
+
+/**
+ * sealBlobs calls a lane has under way at most: the next is queued on the pool behind the one
+ * sealing (see pipeline.c), so the lane goes on the moment that one ends, without a trip
+ * through the event loop between them.
+ */
+const SEALS_AHEAD = 2;
+/** How far past a staged pack's spill point a call queued behind another may write at most. */
+const CHAINED_ROOM = 1024 * 1024;
 
 /** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
 const BATCH_FILES = 64;
@@ -135,7 +163,7 @@ export class DataPipeline {
     lanes = Math.max(1, os.availableParallelism()),
   ) {
     this.ring = new RingArena(Math.max(DATA_RING_BYTES, setup.chunker.params.max));
-    this.lanes = Array.from({ length: lanes }, () => ({ native: pipeline.newLane(setup.level), buffers: [], waiting: [], busy: false, load: 0 }));
+    this.lanes = Array.from({ length: lanes }, () => ({ native: pipeline.newLane(setup.level), buffers: [], waiting: [], sealing: [], reserved: 0, busy: false, load: 0 }));
   }
 
   /** Reads a small file whole on the pool, with others in a batch. */
@@ -320,6 +348,9 @@ export class DataPipeline {
     if (!lane.busy) {
       lane.busy = true;
       lane.pumping = this.pump(lane);
+    } else if (lane.sealing.length > 0 && lane.sealing.length < SEALS_AHEAD) {
+      // Queued behind the call sealing now, not after it comes back (a pack being finished has none).
+      this.startSeal(lane);
     }
     await store.done.promise;
   }
@@ -327,14 +358,16 @@ export class DataPipeline {
   /** Seals a lane's waiting stores until none is left; the first failure fails them all and stops the pipeline. */
   private async pump(lane: Lane): Promise<void> {
     try {
-      while (lane.waiting.length > 0) {
+      while (lane.waiting.length > 0 || lane.sealing.length > 0) {
         if (this.failure) throw this.failure;
         if (this.closing) throw new Error('the backup was stopped');
-        await this.sealWaiting(lane);
+        while (lane.sealing.length < SEALS_AHEAD && this.startSeal(lane));
+        await this.endSeal(lane);
       }
     } catch (err) {
       this.failure ??= err as Error;
-      for (const store of lane.waiting.splice(0)) store.done.reject(err);
+      for (const store of [...lane.sealing.splice(0).flatMap((s) => s.completes), ...lane.waiting.splice(0)]) store.done.reject(err);
+      // Calls under way settle on their own (in order, each after the one before).
     } finally {
       // In the same turn as the last look at `waiting`: a store given after it starts a new pump.
       lane.busy = false;
@@ -342,36 +375,62 @@ export class DataPipeline {
   }
 
   /**
-   * One sealBlobs call: as many waiting blobs, across stores, as surely fit (a sealed blob is
-   * at most 16 bytes longer than it is) and the pack wants, which is the same packs sealing one
-   * blob at a time would make. Stores that arrive meanwhile go into the next call, so a busy
-   * lane makes fewer, larger calls and seldom waits for the main thread between them.
+   * Makes one sealBlobs call: as many waiting blobs, across stores, as surely fit (a sealed
+   * blob is at most 16 bytes longer than it is) in the pack's place beside what the calls under
+   * way may write, and as the pack wants; false when none does (the calls under way come back
+   * first). The first call into a place takes it from the pack, which may spill its window or
+   * grow it then: never under calls that write into it.
    */
-  private async sealWaiting(lane: Lane): Promise<void> {
+  private startSeal(lane: Lane): boolean {
     const { packSize } = this.setup;
+    const first = lane.waiting[0];
+    if (!first) return false;
     const pack = (lane.pack ??= this.openPack(lane));
-    const first = lane.waiting[0]!;
-    const { buffer, at, free } = pack.room(first.blobs[first.next]!.length + TAG_BYTES);
+    const chained = lane.sealing.length > 0;
+    if (!chained) lane.window = { ...pack.room(first.blobs[first.next]!.length + TAG_BYTES), used: 0 };
+    const window = lane.window!;
+    // A call queued behind another may go past the window's spill point (into pages of the
+    // buffer that are not touched otherwise): what the one before leaves is known too late.
+    const end = chained ? Math.min(window.buffer.length - window.at, window.free + CHAINED_ROOM) : window.free;
+    const free = end - window.used - lane.reserved;
     const group: Uint8Array[] = [];
     const ids: Buffer[] = [];
-    let whole = 0;
+    const completes: LaneStore[] = [];
     let most = 0;
     taking: for (const store of lane.waiting) {
       for (; store.next < store.blobs.length; store.next++) {
         const blob = store.blobs[store.next]!;
-        if (group.length > 0 && (most + blob.length + TAG_BYTES > free || pack.bytes + most >= packSize)) break taking;
+        const fits = most + blob.length + TAG_BYTES <= free && pack.bytes + lane.reserved + most < packSize;
+        if (!fits && (chained || group.length > 0)) break taking;
         group.push(blob);
         ids.push(store.ids[store.next]!);
         most += blob.length + TAG_BYTES;
       }
-      whole++;
+      completes.push(store);
     }
+    lane.waiting.splice(0, completes.length);
+    if (group.length === 0) return false;
     const fields = new Uint32Array(2 * group.length);
-    await pipeline.sealBlobs(lane.native, pack.key, group, buffer, at, pack.bytes, fields);
-    pack.sealed(BlobType.data, ids, group.map((b) => b.length), fields);
-    const sealed = lane.waiting.splice(0, whole);
-    if (pack.bytes >= packSize) await this.finishPack(lane);
-    for (const store of sealed) {
+    const at = chained ? -1 : window.at;
+    const offset = chained ? -1 : pack.bytes;
+    const written = pipeline.sealBlobs(lane.native, pack.key, group, window.buffer, at, offset, fields);
+    written.catch(() => undefined); // observed by endSeal, in order
+    lane.sealing.push({ written, ids, lengths: group.map((b) => b.length), fields, most, completes });
+    lane.reserved += most;
+    return true;
+  }
+
+  /** Takes the oldest call's blobs into the pack once it comes back, finishing the pack when it is full and no call writes into it. */
+  private async endSeal(lane: Lane): Promise<void> {
+    const seal = lane.sealing[0]!;
+    const written = await seal.written;
+    lane.sealing.shift();
+    lane.reserved -= seal.most;
+    lane.window!.used += written;
+    const pack = lane.pack!;
+    pack.sealed(BlobType.data, seal.ids, seal.lengths, seal.fields);
+    if (lane.sealing.length === 0 && pack.bytes >= this.setup.packSize) await this.finishPack(lane);
+    for (const store of seal.completes) {
       lane.load -= store.bytes;
       store.done.resolve();
     }

@@ -14,6 +14,7 @@
 #include <node_api.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -372,7 +373,20 @@ typedef struct {
   uint8_t sample[ZSTD_COMPRESSBOUND(SAMPLE_BYTES)];
   EVP_CIPHER *gcm;
   EVP_CIPHER_CTX *ctx;
-  bool busy;
+  /*
+   * Calls in the order made (tickets), each sealing after the one before: a call may be made
+   * while the one before is still sealing, and its blobs go where that one's end, known only
+   * then. `issued` is the main thread's; the rest is under `m`.
+   */
+  uint64_t issued;
+  pthread_mutex_t m;
+  pthread_cond_t turn;
+  uint64_t done;
+  bool failed;
+  /* Where the last call ended: its buffer, the position in it, and the pack offset there. */
+  uint8_t *end_out;
+  size_t end_at, end_len;
+  uint64_t end_offset;
 } Lane;
 
 /* Blobs from this size on are sampled before a full attempt (see looks_incompressible). */
@@ -415,6 +429,8 @@ static void free_lane(napi_env env, void *data, void *hint) {
   ZSTD_freeCCtx(l->cctx);
   EVP_CIPHER_CTX_free(l->ctx);
   EVP_CIPHER_free(l->gcm);
+  pthread_mutex_destroy(&l->m);
+  pthread_cond_destroy(&l->turn);
   free(l);
 }
 
@@ -426,6 +442,7 @@ static napi_value new_lane(napi_env env, napi_callback_info info) {
   int32_t level;
   if (argc != 1 || napi_get_value_int32(env, argv[0], &level) != napi_ok) return napi_throw_type_error(env, NULL, "newLane(level)"), NULL;
   Lane *l = calloc(1, sizeof *l);
+  if (l) pthread_mutex_init(&l->m, NULL), pthread_cond_init(&l->turn, NULL);
   if (!l || !(l->cctx = ZSTD_createCCtx()) || !(l->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) || !(l->ctx = EVP_CIPHER_CTX_new())) {
     if (l) free_lane(env, l, NULL);
     return napi_throw_error(env, NULL, "cannot set up zstd and AES-256-GCM"), NULL;
@@ -450,22 +467,25 @@ static int get_lane(napi_env env, napi_value v, Lane **l) {
 typedef struct {
   Job job;
   Lane *lane;
+  uint64_t ticket;
+  /* Placed where the lane's call before it ended (its at and offset known only then). */
+  bool chained;
   const uint8_t *key;
   size_t n;
   const uint8_t **blobs;
   size_t *lens;
   uint8_t *out;
+  size_t out_len, at, need;
   uint64_t offset;
   uint32_t *fields;
   size_t written;
 } SealBlobs;
 
-static void seal_blobs_execute(napi_env env, void *data) {
-  as_batch_thread();
-  SealBlobs *s = data;
+static const char *seal_each(SealBlobs *s) {
   Lane *l = s->lane;
+  uint8_t *base = s->out + s->at;
   for (size_t i = 0; i < s->n; i++) {
-    uint8_t *dst = s->out + s->written;
+    uint8_t *dst = base + s->written;
     size_t packed = lane_compress(l, s->blobs[i], s->lens[i], dst, s->lens[i]);
     const uint8_t *stored = packed ? dst : s->blobs[i];
     size_t stored_len = packed ? packed : s->lens[i];
@@ -473,19 +493,50 @@ static void seal_blobs_execute(napi_env env, void *data) {
     uint64_t counter = s->offset + s->written;
     for (int b = 0; b < 6; b++) nonce[11 - b] = (uint8_t)(counter >> (8 * b));
     /* A compressed blob in place: GCM (a stream cipher) may write over what it reads. */
-    if (!gcm_seal_into(l->ctx, l->gcm, s->key, nonce, NULL, 0, stored, stored_len, dst)) {
-      s->job.error = "AES-256-GCM encryption failed";
-      return;
-    }
+    if (!gcm_seal_into(l->ctx, l->gcm, s->key, nonce, NULL, 0, stored, stored_len, dst)) return "AES-256-GCM encryption failed";
     s->fields[2 * i] = (uint32_t)(stored_len + TAG_BYTES);
     s->fields[2 * i + 1] = packed != 0;
     s->written += stored_len + TAG_BYTES;
   }
+  return NULL;
+}
+
+/*
+ * A call waits for the lane's call before it (a pool thread then waits, not a core): the next
+ * call is ready to go the moment the one before ends, where a call made only once the one
+ * before had come back through the event loop left the lane idle for that trip (0.5 ms at
+ * the median, 3 ms at the 90th percentile, against 1.3 ms of sealing a call on the kernel
+ * tree).
+ */
+static void seal_blobs_execute(napi_env env, void *data) {
+  as_batch_thread();
+  SealBlobs *s = data;
+  Lane *l = s->lane;
+  pthread_mutex_lock(&l->m);
+  while (l->done != s->ticket) pthread_cond_wait(&l->turn, &l->m);
+  const char *error = l->failed ? "sealBlobs: a call before it on the lane failed" : NULL;
+  if (!error && s->chained) {
+    if (l->end_out != s->out || l->end_len != s->out_len) error = "sealBlobs: a chained call must go into the buffer of the call before it";
+    s->at = l->end_at;
+    s->offset = l->end_offset;
+  }
+  pthread_mutex_unlock(&l->m);
+  if (!error && (s->at > s->out_len || s->need > s->out_len - s->at)) error = "sealBlobs: no room in the pack for the blobs";
+  if (!error) error = seal_each(s);
+  s->job.error = error;
+  pthread_mutex_lock(&l->m);
+  l->failed = l->failed || error;
+  l->end_out = s->out;
+  l->end_len = s->out_len;
+  l->end_at = s->at + s->written;
+  l->end_offset = s->offset + s->written;
+  l->done++;
+  pthread_cond_broadcast(&l->turn);
+  pthread_mutex_unlock(&l->m);
 }
 
 static void seal_blobs_complete(napi_env env, napi_status status, void *data) {
   SealBlobs *s = data;
-  s->lane->busy = false;
   napi_value written;
   napi_create_double(env, (double)s->written, &written);
   finish_job(env, &s->job, written);
@@ -494,49 +545,59 @@ static void seal_blobs_complete(napi_env env, napi_status status, void *data) {
   free(s);
 }
 
+/* Whether a call on the lane has not ended yet. */
+static bool lane_busy(Lane *l) {
+  pthread_mutex_lock(&l->m);
+  bool busy = l->done != l->issued;
+  pthread_mutex_unlock(&l->m);
+  return busy;
+}
+
 /*
  * sealBlobs(lane, key, blobs: Uint8Array[], out: Buffer, at, offset, fields: Uint32Array(2n)) -> Promise<number>
  * Blob i is compressed if that makes it smaller, sealed with the nonce counter = its offset in
  * the pack (`offset` is out[at]'s) and written after the one before; fields[2i] gets its
  * length in the pack, fields[2i + 1] 1 if compressed. Resolves with the bytes written.
- * out needs room for every blob's length plus 16 bytes after `at`.
+ * out needs room for every blob's length plus 16 bytes after `at`. With at and offset -1, the
+ * blobs go into the same `out` right after those of the lane's call before (which may still
+ * be sealing): calls on a lane seal one after another, in the order made.
  */
 static napi_value seal_blobs(napi_env env, napi_callback_info info) {
-  size_t argc = 7, key_len, out_len, n_fields;
+  size_t argc = 7, key_len, n_fields;
   napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   SealBlobs *s = calloc(1, sizeof *s);
-  uint32_t n = 0, at;
-  int64_t offset;
+  uint32_t n = 0;
+  int64_t at, offset;
   bool is_array = false;
   if (!s || argc != 7 || get_lane(env, argv[0], &s->lane) || get_bytes(env, argv[1], (uint8_t **)&s->key, &key_len) || key_len != KEY_BYTES ||
       napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[2], &n) != napi_ok ||
-      get_bytes(env, argv[3], &s->out, &out_len) || napi_get_value_uint32(env, argv[4], &at) != napi_ok ||
-      napi_get_value_int64(env, argv[5], &offset) != napi_ok || offset < 0 ||
+      get_bytes(env, argv[3], &s->out, &s->out_len) || napi_get_value_int64(env, argv[4], &at) != napi_ok ||
+      napi_get_value_int64(env, argv[5], &offset) != napi_ok || (at < 0) != (offset < 0) || at < -1 || offset < -1 ||
       get_typed(env, argv[6], napi_uint32_array, (void **)&s->fields, &n_fields) || n_fields != 2 * (size_t)n ||
       !(s->blobs = calloc(n + 1, sizeof *s->blobs)) || !(s->lens = calloc(n + 1, sizeof *s->lens))) {
     if (s) free(s->blobs), free(s);
     napi_throw_type_error(env, NULL, "sealBlobs(lane, key: 32 bytes, blobs: Uint8Array[], out, at, offset, fields: Uint32Array(2n))");
     return NULL;
   }
-  size_t room = at <= out_len ? out_len - at : 0, need = 0;
-  const char *bad = s->lane->busy ? "sealBlobs: the lane is busy" : NULL;
+  s->chained = at < 0;
+  const char *bad = s->chained && s->lane->issued == 0 ? "sealBlobs: no call before it to follow" : NULL;
   for (uint32_t i = 0; i < n && !bad; i++) {
     napi_value blob;
     napi_get_element(env, argv[2], i, &blob);
     if (get_bytes(env, blob, (uint8_t **)&s->blobs[i], &s->lens[i]) || s->lens[i] > INT32_MAX) bad = "sealBlobs: a blob is not a Uint8Array";
-    need += s->lens[i] + TAG_BYTES;
+    s->need += s->lens[i] + TAG_BYTES;
   }
-  if (!bad && need > room) bad = "sealBlobs: no room in the pack for the blobs";
+  if (!bad && !s->chained && ((uint64_t)at > s->out_len || s->need > s->out_len - (size_t)at)) bad = "sealBlobs: no room in the pack for the blobs";
   if (bad) {
     free(s->blobs), free(s->lens), free(s);
     napi_throw_range_error(env, NULL, bad);
     return NULL;
   }
   s->n = n;
-  s->out += at;
-  s->offset = (uint64_t)offset;
-  s->lane->busy = true;
+  s->at = s->chained ? 0 : (size_t)at;
+  s->offset = s->chained ? 0 : (uint64_t)offset;
+  s->ticket = s->lane->issued++;
   return start_job(env, &s->job, argv, argc, "scrate.sealBlobs", seal_blobs_execute, seal_blobs_complete);
 }
 
@@ -556,7 +617,7 @@ static napi_value compress_into(napi_env env, napi_callback_info info) {
   if (argc != 4 || get_lane(env, argv[0], &l) || get_bytes(env, argv[1], &data, &len) || get_bytes(env, argv[2], &out, &out_len) ||
       napi_get_value_uint32(env, argv[3], &at) != napi_ok || at > out_len)
     return napi_throw_type_error(env, NULL, "compressInto(lane, data, out, at)"), NULL;
-  if (l->busy) return napi_throw_error(env, NULL, "compressInto: the lane is busy"), NULL;
+  if (lane_busy(l)) return napi_throw_error(env, NULL, "compressInto: the lane is busy"), NULL;
   napi_create_uint32(env, (uint32_t)lane_compress(l, data, len, out + at, out_len - at), &result);
   return result;
 }
