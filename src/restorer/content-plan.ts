@@ -4,8 +4,8 @@ import { isZeroBlob, locate } from './content.js';
 import type { Metadata } from './metadata.js';
 import { FileStates, type FileTarget, type JobBlob } from './pack-job.js';
 
-/** Most bytes of a pack one job reads: what a job holds in memory. */
-const MAX_JOB_BYTES = 32 * 1024 * 1024;
+/** Most bytes of a pack one job reads (a single larger blob excepted): what a job holds in memory. */
+const MAX_JOB_BYTES = 8 * 1024 * 1024;
 /** Needed blobs further apart than this are read separately, not as one covering range. */
 const MAX_GAP = 1024 * 1024;
 

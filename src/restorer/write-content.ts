@@ -8,8 +8,11 @@ import { PackWriters } from './pack-writers.js';
 
 /** Reads of a blob before a verification failure counts as damage (a garbled transfer is not). */
 const READ_ATTEMPTS = 3;
-/** Pack bytes read and not yet written, at most: a few packs' worth. */
-const BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+/**
+ * Pack bytes read and not yet written, at most: a pack's worth. 64 MiB (and jobs of up to 32)
+ * was no faster on the kernel tree and 30 MiB higher at the peak (docs/PERFORMANCE.md).
+ */
+const BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 export interface ContentWriterOptions {
   overwrite: boolean;
