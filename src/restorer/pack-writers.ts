@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { JobResult, PackJob } from './pack-job.js';
+import { transferable, type JobResult, type PackJob } from './pack-job.js';
 
 interface Slot {
   worker: Worker;
@@ -39,14 +39,13 @@ export class PackWriters {
     });
   }
 
-  /** Runs a job on the least busy worker; its bytes are handed over, not copied. */
+  /** Runs a job on the least busy worker; its buffers are handed over, not copied. */
   run(job: PackJob): Promise<JobResult> {
     if (this.failure) return Promise.reject(this.failure);
     const slot = this.slots.reduce((a, b) => (b.pending.length < a.pending.length ? b : a));
     return new Promise((resolve, reject) => {
       slot.pending.push({ resolve, reject });
-      const owned = job.bytes.byteOffset === 0 && job.bytes.byteLength === job.bytes.buffer.byteLength;
-      slot.worker.postMessage(job, owned ? [job.bytes.buffer as ArrayBuffer] : []);
+      slot.worker.postMessage(job, transferable(job));
     });
   }
 

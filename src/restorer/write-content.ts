@@ -3,7 +3,7 @@ import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
 import { Budget } from '../util/budget.js';
 import type { ContentPlan, JobSpec } from './content-plan.js';
-import type { FileStates, JobResult, PackJob } from './pack-job.js';
+import { encodeContent, type FileStates, type JobResult, type PackJob } from './pack-job.js';
 import { PackWriters } from './pack-writers.js';
 
 /** Reads of a blob before a verification failure counts as damage (a garbled transfer is not). */
@@ -70,9 +70,10 @@ export class ContentWriter {
   /** A job with its pack range read, or with why it cannot be (damage to the files that need it). */
   private async read(spec: JobSpec, states: FileStates): Promise<Omit<PackJob, 'overwrite' | 'lastAttempt'>> {
     const packId = spec.pack.id.toString('hex');
-    const job: Omit<PackJob, 'overwrite' | 'lastAttempt'> = { packId, packKey: Buffer.alloc(0), start: spec.start, bytes: Buffer.alloc(0), blobs: spec.blobs, files: spec.files, states: states.buffer };
+    const job: Omit<PackJob, 'overwrite' | 'lastAttempt'> = { packId, packKey: Buffer.alloc(0), start: spec.start, bytes: Buffer.alloc(0), content: encodeContent(spec.blobs, spec.files), states: states.buffer };
     try {
-      job.packKey = this.repo.packKey(packId, spec.pack.envelope);
+      // A copy: a view's whole buffer would go with the message.
+      job.packKey = new Uint8Array(this.repo.packKey(packId, spec.pack.envelope));
       if (spec.end > spec.start) {
         await this.reads.admit(1);
         try {
