@@ -65,10 +65,8 @@ interface Lane {
   waiting: LaneStore[];
   /** Calls made and not yet come back, oldest first. */
   sealing: Seal[];
-  /** The pack's place for the calls under way: taken from the pack when none was under way; `used` of it by calls come back. */
-  window?: { buffer: Buffer; at: number; free: number; used: number };
-  /** The most the calls under way can write (a blob and its tag each). */
-  reserved: number;
+  /** The pack's place for the calls under way, taken from it when none was under way (at pack offset `offset`). */
+  window?: { buffer: Buffer; at: number; free: number; offset: number };
   /** Working through `waiting` (see pump), and the promise of that. */
   busy: boolean;
   pumping?: Promise<void>;
@@ -163,7 +161,7 @@ export class DataPipeline {
     lanes = Math.max(1, os.availableParallelism()),
   ) {
     this.ring = new RingArena(Math.max(DATA_RING_BYTES, setup.chunker.params.max));
-    this.lanes = Array.from({ length: lanes }, () => ({ native: pipeline.newLane(setup.level), buffers: [], waiting: [], sealing: [], reserved: 0, busy: false, load: 0 }));
+    this.lanes = Array.from({ length: lanes }, () => ({ native: pipeline.newLane(setup.level), buffers: [], waiting: [], sealing: [], busy: false, load: 0 }));
   }
 
   /** Reads a small file whole on the pool, with others in a batch. */
@@ -387,12 +385,14 @@ export class DataPipeline {
     if (!first) return false;
     const pack = (lane.pack ??= this.openPack(lane));
     const chained = lane.sealing.length > 0;
-    if (!chained) lane.window = { ...pack.room(first.blobs[first.next]!.length + TAG_BYTES), used: 0 };
+    if (!chained) lane.window = { ...pack.room(first.blobs[first.next]!.length + TAG_BYTES), offset: pack.bytes };
     const window = lane.window!;
+    // The most the calls under way can still write (a blob and its tag each).
+    const reserved = lane.sealing.reduce((n, s) => n + s.most, 0);
     // A call queued behind another may go past the window's spill point (into pages of the
     // buffer that are not touched otherwise): what the one before leaves is known too late.
     const end = chained ? Math.min(window.buffer.length - window.at, window.free + CHAINED_ROOM) : window.free;
-    const free = end - window.used - lane.reserved;
+    const free = end - (pack.bytes - window.offset) - reserved;
     const group: Uint8Array[] = [];
     const ids: Buffer[] = [];
     const completes: LaneStore[] = [];
@@ -400,7 +400,7 @@ export class DataPipeline {
     taking: for (const store of lane.waiting) {
       for (; store.next < store.blobs.length; store.next++) {
         const blob = store.blobs[store.next]!;
-        const fits = most + blob.length + TAG_BYTES <= free && pack.bytes + lane.reserved + most < packSize;
+        const fits = most + blob.length + TAG_BYTES <= free && pack.bytes + reserved + most < packSize;
         if (!fits && (chained || group.length > 0)) break taking;
         group.push(blob);
         ids.push(store.ids[store.next]!);
@@ -412,21 +412,18 @@ export class DataPipeline {
     if (group.length === 0) return false;
     const fields = new Uint32Array(2 * group.length);
     const at = chained ? -1 : window.at;
-    const offset = chained ? -1 : pack.bytes;
+    const offset = chained ? -1 : window.offset;
     const written = pipeline.sealBlobs(lane.native, pack.key, group, window.buffer, at, offset, fields);
     written.catch(() => undefined); // observed by endSeal, in order
     lane.sealing.push({ written, ids, lengths: group.map((b) => b.length), fields, most, completes });
-    lane.reserved += most;
     return true;
   }
 
   /** Takes the oldest call's blobs into the pack once it comes back, finishing the pack when it is full and no call writes into it. */
   private async endSeal(lane: Lane): Promise<void> {
     const seal = lane.sealing[0]!;
-    const written = await seal.written;
+    await seal.written;
     lane.sealing.shift();
-    lane.reserved -= seal.most;
-    lane.window!.used += written;
     const pack = lane.pack!;
     pack.sealed(BlobType.data, seal.ids, seal.lengths, seal.fields);
     if (lane.sealing.length === 0 && pack.bytes >= this.setup.packSize) await this.finishPack(lane);

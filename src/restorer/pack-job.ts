@@ -1,5 +1,6 @@
 import { closeSync, constants, ftruncateSync, openSync, rmSync } from 'node:fs';
 import { IntegrityError } from '../errors.js';
+import type { BlobLocation } from '../repository/blob-index.js';
 import { BlobScratch, decodeSealedBlob } from '../repository/repository.js';
 import { createFile, writeAll, writeSparse } from './file-io.js';
 import { asBuffer } from '../util/buffers.js';
@@ -85,7 +86,12 @@ export function encodeContent(blobs: readonly JobBlob[], files: readonly [number
     ids.set(b.id, 32 * i);
     targets.set(b.targets, end);
     end += b.targets.length;
-    fields.set([b.offset, b.length, b.rawLength, (b.compressed ? BlobFlag.compressed : 0) | (b.zero ? BlobFlag.zero : 0), end], BLOB_FIELDS * i);
+    const o = BLOB_FIELDS * i;
+    fields[o] = b.offset;
+    fields[o + 1] = b.length;
+    fields[o + 2] = b.rawLength;
+    fields[o + 3] = (b.compressed ? BlobFlag.compressed : 0) | (b.zero ? BlobFlag.zero : 0);
+    fields[o + 4] = end;
   });
   const numbers = new Float64Array(FILE_FIELDS * files.length);
   const mtimes = new BigInt64Array(files.length);
@@ -93,7 +99,13 @@ export function encodeContent(blobs: readonly JobBlob[], files: readonly [number
   const pathEnds = new Uint32Array(files.length);
   let at = 0;
   files.forEach(([f, t], i) => {
-    numbers.set([f, t.length, t.sparse ? 1 : 0, t.meta.uid, t.meta.gid, t.meta.mode], FILE_FIELDS * i);
+    const o = FILE_FIELDS * i;
+    numbers[o] = f;
+    numbers[o + 1] = t.length;
+    numbers[o + 2] = t.sparse ? 1 : 0;
+    numbers[o + 3] = t.meta.uid;
+    numbers[o + 4] = t.meta.gid;
+    numbers[o + 5] = t.meta.mode;
     mtimes[i] = t.meta.mtimeNs;
     paths.set(t.dest, at);
     pathEnds[i] = at += t.dest.length;
@@ -209,21 +221,20 @@ class JobRun {
     this.bytes = asBuffer(job.bytes);
     const { files, mtimes, paths, pathEnds } = job.content;
     const allPaths = asBuffer(paths);
-    for (let i = 0, start = 0; i < mtimes.length; start = pathEnds[i]!, i++) {
-      const [f, length, sparse, uid, gid, mode] = files.subarray(FILE_FIELDS * i, FILE_FIELDS * (i + 1)) as unknown as number[];
-      const meta = { uid: uid!, gid: gid!, mode: mode!, mtimeNs: mtimes[i]!, symlink: false };
-      this.files.set(f!, { dest: allPaths.subarray(start, pathEnds[i]), length: length!, sparse: sparse === 1, meta });
+    for (let i = 0, start = 0, o = 0; i < mtimes.length; start = pathEnds[i]!, i++, o += FILE_FIELDS) {
+      const meta = { uid: files[o + 3]!, gid: files[o + 4]!, mode: files[o + 5]!, mtimeNs: mtimes[i]!, symlink: false };
+      this.files.set(files[o]!, { dest: allPaths.subarray(start, pathEnds[i]), length: files[o + 1]!, sparse: files[o + 2] === 1, meta });
     }
   }
 
   run(): JobResult {
     const { ids, blobs, targets } = this.job.content;
     try {
-      for (let i = 0, from = 0; i < blobs.length / BLOB_FIELDS; i++) {
-        const [offset, length, rawLength, flags, to] = blobs.subarray(BLOB_FIELDS * i, BLOB_FIELDS * (i + 1)) as unknown as number[];
-        const blob = { offset: offset!, length: length!, rawLength: rawLength!, compressed: (flags! & BlobFlag.compressed) !== 0 };
-        const at = targets.subarray(from, (from = to!));
-        const data = (flags! & BlobFlag.zero) !== 0 ? Buffer.alloc(blob.rawLength) : this.decode(asBuffer(ids.subarray(32 * i, 32 * i + 32)), blob, at, i);
+      for (let i = 0, from = 0, o = 0; o < blobs.length; i++, o += BLOB_FIELDS) {
+        const flags = blobs[o + 3]!;
+        const blob = { offset: blobs[o]!, length: blobs[o + 1]!, rawLength: blobs[o + 2]!, compressed: (flags & BlobFlag.compressed) !== 0 };
+        const at = targets.subarray(from, (from = blobs[o + 4]!));
+        const data = (flags & BlobFlag.zero) !== 0 ? Buffer.alloc(blob.rawLength) : this.decode(asBuffer(ids.subarray(32 * i, 32 * i + 32)), blob, at, i);
         if (!data) continue;
         for (let t = 0; t < at.length; t += 2) this.write(at[t]!, at[t + 1]!, data);
       }
@@ -234,7 +245,7 @@ class JobRun {
   }
 
   /** The blob's plaintext, or null when it is to be read again or is damaged (its files then are). */
-  private decode(id: Buffer, blob: { offset: number; length: number; rawLength: number; compressed: boolean }, targets: Float64Array, i: number): Buffer | null {
+  private decode(id: Buffer, blob: Omit<BlobLocation, 'pack'>, targets: Float64Array, i: number): Buffer | null {
     let message: string;
     if (this.job.unreadable) {
       message = new IntegrityError(`blob ${id.toString('hex').slice(0, 12)}`, this.job.unreadable).message;
