@@ -376,9 +376,10 @@ typedef struct {
   /*
    * Calls in the order made (tickets), each sealing after the one before: a call may be made
    * while the one before is still sealing, and its blobs go where that one's end, known only
-   * then. `issued` is the main thread's; the rest is under `m`.
+   * then. `issued` and `settled` (calls whose promise is settled) are the main thread's; the
+   * rest is under `m`.
    */
-  uint64_t issued;
+  uint64_t issued, settled;
   pthread_mutex_t m;
   pthread_cond_t turn;
   uint64_t done;
@@ -537,20 +538,13 @@ static void seal_blobs_execute(napi_env env, void *data) {
 
 static void seal_blobs_complete(napi_env env, napi_status status, void *data) {
   SealBlobs *s = data;
+  s->lane->settled++;
   napi_value written;
   napi_create_double(env, (double)s->written, &written);
   finish_job(env, &s->job, written);
   free(s->blobs);
   free(s->lens);
   free(s);
-}
-
-/* Whether a call on the lane has not ended yet. */
-static bool lane_busy(Lane *l) {
-  pthread_mutex_lock(&l->m);
-  bool busy = l->done != l->issued;
-  pthread_mutex_unlock(&l->m);
-  return busy;
 }
 
 /*
@@ -617,7 +611,7 @@ static napi_value compress_into(napi_env env, napi_callback_info info) {
   if (argc != 4 || get_lane(env, argv[0], &l) || get_bytes(env, argv[1], &data, &len) || get_bytes(env, argv[2], &out, &out_len) ||
       napi_get_value_uint32(env, argv[3], &at) != napi_ok || at > out_len)
     return napi_throw_type_error(env, NULL, "compressInto(lane, data, out, at)"), NULL;
-  if (lane_busy(l)) return napi_throw_error(env, NULL, "compressInto: the lane is busy"), NULL;
+  if (l->settled != l->issued) return napi_throw_error(env, NULL, "compressInto: the lane is busy"), NULL;
   napi_create_uint32(env, (uint32_t)lane_compress(l, data, len, out + at, out_len - at), &result);
   return result;
 }
