@@ -388,3 +388,31 @@ describe('passwords and keys', () => {
     await assert.rejects(initRepo(dir), /already exists/);
   });
 });
+
+describe('large files among small ones', () => {
+  let tmp: ReturnType<typeof scratch>;
+  before(() => (tmp = scratch('large-files')));
+  after(() => tmp.cleanup());
+
+  test('large files, read beside the walk, restore exactly among the small files around them', async () => {
+    // Several large files in a row and between small ones, one hard-linked: each is read while
+    // the walk goes on, and its chunks and the small files' batches share the data in flight.
+    const mixed = path.join(tmp.dir, 'src');
+    for (const dir of ['a', 'b']) {
+      fs.mkdirSync(path.join(mixed, dir), { recursive: true });
+      for (let i = 0; i < 6; i++) {
+        fs.writeFileSync(path.join(mixed, dir, `large${i}`), randomBytes((2 + i) * 1024 * 1024));
+        for (let j = 0; j < 40; j++) fs.writeFileSync(path.join(mixed, dir, `large${i}-small${j}`), randomBytes(j * 97));
+      }
+    }
+    fs.linkSync(path.join(mixed, 'a', 'large3'), path.join(mixed, 'b', 'linked'));
+    await initRepo(path.join(tmp.dir, 'repo'));
+    const repo = await openRepo(path.join(tmp.dir, 'repo'));
+    const { snapshot } = await backup(repo, { paths: [mixed] });
+    assert.equal(snapshot.summary!.errors, 0);
+    const target = path.join(tmp.dir, 'out');
+    const stats = await restore(await openRepo(path.join(tmp.dir, 'repo')), snapshot, { target });
+    assert.equal(stats.errors, 0);
+    assert.deepEqual(compareTrees(mixed, path.join(target, mixed)), []);
+  });
+});

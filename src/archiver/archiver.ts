@@ -212,6 +212,8 @@ class BackupRun implements BlobSink {
   private readonly hardlinks = new Map<string, Promise<Buffer[] | null>>();
   /** Entries already listed in their directory that turned out unreadable: left out of its tree. */
   private readonly dropped = new WeakSet<Node>();
+  /** Settles when the large file being read beside the walk is read (see saveFile). */
+  private largeFileRead: Promise<void> | undefined;
   private readonly data: DataPipeline;
   private readonly inFlight = new Budget(BYTES_IN_FLIGHT);
   private readonly turns = new EventLoopTurns(WALK_TURN_MS);
@@ -513,9 +515,19 @@ class BackupRun implements BlobSink {
       if (admission) await admission;
       content = this.saveSmallFile(full, st, node, isNew);
     } else {
-      const pending = await this.saveLargeFile(full, st, node, isNew);
-      if (!pending) return false;
-      content = pending.result.then((ids) => (node.content = ids));
+      // Read beside the walk, one large file at a time: its chunks alone kept the pool at less
+      // than one job (1–8 MiB each against 4 MiB in flight, one after another through a lane).
+      await this.largeFileRead;
+      const saving = this.saveLargeFile(full, st, node, isNew);
+      this.largeFileRead = saving.then(
+        () => undefined,
+        () => undefined,
+      );
+      content = saving.then((pending) => {
+        if (pending) return pending.result.then((ids) => (node.content = ids));
+        this.dropped.add(node);
+        return null;
+      });
     }
     this.defer(content);
     if (linkKey) this.hardlinks.set(linkKey, content);
@@ -639,16 +651,18 @@ class BackupRun implements BlobSink {
 
   /**
    * Reads and chunks one input; the chunks are hashed, compressed and packed on the thread pool
-   * while reading goes on, within the run-wide budget of data in flight (so many small files
-   * overlap, and a huge one does not fill memory). Resolves when the input is read; `content`
-   * when every chunk is stored.
+   * while reading goes on, as far as the data ring has room (so a huge input does not fill
+   * memory); its chunks count in the run-wide data in flight, which the small files read beside
+   * it wait for. Resolves when the input is read; `content` when every chunk is stored.
    */
   async storeContent(read: ReadFn, chunker: Chunker): Promise<{ content: Promise<Buffer[]>; read: number }> {
     const ids: Promise<Buffer>[] = [];
     let total = 0;
     for await (const chunk of this.data.readChunks(read, chunker)) {
       const length = chunk.bytes.length;
-      await this.inFlight.admit(length);
+      // Already in the data ring, which bounds a large input; small files wait for it. Waiting
+      // here instead could deadlock: small files read beside it hold the budget while they wait for the ring.
+      this.inFlight.charge(length);
       const stored = this.storeData(chunk);
       const release = (err?: unknown) => {
         if (err !== undefined) this.failure ??= err;

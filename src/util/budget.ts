@@ -17,6 +17,11 @@ export class Budget {
     return this.admitLater(size);
   }
 
+  /** Counts work that is already under way (it holds memory bounded elsewhere): later admissions wait for it. */
+  charge(size: number): void {
+    this.used += size;
+  }
+
   private async admitLater(size: number): Promise<void> {
     while (this.mustWait(size)) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.used += size;
