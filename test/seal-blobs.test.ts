@@ -76,3 +76,21 @@ test('level 0 stores every blob as it is', async () => {
   assert.deepEqual([fields[0], fields[1]], [blob.length + TAG_BYTES, 0]);
   assert.deepEqual(open(key, counterNonce(0), out), blob);
 });
+
+test('a lane compresses blobs of every size after one another, at low and high levels (its zstd workspace is sized once)', async () => {
+  // Past the 128 small calls after which zstd would shrink a workspace of its own, then the largest sizes.
+  const blobs = [...Array.from({ length: 130 }, (_, i) => text(1000 + i)), text(8 * 1024 * 1024), text(200_000), text(20_000), text(64 * 1024 * 1024 - 7)];
+  for (const level of [1, 3, 12]) {
+    const lane = pipeline.newLane(level);
+    const out = Buffer.alloc(blobs.reduce((n, b) => n + b.length + TAG_BYTES, 0));
+    const fields = new Uint32Array(2 * blobs.length);
+    await pipeline.sealBlobs(lane, key, blobs, out, 0, 0, fields);
+    let pos = 0;
+    blobs.forEach((blob, i) => {
+      assert.equal(fields[2 * i + 1], 1, `level ${level}: blob ${i} (${blob.length} bytes) compressed`);
+      const plain = open(key, counterNonce(pos), out.subarray(pos, pos + fields[2 * i]!));
+      assert.deepEqual(decompress(plain!), blob);
+      pos += fields[2 * i]!;
+    });
+  }
+});
