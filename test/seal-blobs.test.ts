@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { counterNonce, open, TAG_BYTES } from '../src/crypto/primitives.js';
 import { pipeline } from '../src/native/pipeline.js';
@@ -92,5 +95,58 @@ test('a lane compresses blobs of every size after one another, at low and high l
       assert.deepEqual(decompress(plain!), blob);
       pos += fields[2 * i]!;
     });
+  }
+});
+
+test('with a sink, sealed bytes are written to its file at their offsets and hashed in the order of the calls', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scrate-sink-'));
+  try {
+    const lane = pipeline.newLane(3);
+    const file = path.join(dir, 'pack');
+    const fd = fs.openSync(file, 'wx');
+    const sink = pipeline.newPackSink(fd);
+    const head = Buffer.from('head of the pack');
+    pipeline.packSinkWrite(sink, head, 0);
+    // The window starts over at 0 for the second group: its bytes still go after the first's in the file.
+    const window = Buffer.alloc(4 * 1024 * 1024);
+    const groups = [[text(3 * 1024 * 1024), randomBytes(50_000)], [randomBytes(1000), text(70_000)], [text(10)]];
+    const fields = groups.map((g) => new Uint32Array(2 * g.length));
+    const first = await pipeline.sealBlobs(lane, key, groups[0]!, window, 0, head.length, fields[0]!, sink);
+    const expected = [head, Buffer.from(window.subarray(0, first))];
+    const rest = await Promise.all([
+      pipeline.sealBlobs(lane, key, groups[1]!, window, 0, head.length + first, fields[1]!, sink),
+      pipeline.sealBlobs(lane, key, groups[2]!, window, -1, -1, fields[2]!, sink),
+    ]);
+    expected.push(Buffer.from(window.subarray(0, rest[0]! + rest[1]!)));
+    const tail = Buffer.from('tail');
+    const size = expected.reduce((n, b) => n + b.length, 0);
+    pipeline.packSinkWrite(sink, tail, size);
+    expected.push(tail);
+    fs.closeSync(fd);
+    const whole = Buffer.concat(expected);
+    assert.deepEqual(fs.readFileSync(file), whole);
+    assert.deepEqual(pipeline.packSinkDigest(sink), createHash('sha256').update(whole).digest());
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a sink that cannot write fails the call with the reason, and the calls after it on the lane', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scrate-sink-'));
+  try {
+    const lane = pipeline.newLane(3);
+    fs.writeFileSync(path.join(dir, 'pack'), '');
+    const fd = fs.openSync(path.join(dir, 'pack'), 'r');
+    const sink = pipeline.newPackSink(fd);
+    assert.throws(() => pipeline.packSinkWrite(sink, text(10), 0), /^Error: cannot write the staged pack: Bad file descriptor$/);
+    const out = Buffer.alloc(1024 * 1024);
+    const sealing = pipeline.sealBlobs(lane, key, [text(1000)], out, 0, 0, new Uint32Array(2), sink);
+    const after = pipeline.sealBlobs(lane, key, [text(1000)], out, -1, -1, new Uint32Array(2), sink);
+    await assert.rejects(sealing, /^Error: cannot write the staged pack: Bad file descriptor$/);
+    await assert.rejects(after, /a call before it on the lane failed/);
+    assert.throws(() => pipeline.sealBlobs(lane, key, [text(1)], out, 0, 0, new Uint32Array(2), lane as never), /sealBlobs\(lane/, 'a lane is not a sink');
+    fs.closeSync(fd);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -7,6 +7,7 @@ import { backup } from '../src/archiver/archiver.js';
 import { check } from '../src/checker/checker.js';
 import { sha256 } from '../src/crypto/primitives.js';
 import { BlobType, PackWriter, readPackHeader } from '../src/repository/pack.js';
+import { PackFile } from '../src/repository/pack-file.js';
 import { restore } from '../src/restorer/restorer.js';
 import { initRepo, listObjects, openRepo, scratch } from './helpers/repo.js';
 
@@ -34,15 +35,17 @@ test('a pack streamed through a small window is the pack built in memory', () =>
     return writer.finish();
   };
   const whole = build(new PackWriter(key, envelope, 1024 * KiB));
-  const spilled: Buffer[] = [];
+  const file = new PackFile(path.join(tmp.dir, 'streamed-pack'));
   // The window is smaller than one of the blobs: it grows for it.
-  const streamed = build(new PackWriter(key, envelope, 4 * KiB, (bytes) => spilled.push(Buffer.from(bytes))));
+  const streamed = build(new PackWriter(key, envelope, 4 * KiB, file));
+  const staged = file.close(streamed.size);
+  const written = fs.readFileSync(staged.file);
   assert.equal(streamed.bytes.length, 0);
-  assert.deepEqual(Buffer.concat(spilled), whole.bytes);
-  assert.equal(streamed.size, whole.bytes.length);
+  assert.deepEqual(written, whole.bytes);
+  assert.equal(staged.size, whole.bytes.length);
   assert.deepEqual(streamed.id, sha256(whole.bytes));
   assert.deepEqual(streamed.entries, whole.entries);
-  assert.equal(readPackHeader(Buffer.concat(spilled), key, 'pack').length, blobs.length);
+  assert.equal(readPackHeader(written, key, 'pack').length, blobs.length);
 });
 
 test('a local backup writes its packs as files adopted whole: none left behind, the repository checks and restores', async () => {

@@ -59,7 +59,7 @@ interface Lane {
   pack?: PackWriter;
   /** The open pack's file, when packs are staged. */
   file?: PackFile;
-  /** Buffers of packs already uploaded, for the next packs; when packs are staged, the one spill window. */
+  /** Buffers of packs already uploaded, for the next packs; when packs are staged, the one window. */
   buffers: Buffer[];
   /** Stores given to it with blobs not yet handed to a call, oldest first. */
   waiting: LaneStore[];
@@ -117,7 +117,7 @@ const READ_BYTES = 4 * 1024 * 1024;
  * through the event loop between them.
  */
 const SEALS_AHEAD = 2;
-/** How far past a staged pack's spill point a call queued behind another may write at most. */
+/** How far past the point where a staged pack's window starts over a call queued behind another may write at most. */
 const CHAINED_ROOM = 1024 * 1024;
 
 /** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
@@ -364,8 +364,11 @@ export class DataPipeline {
       }
     } catch (err) {
       this.failure ??= err as Error;
-      for (const store of [...lane.sealing.splice(0).flatMap((s) => s.completes), ...lane.waiting.splice(0)]) store.done.reject(err);
-      // Calls under way settle on their own (in order, each after the one before).
+      const underWay = lane.sealing.splice(0);
+      for (const store of [...underWay.flatMap((s) => s.completes), ...lane.waiting.splice(0)]) store.done.reject(err);
+      // Calls under way settle on their own (in order, each after the one before); they write
+      // to the pack's file, which close() removes only once they have.
+      await Promise.allSettled(underWay.map((s) => s.written));
     } finally {
       // In the same turn as the last look at `waiting`: a store given after it starts a new pump.
       lane.busy = false;
@@ -376,7 +379,7 @@ export class DataPipeline {
    * Makes one sealBlobs call: as many waiting blobs, across stores, as surely fit (a sealed
    * blob is at most 16 bytes longer than it is) in the pack's place beside what the calls under
    * way may write, and as the pack wants; false when none does (the calls under way come back
-   * first). The first call into a place takes it from the pack, which may spill its window or
+   * first). The first call into a place takes it from the pack, which may start its window over or
    * grow it then: never under calls that write into it.
    */
   private startSeal(lane: Lane): boolean {
@@ -389,7 +392,7 @@ export class DataPipeline {
     const window = lane.window!;
     // The most the calls under way can still write (a blob and its tag each).
     const reserved = lane.sealing.reduce((n, s) => n + s.most, 0);
-    // A call queued behind another may go past the window's spill point (into pages of the
+    // A call queued behind another may go past the point where the window starts over (into pages of the
     // buffer that are not touched otherwise): what the one before leaves is known too late.
     const end = chained ? Math.min(window.buffer.length - window.at, window.free + CHAINED_ROOM) : window.free;
     const free = end - (pack.bytes - window.offset) - reserved;
@@ -413,7 +416,7 @@ export class DataPipeline {
     const fields = new Uint32Array(2 * group.length);
     const at = chained ? -1 : window.at;
     const offset = chained ? -1 : window.offset;
-    const written = pipeline.sealBlobs(lane.native, pack.key, group, window.buffer, at, offset, fields);
+    const written = pipeline.sealBlobs(lane.native, pack.key, group, window.buffer, at, offset, fields, lane.file?.sink);
     written.catch(() => undefined); // observed by endSeal, in order
     lane.sealing.push({ written, ids, lengths: group.map((b) => b.length), fields, most, completes });
     return true;
@@ -444,12 +447,12 @@ export class DataPipeline {
     // A pack in memory also has room for its header (~42 bytes a blob).
     if (!staging) return newDataPack(dataPublicKey, lane.buffers.pop() ?? packSize + largest + 1024 * 1024);
     lane.file = new PackFile(path.join(staging.dir, `${staging.prefix}${this.run}-${this.packsStaged++}`));
-    return newDataPack(dataPublicKey, lane.buffers.pop() ?? Math.max(largest, PACK_FILE_WINDOW), lane.file.write, PACK_FILE_WINDOW);
+    return newDataPack(dataPublicKey, lane.buffers.pop() ?? Math.max(largest, PACK_FILE_WINDOW), lane.file, PACK_FILE_WINDOW);
   }
 
   private async finishPack(lane: Lane): Promise<void> {
     const pack = lane.pack!;
-    const { bytes, entries, id } = pack.finish();
+    const { bytes, entries, id, size } = pack.finish();
     lane.pack = undefined;
     // What malloc holds free (hashFiles' results, the pool threads' arenas) goes back once a pack:
     // 0–4 MiB lower peaks in A/B, within the noise, and the peak's margin over restic's is thin.
@@ -457,7 +460,7 @@ export class DataPipeline {
     const buffer = Buffer.from(bytes.buffer);
     const done = { entries, id, type: BlobType.data, envelope: pack.envelope };
     if (!lane.file) return this.sink.storePack({ ...done, bytes, release: () => lane.buffers.push(buffer) });
-    const staged = lane.file.close();
+    const staged = lane.file.close(size);
     lane.file = undefined;
     // The window stays with the lane for its next pack (grown, if a blob needed it).
     lane.buffers.push(buffer);

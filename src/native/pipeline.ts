@@ -2,6 +2,8 @@ import { createRequire } from 'node:module';
 
 /** A lane of pipeline.c: a zstd context at one level, its scratch and an AES-GCM context. */
 export type Lane = { readonly __brand: 'scrate.Lane' };
+/** A staged pack's file (its descriptor stays the caller's) and the SHA-256 of what was written to it. */
+export type PackSink = { readonly __brand: 'scrate.PackSink' };
 
 /** A backup's CPU work on libuv's thread pool, and zstd; implemented in pipeline.c, built by node-gyp at install. */
 interface PipelineBinding {
@@ -22,9 +24,17 @@ interface PipelineBinding {
   /**
    * Each blob compressed when that makes it smaller and sealed (nonce counter = its offset in the
    * pack, `offset` being out[at]'s) after the one before; fields[2i] its length in the pack,
-   * fields[2i + 1] 1 if compressed. Resolves with the bytes written. One call per lane at a time.
+   * fields[2i + 1] 1 if compressed. Resolves with the bytes written. Calls on a lane seal in the
+   * order made; at and offset -1 follow on from the call before. With a sink, the bytes are also
+   * written to its file at their offset and hashed, in that order.
    */
-  sealBlobs(lane: Lane, key: Uint8Array, blobs: Uint8Array[], out: Buffer, at: number, offset: number, fields: Uint32Array): Promise<number>;
+  sealBlobs(lane: Lane, key: Uint8Array, blobs: Uint8Array[], out: Buffer, at: number, offset: number, fields: Uint32Array, sink?: PackSink): Promise<number>;
+  /** A sink writing to the open file `fd`. */
+  newPackSink(fd: number): PackSink;
+  /** `bytes`, the pack's next ones, hashed and written at `offset`, on this thread. */
+  packSinkWrite(sink: PackSink, bytes: Uint8Array, offset: number): void;
+  /** The SHA-256 of all bytes written, in order: the pack's name. The sink takes no more. */
+  packSinkDigest(sink: PackSink): Buffer;
   /** data compressed as sealBlobs would, on this thread, into out[at…]: its length, or 0 when not smaller (or out has no room). */
   compressInto(lane: Lane, data: Uint8Array, out: Uint8Array, at: number): number;
   /** A frame that records its size, decompressed. */

@@ -41,27 +41,35 @@ export function blobNonce(offset: number): Buffer {
   return counterNonce(offset);
 }
 
+/** Where a streamed pack's bytes go, each once it is sealed, front to back; and their SHA-256. */
+export interface PackOut {
+  write(bytes: Uint8Array, offset: number): void;
+  digest(): Buffer;
+}
+
 /**
  * Assembles one pack in one buffer: each blob is encrypted into place as it arrives (sync
  * AES-GCM costs ~11 µs per small blob here; a WebCrypto job cost ~86 µs), so a pack is never
- * held twice. With a `spill`, the buffer is only a window: whenever the next bytes would take
- * it past `spillAt`, what it holds goes to the spill (a file) and is hashed, so a pack of any
- * size needs a window's memory.
+ * held twice. With an `out`, the buffer is only a window that starts over whenever the next
+ * bytes would take it past `windowAt`, so a pack of any size needs a window's memory. Blobs
+ * sealed into room() go out from sealBlobs (given the out's sink), as they are sealed; the
+ * bytes written here go out before the window starts over, before room() and at the end.
  */
 export class PackWriter {
   private readonly entries: PackEntry[] = [];
   private buffer: Buffer;
-  /** Bytes in `buffer`; those before them went to the spill. */
+  /** Bytes in `buffer`; those before them are out. */
   private used = 0;
-  private spilled = 0;
-  private readonly hash = createHash('sha256');
+  private flushed = 0;
+  /** Where the bytes in `buffer` that are not out yet begin. */
+  private pendingFrom = 0;
 
-  /** Spill before the window would hold more than this (a larger blob goes alone). */
-  private readonly spillAt: number;
+  /** Where the window starts over (a larger blob goes alone). */
+  private readonly windowAt: number;
 
   /**
    * `capacity`: the expected pack size (a larger last blob grows the buffer once), or a buffer
-   * to reuse. A window may be larger than `spillAt` (default: all of it) for the largest blob:
+   * to reuse. A window may be larger than `windowAt` (default: all of it) for the largest blob:
    * pages never written cost no memory.
    */
   constructor(
@@ -69,18 +77,18 @@ export class PackWriter {
     readonly key: Buffer,
     readonly envelope: Buffer,
     capacity: number | Buffer,
-    private readonly spill?: (bytes: Buffer) => void,
-    spillAt?: number,
+    private readonly out?: PackOut,
+    windowAt?: number,
   ) {
     this.buffer = typeof capacity === 'number' ? Buffer.allocUnsafeSlow(capacity) : capacity;
-    this.spillAt = spillAt ?? this.buffer.length;
+    this.windowAt = windowAt ?? this.buffer.length;
     this.append(MAGIC);
     this.append(Buffer.from([VERSION]));
     this.append(envelope);
   }
 
   get bytes(): number {
-    return this.spilled + this.used;
+    return this.flushed + this.used;
   }
 
   add(type: BlobType, id: Buffer, stored: Uint8Array, rawLength: number, compressed: boolean): void {
@@ -93,16 +101,20 @@ export class PackWriter {
 
   /**
    * Where blobs sealed elsewhere go (see src/native/pipeline.c's sealBlobs): `free` bytes at
-   * `at` in `buffer`, at least `length` (spilled or grown for it, as add does).
+   * `at` in `buffer`, at least `length` (the window started over or grown for it, as add
+   * does). With an out, sealBlobs writes them there (given its sink).
    */
   room(length: number): { buffer: Buffer; at: number; free: number } {
     this.reserve(length);
+    // Before the blobs that go out from sealBlobs: a pack's bytes are hashed front to back.
+    this.flushPending();
     return { buffer: this.buffer, at: this.used, free: Math.max(this.windowEnd, this.used + length) - this.used };
   }
 
   /** Blobs sealed into room()'s place, one after another: their pack lengths and compressed flags at fields[2i…]. */
   sealed(type: BlobType, ids: Buffer[], rawLengths: number[], fields: Uint32Array): void {
     ids.forEach((id, i) => this.record(type, id, fields[2 * i]!, rawLengths[i]!, fields[2 * i + 1] === 1));
+    this.pendingFrom = this.used;
   }
 
   private record(type: BlobType, id: Buffer, length: number, rawLength: number, compressed: boolean): void {
@@ -112,7 +124,7 @@ export class PackWriter {
 
   /**
    * The pack's entries, its size and its name: the SHA-256 of its bytes. `bytes` are the
-   * pack's bytes, or none when they went to the spill.
+   * pack's bytes, or none when they went out.
    */
   finish(): { bytes: Buffer; entries: PackEntry[]; id: Buffer; size: number } {
     const header = Buffer.alloc(this.entries.length * ENTRY_BYTES);
@@ -129,9 +141,11 @@ export class PackWriter {
     trailer.writeUInt32LE(sealedHeader.length);
     this.append(sealedHeader);
     this.append(trailer);
-    if (this.spill) this.spillWindow();
+    const size = this.bytes;
+    this.flushPending();
+    if (this.out) return { bytes: this.buffer.subarray(0, 0), entries: this.entries, id: this.out.digest(), size };
     const bytes = this.buffer.subarray(0, this.used);
-    return { bytes, entries: this.entries, id: this.hash.update(bytes).digest(), size: this.bytes };
+    return { bytes, entries: this.entries, id: createHash('sha256').update(bytes).digest(), size };
   }
 
   private append(data: Uint8Array): void {
@@ -140,34 +154,35 @@ export class PackWriter {
     this.used += data.length;
   }
 
-  /** How far the buffer is filled before it spills (all of it, for a pack in memory). */
+  private flushPending(): void {
+    if (this.out && this.used > this.pendingFrom) this.out.write(this.buffer.subarray(this.pendingFrom, this.used), this.flushed + this.pendingFrom);
+    this.pendingFrom = this.used;
+  }
+
+  /** How far the buffer is filled before the window starts over (all of it, for a pack in memory). */
   private get windowEnd(): number {
-    return this.spill ? Math.min(this.spillAt, this.buffer.length) : this.buffer.length;
+    return this.out ? Math.min(this.windowAt, this.buffer.length) : this.buffer.length;
   }
 
   private reserve(length: number): void {
-    if (this.spill && this.used > 0 && this.used + length > this.windowEnd) this.spillWindow();
+    if (this.out && this.used > 0 && this.used + length > this.windowEnd) {
+      this.flushPending();
+      this.flushed += this.used;
+      this.used = this.pendingFrom = 0;
+    }
     if (this.used + length <= this.buffer.length) return;
     // A window (empty now) grows to the one blob that needs it: doubling took an 8 MiB window
     // to 16 MiB for a chunk of 8 MiB and its tag. A pack in memory doubles, to copy seldom.
-    const grown = Buffer.allocUnsafeSlow(this.spill ? length : Math.max(this.buffer.length * 2, this.used + length));
+    const grown = Buffer.allocUnsafeSlow(this.out ? length : Math.max(this.buffer.length * 2, this.used + length));
     this.buffer.copy(grown, 0, 0, this.used);
     this.buffer = grown;
-  }
-
-  private spillWindow(): void {
-    const window = this.buffer.subarray(0, this.used);
-    this.hash.update(window);
-    this.spill!(window);
-    this.spilled += this.used;
-    this.used = 0;
   }
 }
 
 /** A writer for a new data pack: a fresh key, sealed to the repository's data public key. */
-export function newDataPack(dataPublicKey: Buffer, capacity: number | Buffer, spill?: (bytes: Buffer) => void, spillAt?: number): PackWriter {
+export function newDataPack(dataPublicKey: Buffer, capacity: number | Buffer, out?: PackOut, windowAt?: number): PackWriter {
   const { key, sealed } = newSealedKey(dataPublicKey);
-  return new PackWriter(key, Buffer.concat([Buffer.from([KeyKind.sealed]), sealed]), capacity, spill, spillAt);
+  return new PackWriter(key, Buffer.concat([Buffer.from([KeyKind.sealed]), sealed]), capacity, out, windowAt);
 }
 
 /** The envelope stored at the start of a pack: key kind and its body. */

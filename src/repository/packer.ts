@@ -111,9 +111,9 @@ export class Packer {
       let writer: PackWriter;
       if (type === BlobType.tree) {
         const { key, envelope } = this.repo.newTreePackKey();
-        writer = new PackWriter(key, envelope, window, file?.write);
+        writer = new PackWriter(key, envelope, window, file);
       } else {
-        writer = newDataPack(this.repo.keys.dataPublicKey, window, file?.write);
+        writer = newDataPack(this.repo.keys.dataPublicKey, window, file);
       }
       this.open.set(type, (pack = { writer, file }));
     }
@@ -125,8 +125,8 @@ export class Packer {
     if (!pack) return;
     this.open.delete(type);
     const { writer, file } = pack;
-    const { bytes, entries, id } = writer.finish();
-    await this.storePack({ bytes: file ? file.close() : bytes, entries, id, type, envelope: writer.envelope });
+    const { bytes, entries, id, size } = writer.finish();
+    await this.storePack({ bytes: file ? file.close(size) : bytes, entries, id, type, envelope: writer.envelope });
   }
 
   /** After a failed backup: the open packs will never be finished, and their files go. */
