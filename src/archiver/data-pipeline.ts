@@ -117,7 +117,7 @@ const READ_BYTES = 4 * 1024 * 1024;
  * through the event loop between them.
  */
 const SEALS_AHEAD = 2;
-/** How far past the point where a staged pack's window starts over a call queued behind another may write at most. */
+/** How far a call queued behind another may write past where a staged pack's window starts over, at most. */
 const CHAINED_ROOM = 1024 * 1024;
 
 /** A batch is sent when it holds this many files or bytes, or when the main thread has nothing else to do. */
@@ -355,6 +355,7 @@ export class DataPipeline {
 
   /** Seals a lane's waiting stores until none is left; the first failure fails them all and stops the pipeline. */
   private async pump(lane: Lane): Promise<void> {
+    let underWay: Seal[] = [];
     try {
       while (lane.waiting.length > 0 || lane.sealing.length > 0) {
         if (this.failure) throw this.failure;
@@ -364,15 +365,15 @@ export class DataPipeline {
       }
     } catch (err) {
       this.failure ??= err as Error;
-      const underWay = lane.sealing.splice(0);
+      underWay = lane.sealing.splice(0);
       for (const store of [...underWay.flatMap((s) => s.completes), ...lane.waiting.splice(0)]) store.done.reject(err);
-      // Calls under way settle on their own (in order, each after the one before); they write
-      // to the pack's file, which close() removes only once they have.
-      await Promise.allSettled(underWay.map((s) => s.written));
     } finally {
       // In the same turn as the last look at `waiting`: a store given after it starts a new pump.
       lane.busy = false;
     }
+    // Calls under way settle on their own (in order, each after the one before); they write to
+    // the pack's file, which close() removes only once the pump has ended.
+    await Promise.allSettled(underWay.map((s) => s.written));
   }
 
   /**
@@ -392,8 +393,8 @@ export class DataPipeline {
     const window = lane.window!;
     // The most the calls under way can still write (a blob and its tag each).
     const reserved = lane.sealing.reduce((n, s) => n + s.most, 0);
-    // A call queued behind another may go past the point where the window starts over (into pages of the
-    // buffer that are not touched otherwise): what the one before leaves is known too late.
+    // A call queued behind another may go past where the window starts over (into pages of the
+    // buffer not touched otherwise): what the one before leaves is known too late.
     const end = chained ? Math.min(window.buffer.length - window.at, window.free + CHAINED_ROOM) : window.free;
     const free = end - (pack.bytes - window.offset) - reserved;
     const group: Uint8Array[] = [];

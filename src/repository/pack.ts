@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { IntegrityError } from '../errors.js';
 import { newSealedKey } from '../crypto/keybox.js';
-import { counterNonce, open, seal, sealInto, TAG_BYTES } from '../crypto/primitives.js';
+import { counterNonce, open, seal, sealInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
 
 /**
  * A pack holds encrypted blobs of one type and ends with its own encrypted header, so the
@@ -145,7 +144,7 @@ export class PackWriter {
     this.flushPending();
     if (this.out) return { bytes: this.buffer.subarray(0, 0), entries: this.entries, id: this.out.digest(), size };
     const bytes = this.buffer.subarray(0, this.used);
-    return { bytes, entries: this.entries, id: createHash('sha256').update(bytes).digest(), size };
+    return { bytes, entries: this.entries, id: sha256(bytes), size };
   }
 
   private append(data: Uint8Array): void {
