@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { DataPipeline } from '../src/archiver/data-pipeline.js';
 import { FastCDC } from '../src/chunker/fastcdc.js';
 import { generateX25519, openSealedKey } from '../src/crypto/keybox.js';
-import { hmacSha256 } from '../src/crypto/primitives.js';
+import { blobId } from '../src/crypto/primitives.js';
 import { readPackHeader, type PackEntry } from '../src/repository/pack.js';
 import type { FinishedPack } from '../src/repository/packer.js';
 import { scratch } from './helpers/repo.js';
@@ -60,7 +60,7 @@ test('a small file that grew after the walk saw it is stored whole, and marked c
   for (const id of read.ids) {
     const entry = blobs.get(id.toString('hex'));
     assert.ok(entry, 'every chunk is in a pack');
-    assert.ok(id.equals(hmacSha256(chunkIdKey, content.subarray(at, (at += entry.rawLength)))));
+    assert.ok(id.equals(blobId(chunkIdKey, content.subarray(at, (at += entry.rawLength)))));
   }
   assert.equal(at, content.length);
   await data.close();

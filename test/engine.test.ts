@@ -10,6 +10,7 @@ import { LocalBackend } from '../src/backend/local.js';
 import { ExitCode, IntegrityError, ScrateError } from '../src/errors.js';
 import { readEnvelope, readPackHeader, BlobType } from '../src/repository/pack.js';
 import { Repository } from '../src/repository/repository.js';
+import { encodeObject, ObjectKind } from '../src/repository/sealed-object.js';
 import { sha256 } from '../src/crypto/primitives.js';
 import { restore } from '../src/restorer/restorer.js';
 import { listSnapshots, loadSnapshot } from '../src/snapshot/snapshot.js';
@@ -380,6 +381,14 @@ describe('passwords and keys', () => {
     await initRepo(dir);
     await assert.rejects(Repository.open(new LocalBackend(dir), 'wrong'), (e: unknown) => e instanceof ScrateError && e.exitCode === ExitCode.wrongPassword);
     await assert.rejects(Repository.open(new LocalBackend(path.join(tmp.dir, 'nothing')), PASSWORD), (e: unknown) => e instanceof ScrateError && e.exitCode === ExitCode.noRepository);
+  });
+
+  test('a repository of format version 1 (HMAC-SHA256 blob IDs) is refused with a hint, not misread', async () => {
+    const dir = path.join(tmp.dir, 'v1');
+    const repo = await initRepo(dir);
+    const config = { ...repo.config, version: 1 };
+    fs.writeFileSync(path.join(dir, 'config'), encodeObject(repo.keys.metadataKey, ObjectKind.config, Buffer.from(JSON.stringify(config))));
+    await assert.rejects(Repository.open(new LocalBackend(dir), PASSWORD), (e: unknown) => e instanceof ScrateError && /format version 1 is not supported/.test(e.message) && /new repository/.test(e.hint ?? ''));
   });
 
   test('init refuses an existing repository', async () => {

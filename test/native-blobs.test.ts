@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { TAG_BYTES } from '../src/crypto/primitives.js';
 import { blobsNative } from '../src/native/blobs.js';
@@ -55,15 +55,24 @@ test('native AES-GCM seal writes what node:crypto writes, at an offset, with and
   assert.throws(() => blobsNative.gcmSeal(key, nonce, randomBytes(10), Buffer.alloc(10 + TAG_BYTES), 1), TypeError);
 });
 
-test('native HMAC-SHA-256 agrees with node:crypto for short, block-sized and long keys', () => {
-  for (const keyLength of [16, 32, 64, 65, 200]) {
-    const key = randomBytes(keyLength);
-    for (const size of [0, 55, 64, 1000, 70_001]) {
-      const data = randomBytes(size);
-      const mac = Buffer.alloc(32);
-      blobsNative.hmacSha256(key, data, mac);
-      assert.deepEqual(mac, createHmac('sha256', key).update(data).digest());
-    }
+test('blob IDs are keyed BLAKE3: the official test vectors, across the SIMD paths\' sizes', () => {
+  // From BLAKE3's test_vectors.json (input: bytes i % 251), checked with Debian's b3sum --keyed.
+  const key = Buffer.from('whats the Elvish word for friend');
+  const vectors: [number, string][] = [
+    [0, '92b2b75604ed3c761f9d6f62392c8a9227ad0ea3f09573e783f1498a4ed60d26'],
+    [1, '6d7878dfff2f485635d39013278ae14f1454b8c0a3a2d34bc1ab38228a80c95b'],
+    [1023, 'c951ecdf03288d0fcc96ee3413563d8a6d3589547f2c2fb36d9786470f1b9d6e'],
+    [1024, '75c46f6f3d9eb4f55ecaaee480db732e6c2105546f1e675003687c31719c7ba4'],
+    [1025, '357dc55de0c7e382c900fd6e320acc04146be01db6a8ce7210b7189bd664ea69'],
+    [8192, 'dc9637c8845a770b4cbf76b8daec0eebf7dc2eac11498517f08d44c8fc00d58a'],
+    [102400, '1c35d1a5811083fd7119f5d5d1ba027b4d01c0c6c49fb6ff2cf75393ea5db4a7'],
+  ];
+  for (const [length, expected] of vectors) {
+    const data = Buffer.from(Array.from({ length }, (_, i) => i % 251));
+    const id = Buffer.alloc(32);
+    blobsNative.blobId(key, data, id);
+    assert.equal(id.toString('hex'), expected, `${length} bytes`);
   }
-  assert.throws(() => blobsNative.hmacSha256(randomBytes(32), randomBytes(5), Buffer.alloc(31)), TypeError);
+  assert.throws(() => blobsNative.blobId(randomBytes(32), randomBytes(5), Buffer.alloc(31)), TypeError);
+  assert.throws(() => blobsNative.blobId(randomBytes(16), randomBytes(5), Buffer.alloc(32)), TypeError);
 });

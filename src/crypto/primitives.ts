@@ -6,9 +6,10 @@ export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 
 /*
- * AES-256-GCM and HMAC-SHA-256 go through src/native/blobs.c (the OpenSSL Node exports) rather
- * than node:crypto's Cipher and Hmac objects, whose set-up per call cost more than sealing or
- * naming a 16 KiB blob; the output goes straight where the caller wants it (a pack).
+ * AES-256-GCM goes through src/native/blobs.c (the OpenSSL Node exports) rather than
+ * node:crypto's Cipher objects, whose set-up per call cost more than sealing a 16 KiB blob; the
+ * output goes straight where the caller wants it (a pack). Blob IDs are keyed BLAKE3, which
+ * node:crypto does not have, from the same addon.
  */
 
 /** AES-256-GCM; the returned buffer is ciphertext followed by the 16-byte tag. */
@@ -44,10 +45,11 @@ export function sha256(data: Uint8Array): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
-export function hmacSha256(key: Uint8Array, data: Uint8Array): Buffer {
-  const mac = Buffer.allocUnsafe(32);
-  blobsNative.hmacSha256(key, data, mac);
-  return mac;
+/** A blob's ID: BLAKE3 of `data` keyed with the repository's 32-byte chunkIdKey (docs/FORMAT.md). */
+export function blobId(chunkIdKey: Uint8Array, data: Uint8Array): Buffer {
+  const id = Buffer.allocUnsafe(32);
+  blobsNative.blobId(chunkIdKey, data, id);
+  return id;
 }
 
 export function randomKey(): Buffer {

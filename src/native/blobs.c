@@ -1,9 +1,9 @@
 /*
  * Sealing, opening and naming blobs without node:crypto objects. A backup seals and names, and
- * a restore opens and checks, one blob per small file, and a Cipher, Decipher or Hmac object
- * per blob (each with its stream and key set-up) cost more than the AES-GCM and SHA-256 work on
- * a 16 KiB blob. These use the OpenSSL that Node itself exports, with one cipher context per
- * thread, and write into buffers the caller provides (a pack, a reused scratch buffer).
+ * a restore opens and checks, one blob per small file, and a Cipher or Decipher object per blob
+ * (each with its stream and key set-up) cost more than the AES-GCM work on a 16 KiB blob. These
+ * use the OpenSSL that Node itself exports, with one cipher context per thread, and BLAKE3 for
+ * IDs, and write into buffers the caller provides (a pack, a reused scratch buffer).
  */
 #include <node_api.h>
 #include "blob-crypto.h"
@@ -76,19 +76,19 @@ static napi_value gcm_open(napi_env env, napi_callback_info info) {
   return boolean(env, ok);
 }
 
-/* hmacSha256(key: Uint8Array, data: Uint8Array, out: Uint8Array(32)): the MAC into out */
-static napi_value hmac(napi_env env, napi_callback_info info) {
+/* blobId(key: Uint8Array(32), data: Uint8Array, out: Uint8Array(32)): the blob's ID into out */
+static napi_value blob_id_of(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint8_t *key, *data, *out;
   size_t key_len, data_len, out_len;
-  if (argc < 3 || get_bytes(env, argv[0], &key, &key_len) || get_bytes(env, argv[1], &data, &data_len) ||
-      get_bytes(env, argv[2], &out, &out_len) || out_len != SHA256_DIGEST_LENGTH) {
-    napi_throw_type_error(env, NULL, "hmacSha256(key: Uint8Array, data: Uint8Array, out: 32 bytes)");
+  if (argc < 3 || get_bytes(env, argv[0], &key, &key_len) || key_len != BLAKE3_KEY_LEN || get_bytes(env, argv[1], &data, &data_len) ||
+      get_bytes(env, argv[2], &out, &out_len) || out_len != BLAKE3_OUT_LEN) {
+    napi_throw_type_error(env, NULL, "blobId(key: 32 bytes, data: Uint8Array, out: 32 bytes)");
     return NULL;
   }
-  hmac_sha256(key, key_len, data, data_len, out);
+  blob_id(key, data, data_len, out);
   return NULL;
 }
 
@@ -136,7 +136,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"gcmOpen", NULL, gcm_open, NULL, NULL, NULL, napi_default, inst},
     {"gcmSeal", NULL, gcm_seal, NULL, NULL, NULL, napi_default, inst},
-    {"hmacSha256", NULL, hmac, NULL, NULL, NULL, napi_default, NULL},
+    {"blobId", NULL, blob_id_of, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -3,7 +3,7 @@
  * uploads, and no worker isolate is needed (two of them cost ~25 MiB of V8 heap and malloc
  * arenas of their own, more than all data in flight). Each call returns a promise:
  *   hashFiles  a batch of small files read whole into a region of the data ring, cut (FastCDC)
- *              and named (HMAC-SHA-256) there;
+ *              and named (keyed BLAKE3) there;
  *   hashChunk  one chunk named;
  *   sealBlobs  blobs compressed (zstd) and sealed (AES-256-GCM) one after another into a pack,
  *              through a Lane (compression and cipher contexts): one call at a time per lane;
@@ -201,7 +201,7 @@ static bool hash_chunks(HashFiles *h, const uint8_t *data, size_t len, double *c
       h->capacity = cap;
     }
     uint32_t length = cut(&h->chunker, data + at, len - at);
-    hmac_sha256(h->key, KEY_BYTES, data + at, length, h->ids + h->chunks * ID_BYTES);
+    blob_id(h->key, data + at, length, h->ids + h->chunks * ID_BYTES);
     h->lengths[h->chunks++] = length;
     at += length;
     (*chunks)++;
@@ -342,7 +342,7 @@ typedef struct {
 static void hash_chunk_execute(napi_env env, void *data) {
   as_batch_thread();
   HashChunk *h = data;
-  hmac_sha256(h->key, KEY_BYTES, h->data, h->len, h->out);
+  blob_id(h->key, h->data, h->len, h->out);
 }
 
 static void hash_chunk_complete(napi_env env, napi_status status, void *data) {
@@ -350,7 +350,7 @@ static void hash_chunk_complete(napi_env env, napi_status status, void *data) {
   free(data);
 }
 
-/* hashChunk(key, data, out: 32 bytes) -> Promise<void>: HMAC-SHA-256 of data into out. */
+/* hashChunk(key, data, out: 32 bytes) -> Promise<void>: the blob ID of data into out. */
 static napi_value hash_chunk(napi_env env, napi_callback_info info) {
   size_t argc = 3, key_len, out_len;
   napi_value argv[3];

@@ -9,7 +9,7 @@ export type PackSink = { readonly __brand: 'scrate.PackSink' };
 interface PipelineBinding {
   /**
    * Small files read whole into `into` one after another, cut (FastCDC with `table`, see
-   * FastCDC.table) and named (HMAC-SHA-256 under `key`). Per file, READ_SLOTS results (see
+   * FastCDC.table) and named (keyed BLAKE3 under `key`, their blob IDs). Per file, READ_SLOTS results (see
    * ReadSlot). A file that grew since the walk is read to its end into grown[i], not `into`.
    * `into` needs room for every size plus one byte.
    */
@@ -17,7 +17,7 @@ interface PipelineBinding {
     table: BigUint64Array, min: number, avg: number, max: number, key: Uint8Array,
     paths: Buffer, ends: Uint32Array, sizes: Float64Array, mtimesNs: BigInt64Array, into: Buffer, results: Float64Array,
   ): Promise<{ lengths: Uint32Array; ids: Buffer; grown: (Buffer | undefined)[] }>;
-  /** HMAC-SHA-256 of `data` under `key` into `out` (32 bytes). */
+  /** The blob ID (keyed BLAKE3) of `data` under `key` into `out` (32 bytes). */
   hashChunk(key: Uint8Array, data: Uint8Array, out: Uint8Array): Promise<void>;
   /** A lane compressing at `level` (0: never). */
   newLane(level: number): Lane;

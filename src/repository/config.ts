@@ -1,8 +1,11 @@
 import { ScrateError } from '../errors.js';
 
+/** docs/FORMAT.md's version; 2 named blobs by keyed BLAKE3 instead of version 1's HMAC-SHA256. */
+export const FORMAT_VERSION = 2;
+
 /** Repository-wide settings, fixed at init (stored encrypted as the `config` object). */
 export interface RepoConfig {
-  version: 1;
+  version: typeof FORMAT_VERSION;
   /** Random; names the repository in caches and messages. */
   id: string;
   chunker: { min: number; avg: number; max: number };

@@ -4,12 +4,12 @@ import { CachedBackend } from '../backend/cache.js';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { openSealedKey } from '../crypto/keybox.js';
 import { generateMasterKeys, type MasterKeys } from '../crypto/masterkeys.js';
-import { deriveKey, hmacSha256, openInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
+import { deriveKey, blobId, openInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { prepareBlob, type PreparedBlob } from './blob-prepare.js';
 import { BlobIndex, decodeIndexFile, encodeIndexFile, type BlobLocation } from './blob-index.js';
 import { decompressInto } from './compression.js';
-import { checkChunkerParams, checkCompressionLevel, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, type RepoConfig } from './config.js';
+import { checkChunkerParams, checkCompressionLevel, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, FORMAT_VERSION, type RepoConfig } from './config.js';
 import { addKey, DEFAULT_KDF_MS, unlockKeys } from './keys.js';
 import { blobNonce, BlobType, KeyKind, readEnvelope, readPackHeader, type PackEntry } from './pack.js';
 import { Packer } from './packer.js';
@@ -74,7 +74,7 @@ export function decodeSealedBlob(packKey: Buffer, chunkIdKey: Buffer, id: Buffer
       throw new IntegrityError(what(), 'does not decompress');
     }
   }
-  if (plain.length !== loc.rawLength || !hmacSha256(chunkIdKey, plain).equals(id)) throw new IntegrityError(what(), 'content does not match its ID');
+  if (plain.length !== loc.rawLength || !blobId(chunkIdKey, plain).equals(id)) throw new IntegrityError(what(), 'content does not match its ID');
   return plain;
 }
 
@@ -105,7 +105,7 @@ export class Repository {
     checkChunkerParams(chunker);
     const compression = opts.compression ?? DEFAULT_COMPRESSION;
     checkCompressionLevel(compression);
-    const config: RepoConfig = { version: 1, id: randomBytes(32).toString('hex'), chunker, compression, packSize: opts.packSize ?? DEFAULT_PACK_SIZE };
+    const config: RepoConfig = { version: FORMAT_VERSION, id: randomBytes(32).toString('hex'), chunker, compression, packSize: opts.packSize ?? DEFAULT_PACK_SIZE };
     const keys = generateMasterKeys();
     await backend.create();
     const keyId = await addKey(backend, keys, password, opts.kdfMs ?? DEFAULT_KDF_MS);
@@ -123,14 +123,17 @@ export class Repository {
     const { keyId, keys } = await unlockKeys(backend, password);
     const stored = await backend.load('config', 'config');
     const config = JSON.parse(decodeObject(keys.metadataKey, ObjectKind.config, stored, 'config').toString('utf8')) as RepoConfig;
-    if (config.version !== 1) throw new ScrateError(`repository format version ${config.version} is not supported by this scrate`);
+    if (config.version !== FORMAT_VERSION) {
+      const hint = config.version < FORMAT_VERSION ? 'it was made by a development build of scrate that named blobs differently; back up into a new repository' : 'a newer scrate made it';
+      throw new ScrateError(`repository format version ${config.version} is not supported by this scrate (it reads version ${FORMAT_VERSION})`, ExitCode.fatal, hint);
+    }
     const store = opts.cacheRoot ? await CachedBackend.open(backend, opts.cacheRoot, config.id).catch(() => backend) : backend;
     return new Repository(store, keys, keyId, config);
   }
 
   /** The keyed hash that names a blob. */
   blobId(data: Uint8Array): Buffer {
-    return hmacSha256(this.keys.chunkIdKey, data);
+    return blobId(this.keys.chunkIdKey, data);
   }
 
   /** The ID of `length` zero bytes: the blob the archiver stores for every empty region of that size. */
