@@ -48,6 +48,22 @@ test('a pack streamed through a small window is the pack built in memory', () =>
   assert.equal(readPackHeader(written, key, 'pack').length, blobs.length);
 });
 
+test('a pack keeps its own copies of blob IDs, not the buffers they were sliced from', () => {
+  const writer = new PackWriter(randomBytes(32), Buffer.concat([Buffer.from([2]), randomBytes(32)]), 64 * KiB);
+  // As blobId() makes them: 32-byte slices of Node's shared Buffer pool.
+  const ids = Array.from({ length: 600 }, (_, i) => Buffer.from(sha256(Buffer.from([i]))));
+  ids.forEach((id) => writer.add(BlobType.tree, id, Buffer.from('{}'), 2, false));
+  const { entries } = writer.finish();
+  assert.equal(entries.length, ids.length);
+  entries.forEach((e, i) => {
+    assert.deepEqual(e.id, ids[i]);
+    assert.notEqual(e.id.buffer, ids[i]!.buffer);
+    assert.ok(e.id.buffer.byteLength <= 16 * KiB, 'IDs share small stores of their own');
+  });
+  ids[0]!.fill(0);
+  assert.notDeepEqual(entries[0]!.id, ids[0]);
+});
+
 test('a local backup writes its packs as files adopted whole: none left behind, the repository checks and restores', async () => {
   const repoDir = path.join(tmp.dir, 'repo-ok');
   await initRepo(repoDir, { packSize: 64 * KiB });

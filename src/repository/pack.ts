@@ -35,6 +35,9 @@ const VERSION = 1;
 const HEADER_NONCE = Buffer.alloc(12, 0xff);
 const ENTRY_BYTES = 1 + 1 + 4 + 4 + 32;
 const FLAG_ZSTD = 1;
+const ID_BYTES = 32;
+/** IDs a pack keeps in one allocation: 16 KiB, 512 entries. */
+const ID_STORE_BYTES = 512 * ID_BYTES;
 
 export function blobNonce(offset: number): Buffer {
   return counterNonce(offset);
@@ -56,6 +59,13 @@ export interface PackOut {
  */
 export class PackWriter {
   private readonly entries: PackEntry[] = [];
+  /**
+   * The entries' IDs, copied out of the caller's buffers: a tree's ID is a 32-byte slice of
+   * Node's 8 KiB Buffer pool, so the tree pack, open for a whole backup, kept a slab alive per
+   * tree it held (12 MiB of the kernel tree's backup five seconds in, a tenth of its peak RSS).
+   */
+  private idStore = Buffer.alloc(0);
+  private idsStored = 0;
   private buffer: Buffer;
   /** Bytes in `buffer`; those before them are out. */
   private used = 0;
@@ -117,8 +127,18 @@ export class PackWriter {
   }
 
   private record(type: BlobType, id: Buffer, length: number, rawLength: number, compressed: boolean): void {
-    this.entries.push({ type, id, offset: this.bytes, length, rawLength, compressed });
+    this.entries.push({ type, id: this.keep(id), offset: this.bytes, length, rawLength, compressed });
     this.used += length;
+  }
+
+  private keep(id: Buffer): Buffer {
+    if (this.idsStored === this.idStore.length) {
+      this.idStore = Buffer.allocUnsafeSlow(ID_STORE_BYTES);
+      this.idsStored = 0;
+    }
+    const kept = this.idStore.subarray(this.idsStored, (this.idsStored += ID_BYTES));
+    id.copy(kept);
+    return kept;
   }
 
   /**
