@@ -60,7 +60,7 @@ describe('pipeline.hashFiles (a batch of small files read, cut and hashed on the
     assert.ok(got[2]!.bytes.equals(Buffer.alloc(70_000, 7)));
   });
 
-  test('cuts each file as FastCDC does and names each chunk by its HMAC', async () => {
+  test('cuts each file as FastCDC does and names each chunk by its blob ID', async () => {
     const data = randomBytes(300_000);
     fs.writeFileSync(at('random'), data);
     const [random, a] = await hashFiles([seen('random'), seen('a')]);

@@ -10,7 +10,7 @@ const scrypt = promisify(scryptCb) as (pw: string | Buffer, salt: Buffer, len: n
  * a write-only key omits the data private key and can add packs it cannot read.
  */
 export interface MasterKeys {
-  /** HMAC key for blob IDs: IDs reveal nothing about content without it. */
+  /** Key of the keyed BLAKE3 that names blobs: IDs reveal nothing about content without it. */
   chunkIdKey: Buffer;
   /** Seeds the FastCDC gear table, so chunk boundaries do not leak content fingerprints. */
   gearSeed: bigint;
