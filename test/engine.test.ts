@@ -11,6 +11,7 @@ import { ExitCode, IntegrityError, ScrateError } from '../src/errors.js';
 import { readEnvelope, readPackHeader, BlobType } from '../src/repository/pack.js';
 import { Repository } from '../src/repository/repository.js';
 import { encodeObject, ObjectKind } from '../src/repository/sealed-object.js';
+import { calibrateKdf, MAX_KDF_MEMORY } from '../src/crypto/masterkeys.js';
 import { sha256 } from '../src/crypto/primitives.js';
 import { restore } from '../src/restorer/restorer.js';
 import { listSnapshots, loadSnapshot } from '../src/snapshot/snapshot.js';
@@ -389,6 +390,16 @@ describe('passwords and keys', () => {
     const config = { ...repo.config, version: 1 };
     fs.writeFileSync(path.join(dir, 'config'), encodeObject(repo.keys.metadataKey, ObjectKind.config, Buffer.from(JSON.stringify(config))));
     await assert.rejects(Repository.open(new LocalBackend(dir), PASSWORD), (e: unknown) => e instanceof ScrateError && /format version 1 is not supported/.test(e.message) && /new repository/.test(e.hint ?? ''));
+  });
+
+  test('the key derivation is calibrated within 32 MiB of memory, then by its number of lanes', async () => {
+    const slow = await calibrateKdf(2000);
+    assert.ok(slow.N * 128 * slow.r <= MAX_KDF_MEMORY, `N=${slow.N} r=${slow.r}`);
+    assert.equal(slow.N * 128 * slow.r * 2 > MAX_KDF_MEMORY, true, 'memory first');
+    assert.ok(slow.p > 1, `p=${slow.p}: a 2 s derivation needs more lanes than one pass over 32 MiB`);
+    const quick = await calibrateKdf(5);
+    assert.equal(quick.p, 1);
+    assert.ok(quick.N < slow.N);
   });
 
   test('init refuses an existing repository', async () => {
