@@ -1,5 +1,6 @@
 import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { blobsNative } from '../native/blobs.js';
+import { ID_BYTES } from '../repository/ids.js';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 12;
@@ -47,7 +48,7 @@ export function sha256(data: Uint8Array): Buffer {
 
 /** A blob's ID: BLAKE3 of `data` keyed with the repository's 32-byte chunkIdKey (docs/FORMAT.md). */
 export function blobId(chunkIdKey: Uint8Array, data: Uint8Array): Buffer {
-  const id = Buffer.allocUnsafe(32);
+  const id = Buffer.allocUnsafe(ID_BYTES);
   blobsNative.blobId(chunkIdKey, data, id);
   return id;
 }

@@ -1,3 +1,4 @@
+import { ID_BYTES } from './ids.js';
 import type { BlobType, PackEntry } from './pack.js';
 
 /** A pack as the index knows it: enough to read any blob without opening the pack first. */
@@ -16,7 +17,6 @@ export interface BlobLocation {
   compressed: boolean;
 }
 
-const ID_BYTES = 32;
 const META_WORDS = 4;
 const COMPRESSED_BIT = 0x80000000;
 

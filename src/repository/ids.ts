@@ -1,5 +1,8 @@
 import { ScrateError } from '../errors.js';
 
+/** Blob IDs (keyed BLAKE3) and object names (SHA-256). */
+export const ID_BYTES = 32;
+
 /** Resolves a full ID or a unique prefix of one among `ids`. */
 export function resolvePrefix(ids: Iterable<string>, prefix: string, what: string): string {
   const matches = [...ids].filter((id) => id.startsWith(prefix.toLowerCase()));

@@ -1,6 +1,7 @@
 import { IntegrityError } from '../errors.js';
 import { newSealedKey } from '../crypto/keybox.js';
 import { counterNonce, open, seal, sealInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
+import { ID_BYTES } from './ids.js';
 
 /**
  * A pack holds encrypted blobs of one type and ends with its own encrypted header, so the
@@ -33,9 +34,8 @@ export interface PackEntry {
 const MAGIC = Buffer.from('SCPK');
 const VERSION = 1;
 const HEADER_NONCE = Buffer.alloc(12, 0xff);
-const ENTRY_BYTES = 1 + 1 + 4 + 4 + 32;
+const ENTRY_BYTES = 1 + 1 + 4 + 4 + ID_BYTES;
 const FLAG_ZSTD = 1;
-const ID_BYTES = 32;
 /** IDs a pack keeps in one allocation: 16 KiB, 512 entries. */
 const ID_STORE_BYTES = 512 * ID_BYTES;
 
