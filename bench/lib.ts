@@ -384,14 +384,14 @@ export function measureBlobIndex(total: number, perPack: number): BlobIndexMemor
     const n = Math.min(perPack, total - added);
     const ids = randomBytes(n * 32);
     const entries: PackEntry[] = [];
-    let offset = 6 + 81;
+    let offset = 5 + 32;
     for (let i = 0; i < n; i++) {
       const length = 300_000 + (i % 1000);
       entries.push({ type: BlobType.data, id: ids.subarray(i * 32, i * 32 + 32), offset, length, rawLength: length * 2, compressed: true });
       offset += length;
     }
-    // 81 bytes: a sealed envelope (kind, ephemeral X25519 key, sealed pack key with tag).
-    index.addPack({ id: randomBytes(32), type: BlobType.data, envelope: randomBytes(81) }, entries);
+    // 32 bytes: the envelope, an ephemeral X25519 public key.
+    index.addPack({ id: randomBytes(32), type: BlobType.data, writer: 0, envelope: randomBytes(32) }, entries);
   }
   const seconds = (performance.now() - t0) / 1000;
   if (index.size !== total) throw new Error(`index holds ${index.size} entries, expected ${total}`);

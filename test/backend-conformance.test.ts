@@ -13,7 +13,7 @@ import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restorer/restorer.js';
 import { listSnapshots } from '../src/snapshot/snapshot.js';
 import { cliEnv, scrate } from './helpers/cli.js';
-import { PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
+import { own, PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
 import { s3ServerUnavailable, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 
@@ -106,7 +106,7 @@ for (const target of targets) {
       const again = await Repository.open(await open('tree'), PASSWORD, { cacheRoot: path.join(tmp.dir, `cache-${isS3}`) });
       await again.loadIndex();
       const target = path.join(tmp.dir, `restored-${isS3}`);
-      const stats = await restore(again, snapshot, { target, subpath: src });
+      const stats = await restore(own(again), snapshot, { target, subpath: src });
       assert.equal(stats.errors, 0);
       assert.deepEqual(compareTrees(src, target), []);
     });
@@ -128,7 +128,7 @@ for (const target of targets) {
       const ids = (await listSnapshots(repo)).map((e) => e.id).sort();
       assert.deepEqual(ids, [a.snapshotId, b.snapshotId].sort());
       const target = path.join(tmp.dir, `concurrent-${isS3}`);
-      await restore(repo, b.snapshot, { target, subpath: other });
+      await restore(own(repo), b.snapshot, { target, subpath: other });
       assert.deepEqual(fs.readFileSync(path.join(target, 'big')), fs.readFileSync(path.join(other, 'big')));
     });
 

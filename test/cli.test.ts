@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LocalBackend } from '../src/backend/local.js';
 import { Repository } from '../src/repository/repository.js';
-import { ObjectKind } from '../src/repository/sealed-object.js';
+import { saveLock } from '../src/repository/lock.js';
 import { cliEnv, scrate, scrateAsync, type RunResult } from './helpers/cli.js';
 import { scratch } from './helpers/repo.js';
 
@@ -175,15 +174,14 @@ describe('scrate CLI', () => {
 
   test('a live exclusive lock blocks with exit 11; unlock removes stale locks only', async () => {
     const r = await Repository.open(new LocalBackend(repo), 'third password');
-    const info = (pid: number) => Buffer.from(JSON.stringify({ time: new Date().toISOString(), exclusive: true, hostname: os.hostname(), username: 'test', pid }));
-    const live = await r.saveObject('locks', ObjectKind.lock, info(process.pid));
+    const live = await saveLock(r, true, process.pid);
     assertCleanError(scrate(['backup', src], env), 11, /locked exclusively by pid/);
     assert.match(scrate(['unlock'], env).stdout, /no locks to remove/);
     assert.match(scrate(['unlock', '--remove-all'], env).stdout, /removed 1 lock/);
     assert.ok(!fs.existsSync(path.join(repo, 'locks', live)));
 
     // A lock whose process is gone does not block anything.
-    await r.saveObject('locks', ObjectKind.lock, info(2 ** 22 + 12345));
+    await saveLock(r, true, 2 ** 22 + 12345);
     assert.equal(scrate(['backup', src], env).code, 0);
     assert.match(scrate(['unlock'], env).stdout, /removed 1 lock/);
     assert.deepEqual(fs.readdirSync(path.join(repo, 'locks')), []);

@@ -6,9 +6,10 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { DataPipeline } from '../src/archiver/data-pipeline.js';
 import { FastCDC } from '../src/chunker/fastcdc.js';
-import { generateX25519, openSealedKey } from '../src/crypto/keybox.js';
+import { FULL_WRITER } from '../src/crypto/access.js';
+import { x25519Keys } from '../src/crypto/keybox.js';
 import { blobId } from '../src/crypto/primitives.js';
-import { readPackHeader, type PackEntry } from '../src/repository/pack.js';
+import { packKeyOf, readPackHeader, type PackEntry } from '../src/repository/pack.js';
 import type { FinishedPack } from '../src/repository/packer.js';
 import { scratch } from './helpers/repo.js';
 
@@ -19,7 +20,7 @@ after(() => tmp.cleanup());
 
 /** A pipeline into packs kept in memory, with a sink that claims every blob once. */
 function pipelineIntoMemory(packSize: number) {
-  const pair = generateX25519();
+  const seal = x25519Keys(randomBytes(32));
   const chunkIdKey = randomBytes(32);
   const chunker = new FastCDC({ min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024 });
   const packs: FinishedPack[] = [];
@@ -28,13 +29,13 @@ function pipelineIntoMemory(packSize: number) {
     claim: (id: Buffer) => !seen.has(id.toString('hex')) && !!seen.add(id.toString('hex')),
     storePack: async (p: FinishedPack) => void packs.push(p),
   };
-  const data = new DataPipeline({ chunkIdKey, dataPublicKey: pair.publicKey, chunker, level: 3, packSize }, sink);
+  const data = new DataPipeline({ chunkIdKey, sealPublic: seal.public, writer: FULL_WRITER, chunker, level: 3, packSize }, sink);
   /** Every blob of every pack, from the packs' own (encrypted) headers, by ID. */
   const stored = () => {
     const blobs = new Map<string, PackEntry>();
     for (const p of packs) {
-      const key = openSealedKey(p.envelope.subarray(1), pair)!;
-      for (const e of readPackHeader(p.bytes as Buffer, key, 'pack')) blobs.set(e.id.toString('hex'), e);
+      const key = packKeyOf(p.envelope, seal)!;
+      for (const e of readPackHeader(p.bytes as Buffer, key, 'pack').entries) blobs.set(e.id.toString('hex'), e);
     }
     return blobs;
   };

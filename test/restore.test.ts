@@ -7,12 +7,12 @@ import { backup } from '../src/archiver/archiver.js';
 import { LocalBackend } from '../src/backend/local.js';
 import type { ObjectOptions, ObjectType } from '../src/backend/backend.js';
 import { posix } from '../src/native/posix.js';
-import { readPackHeader, readEnvelope } from '../src/repository/pack.js';
+import { BlobType, readPackHeader, readEnvelope } from '../src/repository/pack.js';
 import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restorer/restorer.js';
 import type { Snapshot } from '../src/snapshot/snapshot.js';
 import { walkTree } from '../src/tree/walk.js';
-import { initRepo, PASSWORD, scratch } from './helpers/repo.js';
+import { initRepo, own, PASSWORD, scratch } from './helpers/repo.js';
 import { compareTrees } from './helpers/tree.js';
 
 const KiB = 1024;
@@ -104,7 +104,7 @@ describe('restore by pack: many small files, a large file, damage', () => {
   test('comes out exact, each data pack read once', async () => {
     const { repo, backend } = await openCounting(pristine);
     const target = path.join(tmp.dir, 'restored');
-    const stats = await restore(repo, snapshot, { target, subpath: src });
+    const stats = await restore(own(repo), snapshot, { target, subpath: src });
     assert.equal(stats.errors, 0);
     assert.equal(stats.files, fileCount);
     assert.deepEqual(compareTrees(src, target), []);
@@ -120,10 +120,10 @@ describe('restore by pack: many small files, a large file, damage', () => {
     const { repo } = await openCounting(dir);
     const packFile = (id: string) => path.join(dir, 'data', id.slice(0, 2), id);
     const contentOf = new Map<string, Buffer[]>();
-    for await (const { path: parts, node } of walkTree(repo, Buffer.from(snapshot.tree, 'hex'))) {
+    for await (const { path: parts, node } of walkTree(own(repo), Buffer.from(snapshot.tree, 'hex'))) {
       if (node.type === 'file') contentOf.set(parts.map(String).join('/'), node.content ?? []);
     }
-    const packOf = (id: Buffer) => repo.index.find(id)!.pack.id.toString('hex');
+    const packOf = (id: Buffer) => own(repo).find(BlobType.data, id)!.pack.id.toString('hex');
     const large = contentOf.get(path.join(src, 'large.bin').slice(1))!;
     // Remove a pack holding a middle part of the large file: its other parts are written, then removed.
     const missing = packOf(large[Math.floor(large.length / 2)]!);
@@ -133,7 +133,7 @@ describe('restore by pack: many small files, a large file, damage', () => {
     for (const [, ids] of contentOf) for (const id of ids) if (packOf(id) !== missing && !large.includes(id)) smallPacks.set(packOf(id), (smallPacks.get(packOf(id)) ?? 0) + 1);
     const [flipped] = [...smallPacks].sort((a, b) => b[1] - a[1])[0]!;
     const packBytes = fs.readFileSync(packFile(flipped));
-    const entries = readPackHeader(packBytes, repo.packKey(flipped, readEnvelope(packBytes, 'pack')), 'pack');
+    const { entries } = readPackHeader(packBytes, repo.packKey(flipped, readEnvelope(packBytes, 'pack')), 'pack');
     const victim = entries[Math.floor(entries.length / 2)]!;
     packBytes[victim.offset + 5] ^= 1;
     fs.writeFileSync(packFile(flipped), packBytes);
@@ -144,7 +144,7 @@ describe('restore by pack: many small files, a large file, damage', () => {
 
     const target = path.join(tmp.dir, 'restored-damaged');
     const errors: string[] = [];
-    const stats = await restore(repo, snapshot, { target, subpath: src, onError: (p) => errors.push(path.relative(target, p)) });
+    const stats = await restore(own(repo), snapshot, { target, subpath: src, onError: (p) => errors.push(path.relative(target, p)) });
     assert.deepEqual(errors.sort(), lost.sort(), 'each lost file is reported once');
     assert.equal(stats.errors, lost.length);
     // Lost files are absent (no half-written file is left); everything else is exact.

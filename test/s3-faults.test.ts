@@ -9,7 +9,8 @@ import { restore } from '../src/restorer/restorer.js';
 import { listSnapshots } from '../src/snapshot/snapshot.js';
 import { walkTree } from '../src/tree/walk.js';
 import { startFaultyProxy } from './helpers/faulty-proxy.js';
-import { PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
+import { own, PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
+import { BlobType } from '../src/repository/pack.js';
 import { s3ServerUnavailable, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 
@@ -30,9 +31,9 @@ after(async () => {
 /** Every blob a snapshot refers to is in the index: nothing it needs was left unwritten. */
 async function assertComplete(repo: Repository, tree: Buffer): Promise<number> {
   let blobs = 0;
-  for await (const { node } of walkTree(repo, tree)) {
+  for await (const { node } of walkTree(own(repo), tree)) {
     for (const id of node.content ?? []) {
-      assert.ok(repo.index.has(id), `blob ${id.toString('hex').slice(0, 12)} of ${node.name} is indexed`);
+      assert.ok(own(repo).find(BlobType.data, id), `blob ${id.toString('hex').slice(0, 12)} of ${node.name} is indexed`);
       blobs++;
     }
   }
@@ -60,7 +61,7 @@ test('a backup through a network that drops, delays and fails requests completes
     const reader = await Repository.open(await openBackend(location), PASSWORD);
     await reader.loadIndex();
     const target = path.join(tmp.dir, 'restored');
-    const stats = await restore(reader, snapshot, { target, subpath: src });
+    const stats = await restore(own(reader), snapshot, { target, subpath: src });
     assert.equal(stats.errors, 0);
     assert.deepEqual(compareTrees(src, target), []);
 

@@ -9,7 +9,8 @@ import { sha256 } from '../src/crypto/primitives.js';
 import { BlobType, PackWriter, readPackHeader } from '../src/repository/pack.js';
 import { PackFile } from '../src/repository/pack-file.js';
 import { restore } from '../src/restorer/restorer.js';
-import { initRepo, listObjects, openRepo, scratch } from './helpers/repo.js';
+import { initRepo, listObjects, openRepo, own, scratch } from './helpers/repo.js';
+import { paddedLength } from '../src/repository/padding.js';
 
 const KiB = 1024;
 let tmp: ReturnType<typeof scratch>;
@@ -28,16 +29,17 @@ after(() => tmp.cleanup());
 
 test('a pack streamed through a small window is the pack built in memory', () => {
   const key = randomBytes(32);
-  const envelope = Buffer.concat([Buffer.from([2]), randomBytes(32)]);
+  const envelope = randomBytes(32);
+  const writerId = randomBytes(16);
   const blobs = Array.from({ length: 40 }, (_, i) => randomBytes(i === 7 ? 100 * KiB : 1 + i * 331));
   const build = (writer: PackWriter) => {
-    for (const b of blobs) writer.add(0, sha256(b), b, b.length, false);
+    for (const b of blobs) writer.add(sha256(b), b, b.length, false);
     return writer.finish();
   };
-  const whole = build(new PackWriter(key, envelope, 1024 * KiB));
+  const whole = build(new PackWriter(key, envelope, BlobType.data, writerId, 1024 * KiB));
   const file = new PackFile(path.join(tmp.dir, 'streamed-pack'));
   // The window is smaller than one of the blobs: it grows for it.
-  const streamed = build(new PackWriter(key, envelope, 4 * KiB, file));
+  const streamed = build(new PackWriter(key, envelope, BlobType.data, writerId, 4 * KiB, file));
   const staged = file.close(streamed.size);
   const written = fs.readFileSync(staged.file);
   assert.equal(streamed.bytes.length, 0);
@@ -45,14 +47,17 @@ test('a pack streamed through a small window is the pack built in memory', () =>
   assert.equal(staged.size, whole.bytes.length);
   assert.deepEqual(streamed.id, sha256(whole.bytes));
   assert.deepEqual(streamed.entries, whole.entries);
-  assert.equal(readPackHeader(written, key, 'pack').length, blobs.length);
+  const header = readPackHeader(written, key, 'pack');
+  assert.equal(header.entries.length, blobs.length);
+  assert.deepEqual(header.writer, writerId);
+  assert.equal(whole.bytes.length, paddedLength(whole.bytes.length), 'padded');
 });
 
 test('a pack keeps its own copies of blob IDs, not the buffers they were sliced from', () => {
-  const writer = new PackWriter(randomBytes(32), Buffer.concat([Buffer.from([2]), randomBytes(32)]), 64 * KiB);
+  const writer = new PackWriter(randomBytes(32), randomBytes(32), BlobType.tree, randomBytes(16), 64 * KiB);
   // As blobId() makes them: 32-byte slices of Node's shared Buffer pool.
   const ids = Array.from({ length: 600 }, (_, i) => Buffer.from(sha256(Buffer.from([i]))));
-  ids.forEach((id) => writer.add(BlobType.tree, id, Buffer.from('{}'), 2, false));
+  ids.forEach((id) => writer.add(id, Buffer.from('{}'), 2, false));
   const { entries } = writer.finish();
   assert.equal(entries.length, ids.length);
   entries.forEach((e, i) => {
@@ -76,7 +81,7 @@ test('a local backup writes its packs as files adopted whole: none left behind, 
   assert.deepEqual(result.errors, []);
   assert.ok(result.packs > 10, `${result.packs} packs`);
   const target = path.join(tmp.dir, 'restored');
-  const stats = await restore(await openRepo(repoDir), snapshot, { target });
+  const stats = await restore(own(await openRepo(repoDir)), snapshot, { target });
   assert.equal(stats.errors, 0);
   for (const name of fs.readdirSync(src)) assert.deepEqual(fs.readFileSync(path.join(target, src, name)), fs.readFileSync(path.join(src, name)), name);
 });
@@ -89,7 +94,7 @@ test('a backup whose packs cannot be stored fails, leaving neither staged files 
   for (const d of fs.readdirSync(path.join(repoDir, 'data'))) fs.rmdirSync(path.join(repoDir, 'data', d));
   await assert.rejects(backup(repo, { paths: [src] }), /ENOENT/);
   // Uploads already under way settle here.
-  await assert.rejects(repo.writer.flush(), /ENOENT/);
+  await assert.rejects(repo.packer.flush(), /ENOENT/);
   assert.deepEqual(fs.readdirSync(path.join(repoDir, 'data')), []);
   assert.deepEqual(fs.readdirSync(path.join(repoDir, 'index')), []);
   assert.deepEqual(fs.readdirSync(path.join(repoDir, 'snapshots')), []);

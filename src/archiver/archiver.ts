@@ -6,8 +6,9 @@ import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { ownerDb } from '../platform/owners.js';
 import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
-import { findSnapshot, listSnapshots, saveSnapshot, type BackupSummary, type Snapshot } from '../snapshot/snapshot.js';
-import { encodeTree, type Node, type NodeType } from '../tree/node.js';
+import { TreeLog } from '../repository/writer-records.js';
+import { listSnapshots, saveSnapshot, type BackupSummary, type Snapshot } from '../snapshot/snapshot.js';
+import { decodeTree, encodeTree, type Node, type NodeType } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { unchangedTree } from '../tree/unchanged.js';
 import { Excludes } from './excludes.js';
@@ -121,19 +122,21 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   }
   const host = opts.host ?? os.hostname();
   const parent = stream ? undefined : await chooseParent(repo, opts, host, sources);
+  // A write-only key keeps the trees it stores in its record: they are the next backup's parent.
+  const treeLog = repo.record && !opts.dryRun ? new TreeLog() : undefined;
   // Left by backups killed mid-write (SIGKILL, power loss); nothing refers to them. Swept beside
   // the walk (listing a local repository's 257 directories took ~35 ms before it): this run's
   // own are never that old.
   const sweeping = opts.dryRun ? undefined : repo.backend.staging?.sweep(STALE_TEMPORARY_MS);
   sweeping?.catch(() => undefined); // awaited with the run
-  const run = new BackupRun(repo, opts);
+  const run = new BackupRun(repo, opts, parent?.trees, treeLog);
   let tree: Buffer;
   try {
-    tree = stream ? await run.saveStream(stream) : await run.saveRoot(sources, parent ? Buffer.from(parent.snapshot.tree, 'hex') : undefined);
+    tree = stream ? await run.saveStream(stream) : await run.saveRoot(sources, parent ? Buffer.from(parent.tree, 'hex') : undefined);
     await run.flush();
     await sweeping;
   } catch (err) {
-    repo.writer.abandon();
+    repo.packer.abandon();
     throw err;
   } finally {
     await run.close();
@@ -142,7 +145,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   // A stream whose producer failed must not become a snapshot.
   await stream?.finished?.();
   if (!opts.dryRun) await repo.flush();
-  run.summary.dataStored = opts.dryRun ? 0 : repo.writer.bytesStored;
+  run.summary.dataStored = opts.dryRun ? 0 : repo.packer.bytesStored;
   run.summary.end = new Date().toISOString();
   const user = os.userInfo();
   const snapshot: Snapshot = {
@@ -161,6 +164,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   if (opts.excludes?.length) snapshot.excludes = opts.excludes;
   if (opts.dryRun) return { snapshot, parentId: parent?.id };
   const snapshotId = await saveSnapshot(repo, snapshot);
+  if (treeLog) await repo.record!.addSnapshot(snapshotId, snapshot.tree, Buffer.from(JSON.stringify(snapshot)), parentGroup(host, sources), treeLog);
   return { snapshotId, snapshot, parentId: parent?.id };
 }
 
@@ -170,13 +174,52 @@ function normaliseSources(paths: string[]): string[] {
   return abs.filter((p) => !abs.some((q) => q !== p && (q === '/' || p.startsWith(q + '/'))));
 }
 
-async function chooseParent(repo: Repository, opts: BackupOptions, host: string, sources: string[]) {
+/** The snapshot an incremental backup compares against, and where its trees come from. */
+interface Parent {
+  id: string;
+  tree: string;
+  trees: (id: Buffer) => Promise<Node[]>;
+}
+
+/** What makes two backups comparable: the same host and the same sources. */
+function parentGroup(host: string, sources: string[]): string {
+  return JSON.stringify([host, sources]);
+}
+
+/**
+ * The parent: always one of this writer's own snapshots (its content IDs are named with this
+ * writer's key, and no other writer's snapshot can be trusted to be what it says), the newest
+ * of the same host and sources unless --parent names one. A full key reads it from the
+ * repository; a write-only key from its record.
+ */
+async function chooseParent(repo: Repository, opts: BackupOptions, host: string, sources: string[]): Promise<Parent | undefined> {
   if (opts.force) return undefined;
-  if (opts.parent) return findSnapshot(repo, opts.parent);
-  const same = (await listSnapshots(repo)).filter(
-    (e) => e.snapshot.hostname === host && e.snapshot.paths.length === sources.length && e.snapshot.paths.every((p, i) => p === sources[i]),
-  );
-  return same.at(-1);
+  if (!repo.canRead) {
+    const recorded = await repo.record?.trees(parentGroup(host, sources));
+    if (!recorded || (opts.parent && !recorded.snapshot.startsWith(opts.parent))) {
+      if (opts.parent) throw new ScrateError(`--parent ${opts.parent}: this write-only key has no record of that snapshot's trees`, ExitCode.fatal, 'it can only use the last snapshot it made of the same paths');
+      return undefined;
+    }
+    if (!(await repo.listNames('snapshots')).includes(recorded.snapshot)) return undefined;
+    const trees = recorded.trees;
+    return {
+      id: recorded.snapshot,
+      tree: recorded.root,
+      trees: async (id) => {
+        const bytes = trees.get(id);
+        if (!bytes) throw new IntegrityError(`tree ${id.toString('hex').slice(0, 12)}`, 'not in this writer\'s record');
+        return decodeTree(bytes);
+      },
+    };
+  }
+  const own = (await listSnapshots(repo)).filter((e) => e.writer === repo.self);
+  const chosen = opts.parent
+    ? own.find((e) => e.id.startsWith(opts.parent!.toLowerCase()))
+    : own.filter((e) => e.snapshot.hostname === host && e.snapshot.paths.length === sources.length && e.snapshot.paths.every((p, i) => p === sources[i])).at(-1);
+  if (opts.parent && !chosen) throw new ScrateError(`--parent ${opts.parent}: not a snapshot this key's writer made`, ExitCode.fatal, 'a parent must be one of the same writer\'s snapshots');
+  if (!chosen) return undefined;
+  const reader = repo.reader(repo.self);
+  return { id: chosen.id, tree: chosen.snapshot.tree, trees: (id) => loadTree(reader, id) };
 }
 
 function describe(err: unknown): string {
@@ -238,15 +281,20 @@ class BackupRun implements BlobSink {
   constructor(
     private readonly repo: Repository,
     private readonly opts: BackupOptions,
+    /** The parent snapshot's trees, by ID. */
+    private readonly parentTrees: ((id: Buffer) => Promise<Node[]>) | undefined,
+    /** Every tree of the new snapshot goes here too (a write-only key's record). */
+    private readonly treeLog: TreeLog | undefined,
   ) {
     this.excludes = new Excludes(opts.excludes ?? []);
     const setup = {
-      chunkIdKey: repo.keys.chunkIdKey,
-      dataPublicKey: repo.keys.dataPublicKey,
+      chunkIdKey: repo.keys.writer.chunkIdKey,
+      sealPublic: repo.keys.sealPublic,
+      writer: repo.keys.writer.id,
       chunker: repo.chunker,
       level: opts.compression ?? repo.config.compression,
       packSize: repo.config.packSize,
-      staging: repo.writer.staging,
+      staging: repo.packer.staging,
     };
     this.data = new DataPipeline(setup, this);
   }
@@ -260,23 +308,28 @@ class BackupRun implements BlobSink {
     await this.data.close();
   }
 
-  /** BlobSink: whether a blob the pipeline hashed is to be stored (a dry run only counts it). */
+  /** BlobSink: whether a data blob the pipeline hashed is to be stored. */
   claim(id: Buffer, rawLength: number): boolean {
+    return this.claimAs(BlobType.data, id, rawLength);
+  }
+
+  /** Whether a blob is new and to be stored (a dry run only counts it). */
+  private claimAs(type: BlobType, id: Buffer, rawLength: number): boolean {
     if (this.opts.dryRun) {
-      const key = id.toString('latin1');
-      if (!this.repo.index.has(id) && !this.dryRunSeen.has(key)) {
+      const key = String.fromCharCode(type) + id.toString('latin1');
+      if (!this.repo.index.has(type, id, this.repo.self.no) && !this.dryRunSeen.has(key)) {
         this.dryRunSeen.add(key);
         this.countAdded(rawLength);
       }
       return false;
     }
-    if (!this.repo.writer.claim(id)) return false;
+    if (!this.repo.packer.claim(type, id)) return false;
     this.countAdded(rawLength);
     return true;
   }
 
   storePack(pack: FinishedPack): Promise<void> {
-    return this.repo.writer.storePack(pack);
+    return this.repo.packer.storePack(pack);
   }
 
   /** A snapshot of one file read from a stream: a root tree holding just that file. */
@@ -338,12 +391,13 @@ class BackupRun implements BlobSink {
       this.waits = outer;
     }
     // Only now are the entries' content and subtree IDs known. A directory exactly as in the
-    // parent snapshot keeps its tree ID: no encoding, hashing or compressing.
+    // parent snapshot keeps its tree ID: no encoding, hashing or compressing. (Not for a record
+    // of trees, which must hold each one.)
     const { stored } = parent;
     return {
       result: Promise.all(waits).then(() => {
         const kept = nodes.filter((n) => !this.dropped.has(n));
-        return stored && unchangedTree(kept, stored.nodes) ? stored.id : this.saveTree(kept);
+        return stored && !this.treeLog && unchangedTree(kept, stored.nodes) ? stored.id : this.saveTree(kept);
       }),
     };
   }
@@ -373,7 +427,7 @@ class BackupRun implements BlobSink {
     const key = id.toString('latin1');
     const prefetched = this.prefetched.get(key);
     this.prefetched.delete(key);
-    return prefetched ?? loadTree(this.repo, id);
+    return prefetched ?? this.parentTrees!(id);
   }
 
   /**
@@ -387,7 +441,7 @@ class BackupRun implements BlobSink {
       if (n.type !== 'dir' || !n.subtree) continue;
       const key = n.subtree.toString('latin1');
       if (this.prefetched.has(key)) continue;
-      const load = loadTree(this.repo, n.subtree);
+      const load = this.parentTrees!(n.subtree);
       load.catch(() => undefined); // seen when the walk gets there; never an unhandled rejection
       this.prefetched.set(key, load);
     }
@@ -395,7 +449,8 @@ class BackupRun implements BlobSink {
 
   private async saveTree(nodes: Node[]): Promise<Buffer> {
     const blob = this.repo.prepare(BlobType.tree, encodeTree(nodes));
-    if (this.claim(blob.id, blob.rawLength)) await this.repo.writer.put(BlobType.tree, blob);
+    this.treeLog?.add(blob);
+    if (this.claimAs(BlobType.tree, blob.id, blob.rawLength)) await this.repo.packer.put(BlobType.tree, blob);
     return blob.id;
   }
 

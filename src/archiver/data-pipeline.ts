@@ -6,7 +6,7 @@ import type { FastCDC } from '../chunker/fastcdc.js';
 import { TAG_BYTES } from '../crypto/primitives.js';
 import { pipeline, READ_SLOTS, ReadOutcome, type Lane as NativeLane } from '../native/pipeline.js';
 import { errnoCode, posix } from '../native/posix.js';
-import { BlobType, newDataPack, type PackWriter } from '../repository/pack.js';
+import { BlobType, newPack, type PackWriter } from '../repository/pack.js';
 import { PACK_FILE_WINDOW, PackFile } from '../repository/pack-file.js';
 import type { FinishedPack } from '../repository/packer.js';
 import { RingArena, type Region } from '../util/ring-arena.js';
@@ -16,8 +16,12 @@ export type ReadFn = (buffer: Buffer, offset: number, length: number) => Promise
 
 /** What the pipeline needs to cut, name, compress and pack data exactly as the repository does. */
 export interface PipelineSetup {
+  /** Names blobs: the writer's key. */
   chunkIdKey: Buffer;
-  dataPublicKey: Buffer;
+  /** The repository's public key, which pack keys are agreed with. */
+  sealPublic: Buffer;
+  /** Who writes the packs (their headers say so). */
+  writer: Buffer;
   chunker: FastCDC;
   level: number;
   packSize: number;
@@ -414,6 +418,7 @@ export class DataPipeline {
     }
     lane.waiting.splice(0, completes.length);
     if (group.length === 0) return false;
+    shuffle(group, ids);
     const fields = new Uint32Array(2 * group.length);
     const at = chained ? -1 : window.at;
     const offset = chained ? -1 : window.offset;
@@ -429,7 +434,7 @@ export class DataPipeline {
     await seal.written;
     lane.sealing.shift();
     const pack = lane.pack!;
-    pack.sealed(BlobType.data, seal.ids, seal.lengths, seal.fields);
+    pack.sealed(seal.ids, seal.lengths, seal.fields);
     if (lane.sealing.length === 0 && pack.bytes >= this.setup.packSize) await this.finishPack(lane);
     for (const store of seal.completes) {
       lane.load -= store.bytes;
@@ -443,12 +448,12 @@ export class DataPipeline {
    * it is compressed), so it never grows and leaves no garbage: pages never written cost nothing.
    */
   private openPack(lane: Lane): PackWriter {
-    const { staging, dataPublicKey, packSize, chunker } = this.setup;
+    const { staging, sealPublic, writer, packSize, chunker } = this.setup;
     const largest = chunker.params.max + TAG_BYTES;
-    // A pack in memory also has room for its header (~42 bytes a blob).
-    if (!staging) return newDataPack(dataPublicKey, lane.buffers.pop() ?? packSize + largest + 1024 * 1024);
+    // A pack in memory also has room for its header (~41 bytes a blob, and its padding).
+    if (!staging) return newPack(BlobType.data, sealPublic, writer, lane.buffers.pop() ?? packSize + largest + 1024 * 1024);
     lane.file = new PackFile(path.join(staging.dir, `${staging.prefix}${this.run}-${this.packsStaged++}`));
-    return newDataPack(dataPublicKey, lane.buffers.pop() ?? Math.max(largest, PACK_FILE_WINDOW), lane.file, PACK_FILE_WINDOW);
+    return newPack(BlobType.data, sealPublic, writer, lane.buffers.pop() ?? Math.max(largest, PACK_FILE_WINDOW), lane.file, PACK_FILE_WINDOW);
   }
 
   private async finishPack(lane: Lane): Promise<void> {
@@ -499,6 +504,20 @@ function deferred<T>(): Deferred<T> {
   d.promise = new Promise<T>((resolve, reject) => Object.assign(d, { resolve, reject }));
   d.promise.catch(() => undefined);
   return d;
+}
+
+/**
+ * Puts the blobs of one sealing call in a random order (the same for both lists): a pack then
+ * does not hold a file's chunks in the file's order, one after another.
+ */
+function shuffle(blobs: Uint8Array[], ids: Buffer[]): void {
+  // One call for the randomness of all swaps (a randomInt per blob cost ~1 µs each); the modulo's bias is immaterial here.
+  const random = randomBytes(4 * blobs.length);
+  for (let i = blobs.length - 1; i > 0; i--) {
+    const j = random.readUInt32LE(4 * i) % (i + 1);
+    [blobs[i], blobs[j]] = [blobs[j]!, blobs[i]!];
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+  }
 }
 
 function splitIds(all: Buffer): Buffer[] {

@@ -1,7 +1,7 @@
 /** The kinds of object a repository stores; each lives in its own namespace. */
-export type ObjectType = 'config' | 'keys' | 'snapshots' | 'index' | 'data' | 'locks';
+export type ObjectType = 'config' | 'keys' | 'writers' | 'snapshots' | 'index' | 'data' | 'locks';
 
-export const OBJECT_TYPES: readonly ObjectType[] = ['config', 'keys', 'snapshots', 'index', 'data', 'locks'];
+export const OBJECT_TYPES: readonly ObjectType[] = ['config', 'keys', 'writers', 'snapshots', 'index', 'data', 'locks'];
 
 export interface ByteRange {
   offset: number;
@@ -21,6 +21,11 @@ export interface ObjectOptions {
    * hash). A backend that must hash what it sends (S3's SigV4 payload hash) uses it instead.
    */
   sha256?: string;
+  /**
+   * For `save`: only if no object of that name exists (the config, which nothing may replace);
+   * fails with AlreadyExistsError otherwise.
+   */
+  create?: boolean;
 }
 
 /**
@@ -64,6 +69,13 @@ export interface Backend {
   remove(type: ObjectType, name: string): Promise<void>;
   /** Present when objects can be written as files and adopted (see Staging). */
   readonly staging?: Staging;
+}
+
+export class AlreadyExistsError extends Error {
+  constructor(readonly type: ObjectType, readonly name: string) {
+    super(`${type}/${name} already exists`);
+    this.name = 'AlreadyExistsError';
+  }
 }
 
 export class NotFoundError extends Error {

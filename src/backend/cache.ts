@@ -16,7 +16,7 @@ export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
- * Keeps copies of snapshots, index files and tree packs in a local directory, so listing
+ * Keeps copies of snapshots, index files, writer records and tree packs in a local directory, so listing
  * snapshots, `ls` and the parent lookup of an incremental backup do not download them again.
  * Objects are named by their SHA-256, so a cached copy is verified against its name before it is
  * first used in a process; a bad copy is dropped and fetched again. Deleting the directory is
@@ -71,7 +71,7 @@ export class CachedBackend implements Backend {
   }
 
   private cacheable(type: ObjectType, opts?: ObjectOptions): boolean {
-    return type === 'snapshots' || type === 'index' || (type === 'data' && !!opts?.metadata);
+    return type === 'snapshots' || type === 'index' || type === 'writers' || (type === 'data' && !!opts?.metadata);
   }
 
   private file(type: ObjectType, name: string): string {
@@ -134,7 +134,7 @@ export class CachedBackend implements Backend {
       names.add(entry.name);
       yield entry;
     }
-    if (type === 'snapshots' || type === 'index' || type === 'data') await this.dropStale(type, names);
+    if (type === 'snapshots' || type === 'index' || type === 'writers' || type === 'data') await this.dropStale(type, names);
   }
 
   private async dropStale(type: ObjectType, live: Set<string>): Promise<void> {

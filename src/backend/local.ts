@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readdirOrEmpty, readRangeSync } from '../util/fs.js';
-import { NotFoundError, OBJECT_TYPES, type Backend, type ObjectOptions, type ObjectType, type Staging } from './backend.js';
+import { AlreadyExistsError, NotFoundError, OBJECT_TYPES, type Backend, type ObjectOptions, type ObjectType, type Staging } from './backend.js';
 
 const TEMP_PREFIX = '.tmp-';
 /** Ranges up to this size (tree blobs, a few small files' worth of a pack) are read without the thread pool. */
@@ -53,7 +53,7 @@ export class LocalBackend implements Backend {
     for (let i = 0; i < 256; i++) await fs.mkdir(path.join(this.root, 'data', i.toString(16).padStart(2, '0')), { recursive: true, mode: 0o700 });
   }
 
-  async save(type: ObjectType, name: string, data: Uint8Array): Promise<void> {
+  async save(type: ObjectType, name: string, data: Uint8Array, opts: ObjectOptions = {}): Promise<void> {
     const dir = this.dirOf(type, name);
     const temp = path.join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
     const fh = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
@@ -67,7 +67,19 @@ export class LocalBackend implements Backend {
       throw err;
     }
     await fh.close();
-    await fs.rename(temp, this.pathOf(type, name));
+    if (opts.create) {
+      // A link fails where a rename would replace: nothing can overwrite the object.
+      try {
+        await fs.link(temp, this.pathOf(type, name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError(type, name);
+        throw err;
+      } finally {
+        await fs.rm(temp, { force: true });
+      }
+    } else {
+      await fs.rename(temp, this.pathOf(type, name));
+    }
     await syncDir(dir);
   }
 

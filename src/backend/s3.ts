@@ -13,7 +13,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import http from 'node:http';
 import https from 'node:https';
 import { ExitCode, ScrateError } from '../errors.js';
-import { NotFoundError, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
+import { AlreadyExistsError, NotFoundError, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
 import { Budget } from '../util/budget.js';
 import { TransientError } from './retry.js';
 import type { S3Settings } from './s3-location.js';
@@ -68,6 +68,8 @@ export class S3Backend implements Backend {
   readonly connections: number;
   private readonly client: S3Client;
   private readonly slots: Budget;
+  /** Whether the server honours If-None-Match on PUT; learnt from its first refusal. */
+  private conditionalPuts = true;
 
   constructor(private readonly s: S3Settings) {
     this.location = `s3:${s.endpoint ? s.endpoint + '/' : ''}${s.bucket}${s.prefix ? '/' + s.prefix.slice(0, -1) : ''}`;
@@ -154,9 +156,36 @@ export class S3Backend implements Backend {
       Body: data,
       ContentLength: data.length,
       ...(this.s.storageClass && type === 'data' ? { StorageClass: this.s.storageClass as StorageClass } : {}),
+      // Conditional write: the server refuses (412) when the object exists.
+      ...(opts.create ? { IfNoneMatch: '*' } : {}),
     });
     if (opts.sha256) presetPayloadHash(command, opts.sha256);
-    await this.call(`PUT ${key}`, () => this.client.send(command));
+    if (opts.create && !this.conditionalPuts) return this.createAfterCheck(type, name, data);
+    const status = await this.call(`PUT ${key}`, async () => {
+      try {
+        await this.client.send(command);
+        return 200;
+      } catch (err) {
+        const code = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (opts.create && (code === 412 || code === 501)) return code;
+        throw err;
+      }
+    });
+    if (status === 412) throw new AlreadyExistsError(type, name);
+    if (status === 501) {
+      this.conditionalPuts = false;
+      await this.createAfterCheck(type, name, data);
+    }
+  }
+
+  /**
+   * Servers without conditional writes (OpenStack Swift's s3api answers 501): a look first,
+   * then a plain PUT. Two inits racing on one prefix could then both write; nothing else
+   * creates objects this way.
+   */
+  private async createAfterCheck(type: ObjectType, name: string, data: Uint8Array): Promise<void> {
+    if ((await this.stat(type, name)) !== null) throw new AlreadyExistsError(type, name);
+    await this.save(type, name, data);
   }
 
   async load(type: ObjectType, name: string, opts: ObjectOptions = {}): Promise<Buffer> {

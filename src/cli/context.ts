@@ -38,20 +38,33 @@ export function backendOf(g: GlobalOptions): Promise<Backend> {
 
 export type LockMode = 'none' | 'shared' | 'exclusive';
 
+export interface RepositoryOptions {
+  /** Load the index first (default true). */
+  index?: boolean;
+  /** The command reads backups (default true): a write-only key is refused before anything else. */
+  reads?: boolean;
+}
+
 /**
  * Opens the repository, takes the lock the command needs, runs it and always releases the
- * lock: commands never manage the repository's lifetime themselves.
+ * lock: commands never manage the repository's lifetime themselves. A format version 2
+ * repository is only read, and never locked (nothing is written to it).
  */
-export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo: Repository) => Promise<T>, opts: { index?: boolean } = {}): Promise<T> {
+export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo: Repository) => Promise<T>, opts: RepositoryOptions = {}): Promise<T> {
   const backend = await backendOf(ctx.globals);
   if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
   const password = await getPassword(ctx.globals, `enter password for repository ${backend.location}: `);
-  // A local repository is its own cache.
-  const cacheRoot = ctx.globals.cache && !(backend instanceof LocalBackend) ? defaultCacheRoot() : undefined;
-  const repo = await Repository.open(backend, password, { cacheRoot });
-  const held = lock === 'none' ? undefined : await Lock.acquire(repo, lock === 'exclusive');
+  const cacheRoot = ctx.globals.cache ? defaultCacheRoot() : undefined;
+  const repo = await Repository.open(backend, password, {
+    // A local repository is its own cache; a write-only key's record is kept either way.
+    cacheRoot: backend instanceof LocalBackend ? undefined : cacheRoot,
+    recordRoot: cacheRoot,
+    onWarning: (m) => ctx.out.warn(m),
+  });
+  if (opts.reads !== false) repo.requireRead();
+  const held = lock === 'none' || repo.codec.version === 2 ? undefined : await Lock.acquire(repo, lock === 'exclusive');
   try {
-    if (opts.index !== false) await repo.loadIndex();
+    if (opts.index !== false) await repo.loadIndex((m) => ctx.out.warn(m));
     return await fn(repo);
   } finally {
     await held?.release();

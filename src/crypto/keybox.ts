@@ -1,60 +1,71 @@
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { deriveKey, open, randomKey, seal, KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './primitives.js';
+import { deriveKey, KEY_BYTES, NONCE_BYTES, open, seal } from './primitives.js';
 
 /**
- * Seals a symmetric key to an X25519 public key (ephemeral-static ECDH, HKDF, AES-GCM).
- * This is what lets a host write data packs it cannot read back: it holds only the public key.
+ * Keys agreed with an X25519 public key (ephemeral-static ECDH, then HKDF): anyone holding the
+ * repository's public key can encrypt a pack or an object that only the private key opens. This
+ * is what lets a write-only host store backups it cannot read back.
  */
-export const SEALED_KEY_BYTES = KEY_BYTES + KEY_BYTES + TAG_BYTES;
+export const EPHEMERAL_BYTES = KEY_BYTES;
 
-const ZERO_NONCE = Buffer.alloc(NONCE_BYTES);
-const INFO = 'scrate v1 pack key';
+/** PKCS#8 DER of an X25519 private key, up to its 32 bytes (RFC 8410). */
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 
-export interface X25519Pair {
-  publicKey: Buffer;
-  privateKey: Buffer;
+export interface X25519Keys {
+  /** Raw 32 bytes. */
+  readonly public: Buffer;
+  readonly private: KeyObject;
 }
 
-export function generateX25519(): X25519Pair {
-  const { publicKey, privateKey } = generateKeyPairSync('x25519');
-  return { publicKey: rawPublic(publicKey), privateKey: rawPrivate(privateKey) };
+/** The key pair of a 32-byte private key (any 32 bytes are one: X25519 clamps them). */
+export function x25519Keys(privateRaw: Uint8Array): X25519Keys {
+  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, privateRaw]), format: 'der', type: 'pkcs8' });
+  return { private: priv, public: rawPublic(createPublicKey(priv)) };
 }
 
 function rawPublic(key: KeyObject): Buffer {
-  return Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url');
-}
-
-function rawPrivate(key: KeyObject): Buffer {
-  return Buffer.from(key.export({ format: 'jwk' }).d!, 'base64url');
+  return Buffer.from(key.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length));
 }
 
 function publicKeyObject(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
-function privateKeyObject(priv: Uint8Array, pub: Uint8Array): KeyObject {
-  return createPrivateKey({
-    key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(pub).toString('base64url'), d: Buffer.from(priv).toString('base64url') },
-    format: 'jwk',
-  });
-}
-
-/** Returns a fresh random key and its sealed form (ephemeral public key ‖ wrapped key). */
-export function newSealedKey(recipientPublic: Uint8Array): { key: Buffer; sealed: Buffer } {
-  const key = randomKey();
+/**
+ * A fresh key for one pack or object, and the ephemeral public key that lets the holder of
+ * `recipient`'s private key derive it again. The ephemeral pair is used once, so the key is too.
+ */
+export function agreeKey(recipient: Uint8Array, info: string): { key: Buffer; ephemeral: Buffer } {
   const eph = generateKeyPairSync('x25519');
-  const ephPublic = rawPublic(eph.publicKey);
-  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyObject(recipientPublic) });
-  // A fresh ephemeral key per seal makes the wrap key single-use, so a zero nonce is safe.
-  const wrapKey = deriveKey(shared, Buffer.concat([ephPublic, recipientPublic]), INFO);
-  return { key, sealed: Buffer.concat([ephPublic, seal(wrapKey, ZERO_NONCE, key)]) };
+  const ephemeral = rawPublic(eph.publicKey);
+  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyObject(recipient) });
+  return { key: deriveKey(shared, Buffer.concat([ephemeral, recipient]), info), ephemeral };
 }
 
-/** Recovers a key sealed by newSealedKey; null if it was not sealed to this key pair or was altered. */
-export function openSealedKey(sealed: Uint8Array, pair: X25519Pair): Buffer | null {
-  if (sealed.length !== SEALED_KEY_BYTES) return null;
-  const ephPublic = sealed.subarray(0, KEY_BYTES);
-  const shared = diffieHellman({ privateKey: privateKeyObject(pair.privateKey, pair.publicKey), publicKey: publicKeyObject(ephPublic) });
-  const wrapKey = deriveKey(shared, Buffer.concat([ephPublic, pair.publicKey]), INFO);
-  return open(wrapKey, ZERO_NONCE, sealed.subarray(KEY_BYTES));
+/** The key agreeKey gave for `ephemeral`; null when `ephemeral` is not a usable public key. */
+export function recoverKey(ephemeral: Uint8Array, recipient: X25519Keys, info: string): Buffer | null {
+  if (ephemeral.length !== EPHEMERAL_BYTES) return null;
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: recipient.private, publicKey: publicKeyObject(ephemeral) });
+  } catch {
+    // A low-order point planted in a pack or object: no key, rather than a crash.
+    return null;
+  }
+  return deriveKey(shared, Buffer.concat([ephemeral, recipient.public]), info);
+}
+
+const ZERO_NONCE = Buffer.alloc(NONCE_BYTES);
+
+/** A small message only `recipient`'s private key opens: ephemeral public key ‖ AES-GCM (the key is used once). */
+export function sealBox(recipient: Uint8Array, info: string, plaintext: Uint8Array): Buffer {
+  const { key, ephemeral } = agreeKey(recipient, info);
+  return Buffer.concat([ephemeral, seal(key, ZERO_NONCE, plaintext)]);
+}
+
+/** What sealBox sealed; null when it was not sealed to these keys or was altered. */
+export function openBox(box: Uint8Array, recipient: X25519Keys, info: string): Buffer | null {
+  const key = recoverKey(box.subarray(0, EPHEMERAL_BYTES), recipient, info);
+  return key && open(key, ZERO_NONCE, box.subarray(EPHEMERAL_BYTES));
 }

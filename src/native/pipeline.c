@@ -749,17 +749,23 @@ static napi_value decompress_into(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* decompress(data) -> Buffer: a frame that records its size (every one scrate writes). */
+/*
+ * decompress(data, limit) -> Buffer: a frame that records its size (every one scrate writes), at
+ * most `limit` bytes: a frame from the repository claiming more is refused before any allocation.
+ */
 static napi_value decompress(napi_env env, napi_callback_info info) {
-  size_t argc = 1, len;
-  napi_value argv[1], result;
+  size_t argc = 2, len;
+  napi_value argv[2], result;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint8_t *data;
   void *out;
-  if (argc != 1 || get_bytes(env, argv[0], &data, &len)) return napi_throw_type_error(env, NULL, "decompress(data)"), NULL;
+  double limit;
+  if (argc != 2 || get_bytes(env, argv[0], &data, &len) || napi_get_value_double(env, argv[1], &limit) != napi_ok)
+    return napi_throw_type_error(env, NULL, "decompress(data, limit)"), NULL;
   unsigned long long size = ZSTD_getFrameContentSize(data, len);
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > INT32_MAX)
     return napi_throw_error(env, NULL, "not a zstd frame of known size"), NULL;
+  if ((double)size > limit) return napi_throw_error(env, NULL, "zstd frame larger than allowed"), NULL;
   if (napi_create_buffer(env, (size_t)size, &out, &result) != napi_ok) return NULL;
   if (decompress_to(out, (size_t)size, data, len)) return napi_throw_error(env, NULL, "zstd data does not decompress to its recorded size"), NULL;
   return result;

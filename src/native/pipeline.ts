@@ -37,8 +37,8 @@ interface PipelineBinding {
   packSinkDigest(sink: PackSink): Buffer;
   /** data compressed as sealBlobs would, on this thread, into out[at…]: its length, or 0 when not smaller (or out has no room). */
   compressInto(lane: Lane, data: Uint8Array, out: Uint8Array, at: number): number;
-  /** A frame that records its size, decompressed. */
-  decompress(data: Uint8Array): Buffer;
+  /** A frame that records its size, decompressed; one claiming more than `limit` bytes is refused unread. */
+  decompress(data: Uint8Array, limit: number): Buffer;
   /** Throws unless data decompresses to exactly out.length bytes. */
   decompressInto(out: Uint8Array, data: Uint8Array): void;
 }

@@ -1,10 +1,14 @@
+import { TAG_BYTES } from '../crypto/primitives.js';
+import { IntegrityError } from '../errors.js';
 import { ID_BYTES } from './ids.js';
-import type { BlobType, PackEntry } from './pack.js';
+import { BlobType, MAX_BLOB_BYTES, type PackEntry } from './pack.js';
 
 /** A pack as the index knows it: enough to read any blob without opening the pack first. */
 export interface PackInfo {
   id: Buffer;
   type: BlobType;
+  /** Who wrote it (Writers' number): its blobs are named with that writer's key. */
+  writer: number;
   /** The pack's key envelope (see pack.ts), so a blob read needs one ranged request. */
   envelope: Buffer;
 }
@@ -21,7 +25,9 @@ const META_WORDS = 4;
 const COMPRESSED_BIT = 0x80000000;
 
 /**
- * Every blob in the repository, keyed by its 32-byte ID. Stored flat (IDs in one buffer,
+ * Every blob in the repository, keyed by its type, its 32-byte ID and its writer: writers name
+ * blobs with keys of their own, and a snapshot refers only to blobs of its writer, so a blob
+ * another writer claims (even a forged claim) can never stand in for one. Stored flat (IDs in one buffer,
  * locations in one Uint32Array, an open-addressing table of entry numbers) so that tens of
  * millions of blobs cost about 60 bytes each and no per-blob objects exist for the GC.
  */
@@ -37,7 +43,7 @@ export class BlobIndex {
     return this.count;
   }
 
-  /** Adds a pack's blobs; a blob already indexed elsewhere keeps its first location. */
+  /** Adds a pack's blobs; a blob already indexed elsewhere (same type and writer) keeps its first location. */
   addPack(pack: PackInfo, entries: readonly PackEntry[]): void {
     const key = pack.id.toString('hex');
     if (this.packNumbers.has(key)) return;
@@ -46,7 +52,7 @@ export class BlobIndex {
     this.packNumbers.set(key, packNo);
     this.reserve(this.count + entries.length);
     for (const e of entries) {
-      if (this.slotOf(e.id) >= 0) continue;
+      if (this.slotOf(pack.type, e.id, pack.writer) >= 0) continue;
       const n = this.count++;
       e.id.copy(this.ids, n * ID_BYTES);
       const m = n * META_WORDS;
@@ -58,12 +64,12 @@ export class BlobIndex {
     }
   }
 
-  has(id: Uint8Array): boolean {
-    return this.slotOf(id) >= 0;
+  has(type: BlobType, id: Uint8Array, writer: number): boolean {
+    return this.slotOf(type, id, writer) >= 0;
   }
 
-  find(id: Uint8Array): BlobLocation | undefined {
-    const slot = this.slotOf(id);
+  find(type: BlobType, id: Uint8Array, writer: number): BlobLocation | undefined {
+    const slot = this.slotOf(type, id, writer);
     if (slot < 0) return undefined;
     const m = (this.table[slot]! - 1) * META_WORDS;
     const raw = this.meta[m + 3]!;
@@ -108,14 +114,17 @@ export class BlobIndex {
   }
 
   /** IDs are keyed hashes, so their first bytes are uniformly distributed: no further hashing needed. */
-  private slotOf(id: Uint8Array): number {
+  private slotOf(type: BlobType, id: Uint8Array, writer: number): number {
     if (this.table.length === 0) return -1;
     const mask = this.table.length - 1;
     let slot = (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) & mask;
     for (;;) {
       const e = this.table[slot]!;
       if (e === 0) return -1;
-      if (this.ids.compare(id, 0, ID_BYTES, (e - 1) * ID_BYTES, e * ID_BYTES) === 0) return slot;
+      if (this.ids.compare(id, 0, ID_BYTES, (e - 1) * ID_BYTES, e * ID_BYTES) === 0) {
+        const pack = this.packs[this.meta[(e - 1) * META_WORDS]!]!;
+        if (pack.type === type && pack.writer === writer) return slot;
+      }
       slot = (slot + 1) & mask;
     }
   }
@@ -156,34 +165,47 @@ export function encodeIndexFile(records: readonly Buffer[]): Buffer[] {
   return [count, ...records];
 }
 
-export function decodeIndexFile(buf: Buffer): IndexFile {
+/**
+ * An index object's payload (the same layout in format versions 2 and 3), every length
+ * checked: an index comes from the repository, and a malformed one is damage, never a crash.
+ * Its packs are `writer`'s.
+ */
+export function decodeIndexFile(buf: Buffer, writer: number, what: string): IndexFile {
+  const bad = (detail: string) => new IntegrityError(what, detail);
+  const need = (n: number) => {
+    if (at + n > buf.length) throw bad('truncated');
+  };
   const packs: IndexFile['packs'] = [];
+  let at = 0;
+  need(4);
   const count = buf.readUInt32LE(0);
-  let at = 4;
+  at = 4;
   for (let i = 0; i < count; i++) {
+    need(ID_BYTES + 2);
     const id = Buffer.from(buf.subarray(at, at + ID_BYTES));
     at += ID_BYTES;
-    const type = buf[at++] as BlobType;
+    const type = buf[at++]!;
+    if (type !== BlobType.data && type !== BlobType.tree) throw bad(`unknown blob type ${type}`);
     const envLength = buf[at++]!;
+    need(envLength + 4);
     const envelope = Buffer.from(buf.subarray(at, at + envLength));
     at += envLength;
     const n = buf.readUInt32LE(at);
     at += 4;
+    need(n * BLOB_RECORD);
     const entries: PackEntry[] = [];
-    for (let j = 0; j < n; j++) {
+    for (let j = 0; j < n; j++, at += BLOB_RECORD) {
+      const offset = buf.readUInt32LE(at + ID_BYTES);
+      const length = buf.readUInt32LE(at + ID_BYTES + 4);
       const raw = buf.readUInt32LE(at + ID_BYTES + 8);
-      entries.push({
-        type,
-        id: Buffer.from(buf.subarray(at, at + ID_BYTES)),
-        offset: buf.readUInt32LE(at + ID_BYTES),
-        length: buf.readUInt32LE(at + ID_BYTES + 4),
-        rawLength: raw & ~COMPRESSED_BIT,
-        compressed: (raw & COMPRESSED_BIT) !== 0,
-      });
-      at += BLOB_RECORD;
+      const rawLength = raw & ~COMPRESSED_BIT;
+      const compressed = (raw & COMPRESSED_BIT) !== 0;
+      // A blob is stored compressed only when that is smaller, else as it is: its tag on top.
+      if (rawLength > MAX_BLOB_BYTES || length < TAG_BYTES || length > rawLength + TAG_BYTES) throw bad('blob lengths out of range');
+      entries.push({ type: type as BlobType, id: Buffer.from(buf.subarray(at, at + ID_BYTES)), offset, length, rawLength, compressed });
     }
-    packs.push({ pack: { id, type, envelope }, entries });
+    packs.push({ pack: { id, type: type as BlobType, writer, envelope }, entries });
   }
-  if (at !== buf.length) throw new RangeError('index file has trailing bytes');
+  if (at !== buf.length) throw bad('trailing bytes');
   return { packs };
 }

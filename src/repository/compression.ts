@@ -22,8 +22,9 @@ export function compress(data: Uint8Array, level: number): Buffer | null {
   return length === 0 ? null : out.subarray(0, length);
 }
 
-export function decompress(data: Uint8Array): Buffer {
-  return pipeline.decompress(data);
+/** A zstd frame decompressed; throws when it would be larger than `limit` (data from a repository is untrusted). */
+export function decompress(data: Uint8Array, limit: number): Buffer {
+  return pipeline.decompress(data, limit);
 }
 
 /**

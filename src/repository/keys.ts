@@ -1,10 +1,12 @@
 import os from 'node:os';
 import type { Backend } from '../backend/backend.js';
-import { createKeyFile, openKeyFile, type KeyFile, type MasterKeys } from '../crypto/masterkeys.js';
+import type { AccessKeys } from '../crypto/access.js';
 import { sha256 } from '../crypto/primitives.js';
-import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { verifyingKey, type SigningKey } from '../crypto/signing.js';
+import { ExitCode, ScrateError } from '../errors.js';
+import { createKeyFile, encodeKeyFile, MAX_KEY_FILE_BYTES, openKeyFile, parseKeyFile, signedByAdmin, type KeyFile } from './key-file.js';
 
-/** How long one password check should take; tests lower it. */
+/** How long one password check should take, at least (calibrated at key creation). */
 export const DEFAULT_KDF_MS = 500;
 
 export interface KeyListing {
@@ -12,53 +14,53 @@ export interface KeyListing {
   file: KeyFile;
 }
 
-/** Every readable key file, oldest first; a damaged one is skipped so that it cannot lock out the others. */
-export async function listKeys(backend: Backend): Promise<KeyListing[]> {
+/**
+ * Every well-formed key file. One that is damaged, altered or planted with out-of-bounds
+ * parameters is skipped (reported through `onSkipped`) so that it cannot lock out the others.
+ */
+export async function listKeys(backend: Backend, onSkipped?: (id: string, why: string) => void): Promise<KeyListing[]> {
   const out: KeyListing[] = [];
-  for await (const { name } of backend.list('keys')) {
+  for await (const { name, size } of backend.list('keys')) {
+    if (size > MAX_KEY_FILE_BYTES) {
+      onSkipped?.(name, `${size} bytes is too large for a key file`);
+      continue;
+    }
     try {
-      out.push({ id: name, file: await loadKeyFile(backend, name) });
+      const bytes = await backend.load('keys', name);
+      if (sha256(bytes).toString('hex') !== name) throw new Error('content does not match its name');
+      out.push({ id: name, file: parseKeyFile(bytes) });
     } catch (err) {
-      if (!(err instanceof IntegrityError)) throw err;
+      if (!(err instanceof Error) || err instanceof ScrateError) throw err;
+      onSkipped?.(name, err.message);
     }
   }
-  return out.sort((a, b) => a.file.created.localeCompare(b.file.created));
+  return out;
 }
 
-async function loadKeyFile(backend: Backend, id: string): Promise<KeyFile> {
-  const bytes = await backend.load('keys', id);
-  if (sha256(bytes).toString('hex') !== id) throw new IntegrityError(`key ${id.slice(0, 8)}`, 'content does not match its name');
-  try {
-    return JSON.parse(bytes.toString('utf8')) as KeyFile;
-  } catch {
-    throw new IntegrityError(`key ${id.slice(0, 8)}`, 'not valid JSON');
-  }
-}
-
-/** Writes a new key file protecting `keys` with `password`; returns its ID. */
-export async function addKey(backend: Backend, keys: MasterKeys, password: string, kdfMs: number): Promise<string> {
-  const file = await createKeyFile(keys, password, kdfMs, { hostname: os.hostname(), username: os.userInfo().username });
-  const bytes = Buffer.from(JSON.stringify(file, null, 2) + '\n');
+/** Writes a key file for `keys` under `password`, signed by `admin`; returns its ID. */
+export async function addKey(backend: Backend, keys: AccessKeys, password: string, kdfMs: number, admin: SigningKey, opts: { hostname?: string; signingSeed?: Buffer } = {}): Promise<string> {
+  const info = { created: new Date().toISOString(), hostname: opts.hostname ?? os.hostname(), username: os.userInfo().username };
+  const bytes = encodeKeyFile(await createKeyFile(keys, password, kdfMs, info, admin, opts.signingSeed));
   const id = sha256(bytes).toString('hex');
   await backend.save('keys', id, bytes, { sha256: id });
   return id;
 }
 
-/** Tries every key file; the first the password opens wins. */
-export async function unlockKeys(backend: Backend, password: string): Promise<{ keyId: string; keys: MasterKeys }> {
-  const listing = await listKeys(backend);
-  if (listing.length === 0) throw new ScrateError(`repository ${backend.location} has no keys`, ExitCode.fatal);
-  for (const { id, file } of listing) {
+/**
+ * Tries the key files the config's admin key signed: a planted one is never tried, so none
+ * can cost a key derivation. Which admin key is real is settled after: the config must be
+ * signed by the admin key inside the key file the password opened (Repository.open).
+ */
+export async function unlockKeys(backend: Backend, password: string, configAdmin: Buffer, onSkipped?: (id: string, why: string) => void): Promise<{ keyId: string; keys: AccessKeys }> {
+  const listing = await listKeys(backend, onSkipped);
+  if (listing.length === 0) throw new ScrateError(`repository ${backend.location} has no usable keys`, ExitCode.fatal);
+  const admin = verifyingKey(configAdmin);
+  const signed = listing.filter(({ file }) => signedByAdmin(file, admin));
+  if (signed.length === 0) throw new ScrateError(`no key file of ${backend.location} is signed by its config's admin key`, ExitCode.fatal, 'the config or the key files were replaced or altered');
+  for (const { id } of listing.filter((k) => !signed.includes(k))) onSkipped?.(id, 'not signed by the admin key of the config');
+  for (const { id, file } of signed) {
     const keys = await openKeyFile(file, password);
     if (keys) return { keyId: id, keys };
   }
   throw new ScrateError('wrong password, or no key in this repository matches it', ExitCode.wrongPassword);
-}
-
-export async function removeKey(backend: Backend, id: string, current: string): Promise<void> {
-  const listing = await listKeys(backend);
-  if (!listing.some((k) => k.id === id)) throw new ScrateError(`no key ${id}`);
-  if (id === current) throw new ScrateError('refusing to remove the key in use', ExitCode.fatal, 'open the repository with another key to remove this one');
-  if (listing.length <= 1) throw new ScrateError('refusing to remove the last key');
-  await backend.remove('keys', id);
 }

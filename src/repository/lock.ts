@@ -1,24 +1,71 @@
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { openBox, sealBox } from '../crypto/keybox.js';
+import { counterNonce, deriveKey, open, seal, sha256 } from '../crypto/primitives.js';
 import { ExitCode, ScrateError } from '../errors.js';
 import type { Repository } from './repository.js';
-import { ObjectKind } from './sealed-object.js';
 
-/** A lock object's content. Shared locks (backup, restore) coexist; an exclusive one (delete) excludes all. */
+/**
+ * A lock object's content. Shared locks (backup, restore) coexist; an exclusive one (delete)
+ * excludes all. Every key reads locks (a write-only host must see an exclusive one), so a lock
+ * does not name its host in the clear: `host` is a keyed tag a host recognises as its own, and
+ * the names are sealed to the repository's public key for full keys (docs/FORMAT.md §9).
+ */
 export interface LockInfo {
   time: string;
   exclusive: boolean;
-  hostname: string;
-  username: string;
   pid: number;
+  host: string;
+  who: string;
 }
 
 const REFRESH_MS = 5 * 60 * 1000;
 /** A lock not refreshed for this long belongs to a holder that is gone. */
 export const STALE_MS = 30 * 60 * 1000;
+const MAGIC = Buffer.from('SCL3');
+const HEADER_BYTES = 4 + 32;
+const NONCE = counterNonce(0);
+const WHO_INFO = 'scrate v3 lock holder';
 
-export function isStale(info: LockInfo, now = Date.now()): boolean {
-  if (now - Date.parse(info.time) > STALE_MS) return true;
-  if (info.hostname !== os.hostname()) return false;
+/** This host's tag under `lockKey`. */
+function hostTag(lockKey: Buffer): string {
+  return deriveKey(lockKey, Buffer.from(os.hostname()), 'scrate v3 lock host').subarray(0, 16).toString('base64');
+}
+
+export function encodeLock(repo: Repository, info: LockInfo): Buffer {
+  const salt = randomBytes(32);
+  const header = Buffer.concat([MAGIC, salt]);
+  return Buffer.concat([header, seal(deriveKey(repo.keys.lockKey, salt, 'scrate v3 lock'), NONCE, Buffer.from(JSON.stringify(info)), header)]);
+}
+
+export function decodeLock(repo: Repository, bytes: Buffer): LockInfo | null {
+  if (bytes.length < HEADER_BYTES || !bytes.subarray(0, 4).equals(MAGIC)) return null;
+  const plain = open(deriveKey(repo.keys.lockKey, bytes.subarray(4, HEADER_BYTES), 'scrate v3 lock'), NONCE, bytes.subarray(HEADER_BYTES), bytes.subarray(0, HEADER_BYTES));
+  try {
+    const j = plain && (JSON.parse(plain.toString('utf8')) as LockInfo);
+    return j && typeof j.time === 'string' && typeof j.exclusive === 'boolean' && Number.isInteger(j.pid) && typeof j.host === 'string' ? j : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Who holds a lock, as far as this key may know. */
+function holder(repo: Repository, info: LockInfo): string {
+  const seal = repo.keys.read?.seal;
+  const who = seal && typeof info.who === 'string' ? openBox(Buffer.from(info.who, 'base64'), seal, WHO_INFO) : null;
+  try {
+    const { hostname, username } = JSON.parse(who?.toString('utf8') ?? 'null') as { hostname: unknown; username: unknown };
+    if (typeof hostname === 'string' && typeof username === 'string') return `pid ${info.pid} on ${hostname} (${username})`;
+  } catch {
+    // A holder this key cannot name.
+  }
+  return info.host === hostTag(repo.keys.lockKey) ? `pid ${info.pid} on this host` : `pid ${info.pid} on another host`;
+}
+
+export function isStale(repo: Repository, info: LockInfo, now = Date.now()): boolean {
+  const time = Date.parse(info.time);
+  if (!Number.isFinite(time) || now - time > STALE_MS) return true;
+  if (info.host !== hostTag(repo.keys.lockKey)) return false;
   try {
     process.kill(info.pid, 0);
     return false;
@@ -27,16 +74,28 @@ export function isStale(info: LockInfo, now = Date.now()): boolean {
   }
 }
 
+/** Every lock this key can read; one it cannot (damaged, planted) is treated as absent. */
 export async function listLocks(repo: Repository): Promise<{ name: string; info: LockInfo }[]> {
   const out: { name: string; info: LockInfo }[] = [];
   for (const name of await repo.listNames('locks')) {
     try {
-      out.push({ name, info: JSON.parse((await repo.loadObject('locks', ObjectKind.lock, name)).toString('utf8')) as LockInfo });
+      const info = decodeLock(repo, await repo.backend.load('locks', name));
+      if (info) out.push({ name, info });
     } catch {
       // Removed by its holder while we listed.
     }
   }
   return out;
+}
+
+/** Writes a lock object of this host for process `pid`; returns its name. */
+export async function saveLock(repo: Repository, exclusive: boolean, pid = process.pid): Promise<string> {
+  const who = sealBox(repo.keys.sealPublic, WHO_INFO, Buffer.from(JSON.stringify({ hostname: os.hostname(), username: os.userInfo().username })));
+  const info: LockInfo = { time: new Date().toISOString(), exclusive, pid, host: hostTag(repo.keys.lockKey), who: who.toString('base64') };
+  const bytes = encodeLock(repo, info);
+  const name = sha256(bytes).toString('hex');
+  await repo.backend.save('locks', name, bytes, { sha256: name });
+  return name;
 }
 
 export class Lock {
@@ -52,7 +111,7 @@ export class Lock {
   /** Takes the lock, or fails with exit code 11 naming the holder. */
   static async acquire(repo: Repository, exclusive: boolean): Promise<Lock> {
     await Lock.checkConflicts(repo, exclusive, undefined);
-    const lock = new Lock(repo, await Lock.write(repo, exclusive), exclusive);
+    const lock = new Lock(repo, await saveLock(repo, exclusive), exclusive);
     // Two processes may have checked at the same moment: look again now that ours is visible.
     try {
       await Lock.checkConflicts(repo, exclusive, lock.name);
@@ -68,17 +127,12 @@ export class Lock {
     return lock;
   }
 
-  private static async write(repo: Repository, exclusive: boolean): Promise<string> {
-    const info: LockInfo = { time: new Date().toISOString(), exclusive, hostname: os.hostname(), username: os.userInfo().username, pid: process.pid };
-    return repo.saveObject('locks', ObjectKind.lock, Buffer.from(JSON.stringify(info)));
-  }
-
   private static async checkConflicts(repo: Repository, exclusive: boolean, own: string | undefined): Promise<void> {
     for (const { name, info } of await listLocks(repo)) {
-      if (name === own || isStale(info)) continue;
+      if (name === own || isStale(repo, info)) continue;
       if (exclusive || info.exclusive) {
         throw new ScrateError(
-          `repository is locked ${info.exclusive ? 'exclusively ' : ''}by pid ${info.pid} on ${info.hostname} (${info.username}) since ${info.time}`,
+          `repository is locked ${info.exclusive ? 'exclusively ' : ''}by ${holder(repo, info)} since ${info.time}`,
           ExitCode.locked,
           'if that process is gone, `scrate unlock` removes stale locks',
         );
@@ -88,7 +142,7 @@ export class Lock {
 
   private async refresh(): Promise<void> {
     const old = this.name;
-    this.name = await Lock.write(this.repo, this.exclusive);
+    this.name = await saveLock(this.repo, this.exclusive);
     await this.repo.backend.remove('locks', old);
   }
 
@@ -104,7 +158,7 @@ export class Lock {
 export async function removeLocks(repo: Repository, all: boolean): Promise<number> {
   let n = 0;
   for (const { name, info } of await listLocks(repo)) {
-    if (all || isStale(info)) {
+    if (all || isStale(repo, info)) {
       await repo.backend.remove('locks', name);
       n++;
     }

@@ -1,24 +1,21 @@
-import { IntegrityError } from '../errors.js';
-import { newSealedKey } from '../crypto/keybox.js';
+import { WRITER_ID_BYTES } from '../crypto/access.js';
+import { agreeKey, EPHEMERAL_BYTES, recoverKey, type X25519Keys } from '../crypto/keybox.js';
 import { counterNonce, open, seal, sealInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
+import { IntegrityError } from '../errors.js';
 import { ID_BYTES } from './ids.js';
+import { paddedLength } from './padding.js';
 
 /**
  * A pack holds encrypted blobs of one type and ends with its own encrypted header, so the
- * index can always be rebuilt from packs alone:
- *   "SCPK" | version u8 | envelope (key kind u8 + body) | blob… | header | u32 LE header length
- * Each pack has its own key, given by the envelope; blob i is sealed with the nonce
- * counter = its offset in the pack, the header with the all-ones nonce, so no nonce repeats.
+ * index can always be rebuilt from packs alone (docs/FORMAT.md §5):
+ *   "SCPK" | version u8 = 2 | ephemeral X25519 public key (32) | blob… | header | u32 LE header length
+ * Each pack has its own key, agreed with the repository's public key through the ephemeral one
+ * (a write-only host can write packs it cannot read); blob i is sealed with the nonce counter =
+ * its offset in the pack, the header with the all-ones nonce, so no nonce repeats. The header
+ * names the pack's writer and type and is padded (padding.ts).
  */
 export const BlobType = { data: 0, tree: 1 } as const;
 export type BlobType = (typeof BlobType)[keyof typeof BlobType];
-
-export const KeyKind = {
-  /** The pack key is sealed to the repository's data public key (file contents). */
-  sealed: 1,
-  /** The pack key is derived from the metadata key and a salt (trees). */
-  derived: 2,
-} as const;
 
 export interface PackEntry {
   type: BlobType;
@@ -31,11 +28,17 @@ export interface PackEntry {
   compressed: boolean;
 }
 
-const MAGIC = Buffer.from('SCPK');
-const VERSION = 1;
-const HEADER_NONCE = Buffer.alloc(12, 0xff);
-const ENTRY_BYTES = 1 + 1 + 4 + 4 + ID_BYTES;
+export const PACK_MAGIC = Buffer.from('SCPK');
+const VERSION = 2;
+/** Magic and version: where the envelope starts. */
+export const PACK_PREFIX_BYTES = 5;
+export const HEADER_NONCE = Buffer.alloc(12, 0xff);
+const HEADER_FIXED = WRITER_ID_BYTES + 1 + 4;
+const ENTRY_BYTES = 1 + 4 + 4 + ID_BYTES;
 const FLAG_ZSTD = 1;
+const KEY_INFO = 'scrate v3 pack key';
+/** A blob larger than this is refused when read: no chunk or tree comes near it, and it bounds what a planted index can make a reader allocate. */
+export const MAX_BLOB_BYTES = 1024 * 1024 * 1024;
 /** IDs a pack keeps in one allocation: 16 KiB, 512 entries. */
 const ID_STORE_BYTES = 512 * ID_BYTES;
 
@@ -85,13 +88,15 @@ export class PackWriter {
     /** The pack's own key: blobs sealed elsewhere (sealBlobs) are sealed with it. */
     readonly key: Buffer,
     readonly envelope: Buffer,
+    readonly type: BlobType,
+    private readonly writer: Buffer,
     capacity: number | Buffer,
     private readonly out?: PackOut,
     windowAt?: number,
   ) {
     this.buffer = typeof capacity === 'number' ? Buffer.allocUnsafeSlow(capacity) : capacity;
     this.windowAt = windowAt ?? this.buffer.length;
-    this.append(MAGIC);
+    this.append(PACK_MAGIC);
     this.append(Buffer.from([VERSION]));
     this.append(envelope);
   }
@@ -100,12 +105,12 @@ export class PackWriter {
     return this.flushed + this.used;
   }
 
-  add(type: BlobType, id: Buffer, stored: Uint8Array, rawLength: number, compressed: boolean): void {
+  add(id: Buffer, stored: Uint8Array, rawLength: number, compressed: boolean): void {
     const length = stored.length + TAG_BYTES;
     const offset = this.bytes;
     this.reserve(length);
     sealInto(this.key, blobNonce(offset), stored, this.buffer, this.used);
-    this.record(type, id, length, rawLength, compressed);
+    this.record(id, length, rawLength, compressed);
   }
 
   /**
@@ -121,13 +126,13 @@ export class PackWriter {
   }
 
   /** Blobs sealed into room()'s place, one after another: their pack lengths and compressed flags at fields[2i…]. */
-  sealed(type: BlobType, ids: Buffer[], rawLengths: number[], fields: Uint32Array): void {
-    ids.forEach((id, i) => this.record(type, id, fields[2 * i]!, rawLengths[i]!, fields[2 * i + 1] === 1));
+  sealed(ids: Buffer[], rawLengths: number[], fields: Uint32Array): void {
+    ids.forEach((id, i) => this.record(id, fields[2 * i]!, rawLengths[i]!, fields[2 * i + 1] === 1));
     this.pendingFrom = this.used;
   }
 
-  private record(type: BlobType, id: Buffer, length: number, rawLength: number, compressed: boolean): void {
-    this.entries.push({ type, id: this.keep(id), offset: this.bytes, length, rawLength, compressed });
+  private record(id: Buffer, length: number, rawLength: number, compressed: boolean): void {
+    this.entries.push({ type: this.type, id: this.keep(id), offset: this.bytes, length, rawLength, compressed });
     this.used += length;
   }
 
@@ -143,18 +148,22 @@ export class PackWriter {
 
   /**
    * The pack's entries, its size and its name: the SHA-256 of its bytes. `bytes` are the
-   * pack's bytes, or none when they went out.
+   * pack's bytes, or none when they went out. The header is padded so that the pack's size
+   * is a padded length.
    */
   finish(): { bytes: Buffer; entries: PackEntry[]; id: Buffer; size: number } {
-    const header = Buffer.alloc(this.entries.length * ENTRY_BYTES);
-    this.entries.forEach((e, i) => {
-      const at = i * ENTRY_BYTES;
-      header[at] = e.type;
-      header[at + 1] = e.compressed ? FLAG_ZSTD : 0;
-      header.writeUInt32LE(e.rawLength, at + 2);
-      header.writeUInt32LE(e.length, at + 6);
-      e.id.copy(header, at + 10);
-    });
+    const plain = HEADER_FIXED + this.entries.length * ENTRY_BYTES;
+    const padding = paddedLength(this.bytes + plain + TAG_BYTES + 4) - (this.bytes + plain + TAG_BYTES + 4);
+    const header = Buffer.alloc(plain + padding);
+    let at = this.writer.copy(header, 0);
+    header[at++] = this.type;
+    at = header.writeUInt32LE(this.entries.length, at);
+    for (const e of this.entries) {
+      header[at++] = e.compressed ? FLAG_ZSTD : 0;
+      at = header.writeUInt32LE(e.rawLength, at);
+      at = header.writeUInt32LE(e.length, at);
+      at += e.id.copy(header, at);
+    }
     const sealedHeader = seal(this.key, HEADER_NONCE, header);
     const trailer = Buffer.alloc(4);
     trailer.writeUInt32LE(sealedHeader.length);
@@ -198,50 +207,67 @@ export class PackWriter {
   }
 }
 
-/** A writer for a new data pack: a fresh key, sealed to the repository's data public key. */
-export function newDataPack(dataPublicKey: Buffer, capacity: number | Buffer, out?: PackOut, windowAt?: number): PackWriter {
-  const { key, sealed } = newSealedKey(dataPublicKey);
-  return new PackWriter(key, Buffer.concat([Buffer.from([KeyKind.sealed]), sealed]), capacity, out, windowAt);
+/** A writer for a new pack of `type` by `writer`: a fresh key, agreed with the repository's public key. */
+export function newPack(type: BlobType, sealPublic: Buffer, writer: Buffer, capacity: number | Buffer, out?: PackOut, windowAt?: number): PackWriter {
+  const { key, ephemeral } = agreeKey(sealPublic, KEY_INFO);
+  return new PackWriter(key, ephemeral, type, writer, capacity, out, windowAt);
 }
 
-/** The envelope stored at the start of a pack: key kind and its body. */
+/** The key of a pack, from its envelope (the ephemeral public key); null when that is no key. */
+export function packKeyOf(envelope: Uint8Array, seal: X25519Keys): Buffer | null {
+  return recoverKey(envelope, seal, KEY_INFO);
+}
+
+/** The envelope stored at the start of a pack: the ephemeral public key its key was agreed with. */
 export function readEnvelope(pack: Buffer, what: string): Buffer {
-  if (pack.length < 6 || !pack.subarray(0, 4).equals(MAGIC)) throw new IntegrityError(what, 'not a scrate pack');
+  if (pack.length < PACK_PREFIX_BYTES || !pack.subarray(0, 4).equals(PACK_MAGIC)) throw new IntegrityError(what, 'not a scrate pack');
   if (pack[4] !== VERSION) throw new IntegrityError(what, `unsupported pack version ${pack[4]}`);
-  const len = envelopeLength(pack[5]!);
-  if (len === 0 || pack.length < 5 + len) throw new IntegrityError(what, 'unknown or truncated key envelope');
-  return Buffer.from(pack.subarray(5, 5 + len));
+  if (pack.length < PACK_PREFIX_BYTES + EPHEMERAL_BYTES) throw new IntegrityError(what, 'truncated key envelope');
+  return Buffer.from(pack.subarray(PACK_PREFIX_BYTES, PACK_PREFIX_BYTES + EPHEMERAL_BYTES));
 }
 
-export function envelopeLength(kind: number): number {
-  if (kind === KeyKind.sealed) return 1 + 80;
-  if (kind === KeyKind.derived) return 1 + 32;
-  return 0;
+/** What a pack's own header says: who wrote it, the type of its blobs, and where each lies. */
+export interface PackHeader {
+  writer: Buffer;
+  type: BlobType;
+  entries: PackEntry[];
+}
+
+/** The sealed header at the end of a pack whose blobs start at `firstBlob`, opened: its plaintext, or IntegrityError. */
+export function openPackHeader(pack: Buffer, key: Buffer, firstBlob: number, what: string): { plain: Buffer; headerStart: number } {
+  if (pack.length < firstBlob + TAG_BYTES + 4) throw new IntegrityError(what, 'truncated');
+  const headerLength = pack.readUInt32LE(pack.length - 4);
+  const headerStart = pack.length - 4 - headerLength;
+  if (headerLength < TAG_BYTES || headerStart < firstBlob) throw new IntegrityError(what, 'header length out of range');
+  const plain = open(key, HEADER_NONCE, pack.subarray(headerStart, pack.length - 4));
+  if (!plain) throw new IntegrityError(what, 'pack header failed authentication');
+  return { plain, headerStart };
 }
 
 /** Lists a whole pack's blobs from its own header (used to rebuild the index and by check). */
-export function readPackHeader(pack: Buffer, key: Buffer, what: string): PackEntry[] {
-  const envelope = readEnvelope(pack, what);
-  if (pack.length < 5 + envelope.length + TAG_BYTES + 4) throw new IntegrityError(what, 'truncated');
-  const headerLength = pack.readUInt32LE(pack.length - 4);
-  const headerStart = pack.length - 4 - headerLength;
-  if (headerStart < 5 + envelope.length) throw new IntegrityError(what, 'header length out of range');
-  const header = open(key, HEADER_NONCE, pack.subarray(headerStart, pack.length - 4));
-  if (!header || header.length % ENTRY_BYTES !== 0) throw new IntegrityError(what, 'pack header failed authentication');
+export function readPackHeader(pack: Buffer, key: Buffer, what: string): PackHeader {
+  const firstBlob = PACK_PREFIX_BYTES + readEnvelope(pack, what).length;
+  const { plain, headerStart } = openPackHeader(pack, key, firstBlob, what);
+  if (plain.length < HEADER_FIXED) throw new IntegrityError(what, 'pack header too short');
+  const writer = Buffer.from(plain.subarray(0, WRITER_ID_BYTES));
+  const type = plain[WRITER_ID_BYTES]!;
+  const count = plain.readUInt32LE(WRITER_ID_BYTES + 1);
+  if (type !== BlobType.data && type !== BlobType.tree) throw new IntegrityError(what, `unknown blob type ${type}`);
+  if (count > (plain.length - HEADER_FIXED) / ENTRY_BYTES) throw new IntegrityError(what, 'pack header too short for its entries');
   const entries: PackEntry[] = [];
-  let offset = 5 + envelope.length;
-  for (let at = 0; at < header.length; at += ENTRY_BYTES) {
-    const length = header.readUInt32LE(at + 6);
+  let offset = firstBlob;
+  for (let i = 0, at = HEADER_FIXED; i < count; i++, at += ENTRY_BYTES) {
+    const length = plain.readUInt32LE(at + 5);
     entries.push({
-      type: header[at] as BlobType,
-      compressed: (header[at + 1]! & FLAG_ZSTD) !== 0,
-      rawLength: header.readUInt32LE(at + 2),
+      type: type as BlobType,
+      compressed: (plain[at]! & FLAG_ZSTD) !== 0,
+      rawLength: plain.readUInt32LE(at + 1),
       length,
-      id: Buffer.from(header.subarray(at + 10, at + 10 + 32)),
+      id: Buffer.from(plain.subarray(at + 9, at + 9 + ID_BYTES)),
       offset,
     });
     offset += length;
   }
   if (offset !== headerStart) throw new IntegrityError(what, 'pack header does not match the pack size');
-  return entries;
+  return { writer, type: type as BlobType, entries };
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { encodePackRecord, type PackInfo } from './blob-index.js';
 import { Budget } from '../util/budget.js';
 import type { PreparedBlob } from './blob-prepare.js';
-import { BlobType, newDataPack, PackWriter, type PackEntry } from './pack.js';
+import { BlobType, newPack, type PackEntry, type PackWriter } from './pack.js';
 import { PACK_FILE_WINDOW, PackFile } from './pack-file.js';
 import type { Repository } from './repository.js';
 
@@ -71,9 +71,9 @@ export class Packer {
     return this.repo.config.packSize + 1024 * 1024;
   }
 
-  /** Adds a blob unless the repository or an open pack already has it; true if it was added. */
+  /** Adds a blob unless this writer or an open pack already has it; true if it was added. */
   async add(type: BlobType, blob: PreparedBlob): Promise<boolean> {
-    if (!this.claim(blob.id)) return false;
+    if (!this.claim(type, blob.id)) return false;
     await this.put(type, blob);
     return true;
   }
@@ -81,18 +81,20 @@ export class Packer {
   /** Adds a blob claimed before; resolves when there is room for more. */
   async put(type: BlobType, blob: PreparedBlob): Promise<void> {
     const { writer } = this.packFor(type);
-    writer.add(type, blob.id, blob.stored, blob.rawLength, blob.compressed);
+    writer.add(blob.id, blob.stored, blob.rawLength, blob.compressed);
     if (writer.bytes >= this.repo.config.packSize) await this.finish(type);
   }
 
   /**
-   * True if the blob is new to the repository and to this run: the caller must then store it
-   * (here, or in a pack of its own given to storePack). Later claims of the same ID are false.
+   * True if the blob is new to this writer and to this run: the caller must then store it
+   * (here, or in a pack of its own given to storePack). Later claims of the same blob are false.
+   * Only the writer's own blobs count: IDs are keyed per writer, and a blob another writer
+   * claims to have is never taken on its word.
    */
-  claim(id: Buffer): boolean {
+  claim(type: BlobType, id: Buffer): boolean {
     this.rethrow();
-    const key = id.toString('latin1');
-    if (this.repo.index.has(id) || this.pending.has(key)) return false;
+    const key = String.fromCharCode(type) + id.toString('latin1');
+    if (this.repo.index.has(type, id, this.repo.self.no) || this.pending.has(key)) return false;
     this.pending.add(key);
     return true;
   }
@@ -108,13 +110,7 @@ export class Packer {
       const staging = this.staging;
       const file = staging && new PackFile(path.join(staging.dir, `${staging.prefix}${this.filePrefix}-${this.filesStaged++}`));
       const window = file ? PACK_FILE_WINDOW : this.capacity;
-      let writer: PackWriter;
-      if (type === BlobType.tree) {
-        const { key, envelope } = this.repo.newTreePackKey();
-        writer = new PackWriter(key, envelope, window, file);
-      } else {
-        writer = newDataPack(this.repo.keys.dataPublicKey, window, file);
-      }
+      const writer = newPack(type, this.repo.keys.sealPublic, this.repo.keys.writer.id, window, file);
       this.open.set(type, (pack = { writer, file }));
     }
     return pack;
@@ -150,7 +146,7 @@ export class Packer {
       if (!Buffer.isBuffer(bytes)) await fs.rm(bytes.file, { force: true });
       throw this.failure;
     }
-    const info: PackInfo = { id: pack.id, type: pack.type, envelope: pack.envelope };
+    const info: PackInfo = { id: pack.id, type: pack.type, writer: this.repo.self.no, envelope: pack.envelope };
     const name = info.id.toString('hex');
     const upload = (
       Buffer.isBuffer(bytes)
@@ -160,7 +156,7 @@ export class Packer {
       () => {
         this.bytesStored += Buffer.isBuffer(bytes) ? bytes.length : bytes.size;
         this.repo.index.addPack(info, entries);
-        for (const e of entries) this.pending.delete(e.id.toString('latin1'));
+        for (const e of entries) this.pending.delete(String.fromCharCode(pack.type) + e.id.toString('latin1'));
         this.unindexed.push(encodePackRecord(info, entries));
         this.unindexedBlobs += entries.length;
         pack.release?.();

@@ -2,19 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { NotFoundError, type Backend, type ObjectType } from '../backend/backend.js';
 import { CachedBackend } from '../backend/cache.js';
 import { FastCDC } from '../chunker/fastcdc.js';
-import { openSealedKey } from '../crypto/keybox.js';
-import { generateMasterKeys, type MasterKeys } from '../crypto/masterkeys.js';
-import { deriveKey, blobId, openInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
+import { fullKeys, newMasterSecret, type AccessKeys } from '../crypto/access.js';
+import { blobId, openInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
-import { prepareBlob, type PreparedBlob } from './blob-prepare.js';
 import { BlobIndex, decodeIndexFile, encodeIndexFile, type BlobLocation } from './blob-index.js';
+import { prepareBlob, type PreparedBlob } from './blob-prepare.js';
 import { decompressInto } from './compression.js';
-import { checkChunkerParams, checkCompressionLevel, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, FORMAT_VERSION, type RepoConfig } from './config.js';
+import { checkChunkerParams, checkCompressionLevel, checkPackSize, decodeConfig, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, encodeConfig, FORMAT_VERSION, isJsonConfig, readConfigAdmin, type RepoConfig } from './config.js';
 import { addKey, DEFAULT_KDF_MS, unlockKeys } from './keys.js';
-import { blobNonce, BlobType, KeyKind, readEnvelope, readPackHeader, type PackEntry } from './pack.js';
+import { blobNonce, BlobType, MAX_BLOB_BYTES, packKeyOf, readEnvelope, readPackHeader, type PackHeader } from './pack.js';
 import { Packer } from './packer.js';
-import { decodeObject, encodeObject, ObjectKind } from './sealed-object.js';
+import { decodeObject, encodeObject, ObjectKind, type OpenedObject } from './sealed-object.js';
 import { TreePackCache } from './tree-pack-cache.js';
+import { openV2 } from './v2.js';
+import { WriterRecords } from './writer-records.js';
+import { Writers, type Writer, type WriterRecord } from './writers.js';
 
 export interface InitOptions {
   chunker?: { min: number; avg: number; max: number };
@@ -23,7 +25,15 @@ export interface InitOptions {
   kdfMs?: number;
 }
 
-const TREE_KEY_INFO = 'scrate v1 tree pack';
+export interface OpenOptions {
+  /** Keep metadata of this repository in a local cache below this directory (remote repositories). */
+  cacheRoot?: string;
+  /** Where a write-only key keeps its record of what it stored (see WriterRecords); none: no record. */
+  recordRoot?: string;
+  /** Something skipped on the way (a malformed key file, a forged object): said, not fatal. */
+  onWarning?: (message: string) => void;
+}
+
 /** Reads of one object before a verification failure counts as damage. */
 const VERIFY_ATTEMPTS = 3;
 /**
@@ -34,6 +44,42 @@ const VERIFY_ATTEMPTS = 3;
 const TREE_COMPRESSION = 1;
 /** Two full tree packs: walks read trees in about the order they were packed. */
 const TREE_PACK_CACHE_BYTES = 2 * (DEFAULT_PACK_SIZE + 1024 * 1024);
+
+/**
+ * How the repository's format opens objects and packs: version 3 here, version 2 (read-only)
+ * in v2.ts. Everything else is the same for both.
+ */
+export interface Codec {
+  readonly version: 2 | 3;
+  /** Decrypts an object; the caller checks its writer's signature. */
+  openObject(kind: ObjectKind, stored: Buffer, what: string): OpenedObject;
+  /** A pack's key from its envelope, or IntegrityError. */
+  packKey(envelope: Buffer, what: string): Buffer;
+  readPackHeader(pack: Buffer, key: Buffer, what: string): PackHeader;
+  readEnvelope(pack: Buffer, what: string): Buffer;
+}
+
+function v3Codec(keys: AccessKeys): Codec {
+  const seal = keys.read?.seal;
+  const readable = () => {
+    if (!seal) throw new ScrateError(WRITE_ONLY);
+    return seal;
+  };
+  return {
+    version: 3,
+    openObject: (kind, stored, what) => decodeObject(kind, stored, readable(), what),
+    packKey: (envelope, what) => {
+      const key = packKeyOf(envelope, readable());
+      if (!key) throw new IntegrityError(what, 'bad key envelope');
+      return key;
+    },
+    readPackHeader,
+    readEnvelope,
+  };
+}
+
+/** Said whenever a write-only key is asked to read. */
+export const WRITE_ONLY = 'this key is write-only: it can add backups but not read any (use a full key)';
 
 /**
  * Where decodeSealedBlob puts a blob's bytes, reused from blob to blob by a caller done with
@@ -56,13 +102,13 @@ export class BlobScratch {
 }
 
 /**
- * Decrypts, decompresses and verifies one blob of pack `packId` with that pack's key: the part
- * of Repository.decodeBlob that needs no repository, so worker threads can run it. With
- * `scratch`, the result is a view into it, valid until its next use.
+ * Decrypts, decompresses and verifies one blob of pack `packId` with that pack's key, against
+ * the blob-ID key of the pack's writer: the part of reading a blob that needs no repository, so
+ * worker threads can run it. With `scratch`, the result is a view into it, valid until its next use.
  */
 export function decodeSealedBlob(packKey: Buffer, chunkIdKey: Buffer, id: Buffer, loc: Omit<BlobLocation, 'pack'>, sealed: Buffer, packId: string, scratch?: BlobScratch): Buffer {
   const what = () => `blob ${id.toString('hex').slice(0, 12)} in pack ${packId.slice(0, 12)}`;
-  if (sealed.length !== loc.length || sealed.length < TAG_BYTES) throw new IntegrityError(what(), 'truncated');
+  if (sealed.length !== loc.length || sealed.length < TAG_BYTES || loc.rawLength > MAX_BLOB_BYTES) throw new IntegrityError(what(), 'truncated');
   const opened = scratch?.forOpened(sealed.length - TAG_BYTES) ?? Buffer.allocUnsafe(sealed.length - TAG_BYTES);
   if (!openInto(packKey, blobNonce(loc.offset), sealed, opened)) throw new IntegrityError(what(), 'blob failed authentication');
   let plain = opened;
@@ -78,26 +124,35 @@ export function decodeSealedBlob(packKey: Buffer, chunkIdKey: Buffer, id: Buffer
   return plain;
 }
 
+/** A loaded object and the writer whose signature it carries. */
+export interface LoadedObject {
+  payload: Buffer;
+  writer: Writer;
+}
+
 /**
- * An open repository: its keys, config and index, and typed access to its objects.
- * Every object read is verified (name = SHA-256 of its bytes; blobs: ID = keyed hash of plaintext).
+ * An open repository: its keys, config, writers and index, and typed access to its objects.
+ * Every object read is verified (name = SHA-256 of its bytes; objects: a registered writer's
+ * signature; blobs: ID = the writer's keyed hash of the plaintext).
  */
 export class Repository {
   readonly index = new BlobIndex();
-  readonly chunker: FastCDC;
   private readonly packKeys = new Map<string, Buffer>();
-  private packer: Packer | undefined;
-  private readonly zeroIds = new Map<number, Buffer>();
+  private packerInstance: Packer | undefined;
+  private chunkerInstance: FastCDC | undefined;
   private readonly treePacks = new TreePackCache(TREE_PACK_CACHE_BYTES);
 
   private constructor(
     readonly backend: Backend,
-    readonly keys: MasterKeys,
+    /** The key that opened it; absent for a format version 2 repository (read-only). */
+    private readonly accessKeys: AccessKeys | undefined,
     readonly keyId: string,
-    readonly config: RepoConfig,
-  ) {
-    this.chunker = new FastCDC({ ...config.chunker, seed: keys.gearSeed });
-  }
+    readonly config: Omit<RepoConfig, 'version' | 'sealPublic' | 'adminPublic'> & { version: 2 | 3 },
+    readonly writers: Writers,
+    readonly codec: Codec,
+    /** A write-only key's record of what it stored (none with --no-cache). */
+    readonly record?: WriterRecords,
+  ) {}
 
   static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
     if (await backend.exists()) throw new ScrateError(`repository ${backend.location} already exists`);
@@ -105,60 +160,123 @@ export class Repository {
     checkChunkerParams(chunker);
     const compression = opts.compression ?? DEFAULT_COMPRESSION;
     checkCompressionLevel(compression);
-    const config: RepoConfig = { version: FORMAT_VERSION, id: randomBytes(32).toString('hex'), chunker, compression, packSize: opts.packSize ?? DEFAULT_PACK_SIZE };
-    const keys = generateMasterKeys();
+    const packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
+    checkPackSize(packSize);
+    const id = randomBytes(32).toString('hex');
+    const keys = fullKeys(newMasterSecret(), id);
+    const config: RepoConfig = {
+      version: FORMAT_VERSION,
+      id,
+      chunker,
+      compression,
+      packSize,
+      sealPublic: keys.sealPublic.toString('base64'),
+      adminPublic: keys.adminPublic.toString('base64'),
+    };
     await backend.create();
-    const keyId = await addKey(backend, keys, password, opts.kdfMs ?? DEFAULT_KDF_MS);
-    // The config is written last: until it exists, the directory is not a repository.
-    await backend.save('config', 'config', encodeObject(keys.metadataKey, ObjectKind.config, Buffer.from(JSON.stringify(config))));
-    return new Repository(backend, keys, keyId, config);
+    const keyId = await addKey(backend, keys, password, opts.kdfMs ?? DEFAULT_KDF_MS, keys.writer.signing);
+    // The config is written last, and only if none exists: until it exists, the directory is
+    // not a repository, and once it does, no init replaces it.
+    await backend.save('config', 'config', encodeConfig(config, keys.writer.signing), { create: true });
+    return new Repository(backend, keys, keyId, config, Writers.of(keys), v3Codec(keys));
   }
 
   /**
-   * `cacheRoot`: keep metadata of this repository in a local cache below this directory. A cache
-   * that cannot be set up (no home, a read-only one) only costs downloads: the repository opens without it.
+   * Opens with the key file `password` opens. A full key then loads the writer registry; a
+   * write-only key its record of what it stored (below `recordRoot`). A format version 2
+   * repository opens read-only.
    */
-  static async open(backend: Backend, password: string, opts: { cacheRoot?: string } = {}): Promise<Repository> {
+  static async open(backend: Backend, password: string, opts: OpenOptions = {}): Promise<Repository> {
     if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
-    const { keyId, keys } = await unlockKeys(backend, password);
     const stored = await backend.load('config', 'config');
-    const config = JSON.parse(decodeObject(keys.metadataKey, ObjectKind.config, stored, 'config').toString('utf8')) as RepoConfig;
-    if (config.version !== FORMAT_VERSION) {
-      const hint = config.version < FORMAT_VERSION ? 'it was made by a development build of scrate that named blobs differently; back up into a new repository' : 'a newer scrate made it';
-      throw new ScrateError(`repository format version ${config.version} is not supported by this scrate (it reads version ${FORMAT_VERSION})`, ExitCode.fatal, hint);
+    const warn = (m: string) => opts.onWarning?.(m);
+    const skipped = (id: string, why: string) => warn(`key ${id.slice(0, 8)} skipped: ${why}`);
+    if (!isJsonConfig(stored)) {
+      const v2 = await openV2(backend, password, stored, skipped);
+      const store = await cached(backend, opts, v2.config.id);
+      return new Repository(store, undefined, v2.keyId, v2.config, v2.writers, v2.codec);
     }
-    const store = opts.cacheRoot ? await CachedBackend.open(backend, opts.cacheRoot, config.id).catch(() => backend) : backend;
-    return new Repository(store, keys, keyId, config);
+    const { keyId, keys } = await unlockKeys(backend, password, readConfigAdmin(stored), skipped);
+    const config = decodeConfig(stored, keys.adminPublic);
+    if (config.id !== keys.repository) throw new IntegrityError('config', `belongs to repository ${config.id.slice(0, 10)}, the key to ${keys.repository.slice(0, 10)}`);
+    const store = await cached(backend, opts, config.id);
+    const writers = Writers.of(keys);
+    const record = keys.access === 'write-only' && opts.recordRoot ? await WriterRecords.open(opts.recordRoot, config.id, keys.writer) : undefined;
+    const repo = new Repository(store, keys, keyId, config, writers, v3Codec(keys), record);
+    if (keys.read) await repo.loadWriters(warn);
+    return repo;
   }
 
-  /** The keyed hash that names a blob. */
-  blobId(data: Uint8Array): Buffer {
-    return blobId(this.keys.chunkIdKey, data);
+  /** The key's secrets, for writing: a version 2 repository takes no writes. */
+  get keys(): AccessKeys {
+    if (!this.accessKeys) throw new ScrateError('this repository has format version 2, which scrate only reads', ExitCode.fatal, 'back up into a new repository (`scrate init`)');
+    return this.accessKeys;
   }
 
-  /** The ID of `length` zero bytes: the blob the archiver stores for every empty region of that size. */
-  zeroBlobId(length: number): Buffer {
-    let id = this.zeroIds.get(length);
-    if (!id) this.zeroIds.set(length, (id = this.blobId(Buffer.alloc(length))));
-    return id;
+  /** Whether this key reads what the repository holds (a write-only key does not). */
+  get canRead(): boolean {
+    return this.accessKeys === undefined || this.accessKeys.read !== undefined;
   }
 
-  // --- whole objects (snapshots, index, locks) ---
+  /** Fails with a clear message unless this key reads the repository. */
+  requireRead(): void {
+    if (!this.canRead) throw new ScrateError(WRITE_ONLY);
+  }
+
+  /** The chunker of this key's writer. */
+  get chunker(): FastCDC {
+    // TODO(merge keyed-chunker): key: this.keys.writer.chunkerKey
+    this.chunkerInstance ??= new FastCDC({ ...this.config.chunker, seed: this.keys.writer.chunkerKey.readBigUInt64BE(0) });
+    return this.chunkerInstance;
+  }
+
+  /** The writer this key writes as. */
+  get self(): Writer {
+    return this.writers.self;
+  }
+
+  private async loadWriters(warn: (m: string) => void): Promise<void> {
+    const records: WriterRecord[] = [];
+    for (const name of await this.listNames('writers')) {
+      try {
+        const { payload, writer } = await this.loadObject('writers', ObjectKind.writer, name);
+        if (writer.access !== 'full') throw new IntegrityError(`writer record ${name.slice(0, 8)}`, 'not signed by the admin key');
+        records.push(JSON.parse(payload.toString('utf8')) as WriterRecord);
+      } catch (err) {
+        if (!(err instanceof IntegrityError)) throw err;
+        warn(`${err.message}; skipped`);
+      }
+    }
+    this.writers.load(records, warn);
+  }
+
+  // --- whole objects (snapshots, index, writer records) ---
 
   async saveObject(type: ObjectType, kind: ObjectKind, payload: Buffer | readonly Buffer[]): Promise<string> {
-    const bytes = encodeObject(this.keys.metadataKey, kind, payload);
+    const { sealPublic, writer } = this.keys;
+    const bytes = encodeObject(kind, payload, sealPublic, { writer: writer.id, signing: writer.signing });
     const name = sha256(bytes).toString('hex');
     await this.backend.save(type, name, bytes, { sha256: name });
     return name;
   }
 
-  /** Loads, verifies and decrypts an object named by its hash. */
-  async loadObject(type: ObjectType, kind: ObjectKind, name: string): Promise<Buffer> {
+  /**
+   * Loads, verifies and decrypts an object named by its hash, and checks who signed it: a
+   * registered writer (and, once revoked, only what it signed before). Anything else is an
+   * IntegrityError, which listing callers report and skip.
+   */
+  async loadObject(type: ObjectType, kind: ObjectKind, name: string): Promise<LoadedObject> {
     const what = `${type}/${name.slice(0, 12)}`;
     return this.loadVerified(async () => {
       const bytes = await this.backend.load(type, name);
       if (sha256(bytes).toString('hex') !== name) throw new IntegrityError(what, 'content does not match its name');
-      return decodeObject(this.keys.metadataKey, kind, bytes, what);
+      const opened = this.codec.openObject(kind, bytes, what);
+      const writer = this.writers.get(opened.writer);
+      if (!writer) throw new IntegrityError(what, `written by an unknown writer ${opened.writer.toString('hex').slice(0, 8)}`);
+      if (writer.publicKey && !opened.signedBy(writer.publicKey)) throw new IntegrityError(what, `signature of writer ${Writers.label(writer)} does not verify`);
+      const accepted = type === 'snapshots' ? writer.revoked?.snapshots : type === 'index' ? writer.revoked?.index : undefined;
+      if (writer.revoked && !accepted?.has(name)) throw new IntegrityError(what, `written by writer ${Writers.label(writer)} after it was revoked`);
+      return { payload: opened.payload, writer };
     });
   }
 
@@ -184,71 +302,75 @@ export class Repository {
 
   // --- index ---
 
-  async loadIndex(): Promise<void> {
+  /**
+   * The index of everything this key may dedup against or read: for a full key every index
+   * file a registered writer signed (a forged or revoked one is skipped with a warning); for a
+   * write-only key what its own record says it stored.
+   */
+  async loadIndex(onWarning?: (message: string) => void): Promise<void> {
+    if (!this.canRead) {
+      await this.record?.loadInto(this.index, this.self.no, new Set(await this.listNames('index')), new Set(await this.listNames('data')));
+      return;
+    }
     for (const name of await this.listNames('index')) {
-      const file = decodeIndexFile(await this.loadObject('index', ObjectKind.index, name));
-      for (const { pack, entries } of file.packs) this.index.addPack(pack, entries);
+      try {
+        const { payload, writer } = await this.loadObject('index', ObjectKind.index, name);
+        const file = decodeIndexFile(payload, writer.no, `index/${name.slice(0, 12)}`);
+        for (const { pack, entries } of file.packs) this.index.addPack(pack, entries);
+      } catch (err) {
+        if (!(err instanceof IntegrityError)) throw err;
+        onWarning?.(`${err.message}; skipped`);
+      }
     }
   }
 
-  /** Saves an index object of these packs' records (see encodePackRecord). */
+  /** Saves an index object of these packs' records (see encodePackRecord); a write-only key notes it in its record. */
   async saveIndexFile(records: readonly Buffer[]): Promise<string> {
-    return this.saveObject('index', ObjectKind.index, encodeIndexFile(records));
+    const payload = encodeIndexFile(records);
+    const name = await this.saveObject('index', ObjectKind.index, payload);
+    await this.record?.addIndex(name, payload);
+    return name;
   }
 
   // --- blobs ---
 
-  /** The key of a pack, from its envelope. Data packs need the data private key. */
+  /** What reads the blobs of one writer's snapshots. */
+  reader(writer: Writer): BlobReader {
+    this.requireRead();
+    return new BlobReader(this, writer);
+  }
+
+  /** The key of a pack, from its envelope: full keys only. */
   packKey(packId: string, envelope: Buffer): Buffer {
     let key = this.packKeys.get(packId);
     if (key) return key;
-    if (envelope[0] === KeyKind.derived) {
-      key = deriveKey(this.keys.metadataKey, envelope.subarray(1), TREE_KEY_INFO);
-    } else if (envelope[0] === KeyKind.sealed) {
-      if (!this.keys.dataPrivateKey) throw new ScrateError('this key is write-only: it cannot read file contents');
-      const opened = openSealedKey(envelope.subarray(1), { publicKey: this.keys.dataPublicKey, privateKey: this.keys.dataPrivateKey });
-      if (!opened) throw new IntegrityError(`pack ${packId.slice(0, 12)}`, 'pack key failed authentication');
-      key = opened;
-    } else {
-      throw new IntegrityError(`pack ${packId.slice(0, 12)}`, `unknown key kind ${envelope[0]}`);
-    }
+    key = this.codec.packKey(envelope, `pack ${packId.slice(0, 12)}`);
     if (this.packKeys.size > 4096) this.packKeys.clear();
     this.packKeys.set(packId, key);
     return key;
   }
 
-  newTreePackKey(): { key: Buffer; envelope: Buffer } {
-    const salt = randomBytes(32);
-    return { key: deriveKey(this.keys.metadataKey, salt, TREE_KEY_INFO), envelope: Buffer.concat([Buffer.from([KeyKind.derived]), salt]) };
-  }
-
-  /** A whole pack, verified against its name, with the key envelope and its own header's entries. */
-  async loadPack(packId: string): Promise<{ bytes: Buffer; envelope: Buffer; entries: PackEntry[] }> {
+  /** A whole pack, verified against its name, with the key envelope and its own header. */
+  async loadPack(packId: string): Promise<{ bytes: Buffer; envelope: Buffer; header: PackHeader }> {
     const what = `pack ${packId.slice(0, 12)}`;
     return this.loadVerified(async () => {
       const bytes = await this.backend.load('data', packId);
       if (sha256(bytes).toString('hex') !== packId) throw new IntegrityError(what, 'content does not match its name');
-      const envelope = readEnvelope(bytes, what);
-      return { bytes, envelope, entries: readPackHeader(bytes, this.packKey(packId, envelope), what) };
+      const envelope = this.codec.readEnvelope(bytes, what);
+      return { bytes, envelope, header: this.codec.readPackHeader(bytes, this.packKey(packId, envelope), what) };
     });
   }
 
-  /** Decrypts, decompresses and verifies one blob already read from its pack. */
-  decodeBlob(id: Buffer, loc: BlobLocation, sealed: Buffer): Buffer {
-    const packId = loc.pack.id.toString('hex');
-    return decodeSealedBlob(this.packKey(packId, loc.pack.envelope), this.keys.chunkIdKey, id, loc, sealed, packId);
-  }
-
-  async loadBlob(id: Buffer): Promise<Buffer> {
+  async loadBlob(type: BlobType, id: Buffer, writer: Writer): Promise<Buffer> {
     const what = `blob ${id.toString('hex').slice(0, 12)}`;
-    const loc = this.index.find(id);
+    const loc = this.index.find(type, id, writer.no);
     if (!loc) throw new IntegrityError(what, 'not in the index (missing pack or index)');
     const packId = loc.pack.id.toString('hex');
     try {
       return await this.loadVerified(async () => {
         const sealed = await this.readSealed(packId, loc);
         try {
-          return this.decodeBlob(id, loc, sealed);
+          return decodeSealedBlob(this.packKey(packId, loc.pack.envelope), writer.chunkIdKey, id, loc, sealed, packId);
         } catch (err) {
           // The next attempt reads the pack again rather than the same bytes from memory.
           if (loc.pack.type === BlobType.tree) this.treePacks.drop(packId);
@@ -266,32 +388,89 @@ export class Repository {
     const range = { offset: loc.offset, length: loc.length };
     if (loc.pack.type !== BlobType.tree) return this.backend.load('data', packId, { range });
     const pack = await this.treePacks.get(packId, () => this.backend.load('data', packId, { metadata: true }));
+    if (range.offset + range.length > pack.length) throw new IntegrityError(`pack ${packId.slice(0, 12)}`, 'shorter than the index says');
     return pack.subarray(range.offset, range.offset + range.length);
   }
 
-  /** The packer that batches new blobs into packs; created on first write. */
-  get writer(): Packer {
-    this.packer ??= new Packer(this);
-    return this.packer;
+  /** The packer that batches this key's new blobs into packs; created on first write. */
+  get packer(): Packer {
+    this.packerInstance ??= new Packer(this);
+    return this.packerInstance;
   }
 
   /**
-   * Stores a blob unless the repository already has it; returns its ID and whether it was new.
+   * Stores a blob unless this writer already has it; returns its ID and whether it was new.
    * Hashes and compresses on this thread: for trees and other small blobs (the archiver
-   * packs file data on worker threads).
+   * packs file data on the thread pool).
    */
   async saveBlob(type: BlobType, data: Buffer): Promise<{ id: Buffer; added: boolean }> {
     const blob = this.prepare(type, data);
-    return { id: blob.id, added: await this.writer.add(type, blob) };
+    return { id: blob.id, added: await this.packer.add(type, blob) };
   }
 
-  /** Hashes and compresses a blob on this thread, trees at their own level. */
+  /** Hashes (with this writer's key) and compresses a blob on this thread, trees at their own level. */
   prepare(type: BlobType, data: Buffer): PreparedBlob {
-    return prepareBlob(this.keys.chunkIdKey, data, type === BlobType.tree ? TREE_COMPRESSION : this.config.compression);
+    return prepareBlob(this.keys.writer.chunkIdKey, data, type === BlobType.tree ? TREE_COMPRESSION : this.config.compression);
   }
 
   /** Writes every pending pack and the index entries for them. Must precede saving a snapshot. */
   async flush(): Promise<void> {
-    await this.packer?.flush();
+    await this.packerInstance?.flush();
+  }
+
+  /** Writes a registration or revocation record of a writer, signed by this (full) key. */
+  async saveWriterRecord(record: WriterRecord): Promise<string> {
+    if (this.keys.access !== 'full') throw new ScrateError(WRITE_ONLY);
+    return this.saveObject('writers', ObjectKind.writer, Buffer.from(JSON.stringify(record)));
+  }
+}
+
+/** A repository's metadata kept in a local cache below `cacheRoot`; one that cannot be set up only costs downloads. */
+async function cached(backend: Backend, opts: OpenOptions, id: string): Promise<Backend> {
+  return opts.cacheRoot ? CachedBackend.open(backend, opts.cacheRoot, id).catch(() => backend) : backend;
+}
+
+/**
+ * Reads the blobs of one writer: a snapshot's trees and file contents are that writer's, named
+ * with its key and looked up among its packs only.
+ */
+export class BlobReader {
+  private readonly zeroIds = new Map<number, Buffer>();
+
+  constructor(
+    readonly repo: Repository,
+    readonly writer: Writer,
+  ) {}
+
+  get backend(): Backend {
+    return this.repo.backend;
+  }
+
+  get chunkIdKey(): Buffer {
+    return this.writer.chunkIdKey;
+  }
+
+  find(type: BlobType, id: Uint8Array): BlobLocation | undefined {
+    return this.repo.index.find(type, id, this.writer.no);
+  }
+
+  loadBlob(type: BlobType, id: Buffer): Promise<Buffer> {
+    return this.repo.loadBlob(type, id, this.writer);
+  }
+
+  packKey(packId: string, envelope: Buffer): Buffer {
+    return this.repo.packKey(packId, envelope);
+  }
+
+  /** The keyed hash that names a blob of this writer. */
+  blobId(data: Uint8Array): Buffer {
+    return blobId(this.writer.chunkIdKey, data);
+  }
+
+  /** The ID of `length` zero bytes: the blob the archiver stores for every empty region of that size. */
+  zeroBlobId(length: number): Buffer {
+    let id = this.zeroIds.get(length);
+    if (!id) this.zeroIds.set(length, (id = this.blobId(Buffer.alloc(length))));
+    return id;
   }
 }

@@ -1,57 +1,105 @@
-import { randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { WRITER_ID_BYTES } from '../crypto/access.js';
+import { agreeKey, EPHEMERAL_BYTES, recoverKey, type X25519Keys } from '../crypto/keybox.js';
+import { counterNonce, open, sealInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
+import { signMessage, SIGNATURE_BYTES, verifySignature, type SigningKey } from '../crypto/signing.js';
 import { IntegrityError } from '../errors.js';
-import { counterNonce, deriveKey, open, sealInto, TAG_BYTES } from '../crypto/primitives.js';
 import { compressInto, decompress } from './compression.js';
+import { paddedLength } from './padding.js';
 
 /**
- * Every stored object that is not a pack or a key file (config, snapshots, index, locks) has this form:
- *   "SCOB" | version u8 | kind u8 | flags u8 | salt[32] | AES-256-GCM(payload)
- * The key is derived from the metadata key and the object's own random salt, so no key is
- * ever used for two objects; the first 39 bytes are authenticated as associated data.
+ * Snapshots, index files and writer records (docs/FORMAT.md §4):
+ *   "SCO3" | kind u8 | ephemeral X25519 public key (32) | AES-256-GCM(inner), AAD = those 37 bytes
+ *   inner = writer (16) | signature (64) | flags u8 | body length u32 | body | zero padding
+ * Encrypted to the repository's public key, so a write-only host can store objects it cannot
+ * read back; signed by the writer inside the encryption, so nobody can tell writers apart from
+ * the bucket, and full keys accept only what a registered writer signed.
  */
-export const ObjectKind = { config: 1, snapshot: 2, index: 3, lock: 4 } as const;
+export const ObjectKind = { snapshot: 2, index: 3, writer: 5 } as const;
 export type ObjectKind = (typeof ObjectKind)[keyof typeof ObjectKind];
 
-const MAGIC = Buffer.from('SCOB');
-const VERSION = 1;
+const MAGIC = Buffer.from('SCO3');
+const HEADER_BYTES = 4 + 1 + EPHEMERAL_BYTES;
+const INNER_HEADER = WRITER_ID_BYTES + SIGNATURE_BYTES + 1 + 4;
 const FLAG_ZSTD = 1;
-const HEADER_BYTES = 4 + 1 + 1 + 1 + 32;
 const NONCE = counterNonce(0);
-const INFO = 'scrate v1 object';
+const KEY_INFO = 'scrate v3 object';
+const SIGNED_AS = Buffer.from('scrate v3 object\0');
 const LEVEL = 3;
+/** The most an object may decompress to: far above any real snapshot or index, far below what would exhaust memory. */
+const MAX_OBJECT_BYTES = 256 * 1024 * 1024;
+
+export interface ObjectSigner {
+  writer: Buffer;
+  signing: SigningKey;
+}
+
+/** The signature covers the kind and this object's ephemeral key, so it cannot be moved to another object. */
+function signedPart(kind: ObjectKind, ephemeral: Uint8Array, flags: number, body: Uint8Array): Buffer {
+  return Buffer.concat([SIGNED_AS, Buffer.from([kind]), ephemeral, Buffer.from([flags]), sha256(body)]);
+}
 
 /**
  * `payload` may come in parts (an index object's records), joined only in the object itself.
  * An index is not compressed: its random IDs are most of it (zstd saved 4.6%), and zstd's
  * buffers for it, at the end of a backup, were that backup's peak memory.
  */
-export function encodeObject(metadataKey: Buffer, kind: ObjectKind, payload: Buffer | readonly Buffer[]): Buffer {
-  // Compressed (or copied) and sealed in place after the header, in one buffer.
+export function encodeObject(kind: ObjectKind, payload: Buffer | readonly Buffer[], sealPublic: Buffer, signer: ObjectSigner): Buffer {
   const parts = Buffer.isBuffer(payload) ? [payload] : payload;
   const length = parts.reduce((n, p) => n + p.length, 0);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + length + TAG_BYTES);
-  const packed = kind === ObjectKind.index ? 0 : compressInto(parts.length === 1 ? parts[0]! : Buffer.concat(parts), LEVEL, out, HEADER_BYTES);
-  if (packed === 0) parts.reduce((at, p) => at + p.copy(out, at), HEADER_BYTES);
-  const plain = out.subarray(HEADER_BYTES, HEADER_BYTES + (packed || length));
-  const header = out.subarray(0, HEADER_BYTES);
-  MAGIC.copy(header, 0);
-  header[4] = VERSION;
-  header[5] = kind;
-  header[6] = packed > 0 ? FLAG_ZSTD : 0;
-  randomBytes(32).copy(header, 7);
-  const key = deriveKey(metadataKey, header.subarray(7), INFO);
-  sealInto(key, NONCE, plain, out, HEADER_BYTES, header);
-  return out.subarray(0, HEADER_BYTES + plain.length + TAG_BYTES);
+  // Room for the body as it is; compressed (or copied) in place after the inner header.
+  const out = Buffer.allocUnsafe(paddedLength(HEADER_BYTES + INNER_HEADER + length + TAG_BYTES));
+  const bodyAt = HEADER_BYTES + INNER_HEADER;
+  const packed = kind === ObjectKind.index ? 0 : compressInto(parts.length === 1 ? parts[0]! : Buffer.concat(parts), LEVEL, out, bodyAt);
+  if (packed === 0) parts.reduce((at, p) => at + p.copy(out, at), bodyAt);
+  const bodyLength = packed || length;
+  const flags = packed > 0 ? FLAG_ZSTD : 0;
+  const stored = paddedLength(HEADER_BYTES + INNER_HEADER + bodyLength + TAG_BYTES);
+  out.fill(0, bodyAt + bodyLength, stored - TAG_BYTES);
+  const { key, ephemeral } = agreeKey(sealPublic, KEY_INFO);
+  MAGIC.copy(out, 0);
+  out[4] = kind;
+  ephemeral.copy(out, 5);
+  let at = HEADER_BYTES + signer.writer.copy(out, HEADER_BYTES);
+  at += signMessage(signer.signing, signedPart(kind, ephemeral, flags, out.subarray(bodyAt, bodyAt + bodyLength))).copy(out, at);
+  out[at++] = flags;
+  out.writeUInt32LE(bodyLength, at);
+  const inner = out.subarray(HEADER_BYTES, stored - TAG_BYTES);
+  sealInto(key, NONCE, inner, out, HEADER_BYTES, out.subarray(0, HEADER_BYTES));
+  return out.subarray(0, stored);
 }
 
-/** Decrypts and authenticates; `what` names the object in errors. */
-export function decodeObject(metadataKey: Buffer, kind: ObjectKind, stored: Buffer, what: string): Buffer {
-  if (stored.length < HEADER_BYTES || !stored.subarray(0, 4).equals(MAGIC)) throw new IntegrityError(what, 'not a scrate object');
-  if (stored[4] !== VERSION) throw new IntegrityError(what, `unsupported object version ${stored[4]}`);
-  if (stored[5] !== kind) throw new IntegrityError(what, 'object of the wrong kind');
-  const header = stored.subarray(0, HEADER_BYTES);
-  const key = deriveKey(metadataKey, header.subarray(7), INFO);
-  const plain = open(key, NONCE, stored.subarray(HEADER_BYTES), header);
-  if (!plain) throw new IntegrityError(what, 'authentication failed (damaged, or not from this repository)');
-  return stored[6]! & FLAG_ZSTD ? decompress(plain) : plain;
+/** A decrypted object whose signature is still to be checked against its writer's key. */
+export interface OpenedObject {
+  writer: Buffer;
+  payload: Buffer;
+  signedBy(key: KeyObject): boolean;
+}
+
+/** Decrypts an object; `what` names it in errors. The caller checks the signature (see Repository.loadObject). */
+export function decodeObject(kind: ObjectKind, stored: Buffer, seal: X25519Keys, what: string): OpenedObject {
+  if (stored.length < HEADER_BYTES + INNER_HEADER + TAG_BYTES || !stored.subarray(0, 4).equals(MAGIC)) throw new IntegrityError(what, 'not a scrate object');
+  if (stored[4] !== kind) throw new IntegrityError(what, 'object of the wrong kind');
+  const ephemeral = stored.subarray(5, HEADER_BYTES);
+  const key = recoverKey(ephemeral, seal, KEY_INFO);
+  const inner = key && open(key, NONCE, stored.subarray(HEADER_BYTES), stored.subarray(0, HEADER_BYTES));
+  if (!inner) throw new IntegrityError(what, 'authentication failed (damaged, or not from this repository)');
+  const writer = Buffer.from(inner.subarray(0, WRITER_ID_BYTES));
+  const signature = inner.subarray(WRITER_ID_BYTES, WRITER_ID_BYTES + SIGNATURE_BYTES);
+  const flags = inner[WRITER_ID_BYTES + SIGNATURE_BYTES]!;
+  const bodyLength = inner.readUInt32LE(WRITER_ID_BYTES + SIGNATURE_BYTES + 1);
+  if (bodyLength > inner.length - INNER_HEADER || (flags & ~FLAG_ZSTD) !== 0) throw new IntegrityError(what, 'malformed object');
+  const body = inner.subarray(INNER_HEADER, INNER_HEADER + bodyLength);
+  return {
+    writer,
+    signedBy: (publicKey) => verifySignature(publicKey, signedPart(kind, ephemeral, flags, body), signature),
+    get payload() {
+      if (!(flags & FLAG_ZSTD)) return body;
+      try {
+        return decompress(body, MAX_OBJECT_BYTES);
+      } catch {
+        throw new IntegrityError(what, 'does not decompress');
+      }
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import type { PackInfo } from '../repository/blob-index.js';
-import type { Repository } from '../repository/repository.js';
+import type { BlobReader } from '../repository/repository.js';
 import { isZeroBlob, locate } from './content.js';
 import type { Metadata } from './metadata.js';
 import { FileStates, type FileTarget, type JobBlob } from './pack-job.js';
@@ -33,20 +33,20 @@ export class ContentPlan {
   /** Blob writes planned, a measure of the plan's memory. */
   size = 0;
 
-  constructor(private readonly repo: Repository) {}
+  constructor(private readonly reader: BlobReader) {}
 
   /**
    * Plans a file: returns its number, or null when there is nothing to write (it is empty, or all
    * holes), and its length. Throws IntegrityError when a blob is not in the index.
    */
   add(dest: Buffer, sparse: boolean, meta: Metadata, content: readonly Buffer[]): { file: number | null; length: number } {
-    const locs = content.map((id) => locate(this.repo, id));
+    const locs = content.map((id) => locate(this.reader, id));
     const f = this.files.length;
     let length = 0;
     let writes = 0;
     for (const [i, loc] of locs.entries()) {
       const id = content[i]!;
-      const zero = isZeroBlob(this.repo, id, loc);
+      const zero = isZeroBlob(this.reader, id, loc);
       if (!(zero && sparse)) {
         let blobs = this.packs.get(loc.pack);
         if (!blobs) this.packs.set(loc.pack, (blobs = new Map()));

@@ -1,6 +1,7 @@
 import { IntegrityError } from '../errors.js';
 import type { BlobLocation } from '../repository/blob-index.js';
-import type { Repository } from '../repository/repository.js';
+import { BlobType } from '../repository/pack.js';
+import type { BlobReader } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
 
 export interface ContentPiece {
@@ -13,14 +14,14 @@ export interface ContentPiece {
  * Whether a blob is the canonical zero blob of its length, which the archiver stores for empty
  * disk regions: recognised by its ID, it never needs loading.
  */
-export function isZeroBlob(repo: Repository, id: Buffer, loc: BlobLocation): boolean {
+export function isZeroBlob(reader: BlobReader, id: Buffer, loc: BlobLocation): boolean {
   // Zeros compress more than 64-fold; only such blobs are worth comparing with the zero blob's ID.
-  return loc.compressed && loc.length * 64 < loc.rawLength && repo.zeroBlobId(loc.rawLength).equals(id);
+  return loc.compressed && loc.length * 64 < loc.rawLength && reader.zeroBlobId(loc.rawLength).equals(id);
 }
 
 /** The index entry of a content blob; a blob the index lacks is damage to the file that needs it. */
-export function locate(repo: Repository, id: Buffer): BlobLocation {
-  const loc = repo.index.find(id);
+export function locate(reader: BlobReader, id: Buffer): BlobLocation {
+  const loc = reader.find(BlobType.data, id);
   if (!loc) throw new IntegrityError(`blob ${id.toString('hex').slice(0, 12)}`, 'not in the index (missing pack or index)');
   return loc;
 }
@@ -29,10 +30,10 @@ export function locate(repo: Repository, id: Buffer): BlobLocation {
  * Reads a file's content blob by blob, in order, with several loads in flight (remote
  * repositories are bound by latency): for streams (dump) and disk images, which are written in order.
  */
-export function readContent(repo: Repository, ids: readonly Buffer[]): AsyncGenerator<ContentPiece> {
-  return inOrder(ids, repo.backend.connections, async (id): Promise<ContentPiece> => {
-    const loc = locate(repo, id);
-    if (isZeroBlob(repo, id, loc)) return { data: Buffer.alloc(loc.rawLength), zero: true };
-    return { data: await repo.loadBlob(id), zero: false };
+export function readContent(reader: BlobReader, ids: readonly Buffer[]): AsyncGenerator<ContentPiece> {
+  return inOrder(ids, reader.backend.connections, async (id): Promise<ContentPiece> => {
+    const loc = locate(reader, id);
+    if (isZeroBlob(reader, id, loc)) return { data: Buffer.alloc(loc.rawLength), zero: true };
+    return { data: await reader.loadBlob(BlobType.data, id), zero: false };
   });
 }

@@ -1,11 +1,11 @@
 import { constants, promises as fs } from 'node:fs';
 import { ExitCode, ScrateError } from '../errors.js';
 import { posix } from '../native/posix.js';
-import type { Repository } from '../repository/repository.js';
+import type { BlobReader } from '../repository/repository.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import type { Node } from '../tree/node.js';
 import { findNode } from '../tree/walk.js';
-import { readContent } from './content.js';
+import { locate, readContent } from './content.js';
 import { writeAll } from './file-io.js';
 
 export interface ImageRestoreOptions {
@@ -27,10 +27,10 @@ export interface ImageRestoreStats {
  * The disk image a restore of `subpath` (or of the whole snapshot, when it holds one path)
  * refers to, or null when that is not an image.
  */
-export async function findImage(repo: Repository, snapshot: Snapshot, subpath: string | undefined): Promise<Node | null> {
+export async function findImage(reader: BlobReader, snapshot: Snapshot, subpath: string | undefined): Promise<Node | null> {
   const path = subpath ?? (snapshot.paths.length === 1 ? snapshot.paths[0] : undefined);
   if (!path) return null;
-  const node = await findNode(repo, Buffer.from(snapshot.tree, 'hex'), path);
+  const node = await findNode(reader, Buffer.from(snapshot.tree, 'hex'), path);
   return node?.image ? node : null;
 }
 
@@ -39,7 +39,7 @@ export async function findImage(repo: Repository, snapshot: Snapshot, subpath: s
  * truncated or grown, and refused when smaller than the image. A file is written sparse: zero
  * regions are not written, so they become holes. Each region is written once.
  */
-export async function restoreImage(repo: Repository, node: Node, target: string, opts: ImageRestoreOptions = {}): Promise<ImageRestoreStats> {
+export async function restoreImage(reader: BlobReader, node: Node, target: string, opts: ImageRestoreOptions = {}): Promise<ImageRestoreStats> {
   const st = await fs.stat(target).catch(() => null);
   const device = st?.isBlockDevice() ?? false;
   if (st && !device && !opts.overwrite) throw new ScrateError(`refusing to overwrite ${target}`, ExitCode.fatal, 'pass --overwrite to replace it');
@@ -51,7 +51,7 @@ export async function restoreImage(repo: Repository, node: Node, target: string,
       const size = Number(posix.blockDevice(fh.fd).size);
       if (size < node.size) throw new ScrateError(`${target} holds ${size} bytes, less than the image's ${node.size}`, ExitCode.fatal, 'restore to a larger device or to a file');
     }
-    for await (const { data, zero } of readContent(repo, node.content ?? [])) {
+    for await (const { data, zero } of readContent(reader, node.content ?? [])) {
       if (opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
       // A device may hold old data where the image has zeros; a new file already reads as zero.
       if (device || !zero) {
@@ -64,7 +64,7 @@ export async function restoreImage(repo: Repository, node: Node, target: string,
     if (!device) await fh.truncate(stats.bytes);
     await fh.sync();
     if (opts.verify) {
-      await verifyImage(repo, fh, node);
+      await verifyImage(reader, fh, node);
       stats.verified = true;
     }
   } finally {
@@ -74,10 +74,10 @@ export async function restoreImage(repo: Repository, node: Node, target: string,
 }
 
 /** Reads the target back region by region and compares each with its blob's keyed hash. */
-async function verifyImage(repo: Repository, fh: fs.FileHandle, node: Node): Promise<void> {
+async function verifyImage(reader: BlobReader, fh: fs.FileHandle, node: Node): Promise<void> {
   let offset = 0;
   for (const id of node.content ?? []) {
-    const length = repo.index.find(id)!.rawLength;
+    const length = locate(reader, id).rawLength;
     const buf = Buffer.allocUnsafe(length);
     let got = 0;
     while (got < length) {
@@ -85,7 +85,7 @@ async function verifyImage(repo: Repository, fh: fs.FileHandle, node: Node): Pro
       if (bytesRead === 0) break;
       got += bytesRead;
     }
-    if (got !== length || !repo.blobId(buf).equals(id)) throw new ScrateError(`verification failed: the target differs from the snapshot at bytes ${offset}..${offset + length}`);
+    if (got !== length || !reader.blobId(buf).equals(id)) throw new ScrateError(`verification failed: the target differs from the snapshot at bytes ${offset}..${offset + length}`);
     offset += length;
   }
 }

@@ -3,7 +3,7 @@ import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { posix } from '../native/posix.js';
 import { Excludes } from '../archiver/excludes.js';
 import { ownerDb } from '../platform/owners.js';
-import type { Repository } from '../repository/repository.js';
+import type { BlobReader } from '../repository/repository.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import { displayName, type Node } from '../tree/node.js';
 import { findNode, loadTree, pathComponents } from '../tree/walk.js';
@@ -77,8 +77,8 @@ interface LinkFirst {
  * Batch by batch, in order, come then its hard links and last its directories' metadata, after
  * everything inside them is written.
  */
-export async function restore(repo: Repository, snapshot: Snapshot, opts: RestoreOptions): Promise<RestoreStats> {
-  const restorer = new Restorer(repo, opts);
+export async function restore(reader: BlobReader, snapshot: Snapshot, opts: RestoreOptions): Promise<RestoreStats> {
+  const restorer = new Restorer(reader, opts);
   try {
     await restorer.run(snapshot);
   } finally {
@@ -110,13 +110,13 @@ class Restorer {
   private dirs: { dest: Buffer; node: Node }[] = [];
 
   constructor(
-    private readonly repo: Repository,
+    private readonly reader: BlobReader,
     private readonly opts: RestoreOptions,
   ) {
     this.includes = new Excludes(opts.includes ?? []);
     this.excludes = new Excludes(opts.excludes ?? []);
-    this.plan = new ContentPlan(repo);
-    this.content = new ContentWriter(repo, { overwrite: opts.overwrite ?? false, signal: opts.signal });
+    this.plan = new ContentPlan(reader);
+    this.content = new ContentWriter(reader, { overwrite: opts.overwrite ?? false, signal: opts.signal });
   }
 
   async run(snapshot: Snapshot): Promise<void> {
@@ -124,7 +124,7 @@ class Restorer {
     const sub = this.opts.subpath ?? '/';
     const top: DirState = { dest: Buffer.from(this.opts.target), created: false, parent: null };
     const start = pathComponents(sub);
-    const node = start.length ? await findNode(this.repo, root, sub) : null;
+    const node = start.length ? await findNode(this.reader, root, sub) : null;
     const base = '/' + start.map((c) => c.toString()).join('/');
     if (node && node.type !== 'dir') await this.restoreNode(node, top, base, this.includes.empty);
     else await this.restoreDir(node ? node.subtree! : root, top, base === '/' ? '' : base, this.includes.empty);
@@ -195,7 +195,7 @@ class Restorer {
   private loadTreeAhead(id: Buffer): void {
     const key = id.toString('hex');
     if (this.treesAhead.has(key)) return;
-    const nodes = loadTree(this.repo, id);
+    const nodes = loadTree(this.reader, id);
     nodes.catch(() => undefined); // observed when the walk gets there
     this.treesAhead.set(key, nodes);
   }
@@ -204,7 +204,7 @@ class Restorer {
     const key = id.toString('hex');
     const ahead = this.treesAhead.get(key);
     this.treesAhead.delete(key);
-    return ahead ?? loadTree(this.repo, id);
+    return ahead ?? loadTree(this.reader, id);
   }
 
   /** Creates the directory (and its parents) once, however many entries need it. */
@@ -286,7 +286,7 @@ class Restorer {
   private async endBatch(): Promise<void> {
     while (this.batches.length >= MAX_BATCHES_WRITING) await this.batches.shift();
     const { plan, planLinks, links, dirs } = this;
-    this.plan = new ContentPlan(this.repo);
+    this.plan = new ContentPlan(this.reader);
     this.planLinks = new Map();
     this.links = [];
     this.dirs = [];

@@ -1,6 +1,6 @@
 import { NotFoundError } from '../backend/backend.js';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
-import type { Repository } from '../repository/repository.js';
+import type { BlobReader } from '../repository/repository.js';
 import { Budget } from '../util/budget.js';
 import type { ContentPlan, JobSpec } from './content-plan.js';
 import { encodeContent, type FileStates, type JobResult, type PackJob } from './pack-job.js';
@@ -30,10 +30,10 @@ export class ContentWriter {
   private writers: PackWriters | undefined;
 
   constructor(
-    private readonly repo: Repository,
+    private readonly reader: BlobReader,
     private readonly opts: ContentWriterOptions,
   ) {
-    this.reads = new Budget(repo.backend.connections);
+    this.reads = new Budget(reader.backend.connections);
   }
 
   /** `onResult` gets each job's outcome as it comes; throwing stops the writing (after the jobs under way). */
@@ -43,7 +43,7 @@ export class ContentWriter {
     const running: Promise<void>[] = [];
     const run = async (spec: JobSpec, attempt: number): Promise<void> => {
       const job = await this.read(spec, states);
-      this.writers ??= new PackWriters(this.repo.keys.chunkIdKey);
+      this.writers ??= new PackWriters(this.reader.chunkIdKey);
       const result = await this.writers.run({ ...job, overwrite: this.opts.overwrite, lastAttempt: attempt >= READ_ATTEMPTS });
       onResult(result);
       if (result.retry.length) await run(plan.spec(spec.pack, result.retry.map((i) => spec.blobs[i]!)), attempt + 1);
@@ -73,11 +73,11 @@ export class ContentWriter {
     const job: Omit<PackJob, 'overwrite' | 'lastAttempt'> = { packId, packKey: Buffer.alloc(0), start: spec.start, bytes: Buffer.alloc(0), content: encodeContent(spec.blobs, spec.files), states: states.buffer };
     try {
       // A copy: a view's whole buffer would go with the message.
-      job.packKey = new Uint8Array(this.repo.packKey(packId, spec.pack.envelope));
+      job.packKey = new Uint8Array(this.reader.packKey(packId, spec.pack.envelope));
       if (spec.end > spec.start) {
         await this.reads.admit(1);
         try {
-          job.bytes = await this.repo.backend.load('data', packId, { range: { offset: spec.start, length: spec.end - spec.start } });
+          job.bytes = await this.reader.backend.load('data', packId, { range: { offset: spec.start, length: spec.end - spec.start } });
         } finally {
           this.reads.release(1);
         }

@@ -1,9 +1,11 @@
 import { ScrateError } from '../errors.js';
-import type { Repository } from '../repository/repository.js';
+import { BlobType } from '../repository/pack.js';
+import type { BlobReader } from '../repository/repository.js';
 import { decodeTree, displayName, type Node } from './node.js';
 
-export async function loadTree(repo: Repository, id: Buffer): Promise<Node[]> {
-  return decodeTree(await repo.loadBlob(id));
+/** A tree of the reader's writer, decoded. */
+export async function loadTree(reader: BlobReader, id: Buffer): Promise<Node[]> {
+  return decodeTree(await reader.loadBlob(BlobType.tree, id));
 }
 
 /** Splits an absolute or relative snapshot path into name components. */
@@ -15,12 +17,12 @@ export function pathComponents(p: string): Buffer[] {
  * Finds the node at `path` inside a snapshot's root tree. The root itself has no node:
  * for '/', null is returned and the caller uses the root tree.
  */
-export async function findNode(repo: Repository, root: Buffer, path: string): Promise<Node | null> {
+export async function findNode(reader: BlobReader, root: Buffer, path: string): Promise<Node | null> {
   let tree = root;
   let node: Node | null = null;
   const parts = pathComponents(path);
   for (const [i, part] of parts.entries()) {
-    const nodes = await loadTree(repo, tree);
+    const nodes = await loadTree(reader, tree);
     node = nodes.find((n) => n.name.equals(part)) ?? null;
     if (!node) throw new ScrateError(`path ${path} is not in the snapshot`);
     if (i < parts.length - 1) {
@@ -38,11 +40,11 @@ export interface WalkEntry {
 }
 
 /** Depth-first, in name order; yields a directory before its contents. */
-export async function* walkTree(repo: Repository, tree: Buffer, prefix: Buffer[] = []): AsyncGenerator<WalkEntry> {
-  for (const node of await loadTree(repo, tree)) {
+export async function* walkTree(reader: BlobReader, tree: Buffer, prefix: Buffer[] = []): AsyncGenerator<WalkEntry> {
+  for (const node of await loadTree(reader, tree)) {
     const path = [...prefix, node.name];
     yield { path, node };
-    if (node.type === 'dir' && node.subtree) yield* walkTree(repo, node.subtree, path);
+    if (node.type === 'dir' && node.subtree) yield* walkTree(reader, node.subtree, path);
   }
 }
 

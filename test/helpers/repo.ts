@@ -2,7 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
-import { Repository, type InitOptions } from '../../src/repository/repository.js';
+import { BlobType } from '../../src/repository/pack.js';
+import { Repository, type BlobReader, type InitOptions } from '../../src/repository/repository.js';
+import { loadSnapshot } from '../../src/snapshot/snapshot.js';
+import { findNode, walkTree } from '../../src/tree/walk.js';
 
 /** A scratch directory removed by the returned cleanup. */
 export function scratch(prefix: string): { dir: string; cleanup: () => void } {
@@ -42,4 +45,29 @@ export function flipByte(file: string, at: number): void {
   const i = at < 0 ? buf.length + at : at;
   buf[i] = buf[i]! ^ 0x01;
   fs.writeFileSync(file, buf);
+}
+
+/** What reads the snapshots this repository's own key wrote (the tests' backups). */
+export function own(repo: Repository): BlobReader {
+  return repo.reader(repo.self);
+}
+
+/**
+ * What a backup added besides its snapshot: data packs of its writer, and trees at or below
+ * `source`, as a full key opening `dir` sees them. Trees of the directories above the source
+ * are left out: they record /tmp and the like, which other processes change at any time.
+ */
+export async function addedBelow(dir: string, source: string, run: () => Promise<string>): Promise<{ dataPacks: number; trees: number }> {
+  const before = await openRepo(dir);
+  const id = await run();
+  const after = await openRepo(dir);
+  const { snapshot, writer } = await loadSnapshot(after, id);
+  const reader = after.reader(writer);
+  const earlier = before.writers.get(writer.id);
+  const top = (await findNode(reader, Buffer.from(snapshot.tree, 'hex'), source))!.subtree!;
+  const trees = [top];
+  for await (const { node } of walkTree(reader, top)) if (node.subtree) trees.push(node.subtree);
+  const fresh = trees.filter((t) => !earlier || !before.index.has(BlobType.tree, t, earlier.no));
+  const dataPacks = (r: Repository, no: number | undefined) => r.index.packs.filter((p) => p.type === BlobType.data && p.writer === no).length;
+  return { dataPacks: dataPacks(after, writer.no) - dataPacks(before, earlier?.no), trees: fresh.length };
 }

@@ -76,6 +76,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
           out.stopProgress();
           stream?.stop();
         }),
+        { reads: false },
       );
       const s = result.snapshot.summary!;
       if (out.json) out.result({ snapshotId: result.snapshotId ?? null, parent: result.parentId ?? null, dryRun: !!flags.dryRun, ...s });

@@ -2,48 +2,50 @@ import { Command } from 'commander';
 import { ScrateError } from '../../errors.js';
 import { decodeIndexFile, type PackInfo } from '../../repository/blob-index.js';
 import { resolvePrefix } from '../../repository/ids.js';
+import { readKeyInfo } from '../../repository/key-file.js';
 import { listKeys } from '../../repository/keys.js';
-import type { PackEntry } from '../../repository/pack.js';
+import { BlobType, type PackEntry } from '../../repository/pack.js';
 import type { Repository } from '../../repository/repository.js';
 import { ObjectKind } from '../../repository/sealed-object.js';
+import { Writers } from '../../repository/writers.js';
 import { findSnapshot } from '../../snapshot/snapshot.js';
 import { withRepository, type Context } from '../context.js';
 
 function entryJson(e: PackEntry) {
-  return { id: e.id.toString('hex'), type: e.type === 0 ? 'data' : 'tree', offset: e.offset, length: e.length, rawLength: e.rawLength, compressed: e.compressed };
+  return { id: e.id.toString('hex'), type: e.type === BlobType.data ? 'data' : 'tree', offset: e.offset, length: e.length, rawLength: e.rawLength, compressed: e.compressed };
 }
 
-function packJson(p: PackInfo, entries: PackEntry[]) {
-  return { id: p.id.toString('hex'), type: p.type === 0 ? 'data' : 'tree', envelope: p.envelope.toString('hex'), blobs: entries.map(entryJson) };
+function packJson(repo: Repository, p: PackInfo, entries: PackEntry[]) {
+  return { id: p.id.toString('hex'), type: p.type === BlobType.data ? 'data' : 'tree', writer: repo.writers.byNo(p.writer).hex, envelope: p.envelope.toString('hex'), blobs: entries.map(entryJson) };
 }
 
 /** Each kind of object, decrypted and verified, as JSON. */
 const kinds: Record<string, (repo: Repository, id: string | undefined) => Promise<unknown>> = {
   config: async (repo) => repo.config,
-  keys: async (repo) => (await listKeys(repo.backend)).map((k) => ({ id: k.id, ...k.file })),
-  key: async (repo, id) => {
-    const keys = await listKeys(repo.backend);
-    const full = resolvePrefix(keys.map((k) => k.id), need(id), 'key');
-    return { id: full, ...keys.find((k) => k.id === full)!.file };
-  },
+  keys: async (repo) => (await listKeys(repo.backend)).map((k) => ({ id: k.id, ...k.file, info: repo.keys.read && readKeyInfo(k.file, repo.keys.read.seal) })),
+  writers: async (repo) => repo.writers.all.map((w) => ({ id: w.hex, access: w.access, hostname: w.hostname, revoked: w.revoked?.time })),
   snapshot: async (repo, id) => {
     const found = await findSnapshot(repo, need(id));
-    return { id: found.id, ...found.snapshot };
+    return { id: found.id, ...found.snapshot, writer: found.writer.hex };
   },
   index: async (repo, id) => {
     const full = resolvePrefix(await repo.listNames('index'), need(id), 'index');
-    const file = decodeIndexFile(await repo.loadObject('index', ObjectKind.index, full));
-    return { id: full, packs: file.packs.map((p) => packJson(p.pack, p.entries)) };
+    const { payload, writer } = await repo.loadObject('index', ObjectKind.index, full);
+    const file = decodeIndexFile(payload, writer.no, `index/${full.slice(0, 12)}`);
+    return { id: full, writer: writer.hex, packs: file.packs.map((p) => packJson(repo, p.pack, p.entries)) };
   },
   pack: async (repo, id) => {
     const full = resolvePrefix(await repo.listNames('data'), need(id), 'pack');
-    const { bytes, envelope, entries } = await repo.loadPack(full);
-    return { ...packJson({ id: Buffer.from(full, 'hex'), type: entries[0]?.type ?? 0, envelope }, entries), size: bytes.length };
+    const { bytes, envelope, header } = await repo.loadPack(full);
+    return { id: full, type: header.type === BlobType.data ? 'data' : 'tree', writer: header.writer.toString('hex'), envelope: envelope.toString('hex'), size: bytes.length, blobs: header.entries.map(entryJson) };
   },
   tree: async (repo, id) => {
     const blob = Buffer.from(need(id), 'hex');
     if (blob.length !== 32) throw new ScrateError('a tree is named by its full 64-digit ID');
-    return JSON.parse((await repo.loadBlob(blob)).toString('utf8')) as unknown;
+    // Tree IDs are per writer: the one whose packs hold it.
+    const writer = repo.writers.all.find((w) => repo.index.has(BlobType.tree, blob, w.no));
+    if (!writer) throw new ScrateError(`no tree ${need(id)} in the index`);
+    return { writer: Writers.label(writer), ...(JSON.parse((await repo.reader(writer).loadBlob(BlobType.tree, blob)).toString('utf8')) as object) };
   },
 };
 

@@ -10,8 +10,11 @@ export function checkCommand(context: (cmd: Command) => Context): Command {
     .action(async (flags: { readData?: boolean }, cmd: Command) => {
       const ctx = context(cmd);
       const { out } = ctx;
-      const result = await withRepository(ctx, 'shared', (repo) =>
-        check(repo, { readData: flags.readData, signal: ctx.signal, onProgress: out.showsProgress ? (w) => out.progress(`checking ${w}`) : undefined }).finally(() => out.stopProgress()),
+      const result = await withRepository(
+        ctx,
+        'shared',
+        (repo) => check(repo, { readData: flags.readData, signal: ctx.signal, onProgress: out.showsProgress ? (w) => out.progress(`checking ${w}`) : undefined }).finally(() => out.stopProgress()),
+        { index: false },
       );
       if (out.json) out.result(result);
       for (const e of result.errors) out.warn(e);

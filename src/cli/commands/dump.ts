@@ -17,11 +17,12 @@ export function dumpCommand(context: (cmd: Command) => Context): Command {
     const ctx = context(cmd);
     if (process.stdout.isTTY) throw new ScrateError('refusing to dump binary data to a terminal', ExitCode.fatal, 'redirect standard output to a file or a pipe');
     await withRepository(ctx, 'shared', async (repo) => {
-      const { snapshot } = await findSnapshot(repo, spec, snapshotFilter(flags));
-      const node = await findNode(repo, Buffer.from(snapshot.tree, 'hex'), file);
+      const { snapshot, writer } = await findSnapshot(repo, spec, snapshotFilter(flags));
+      const reader = repo.reader(writer);
+      const node = await findNode(reader, Buffer.from(snapshot.tree, 'hex'), file);
       if (!node) throw new ScrateError(`${file} is not in the snapshot`);
       if (node.type !== 'file') throw new ScrateError(`${file} is a ${node.type}, not a file`, ExitCode.fatal, node.type === 'dir' ? 'use `scrate restore` for directories' : undefined);
-      for await (const { data } of readContent(repo, node.content ?? [])) {
+      for await (const { data } of readContent(reader, node.content ?? [])) {
         if (!process.stdout.write(data)) await once(process.stdout, 'drain');
       }
     });

@@ -1,14 +1,19 @@
 import { Command } from 'commander';
 import { ExitCode, ScrateError } from '../../errors.js';
 import { resolvePrefix, shortId } from '../../repository/ids.js';
-import { addKey, DEFAULT_KDF_MS, listKeys, removeKey } from '../../repository/keys.js';
-import type { Repository } from '../../repository/repository.js';
+import { addFullKey, addWriteOnlyKey, listKeyEntries, removeKey } from '../../repository/key-admin.js';
+import { DEFAULT_KDF_MS } from '../../repository/keys.js';
 import { withRepository, type Context } from '../context.js';
 import { kdfMs } from '../parse.js';
 import { promptPassword, readPasswordFile } from '../password.js';
 
 interface NewPasswordFlags {
   newPasswordFile?: string;
+}
+
+interface AddFlags extends NewPasswordFlags {
+  writeOnly?: boolean;
+  host?: string;
 }
 
 /**
@@ -25,12 +30,8 @@ async function newPassword(flags: NewPasswordFlags): Promise<string> {
   return promptPassword('enter the new password: ', true);
 }
 
-async function addNewKey(repo: Repository, flags: NewPasswordFlags): Promise<string> {
-  return addKey(repo.backend, repo.keys, await newPassword(flags), kdfMs() ?? DEFAULT_KDF_MS);
-}
-
 export function keyCommand(context: (cmd: Command) => Context): Command {
-  const key = new Command('key').description('manage the passwords (key files) that open the repository');
+  const key = new Command('key').description('manage the passwords (key files) that open the repository, and write-only keys for backup hosts');
 
   key
     .command('list')
@@ -41,14 +42,14 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         ctx,
         'none',
         async (repo) => {
-          const keys = await listKeys(repo.backend);
+          const keys = await listKeyEntries(repo, (id, why) => ctx.out.warn(`key ${id.slice(0, 8)} skipped: ${why}`));
           if (ctx.out.json) {
-            ctx.out.result(keys.map((k) => ({ id: k.id, current: k.id === repo.keyId, created: k.file.created, hostname: k.file.hostname, username: k.file.username, access: k.file.access })));
+            ctx.out.result(keys.map((k) => ({ id: k.id, current: k.id === repo.keyId, ...(k.info ?? { info: 'unreadable' }) })));
             return;
           }
           ctx.out.table(
-            [' ID', 'Created', 'Host', 'User', 'Access'],
-            keys.map((k) => [`${k.id === repo.keyId ? '*' : ' '}${shortId(k.id)}`, k.file.created.replace('T', ' ').slice(0, 19), k.file.hostname, k.file.username, k.file.access]),
+            [' ID', 'Created', 'Host', 'User', 'Access', 'Writer'],
+            keys.map((k) => [`${k.id === repo.keyId ? '*' : ' '}${shortId(k.id)}`, k.info?.created.replace('T', ' ').slice(0, 19) ?? '?', k.info?.hostname ?? '?', k.info?.username ?? '?', k.info?.access ?? 'unreadable', k.info?.access === 'write-only' ? k.info.writer.slice(0, 8) : '']),
           );
         },
         { index: false },
@@ -59,36 +60,48 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
     .command('add')
     .description('add a key file with a new password; the existing ones keep working')
     .option('--new-password-file <file>', 'read the new password from a file')
-    .action(async (flags: NewPasswordFlags, cmd: Command) => {
+    .option('--write-only', 'a key for one backup host: it can add backups but never read any, nor learn what other hosts store')
+    .option('--host <name>', 'with --write-only: the host the key is for (shown with its snapshots)')
+    .action(async (flags: AddFlags, cmd: Command) => {
       const ctx = context(cmd);
-      const id = await withRepository(ctx, 'none', (repo) => addNewKey(repo, flags), { index: false });
-      if (ctx.out.json) ctx.out.result({ id });
-      ctx.out.info(`added key ${shortId(id)}`);
+      if (flags.writeOnly && !flags.host) throw new ScrateError('--write-only needs --host', ExitCode.fatal, 'name the host the key is for, e.g. --host web1');
+      if (flags.host && !flags.writeOnly) throw new ScrateError('--host goes with --write-only');
+      const kdf = kdfMs() ?? DEFAULT_KDF_MS;
+      const added = await withRepository(
+        ctx,
+        'none',
+        async (repo) => {
+          const password = await newPassword(flags);
+          return flags.writeOnly ? addWriteOnlyKey(repo, password, kdf, flags.host!) : { keyId: await addFullKey(repo, password, kdf), writer: undefined };
+        },
+        { index: false },
+      );
+      if (ctx.out.json) ctx.out.result({ id: added.keyId, ...(added.writer ? { writer: added.writer, access: 'write-only' } : { access: 'full' }) });
+      ctx.out.info(added.writer ? `added write-only key ${shortId(added.keyId)} for ${flags.host} (writer ${added.writer.slice(0, 8)})` : `added key ${shortId(added.keyId)}`);
     });
 
   key
     .command('remove')
-    .description('remove a key file (never the one in use, never the last)')
+    .description('remove a key file (never the one in use, never the last full key); removing a write-only key revokes its writer')
     .argument('<id>', 'key ID or unique prefix')
     .action(async (prefix: string, _: unknown, cmd: Command) => {
       const ctx = context(cmd);
-      const id = await withRepository(
+      const done = await withRepository(
         ctx,
         'exclusive',
         async (repo) => {
-          const id = resolvePrefix((await listKeys(repo.backend)).map((k) => k.id), prefix, 'key');
-          await removeKey(repo.backend, id, repo.keyId);
-          return id;
+          const id = resolvePrefix((await listKeyEntries(repo)).map((k) => k.id), prefix, 'key');
+          return { id, ...(await removeKey(repo, id)) };
         },
         { index: false },
       );
-      if (ctx.out.json) ctx.out.result({ removed: id });
-      ctx.out.info(`removed key ${shortId(id)}`);
+      if (ctx.out.json) ctx.out.result({ removed: done.id, ...(done.revoked ? { revokedWriter: done.revoked } : {}) });
+      ctx.out.info(`removed key ${shortId(done.id)}${done.revoked ? `; writer ${done.revoked.slice(0, 8)} is revoked: what it stores from now on is refused` : ''}`);
     });
 
   key
     .command('passwd')
-    .description('change the password of the key in use')
+    .description('change the password of the key in use (a full key)')
     .option('--new-password-file <file>', 'read the new password from a file')
     .action(async (flags: NewPasswordFlags, cmd: Command) => {
       const ctx = context(cmd);
@@ -97,8 +110,8 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         'exclusive',
         async (repo) => {
           // Add first, remove second: a crash in between leaves two working keys, never none.
-          const added = await addNewKey(repo, flags);
-          await removeKey(repo.backend, repo.keyId, added);
+          const added = await addFullKey(repo, await newPassword(flags), kdfMs() ?? DEFAULT_KDF_MS);
+          await repo.backend.remove('keys', repo.keyId);
           return { added, removed: repo.keyId };
         },
         { index: false },

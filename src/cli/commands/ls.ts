@@ -24,13 +24,14 @@ export function lsCommand(context: (cmd: Command) => Context): Command {
   ).action(async (spec: string, dir: string, flags: SnapshotFilterFlags & { long?: boolean }, cmd: Command) => {
     const ctx = context(cmd);
     await withRepository(ctx, 'none', async (repo) => {
-      const { snapshot } = await findSnapshot(repo, spec, snapshotFilter(flags));
+      const { snapshot, writer } = await findSnapshot(repo, spec, snapshotFilter(flags));
+      const reader = repo.reader(writer);
       const root = Buffer.from(snapshot.tree, 'hex');
       const start = pathComponents(dir);
-      const node = start.length ? await findNode(repo, root, dir) : null;
+      const node = start.length ? await findNode(reader, root, dir) : null;
       const entries: { path: Buffer[]; node: Node }[] = [];
       if (node) entries.push({ path: start, node });
-      if (!node || node.type === 'dir') for await (const e of walkTree(repo, node ? node.subtree! : root, start)) entries.push(e);
+      if (!node || node.type === 'dir') for await (const e of walkTree(reader, node ? node.subtree! : root, start)) entries.push(e);
       if (ctx.out.json) {
         ctx.out.result(entries.map((e) => ({ path: displayName(joinPath(e.path)), type: e.node.type, mode: e.node.mode, uid: e.node.uid, gid: e.node.gid, size: e.node.size, mtime: e.node.mtimeNs.toString(), ...(e.node.linkTarget ? { linkTarget: displayName(e.node.linkTarget) } : {}) })));
         return;

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { stat } from 'node:fs/promises';
-import type { Repository } from '../../repository/repository.js';
+import type { BlobReader } from '../../repository/repository.js';
 import { findImage, restoreImage } from '../../restorer/image.js';
 import { restore } from '../../restorer/restorer.js';
 import type { Node } from '../../tree/node.js';
@@ -45,18 +45,19 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
     await withRepository(ctx, 'shared', async (repo) => {
       const found = await findSnapshot(repo, id, snapshotFilter(flags));
       ctx.out.info(`restoring snapshot ${found.id.slice(0, 8)} of ${found.snapshot.paths.join(', ')} to ${target}`);
-      const image = await findImage(repo, found.snapshot, subpath);
+      const reader = repo.reader(found.writer);
+      const image = await findImage(reader, found.snapshot, subpath);
       const targetIsDir = (await stat(target).catch(() => null))?.isDirectory() ?? false;
-      if (image && !targetIsDir) await restoreDisk(ctx, repo, image, target, flags);
-      else await restoreFiles(ctx, repo, found.snapshot, subpath, flags);
+      if (image && !targetIsDir) await restoreDisk(ctx, reader, image, target, flags);
+      else await restoreFiles(ctx, reader, found.snapshot, subpath, flags);
     });
   });
 }
 
-async function restoreFiles(ctx: Context, repo: Repository, snapshot: Snapshot, subpath: string | undefined, flags: RestoreFlags): Promise<void> {
+async function restoreFiles(ctx: Context, reader: BlobReader, snapshot: Snapshot, subpath: string | undefined, flags: RestoreFlags): Promise<void> {
   const { out } = ctx;
   const started = Date.now();
-  const stats = await restore(repo, snapshot, {
+  const stats = await restore(reader, snapshot, {
     target: flags.target!,
     subpath,
     includes: flags.include,
@@ -75,10 +76,10 @@ async function restoreFiles(ctx: Context, repo: Repository, snapshot: Snapshot, 
   }
 }
 
-async function restoreDisk(ctx: Context, repo: Repository, image: Node, target: string, flags: RestoreFlags): Promise<void> {
+async function restoreDisk(ctx: Context, reader: BlobReader, image: Node, target: string, flags: RestoreFlags): Promise<void> {
   const { out } = ctx;
   const started = Date.now();
-  const stats = await restoreImage(repo, image, target, {
+  const stats = await restoreImage(reader, image, target, {
     overwrite: flags.overwrite,
     verify: flags.verify,
     signal: ctx.signal,

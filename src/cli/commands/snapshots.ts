@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { Writers } from '../../repository/writers.js';
 import { listSnapshots, matches } from '../../snapshot/snapshot.js';
 import { withRepository, type Context } from '../context.js';
 import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
@@ -7,15 +8,16 @@ export function snapshotsCommand(context: (cmd: Command) => Context): Command {
   return snapshotFilterOptions(new Command('snapshots').description('list snapshots'), 'only snapshots')
     .action(async (flags: SnapshotFilterFlags, cmd: Command) => {
       const ctx = context(cmd);
-      const list = await withRepository(ctx, 'none', (repo) => listSnapshots(repo, (id, err) => ctx.out.warn(`snapshot ${id.slice(0, 8)} skipped: ${err.message}`)), { index: false });
+      // A write-only key lists what its record says it stored; a full key every snapshot a registered writer signed.
+      const list = await withRepository(ctx, 'none', (repo) => listSnapshots(repo, (id, err) => ctx.out.warn(`snapshot ${id.slice(0, 8)} skipped: ${err.message}`)), { index: false, reads: false });
       const shown = list.filter((e) => matches(e.snapshot, snapshotFilter(flags)));
       if (ctx.out.json) {
-        ctx.out.result(shown.map((e) => ({ id: e.id, ...e.snapshot })));
+        ctx.out.result(shown.map((e) => ({ id: e.id, ...e.snapshot, writer: { id: e.writer.hex, access: e.writer.access, ...(e.writer.hostname ? { hostname: e.writer.hostname } : {}) } })));
         return;
       }
       ctx.out.table(
-        ['ID', 'Time', 'Host', 'Tags', 'Paths'],
-        shown.map((e) => [e.id.slice(0, 8), e.snapshot.time.replace('T', ' ').slice(0, 19), e.snapshot.hostname, e.snapshot.tags.join(','), e.snapshot.paths.join(', ')]),
+        ['ID', 'Time', 'Host', 'Tags', 'Paths', 'Writer'],
+        shown.map((e) => [e.id.slice(0, 8), e.snapshot.time.replace('T', ' ').slice(0, 19), e.snapshot.hostname, e.snapshot.tags.join(','), e.snapshot.paths.join(', '), Writers.label(e.writer)]),
       );
       ctx.out.info(`${shown.length} snapshot${shown.length === 1 ? '' : 's'}`);
     });

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ScrateError } from '../../errors.js';
 import { removeLocks } from '../../repository/lock.js';
 import { withRepository, type Context } from '../context.js';
 
@@ -8,7 +9,16 @@ export function unlockCommand(context: (cmd: Command) => Context): Command {
     .option('--remove-all', 'remove every lock, even those of running processes')
     .action(async (flags: { removeAll?: boolean }, cmd: Command) => {
       const ctx = context(cmd);
-      const n = await withRepository(ctx, 'none', (repo) => removeLocks(repo, !!flags.removeAll), { index: false });
+      const n = await withRepository(
+        ctx,
+        'none',
+        async (repo) => {
+          // A live lock may be a prune's: only a full key may take it away.
+          if (flags.removeAll && !repo.canRead) throw new ScrateError('--remove-all needs a full key: this key is write-only');
+          return removeLocks(repo, !!flags.removeAll);
+        },
+        { index: false, reads: false },
+      );
       if (ctx.out.json) ctx.out.result({ removed: n });
       ctx.out.info(n === 0 ? 'no locks to remove' : `removed ${n} lock(s)`);
     });
