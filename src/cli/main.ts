@@ -31,6 +31,7 @@ export function buildProgram(): Command {
     .option('--no-cache', 'do not use the local metadata cache')
     .addOption(new Option('--password-file <file>', 'read the password from a file').env('SCRATE_PASSWORD_FILE'))
     .addOption(new Option('--password-command <command>', 'run a shell command that prints the password').env('SCRATE_PASSWORD_COMMAND'))
+    .option('--insecure-no-password', 'the repository has an empty password: none is asked for (insecure; an empty password is refused otherwise)')
     .option('--json', 'machine-readable output')
     .option('-q, --quiet', 'print only errors')
     .option('-v, --verbose', 'print more detail')

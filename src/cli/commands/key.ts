@@ -1,32 +1,17 @@
 import { Command } from 'commander';
-import { ExitCode, ScrateError } from '../../errors.js';
 import { resolvePrefix, shortId } from '../../repository/ids.js';
 import { addKey, DEFAULT_KDF_MS, listKeys, removeKey } from '../../repository/keys.js';
 import type { Repository } from '../../repository/repository.js';
 import { withRepository, type Context } from '../context.js';
 import { kdfMs } from '../parse.js';
-import { promptPassword, readPasswordFile } from '../password.js';
+import { getNewPassword } from '../password.js';
 
 interface NewPasswordFlags {
   newPasswordFile?: string;
 }
 
-/**
- * The password for a new key: from --new-password-file, else a confirmed prompt. Never from
- * SCRATE_PASSWORD or the other sources of the current password.
- */
-async function newPassword(flags: NewPasswordFlags): Promise<string> {
-  if (flags.newPasswordFile) {
-    const pw = await readPasswordFile(flags.newPasswordFile);
-    if (pw === '') throw new ScrateError(`${flags.newPasswordFile} is empty`);
-    return pw;
-  }
-  if (!process.stdin.isTTY) throw new ScrateError('no new password given', ExitCode.fatal, 'use --new-password-file when there is no terminal');
-  return promptPassword('enter the new password: ', true);
-}
-
-async function addNewKey(repo: Repository, flags: NewPasswordFlags): Promise<string> {
-  return addKey(repo.backend, repo.keys, await newPassword(flags), kdfMs() ?? DEFAULT_KDF_MS);
+async function addNewKey(ctx: Context, repo: Repository, flags: NewPasswordFlags): Promise<string> {
+  return addKey(repo.backend, repo.keys, await getNewPassword(flags.newPasswordFile, ctx.globals.insecureNoPassword), kdfMs() ?? DEFAULT_KDF_MS);
 }
 
 export function keyCommand(context: (cmd: Command) => Context): Command {
@@ -61,7 +46,7 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
     .option('--new-password-file <file>', 'read the new password from a file')
     .action(async (flags: NewPasswordFlags, cmd: Command) => {
       const ctx = context(cmd);
-      const id = await withRepository(ctx, 'none', (repo) => addNewKey(repo, flags), { index: false });
+      const id = await withRepository(ctx, 'none', (repo) => addNewKey(ctx, repo, flags), { index: false });
       if (ctx.out.json) ctx.out.result({ id });
       ctx.out.info(`added key ${shortId(id)}`);
     });
@@ -97,7 +82,7 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         'exclusive',
         async (repo) => {
           // Add first, remove second: a crash in between leaves two working keys, never none.
-          const added = await addNewKey(repo, flags);
+          const added = await addNewKey(ctx, repo, flags);
           await removeKey(repo.backend, repo.keyId, added);
           return { added, removed: repo.keyId };
         },
