@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '../archiver/archiver.js';
 import { ExitCode, ScrateError } from '../errors.js';
+import { displayName } from '../tree/node.js';
 import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
 import { checkCommand } from './commands/check.js';
@@ -46,13 +47,15 @@ export function buildProgram(): Command {
 
 function report(err: unknown, debug: boolean): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.fatal;
+  // Messages name paths, from the command line, the filesystem or a repository: one that
+  // includes a control character is shown quoted, as a name would be, not let loose on the terminal.
   if (err instanceof ScrateError) {
-    process.stderr.write(`scrate: ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`);
+    process.stderr.write(`scrate: ${displayName(err.message)}${err.hint ? ` (${err.hint})` : ''}\n`);
     if (debug) process.stderr.write(`${err.stack}\n`);
     return err.exitCode;
   }
   const e = err as NodeJS.ErrnoException;
-  process.stderr.write(`scrate: ${e?.message ?? String(err)}${debug ? '' : ' (run with --debug for details)'}\n`);
+  process.stderr.write(`scrate: ${displayName(e?.message ?? String(err))}${debug ? '' : ' (run with --debug for details)'}\n`);
   if (debug) process.stderr.write(`${e?.stack}\n`);
   return ExitCode.fatal;
 }

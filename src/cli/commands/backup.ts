@@ -10,6 +10,7 @@ import { backup } from '../../archiver/archiver.js';
 import { Excludes } from '../../archiver/excludes.js';
 import { ExitCode } from '../../errors.js';
 import { checkCompressionLevel } from '../../repository/config.js';
+import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { collect, intOption } from '../parse.js';
@@ -130,11 +131,11 @@ async function commandSource(name: string, [command, ...args]: string[]): Promis
   try {
     await once(child, 'spawn');
   } catch (err) {
-    throw new ScrateError(`cannot run ${command}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new ScrateError(`cannot run ${displayName(command!)}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }
   const finished = async () => {
     const failure = await exited;
-    if (failure) throw new ScrateError(`${command} failed (${failure}); no snapshot was written`);
+    if (failure) throw new ScrateError(`${displayName(command!)} failed (${failure}); no snapshot was written`);
   };
   return { source: { name, read, finished }, stop: () => child.kill() };
 }

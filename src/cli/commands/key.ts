@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { resolvePrefix, shortId } from '../../repository/ids.js';
 import { addKey, DEFAULT_KDF_MS, listKeys, removeKey } from '../../repository/keys.js';
 import type { Repository } from '../../repository/repository.js';
+import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { kdfMs } from '../parse.js';
 import { getNewPassword } from '../password.js';
@@ -33,7 +34,7 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
           }
           ctx.out.table(
             [' ID', 'Created', 'Host', 'User', 'Access'],
-            keys.map((k) => [`${k.id === repo.keyId ? '*' : ' '}${shortId(k.id)}`, k.file.created.replace('T', ' ').slice(0, 19), k.file.hostname, k.file.username, k.file.access]),
+            keys.map((k) => [`${k.id === repo.keyId ? '*' : ' '}${shortId(k.id)}`, k.file.created.replace('T', ' ').slice(0, 19), displayName(k.file.hostname), displayName(k.file.username), k.file.access]),
           );
         },
         { index: false },

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { listSnapshots, matches } from '../../snapshot/snapshot.js';
+import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
@@ -7,7 +8,7 @@ export function snapshotsCommand(context: (cmd: Command) => Context): Command {
   return snapshotFilterOptions(new Command('snapshots').description('list snapshots'), 'only snapshots')
     .action(async (flags: SnapshotFilterFlags, cmd: Command) => {
       const ctx = context(cmd);
-      const list = await withRepository(ctx, 'none', (repo) => listSnapshots(repo, (id, err) => ctx.out.warn(`snapshot ${id.slice(0, 8)} skipped: ${err.message}`)), { index: false });
+      const list = await withRepository(ctx, 'none', (repo) => listSnapshots(repo, (id, err) => ctx.out.warn(`snapshot ${id.slice(0, 8)} skipped: ${displayName(err.message)}`)), { index: false });
       const shown = list.filter((e) => matches(e.snapshot, snapshotFilter(flags)));
       if (ctx.out.json) {
         ctx.out.result(shown.map((e) => ({ id: e.id, ...e.snapshot })));
@@ -15,7 +16,7 @@ export function snapshotsCommand(context: (cmd: Command) => Context): Command {
       }
       ctx.out.table(
         ['ID', 'Time', 'Host', 'Tags', 'Paths'],
-        shown.map((e) => [e.id.slice(0, 8), e.snapshot.time.replace('T', ' ').slice(0, 19), e.snapshot.hostname, e.snapshot.tags.join(','), e.snapshot.paths.join(', ')]),
+        shown.map((e) => [e.id.slice(0, 8), e.snapshot.time.replace('T', ' ').slice(0, 19), displayName(e.snapshot.hostname), e.snapshot.tags.map(displayName).join(','), e.snapshot.paths.map(displayName).join(', ')]),
       );
       ctx.out.info(`${shown.length} snapshot${shown.length === 1 ? '' : 's'}`);
     });
