@@ -8,7 +8,7 @@ const run = promisify(execFile);
 export interface PasswordSources {
   passwordFile?: string;
   passwordCommand?: string;
-  /** The repository's password is empty: nothing is asked for, and any other source is an error. */
+  /** The repository's password is empty: nothing is asked for, and a password given besides is an error. */
   insecureNoPassword?: boolean;
 }
 
@@ -17,13 +17,17 @@ function chomp(s: string): string {
   return s.replace(/\r?\n$/, '');
 }
 
+/** A lone line end counts as empty, from wherever it came. */
+function isEmpty(password: string): boolean {
+  return chomp(password) === '';
+}
+
 /**
  * An empty password protects nothing, and from a file or a variable it is usually a mistake
  * (a file not yet written, a variable set from an unset one): refused unless the user said so.
- * A lone line end counts as empty, from wherever it came.
  */
 function nonEmpty(password: string, from: string, allowEmpty: boolean | undefined): string {
-  if (!allowEmpty && chomp(password) === '') {
+  if (!allowEmpty && isEmpty(password)) {
     throw new ScrateError(`empty password from ${from}`, ExitCode.fatal, 'a repository without a password needs --insecure-no-password');
   }
   return password;
@@ -34,7 +38,7 @@ export async function getPassword(src: PasswordSources, prompt: string, confirm 
   const given = await givenPassword(src);
   if (src.insecureNoPassword) {
     // As restic: an empty password given as well agrees with the option; any other contradicts it.
-    if (given && given.password !== '') throw new ScrateError(`--insecure-no-password contradicts the password from ${given.from}`);
+    if (given && !isEmpty(given.password)) throw new ScrateError(`--insecure-no-password contradicts the password from ${given.from}`);
     return '';
   }
   if (given) return nonEmpty(given.password, given.from, false);
