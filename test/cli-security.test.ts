@@ -5,18 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { sha256 } from '../src/crypto/primitives.js';
-import { cliEnv, scrate, type RunResult } from './helpers/cli.js';
+import { assertCleanError, cliEnv, scrate } from './helpers/cli.js';
 import { listObjects, scratch } from './helpers/repo.js';
 
 const MiB = 1024 * 1024;
-
-/** One line on stderr (a hint folded in), no stack trace. */
-function assertCleanError(r: RunResult, code: number, pattern: RegExp): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
-  assert.match(r.stderr, pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-  assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
-}
 
 /** Writes a key file planted by someone who can write to the bucket; returns its name. */
 function plantKeyFile(repo: string, bytes: Buffer): string {

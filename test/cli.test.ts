@@ -6,18 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import { LocalBackend } from '../src/backend/local.js';
 import { Repository } from '../src/repository/repository.js';
 import { saveLock } from '../src/repository/lock.js';
-import { cliEnv, scrate, scrateAsync, type RunResult } from './helpers/cli.js';
+import { assertCleanError, cliEnv, scrate, scrateAsync } from './helpers/cli.js';
 import { scratch } from './helpers/repo.js';
 
 const asRoot = process.getuid?.() === 0;
-
-/** Errors are one line (two with a hint folded in), never a stack trace. */
-function assertCleanError(r: RunResult, code: number, pattern: RegExp): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
-  assert.match(r.stderr, pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-  assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
-}
 
 describe('scrate CLI', () => {
   let tmp: ReturnType<typeof scratch>;

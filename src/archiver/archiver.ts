@@ -8,7 +8,7 @@ import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { TreeLog } from '../repository/writer-records.js';
 import { listSnapshots, saveSnapshot, type BackupSummary, type Snapshot } from '../snapshot/snapshot.js';
-import { decodeTree, encodeTree, type Node, type NodeType } from '../tree/node.js';
+import { decodeTree, displayName, encodeTree, type Node, type NodeType } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { unchangedTree } from '../tree/unchanged.js';
 import { Excludes } from './excludes.js';
@@ -45,7 +45,10 @@ export interface BackupOptions {
   /** Instead of paths: one file read from a stream (--stdin, --stdin-from-command). */
   stream?: StreamSource;
   signal?: AbortSignal;
-  /** A source that could not be read: the snapshot is still written, without it. */
+  /**
+   * A source that could not be read: the snapshot is still written, without it. Its path, as
+   * those given to onNote and onProgress, is as displayName shows it: safe to print.
+   */
   onError?: (path: string, message: string) => void;
   /** Something worth telling that is not an error (a socket skipped, a file changed while read). */
   onNote?: (path: string, message: string) => void;
@@ -471,7 +474,7 @@ class BackupRun implements BlobSink {
 
   private error(p: Buffer, message: string): void {
     this.summary.errors++;
-    this.opts.onError?.(p.toString(), message);
+    this.opts.onError?.(displayName(p), message);
   }
 
   /** Stores a source given on the command line, lstat'ed on its own. */
@@ -491,7 +494,7 @@ class BackupRun implements BlobSink {
     this.checkAborted();
     const type = nodeType(st);
     if (!type) {
-      this.opts.onNote?.(full.toString(), 'socket skipped');
+      this.opts.onNote?.(displayName(full), 'socket skipped');
       return null;
     }
     const node = this.metadata(name, st, type);
@@ -555,7 +558,7 @@ class BackupRun implements BlobSink {
     const size = st.size;
     if (st.blocks * 512 < st.size) node.sparse = true;
     this.summary.bytesProcessed += size;
-    this.opts.onProgress?.(this.summary, full.toString());
+    this.opts.onProgress?.(this.summary, displayName(full));
     const unchanged = prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino;
     if (unchanged) {
       node.content = prev.content;
@@ -664,7 +667,7 @@ class BackupRun implements BlobSink {
   }
 
   private changedWhileRead(full: Buffer, node: Node, read: number): void {
-    this.opts.onNote?.(full.toString(), 'file changed while being read; the snapshot holds what was read');
+    this.opts.onNote?.(displayName(full), 'file changed while being read; the snapshot holds what was read');
     node.size = read;
   }
 
@@ -689,12 +692,12 @@ class BackupRun implements BlobSink {
       node.image = { blockSize: device.logicalBlockSize };
       delete node.rdev;
       this.summary.bytesProcessed += size;
-      this.opts.onProgress?.(this.summary, full.toString());
+      this.opts.onProgress?.(this.summary, displayName(full));
       const chunker = (this.opts.chunker ?? DEVICE_CHUNKER) === 'fixed' ? new FixedChunker(DEVICE_CHUNK_SIZE) : this.repo.chunker;
       const { content: pending, read } = await this.storeContent(fdReader(fd), chunker);
       const content = await pending;
       if (read !== size) {
-        this.opts.onNote?.(full.toString(), `read ${read} of ${size} bytes; the snapshot holds what was read`);
+        this.opts.onNote?.(displayName(full), `read ${read} of ${size} bytes; the snapshot holds what was read`);
         node.size = read;
       }
       node.content = content;

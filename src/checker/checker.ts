@@ -3,6 +3,7 @@ import { BlobType } from '../repository/pack.js';
 import { decodeSealedBlob, type Repository } from '../repository/repository.js';
 import { Writers } from '../repository/writers.js';
 import { listSnapshots } from '../snapshot/snapshot.js';
+import { displayName } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 
 export interface CheckOptions {
@@ -71,7 +72,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
         for (const node of await loadTree(reader, Buffer.from(t, 'hex'))) {
           if (node.subtree) pending.push(node.subtree.toString('hex'));
           for (const blob of node.content ?? []) {
-            if (!reader.find(BlobType.data, blob)) result.errors.push(`blob ${blob.toString('hex').slice(0, 12)} of ${node.name.toString()} (snapshot ${id.slice(0, 8)}) is not in the index`);
+            if (!reader.find(BlobType.data, blob)) result.errors.push(`blob ${blob.toString('hex').slice(0, 12)} of ${displayName(node.name)} (snapshot ${id.slice(0, 8)}) is not in the index`);
           }
         }
         result.trees++;

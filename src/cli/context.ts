@@ -13,6 +13,7 @@ export interface GlobalOptions {
   repo?: string;
   passwordFile?: string;
   passwordCommand?: string;
+  insecureNoPassword?: boolean;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '../archiver/archiver.js';
 import { ExitCode, ScrateError } from '../errors.js';
+import { displayName } from '../tree/node.js';
 import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
 import { checkCommand } from './commands/check.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     .option('--no-cache', 'do not use the local metadata cache')
     .addOption(new Option('--password-file <file>', 'read the password from a file').env('SCRATE_PASSWORD_FILE'))
     .addOption(new Option('--password-command <command>', 'run a shell command that prints the password').env('SCRATE_PASSWORD_COMMAND'))
+    .option('--insecure-no-password', 'the repository has an empty password: none is asked for (insecure; an empty password is refused otherwise)')
     .option('--json', 'machine-readable output')
     .option('-q, --quiet', 'print only errors')
     .option('-v, --verbose', 'print more detail')
@@ -45,13 +47,15 @@ export function buildProgram(): Command {
 
 function report(err: unknown, debug: boolean): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.fatal;
+  // Messages name paths, from the command line, the filesystem or a repository: one that
+  // includes a control character is shown quoted, as a name would be, not let loose on the terminal.
   if (err instanceof ScrateError) {
-    process.stderr.write(`scrate: ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`);
+    process.stderr.write(`scrate: ${displayName(err.message)}${err.hint ? ` (${err.hint})` : ''}\n`);
     if (debug) process.stderr.write(`${err.stack}\n`);
     return err.exitCode;
   }
   const e = err as NodeJS.ErrnoException;
-  process.stderr.write(`scrate: ${e?.message ?? String(err)}${debug ? '' : ' (run with --debug for details)'}\n`);
+  process.stderr.write(`scrate: ${displayName(e?.message ?? String(err))}${debug ? '' : ' (run with --debug for details)'}\n`);
   if (debug) process.stderr.write(`${e?.stack}\n`);
   return ExitCode.fatal;
 }

@@ -8,6 +8,8 @@ const run = promisify(execFile);
 export interface PasswordSources {
   passwordFile?: string;
   passwordCommand?: string;
+  /** The repository's password is empty: nothing is asked for, and a password given besides is an error. */
+  insecureNoPassword?: boolean;
 }
 
 /** One trailing newline is not part of the password: files and commands usually end with one. */
@@ -15,26 +17,55 @@ function chomp(s: string): string {
   return s.replace(/\r?\n$/, '');
 }
 
+/** A lone line end counts as empty, from wherever it came. */
+function isEmpty(password: string): boolean {
+  return chomp(password) === '';
+}
+
+/**
+ * An empty password protects nothing, and from a file or a variable it is usually a mistake
+ * (a file not yet written, a variable set from an unset one): refused unless the user said so.
+ */
+function nonEmpty(password: string, from: string, allowEmpty: boolean | undefined): string {
+  if (!allowEmpty && isEmpty(password)) {
+    throw new ScrateError(`empty password from ${from}`, ExitCode.fatal, 'a repository without a password needs --insecure-no-password');
+  }
+  return password;
+}
+
 /** From --password-file, --password-command, SCRATE_PASSWORD, or a hidden prompt when stdin is a terminal. */
 export async function getPassword(src: PasswordSources, prompt: string, confirm = false): Promise<string> {
-  if (src.passwordFile) return readPasswordFile(src.passwordFile);
-  if (src.passwordCommand) {
-    try {
-      const { stdout } = await run('/bin/sh', ['-c', src.passwordCommand], { maxBuffer: 1024 * 1024 });
-      return chomp(stdout);
-    } catch (err) {
-      throw new ScrateError(`password command failed: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message.split('\n')[0]}`);
-    }
+  const given = await givenPassword(src);
+  if (src.insecureNoPassword) {
+    // As restic: an empty password given as well agrees with the option; any other contradicts it.
+    if (given && !isEmpty(given.password)) throw new ScrateError(`--insecure-no-password contradicts the password from ${given.from}`);
+    return '';
   }
-  const env = process.env['SCRATE_PASSWORD'];
-  if (env !== undefined) return env;
+  if (given) return nonEmpty(given.password, given.from, false);
   if (!process.stdin.isTTY) {
     throw new ScrateError('no password given', ExitCode.fatal, 'use --password-file, --password-command or SCRATE_PASSWORD when there is no terminal');
   }
-  return promptPassword(prompt, confirm);
+  return nonEmpty(await promptPassword(prompt, confirm), 'the prompt', false);
 }
 
-export async function readPasswordFile(file: string): Promise<string> {
+/** The password of the first source given, and where it came from. */
+async function givenPassword(src: PasswordSources): Promise<{ password: string; from: string } | undefined> {
+  if (src.passwordFile) return { password: await readPasswordFile(src.passwordFile), from: `password file ${src.passwordFile}` };
+  if (src.passwordCommand) return { password: await runPasswordCommand(src.passwordCommand), from: 'the password command' };
+  const env = process.env['SCRATE_PASSWORD'];
+  return env === undefined ? undefined : { password: env, from: 'SCRATE_PASSWORD' };
+}
+
+async function runPasswordCommand(command: string): Promise<string> {
+  try {
+    const { stdout } = await run('/bin/sh', ['-c', command], { maxBuffer: 1024 * 1024 });
+    return chomp(stdout);
+  } catch (err) {
+    throw new ScrateError(`password command failed: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message.split('\n')[0]}`);
+  }
+}
+
+async function readPasswordFile(file: string): Promise<string> {
   try {
     return chomp(await readFile(file, 'utf8'));
   } catch (err) {
@@ -42,14 +73,24 @@ export async function readPasswordFile(file: string): Promise<string> {
   }
 }
 
+/**
+ * The password for a new key: from --new-password-file, else a confirmed prompt. Never from
+ * SCRATE_PASSWORD or the other sources of the current password. Empty only with
+ * --insecure-no-password.
+ */
+export async function getNewPassword(newPasswordFile: string | undefined, allowEmpty: boolean | undefined): Promise<string> {
+  if (newPasswordFile) return nonEmpty(await readPasswordFile(newPasswordFile), `--new-password-file ${newPasswordFile}`, allowEmpty);
+  if (!process.stdin.isTTY) throw new ScrateError('no new password given', ExitCode.fatal, 'use --new-password-file when there is no terminal');
+  return nonEmpty(await promptPassword('enter the new password: ', true), 'the prompt', allowEmpty);
+}
+
 /** A hidden prompt on the terminal, asked twice when `confirm`. */
-export async function promptPassword(prompt: string, confirm: boolean): Promise<string> {
+async function promptPassword(prompt: string, confirm: boolean): Promise<string> {
   const first = await promptHidden(prompt);
   if (confirm) {
     const again = await promptHidden('enter the password again: ');
     if (again !== first) throw new ScrateError('the passwords do not match');
   }
-  if (first === '') throw new ScrateError('empty password');
   return first;
 }
 

@@ -164,10 +164,66 @@ export function decodeTree(data: Buffer): Node[] {
   return (JSON.parse(data.toString('utf8')) as { nodes: NodeJson[] }).nodes.map(fromJson);
 }
 
-/** Shows a name for humans: invalid UTF-8 bytes as \xNN escapes. */
-export function displayName(name: Buffer): string {
-  if (isUtf8(name)) return name.toString('utf8');
+/** Not printable: anything but letters, marks, numbers, punctuation, symbols and the space (Go's unicode.IsPrint). */
+const UNPRINTABLE = /[^\p{L}\p{M}\p{N}\p{P}\p{S} ]/u;
+
+/**
+ * A name (or any text from a repository or a filesystem) as it may reach a terminal, after
+ * restic's ui.Quote: unchanged when every character is printable; otherwise in double quotes,
+ * with escapes for quotes, backslashes, control and other unprintable characters (\n, \x1b,
+ * \u202e) and for each byte that is not part of valid UTF-8 (\xff). A name can then neither
+ * drive the terminal (clear it, retitle it, move the cursor) nor forge a line of output.
+ */
+export function displayName(name: Buffer | string): string {
+  if (typeof name === 'string') return UNPRINTABLE.test(name) ? `"${escapeText(name)}"` : name;
+  if (isPrintableAscii(name)) return name.toString('latin1');
+  if (isUtf8(name)) return displayName(name.toString('utf8'));
   let out = '';
-  for (const b of name) out += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  for (let i = 0; i < name.length; ) {
+    const length = utf8Length(name[i]!);
+    const sequence = name.subarray(i, i + length);
+    if (length > 0 && sequence.length === length && isUtf8(sequence)) {
+      out += escapeText(sequence.toString('utf8'));
+      i += length;
+    } else {
+      out += hexEscape(name[i]!);
+      i++;
+    }
+  }
+  return `"${out}"`;
+}
+
+/** Printable ASCII: the bytes are their own display, as most names are. */
+function isPrintableAscii(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! < 0x20 || bytes[i]! > 0x7e) return false;
+  return true;
+}
+
+/** The length of the UTF-8 sequence a byte starts, 0 for a byte that starts none. */
+function utf8Length(lead: number): number {
+  if (lead < 0x80) return 1;
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  return 0;
+}
+
+const SHORT_ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** The inside of a quoted display: see displayName. */
+function escapeText(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    if (SHORT_ESCAPES[ch]) out += SHORT_ESCAPES[ch];
+    else if (!UNPRINTABLE.test(ch)) out += ch;
+    else if (code < 0x80) out += hexEscape(code);
+    else if (code < 0x10000) out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += `\\U${code.toString(16).padStart(8, '0')}`;
+  }
   return out;
+}
+
+function hexEscape(byte: number): string {
+  return `\\x${byte.toString(16).padStart(2, '0')}`;
 }

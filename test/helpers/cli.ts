@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,4 +28,12 @@ export function scrate(args: string[], env: NodeJS.ProcessEnv, opts: SpawnSyncOp
 /** Starts scrate and returns the child, for tests that signal it. */
 export function scrateAsync(args: string[], env: NodeJS.ProcessEnv) {
   return spawn(SCRATE, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Errors are one line (a hint is folded into it), never a stack trace. */
+export function assertCleanError(r: RunResult, code: number, pattern: RegExp): void {
+  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
+  assert.match(r.stderr, pattern);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+  assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
 }

@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
 import type { ReadFn } from '../../archiver/data-pipeline.js';
 import type { StreamSource } from '../../archiver/archiver.js';
 import type { ChunkerKind } from '../../chunker/chunker.js';
@@ -8,6 +10,7 @@ import { backup } from '../../archiver/archiver.js';
 import { Excludes } from '../../archiver/excludes.js';
 import { ExitCode } from '../../errors.js';
 import { checkCompressionLevel } from '../../repository/config.js';
+import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { collect, intOption } from '../parse.js';
@@ -52,7 +55,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
       const { out } = ctx;
       if (flags.compression !== undefined) checkCompressionLevel(flags.compression);
       const excludes = [...flags.exclude, ...Excludes.fromFiles(flags.excludeFile)];
-      const stream = streamSource(flags, paths);
+      const stream = await streamSource(flags, paths);
       const started = Date.now();
       const result = await withRepository(ctx, flags.dryRun ? 'none' : 'shared', (repo) =>
         backup(repo, {
@@ -72,12 +75,9 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
           onError: (p, m) => out.warn(`${p}: ${m}`),
           onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
           onProgress: out.showsProgress ? (s, p) => out.progress(`${s.filesNew + s.filesChanged + s.filesUnmodified} files, ${formatBytes(s.bytesProcessed)}  ${p}`) : undefined,
-        }).finally(() => {
-          out.stopProgress();
-          stream?.stop();
-        }),
+        }).finally(() => out.stopProgress()),
         { reads: false },
-      );
+      ).finally(() => stream?.stop());
       const s = result.snapshot.summary!;
       if (out.json) out.result({ snapshotId: result.snapshotId ?? null, parent: result.parentId ?? null, dryRun: !!flags.dryRun, ...s });
       if (result.parentId) out.info(`using parent snapshot ${result.parentId.slice(0, 8)}`);
@@ -94,41 +94,84 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
 }
 
 /** --stdin or --stdin-from-command as a stream source, with a way to stop its producer. */
-function streamSource(flags: BackupFlags, args: string[]): { source: StreamSource; stop: () => void } | undefined {
+async function streamSource(flags: BackupFlags, args: string[]): Promise<{ source: StreamSource; stop: () => void } | undefined> {
   if (flags.stdin && flags.stdinFromCommand) throw new ScrateError('--stdin and --stdin-from-command exclude each other');
   const name = flags.stdinFilename;
   if (name === '' || name.includes('/')) throw new ScrateError(`--stdin-filename ${name}: a plain file name is needed`);
   if (flags.stdin) {
     if (args.length) throw new ScrateError('--stdin takes no paths');
-    // Through the stream, not read(2) on fd 0: a pipe handed over non-blocking would give EAGAIN.
-    return { source: { name, read: streamReader(process.stdin) }, stop: () => undefined };
+    // Listened to from the first read on, after the password prompt, which reads a terminal on
+    // stdin itself. Through the stream, not read(2) on fd 0: a pipe handed over non-blocking
+    // would give EAGAIN.
+    let read: ReadFn | undefined;
+    return { source: { name, read: (buffer, offset, length) => (read ??= streamReader(process.stdin))(buffer, offset, length) }, stop: () => undefined };
   }
   if (!flags.stdinFromCommand) {
     if (args.length === 0) throw new ScrateError('nothing to back up: give at least one path');
     return undefined;
   }
   if (args.length === 0) throw new ScrateError('--stdin-from-command needs a command', ExitCode.fatal, 'e.g. scrate backup --stdin-from-command -- pg_dump mydb');
-  const child = spawn(args[0]!, args.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<number | string>((resolve) => {
-    child.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-    child.on('close', (code, signal) => resolve(code ?? `killed by ${signal}`));
-  });
-  const finished = async () => {
-    const status = await exited;
-    if (status !== 0) throw new ScrateError(`${args[0]} failed (${typeof status === 'number' ? `exit code ${status}` : status}); no snapshot was written`);
-  };
-  return { source: { name, read: streamReader(child.stdout), finished }, stop: () => child.kill() };
+  return commandSource(name, args);
 }
 
-/** Adapts a readable stream to the read-into-buffer form the chunker loop uses. */
-function streamReader(stream: NodeJS.ReadableStream): ReadFn {
-  const chunks = stream[Symbol.asyncIterator]();
-  let pending = Buffer.alloc(0);
+/**
+ * Starts the producer of --stdin-from-command, before the repository is opened (which takes the
+ * key derivation's half second), and listens to its output from the start: Node drains and drops
+ * the output of a child that exits while nobody listens (child_process' flushStdio), so a
+ * producer done before the backup first read gave a snapshot of an empty file. Until then what
+ * it wrote waits in the pipe and the stream's buffer (its high-water mark), and the producer
+ * waits for them to empty, as restic's does on its pipe: memory stays bounded.
+ */
+async function commandSource(name: string, [command, ...args]: string[]): Promise<{ source: StreamSource; stop: () => void }> {
+  const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'inherit'], env: withoutScrateVariables(process.env) });
+  const read = streamReader(child.stdout);
+  const exited = new Promise<string | undefined>((resolve) => {
+    child.on('exit', (code, signal) => resolve(code === 0 ? undefined : code !== null ? `exit code ${code}` : `killed by ${signal}`));
+    child.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+  try {
+    await once(child, 'spawn');
+  } catch (err) {
+    throw new ScrateError(`cannot run ${displayName(command!)}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  const finished = async () => {
+    const failure = await exited;
+    if (failure) throw new ScrateError(`${displayName(command!)} failed (${failure}); no snapshot was written`);
+  };
+  return { source: { name, read, finished }, stop: () => child.kill() };
+}
+
+/** The producer's environment: scrate's own variables, the password among them, are none of its business. */
+function withoutScrateVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('SCRATE_')));
+}
+
+/**
+ * Adapts a readable stream to the read-into-buffer form the chunker loop uses, listening from
+ * its creation on. A 'readable' listener, not 'data': the stream reads ahead only up to its
+ * high-water mark, so a fast producer waits for the backup.
+ */
+function streamReader(stream: Readable): ReadFn {
+  let pending: Buffer = Buffer.alloc(0);
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: () => void = () => undefined;
+  stream.on('readable', () => wake());
+  stream.on('end', () => {
+    ended = true;
+    wake();
+  });
+  stream.on('error', (err) => {
+    failure = err;
+    wake();
+  });
   return async (buffer, offset, length) => {
-    if (pending.length === 0) {
-      const next = await chunks.next();
-      if (next.done) return 0;
-      pending = Buffer.from(next.value as Buffer);
+    while (pending.length === 0) {
+      const chunk = stream.read() as Buffer | null;
+      if (chunk) pending = chunk;
+      else if (failure) throw failure;
+      else if (ended) return 0;
+      else await new Promise<void>((resolve) => (wake = resolve));
     }
     const n = pending.copy(buffer, offset, 0, Math.min(length, pending.length));
     pending = pending.subarray(n);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { check } from '../../checker/checker.js';
 import { ExitCode } from '../../errors.js';
+import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 
 export function checkCommand(context: (cmd: Command) => Context): Command {
@@ -17,7 +18,8 @@ export function checkCommand(context: (cmd: Command) => Context): Command {
         { index: false },
       );
       if (out.json) out.result(result);
-      for (const e of result.errors) out.warn(e);
+      // The checker's messages name files of the repository's trees as they are.
+      for (const e of result.errors) out.warn(displayName(e));
       out.info(`${result.snapshots} snapshots, ${result.trees} trees${flags.readData ? `, ${result.packs} packs read` : ''}; ${result.errors.length} error(s)`);
       if (result.unreferencedPacks) out.info(`${result.unreferencedPacks} pack(s) are not in any index (left by an interrupted backup; harmless)`);
       if (result.errors.length) process.exitCode = ExitCode.fatal;

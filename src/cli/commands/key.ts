@@ -3,9 +3,10 @@ import { ExitCode, ScrateError } from '../../errors.js';
 import { resolvePrefix, shortId } from '../../repository/ids.js';
 import { addFullKey, addWriteOnlyKey, listKeyEntries, removeKey } from '../../repository/key-admin.js';
 import { DEFAULT_KDF_MS } from '../../repository/keys.js';
+import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { kdfMs } from '../parse.js';
-import { promptPassword, readPasswordFile } from '../password.js';
+import { getNewPassword } from '../password.js';
 
 interface NewPasswordFlags {
   newPasswordFile?: string;
@@ -14,20 +15,6 @@ interface NewPasswordFlags {
 interface AddFlags extends NewPasswordFlags {
   writeOnly?: boolean;
   host?: string;
-}
-
-/**
- * The password for a new key: from --new-password-file, else a confirmed prompt. Never from
- * SCRATE_PASSWORD or the other sources of the current password.
- */
-async function newPassword(flags: NewPasswordFlags): Promise<string> {
-  if (flags.newPasswordFile) {
-    const pw = await readPasswordFile(flags.newPasswordFile);
-    if (pw === '') throw new ScrateError(`${flags.newPasswordFile} is empty`);
-    return pw;
-  }
-  if (!process.stdin.isTTY) throw new ScrateError('no new password given', ExitCode.fatal, 'use --new-password-file when there is no terminal');
-  return promptPassword('enter the new password: ', true);
 }
 
 export function keyCommand(context: (cmd: Command) => Context): Command {
@@ -49,7 +36,7 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
           }
           ctx.out.table(
             [' ID', 'Created', 'Host', 'User', 'Access', 'Writer'],
-            keys.map((k) => [`${k.id === repo.keyId ? '*' : ' '}${shortId(k.id)}`, k.info?.created.replace('T', ' ').slice(0, 19) ?? '?', k.info?.hostname ?? '?', k.info?.username ?? '?', k.info?.access ?? 'unreadable', k.info?.access === 'write-only' ? k.info.writer.slice(0, 8) : '']),
+            keys.map((k) => [`${k.id === repo.keyId ? '*' : ' '}${shortId(k.id)}`, k.info?.created.replace('T', ' ').slice(0, 19) ?? '?', displayName(k.info?.hostname ?? '?'), displayName(k.info?.username ?? '?'), k.info?.access ?? 'unreadable', k.info?.access === 'write-only' ? k.info.writer.slice(0, 8) : '']),
           );
         },
         { index: false },
@@ -71,13 +58,13 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         ctx,
         'none',
         async (repo) => {
-          const password = await newPassword(flags);
+          const password = await getNewPassword(flags.newPasswordFile, ctx.globals.insecureNoPassword);
           return flags.writeOnly ? addWriteOnlyKey(repo, password, kdf, flags.host!) : { keyId: await addFullKey(repo, password, kdf), writer: undefined };
         },
         { index: false },
       );
       if (ctx.out.json) ctx.out.result({ id: added.keyId, ...(added.writer ? { writer: added.writer, access: 'write-only' } : { access: 'full' }) });
-      ctx.out.info(added.writer ? `added write-only key ${shortId(added.keyId)} for ${flags.host} (writer ${added.writer.slice(0, 8)})` : `added key ${shortId(added.keyId)}`);
+      ctx.out.info(added.writer ? `added write-only key ${shortId(added.keyId)} for ${displayName(flags.host!)} (writer ${added.writer.slice(0, 8)})` : `added key ${shortId(added.keyId)}`);
     });
 
   key
@@ -110,7 +97,7 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         'exclusive',
         async (repo) => {
           // Add first, remove second: a crash in between leaves two working keys, never none.
-          const added = await addFullKey(repo, await newPassword(flags), kdfMs() ?? DEFAULT_KDF_MS);
+          const added = await addFullKey(repo, await getNewPassword(flags.newPasswordFile, ctx.globals.insecureNoPassword), kdfMs() ?? DEFAULT_KDF_MS);
           await repo.backend.remove('keys', repo.keyId);
           return { added, removed: repo.keyId };
         },

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { isUtf8 } from 'node:buffer';
 import { findSnapshot } from '../../snapshot/snapshot.js';
 import { displayName, type Node } from '../../tree/node.js';
 import { findNode, joinPath, pathComponents, walkTree } from '../../tree/walk.js';
@@ -12,6 +13,17 @@ function modeString(n: Node): string {
   if (n.mode & 0o2000) bits[5] = bits[5] === 'x' ? 's' : 'S';
   if (n.mode & 0o1000) bits[8] = bits[8] === 'x' ? 't' : 'T';
   return t + bits.join('');
+}
+
+/**
+ * A name in ls --json, as it always was: exact when it is UTF-8 (JSON escapes what needs it),
+ * else each byte outside printable ASCII as \xNN.
+ */
+function jsonName(name: Buffer): string {
+  if (isUtf8(name)) return name.toString('utf8');
+  let out = '';
+  for (const b of name) out += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  return out;
 }
 
 export function lsCommand(context: (cmd: Command) => Context): Command {
@@ -33,7 +45,7 @@ export function lsCommand(context: (cmd: Command) => Context): Command {
       if (node) entries.push({ path: start, node });
       if (!node || node.type === 'dir') for await (const e of walkTree(reader, node ? node.subtree! : root, start)) entries.push(e);
       if (ctx.out.json) {
-        ctx.out.result(entries.map((e) => ({ path: displayName(joinPath(e.path)), type: e.node.type, mode: e.node.mode, uid: e.node.uid, gid: e.node.gid, size: e.node.size, mtime: e.node.mtimeNs.toString(), ...(e.node.linkTarget ? { linkTarget: displayName(e.node.linkTarget) } : {}) })));
+        ctx.out.result(entries.map((e) => ({ path: jsonName(joinPath(e.path)), type: e.node.type, mode: e.node.mode, uid: e.node.uid, gid: e.node.gid, size: e.node.size, mtime: e.node.mtimeNs.toString(), ...(e.node.linkTarget ? { linkTarget: jsonName(e.node.linkTarget) } : {}) })));
         return;
       }
       for (const e of entries) {
@@ -43,7 +55,7 @@ export function lsCommand(context: (cmd: Command) => Context): Command {
           const n = e.node;
           const time = new Date(Number(n.mtimeNs / 1_000_000n)).toISOString().replace('T', ' ').slice(0, 19);
           const link = n.linkTarget ? ` -> ${displayName(n.linkTarget)}` : '';
-          ctx.out.info(`${modeString(n)} ${(n.user ?? String(n.uid)).padEnd(8)} ${(n.group ?? String(n.gid)).padEnd(8)} ${String(n.size).padStart(12)} ${time} ${p}${link}`);
+          ctx.out.info(`${modeString(n)} ${displayName(n.user ?? String(n.uid)).padEnd(8)} ${displayName(n.group ?? String(n.gid)).padEnd(8)} ${String(n.size).padStart(12)} ${time} ${p}${link}`);
         }
       }
     });

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { BlobReader } from '../../repository/repository.js';
 import { findImage, restoreImage } from '../../restorer/image.js';
 import { restore } from '../../restorer/restorer.js';
-import type { Node } from '../../tree/node.js';
+import { displayName, type Node } from '../../tree/node.js';
 import { ExitCode, ScrateError } from '../../errors.js';
 import { findSnapshot, type Snapshot } from '../../snapshot/snapshot.js';
 import { withRepository, type Context } from '../context.js';
@@ -44,7 +44,7 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
     const { id, subpath } = splitSpec(spec);
     await withRepository(ctx, 'shared', async (repo) => {
       const found = await findSnapshot(repo, id, snapshotFilter(flags));
-      ctx.out.info(`restoring snapshot ${found.id.slice(0, 8)} of ${found.snapshot.paths.join(', ')} to ${target}`);
+      ctx.out.info(`restoring snapshot ${found.id.slice(0, 8)} of ${found.snapshot.paths.map(displayName).join(', ')} to ${displayName(target)}`);
       const reader = repo.reader(found.writer);
       const image = await findImage(reader, found.snapshot, subpath);
       const targetIsDir = (await stat(target).catch(() => null))?.isDirectory() ?? false;

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { Writers } from '../../repository/writers.js';
 import { listSnapshots, matches } from '../../snapshot/snapshot.js';
+import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
@@ -9,7 +10,7 @@ export function snapshotsCommand(context: (cmd: Command) => Context): Command {
     .action(async (flags: SnapshotFilterFlags, cmd: Command) => {
       const ctx = context(cmd);
       // A write-only key lists what its record says it stored; a full key every snapshot a registered writer signed.
-      const list = await withRepository(ctx, 'none', (repo) => listSnapshots(repo, (id, err) => ctx.out.warn(`snapshot ${id.slice(0, 8)} skipped: ${err.message}`)), { index: false, reads: false });
+      const list = await withRepository(ctx, 'none', (repo) => listSnapshots(repo, (id, err) => ctx.out.warn(`snapshot ${id.slice(0, 8)} skipped: ${displayName(err.message)}`)), { index: false, reads: false });
       const shown = list.filter((e) => matches(e.snapshot, snapshotFilter(flags)));
       if (ctx.out.json) {
         ctx.out.result(shown.map((e) => ({ id: e.id, ...e.snapshot, writer: { id: e.writer.hex, access: e.writer.access, ...(e.writer.hostname ? { hostname: e.writer.hostname } : {}) } })));
@@ -17,7 +18,7 @@ export function snapshotsCommand(context: (cmd: Command) => Context): Command {
       }
       ctx.out.table(
         ['ID', 'Time', 'Host', 'Tags', 'Paths', 'Writer'],
-        shown.map((e) => [e.id.slice(0, 8), e.snapshot.time.replace('T', ' ').slice(0, 19), e.snapshot.hostname, e.snapshot.tags.join(','), e.snapshot.paths.join(', '), Writers.label(e.writer)]),
+        shown.map((e) => [e.id.slice(0, 8), e.snapshot.time.replace('T', ' ').slice(0, 19), displayName(e.snapshot.hostname), e.snapshot.tags.map(displayName).join(','), e.snapshot.paths.map(displayName).join(', '), displayName(Writers.label(e.writer))]),
       );
       ctx.out.info(`${shown.length} snapshot${shown.length === 1 ? '' : 's'}`);
     });
