@@ -108,7 +108,8 @@ export class BlobScratch {
  */
 export function decodeSealedBlob(packKey: Buffer, chunkIdKey: Buffer, id: Buffer, loc: Omit<BlobLocation, 'pack'>, sealed: Buffer, packId: string, scratch?: BlobScratch): Buffer {
   const what = () => `blob ${id.toString('hex').slice(0, 12)} in pack ${packId.slice(0, 12)}`;
-  if (sealed.length !== loc.length || sealed.length < TAG_BYTES || loc.rawLength > MAX_BLOB_BYTES) throw new IntegrityError(what(), 'truncated');
+  if (loc.rawLength > MAX_BLOB_BYTES) throw new IntegrityError(what(), 'larger than any blob can be');
+  if (sealed.length !== loc.length || sealed.length < TAG_BYTES) throw new IntegrityError(what(), 'truncated');
   const opened = scratch?.forOpened(sealed.length - TAG_BYTES) ?? Buffer.allocUnsafe(sealed.length - TAG_BYTES);
   if (!openInto(packKey, blobNonce(loc.offset), sealed, opened)) throw new IntegrityError(what(), 'blob failed authentication');
   let plain = opened;
