@@ -96,7 +96,8 @@ export class Repository {
     readonly keyId: string,
     readonly config: RepoConfig,
   ) {
-    this.chunker = new FastCDC({ ...config.chunker, seed: keys.gearSeed });
+    // TODO(format v3): the writer's own chunker key
+    this.chunker = new FastCDC({ ...config.chunker, key: deriveKey(keys.chunkIdKey, Buffer.alloc(32), 'scrate v3 chunker') });
   }
 
   static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
