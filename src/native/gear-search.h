@@ -28,18 +28,31 @@ static inline int gear_prf_passes(const uint64_t *table, uint64_t h, uint64_t pr
   return !(siphash24(table[GEAR_PRF_K0], table[GEAR_PRF_K1], m, sizeof m) & prf_mask);
 }
 
+/*
+ * The first p in [p, end) where H, rolled on to it, passes the candidate mask; end if none.
+ * A loop of its own so that a byte that is no candidate costs what it did in FastCDC's loop (one
+ * branch taken): with the PRF's test inside one loop, GCC laid out two branches a byte and the
+ * search ran a third slower, keyed or not.
+ */
+static inline uint32_t gear_candidate(const uint64_t *table, const uint8_t *b, uint32_t p, uint32_t end, uint64_t mask, uint64_t *h) {
+  uint64_t x = *h;
+  for (; p < end; p++) {
+    x = (x << 1) + table[b[p]];
+    if (!(x & mask)) break;
+  }
+  *h = x;
+  return p;
+}
+
 /* The first p in [hash_start, window_end) where H passes the first masks (p < center_end) or the second; -1 if none. */
 static inline int64_t gear_search(const uint64_t *table, const uint8_t *b, uint32_t hash_start, uint32_t center_end, uint32_t window_end) {
-  const uint64_t candidate_s = table[GEAR_CANDIDATE_S], candidate_l = table[GEAR_CANDIDATE_L];
   uint64_t h = 0;
   uint32_t p = hash_start;
-  for (; p < center_end; p++) {
-    h = (h << 1) + table[b[p]];
-    if (!(h & candidate_s) && gear_prf_passes(table, h, table[GEAR_PRF_S])) return p;
+  for (; (p = gear_candidate(table, b, p, center_end, table[GEAR_CANDIDATE_S], &h)) < center_end; p++) {
+    if (gear_prf_passes(table, h, table[GEAR_PRF_S])) return p;
   }
-  for (; p < window_end; p++) {
-    h = (h << 1) + table[b[p]];
-    if (!(h & candidate_l) && gear_prf_passes(table, h, table[GEAR_PRF_L])) return p;
+  for (; (p = gear_candidate(table, b, p, window_end, table[GEAR_CANDIDATE_L], &h)) < window_end; p++) {
+    if (gear_prf_passes(table, h, table[GEAR_PRF_L])) return p;
   }
   return -1;
 }
