@@ -6,9 +6,9 @@
  *
  * The cut test has two stages: H & candidate mask == 0, then SipHash-2-4 of H under the PRF
  * key & PRF mask == 0. With PRF masks of 0 every candidate is a cut: FastCDC as the reference.
- * A keyed chunker's candidate masks are a prefilter of a few bits, so the PRF runs at one byte
- * in hundreds, and it decides the rest: boundaries, even with the gear table, tell nothing of
- * the PRF's outputs at other values of H, and so nothing of boundaries elsewhere.
+ * A keyed chunker's candidate masks are a prefilter of a few bits, so the PRF runs at about one
+ * hashed byte in a thousand, and it decides the rest: boundaries, even with the gear table,
+ * tell nothing of the PRF's outputs at other values of H, and so nothing of boundaries elsewhere.
  */
 #ifndef SCRATE_GEAR_SEARCH_H
 #define SCRATE_GEAR_SEARCH_H
