@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { FastCDC, chunkBuffer, type ChunkerParams } from '../src/chunker/fastcdc.js';
+import { FastCDC, chunkBuffer, type ChunkerParams, type ChunkerSizes } from '../src/chunker/fastcdc.js';
+import { gear } from '../src/native/gear.js';
 
 interface VectorChunk { offset: number; length: number; gear_hash: string; sha256?: string }
 interface VectorCase {
@@ -33,8 +34,11 @@ function loadVectors(): { vectors: Vectors; fixture: Buffer } {
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
+/** The cases without a seed: the chunker has none (the seeded case checks the BigInt reference only). */
+const unseeded = (cases: VectorCase[]): VectorCase[] => cases.filter((c) => BigInt(c.seed) === 0n);
+
 function chunkerFor(c: VectorCase): FastCDC {
-  return new FastCDC({ min: c.min, avg: c.avg, max: c.max, normalization: c.normalization_level, seed: BigInt(c.seed) });
+  return new FastCDC({ min: c.min, avg: c.avg, max: c.max, normalization: c.normalization_level });
 }
 
 function checkCase(c: VectorCase, data: Uint8Array): void {
@@ -43,10 +47,8 @@ function checkCase(c: VectorCase, data: Uint8Array): void {
   for (const [i, want] of c.chunks.entries()) {
     const what = `chunk ${i}`;
     assert.equal(offset, want.offset, `${what} offset`);
-    const { length, hash } = chunker.cutWithHash(data, offset, data.length);
+    const length = chunker.cut(data, offset, data.length);
     assert.equal(length, want.length, `${what} length`);
-    assert.equal(hash, BigInt(want.gear_hash), `${what} gear hash`);
-    assert.equal(chunker.cut(data, offset, data.length), length, `${what} cut vs cutWithHash`);
     if (want.sha256 !== undefined) {
       assert.equal(sha256(data.subarray(offset, offset + length)), want.sha256, `${what} sha256`);
     }
@@ -75,7 +77,9 @@ const REF_GEAR = Array.from({ length: 256 }, (_, i) =>
   createHash('md5').update(Buffer.alloc(64, i)).digest().readBigUInt64BE(0),
 );
 
-function referenceCut(p: Required<ChunkerParams>, src: Uint8Array, start: number, end: number): { length: number; hash: bigint } {
+type ReferenceParams = ChunkerSizes & { seed: bigint };
+
+function referenceCut(p: ReferenceParams, src: Uint8Array, start: number, end: number): { length: number; hash: bigint } {
   const gear = REF_GEAR.map((g) => g ^ p.seed);
   const gearLs = REF_GEAR.map((g) => ((g << 1n) & U64) ^ ((p.seed << 1n) & U64));
   const bits = Math.round(Math.log2(p.avg));
@@ -100,10 +104,117 @@ function referenceCut(p: Required<ChunkerParams>, src: Uint8Array, start: number
   return { length: remaining, hash };
 }
 
-test('FastCDC reproduces every reference vector case on SekienAkashita.jpg', async (t) => {
+// The keyed chunker as docs/FORMAT.md §9 specifies it, transcribed literally with BigInt:
+// SipHash-2-4 from the paper, the gear table and the two-stage cut test, per byte.
+const rotl = (x: bigint, b: bigint): bigint => ((x << b) | (x >> (64n - b))) & U64;
+
+function sipHash24(key: Uint8Array, message: Uint8Array): bigint {
+  const k = Buffer.from(key);
+  const [k0, k1] = [k.readBigUInt64LE(0), k.readBigUInt64LE(8)];
+  let [v0, v1, v2, v3] = [k0 ^ 0x736f6d6570736575n, k1 ^ 0x646f72616e646f6dn, k0 ^ 0x6c7967656e657261n, k1 ^ 0x7465646279746573n];
+  const round = (): void => {
+    v0 = (v0 + v1) & U64; v1 = rotl(v1, 13n) ^ v0; v0 = rotl(v0, 32n);
+    v2 = (v2 + v3) & U64; v3 = rotl(v3, 16n) ^ v2;
+    v0 = (v0 + v3) & U64; v3 = rotl(v3, 21n) ^ v0;
+    v2 = (v2 + v1) & U64; v1 = rotl(v1, 17n) ^ v2; v2 = rotl(v2, 32n);
+  };
+  // Whole 8-byte words, the last one padded with zeros and topped with the length's low byte.
+  const words = Buffer.alloc((message.length & ~7) + 8);
+  words.set(message);
+  words[words.length - 1] = message.length & 0xff;
+  for (let i = 0; i < words.length; i += 8) {
+    const m = words.readBigUInt64LE(i);
+    v3 ^= m;
+    round();
+    round();
+    v0 ^= m;
+  }
+  v2 ^= 0xffn;
+  for (let r = 0; r < 4; r++) round();
+  return v0 ^ v1 ^ v2 ^ v3;
+}
+
+function keyedReference(p: ChunkerSizes, key: Uint8Array): (src: Uint8Array, start: number, end: number) => number {
+  const g = Array.from({ length: 256 }, (_, i) => sipHash24(key.subarray(0, 16), Uint8Array.of(i)));
+  const bits = Math.round(Math.log2(p.avg));
+  const [bitsS, bitsL] = [bits + p.normalization, bits - p.normalization];
+  const pre = Math.min(10, bitsL - 4);
+  const even = (n: number): number => n - (n % 2);
+  return (src, start, end) => {
+    const remaining = end - start;
+    if (remaining <= p.min) return remaining;
+    const window = Math.min(remaining, p.max);
+    const center = Math.min(window, p.avg);
+    let h = 0n;
+    for (let i = even(p.min); i < even(window); i++) {
+      h = ((h << 1n) + g[src[start + i]!]!) & U64;
+      const prfBits = i < even(center) ? bitsS - pre : bitsL - pre;
+      const le = Buffer.alloc(8);
+      le.writeBigUInt64LE(h);
+      if (h >> BigInt(64 - pre) === 0n && (sipHash24(key.subarray(16, 32), le) & ((1n << BigInt(prfBits)) - 1n)) === 0n) return i;
+    }
+    return window;
+  };
+}
+
+/**
+ * Mean, variance and P(length = max) of a chunk cut from endless input when each hashed byte
+ * cuts with probability 2^-bits of its stage, independently: what the parameters promise.
+ */
+function promisedSizes(p: ChunkerSizes): { mean: number; variance: number; atMax: number } {
+  const bits = Math.round(Math.log2(p.avg));
+  const even = (n: number): number => n - (n % 2);
+  let longer = 1; // P(length > k)
+  let mean = 0;
+  let square = 0;
+  for (let k = 0; k < p.max; k++) {
+    if (k >= even(p.min) && k < even(p.max)) longer *= 1 - 2 ** -(k < even(p.avg) ? bits + p.normalization : bits - p.normalization);
+    mean += longer;
+    square += (2 * k + 1) * longer;
+  }
+  return { mean, variance: square - mean * mean, atMax: longer };
+}
+
+/** SipHash-2-4 with key 00 01 .. 0f of the messages 00, 00 01, .., 00 .. 3e: the paper's vectors (output bytes in order). */
+const SIPHASH_VECTORS = [
+  '310e0edd47db6f72', 'fd67dc93c539f874', '5a4fa9d909806c0d', '2d7efbd796666785',
+  'b7877127e09427cf', '8da699cd64557618', 'cee3fe586e46c9cb', '37d1018bf50002ab',
+  '6224939a79f5f593', 'b0e4a90bdf82009e', 'f3b9dd94c5bb5d7a', 'a7ad6b22462fb3f4',
+  'fbe50e86bc8f1e75', '903d84c02756ea14', 'eef27a8e90ca23f7', 'e545be4961ca29a1',
+  'db9bc2577fcc2a3f', '9447be2cf5e99a69', '9cd38d96f0b3c14b', 'bd6179a71dc96dbb',
+  '98eea21af25cd6be', 'c7673b2eb0cbf2d0', '883ea3e395675393', 'c8ce5ccd8c030ca8',
+  '94af49f6c650adb8', 'eab8858ade92e1bc', 'f315bb5bb835d817', 'adcf6b0763612e2f',
+  'a5c91da7acaa4dde', '716595876650a2a6', '28ef495c53a387ad', '42c341d8fa92d832',
+  'ce7cf2722f512771', 'e37859f94623f3a7', '381205bb1ab0e012', 'ae97a10fd434e015',
+  'b4a31508beff4d31', '81396229f0907902', '4d0cf49ee5d4dcca', '5c73336a76d8bf9a',
+  'd0a704536ba93e0e', '925958fcd6420cad', 'a915c29bc8067318', '952b79f3bc0aa6d4',
+  'f21df2e41d4535f9', '87577519048f53a9', '10a56cf5dfcd9adb', 'eb75095ccd986cd0',
+  '51a9cb9ecba312e6', '96afadfc2ce666c7', '72fe52975a4364ee', '5a1645b276d592a1',
+  'b274cb8ebf87870a', '6f9bb4203de7b381', 'eaecb2a30b22a87f', '9924a43cc1315724',
+  'bd838d3aafbf8db7', '0b1a2a3265d51aea', '135079a3231ce660', '932b2846e4d70666',
+  'e1915f5cb1eca46c', 'f325965ca16d629f', '575ff28e60381be5', '724506eb4c328a95',
+];
+
+/** Cut positions of a whole buffer (the ends of its chunks but the last). */
+const cuts = (chunker: FastCDC, data: Uint8Array): number[] => [...chunkBuffer(chunker, data)].slice(0, -1).map(([offset, length]) => offset + length);
+
+function overlap(a: number[], b: number[]): number {
+  const set = new Set(a);
+  return b.filter((x) => set.has(x)).length;
+}
+
+/** Two 32-byte keys that share their first half (the gear table's key) and differ in the PRF's. */
+function keysSharingTable(): [Uint8Array, Uint8Array] {
+  const a = randomBytes(32);
+  const b = Uint8Array.from(a);
+  b.set(randomBytes(16), 16);
+  return [a, b];
+}
+
+test('FastCDC without a key reproduces every unseeded reference vector case on SekienAkashita.jpg', async (t) => {
   const { vectors, fixture } = loadVectors();
-  assert.ok(vectors.cases.length > 0, 'vectors.json has cases');
-  for (const c of vectors.cases) {
+  assert.ok(unseeded(vectors.cases).length >= 5, 'vectors.json has unseeded cases');
+  for (const c of unseeded(vectors.cases)) {
     const name = `min=${c.min} avg=${c.avg} max=${c.max} level=${c.normalization_level} seed=${c.seed}`;
     await t.test(name, () => checkCase(c, fixture));
   }
@@ -121,8 +232,9 @@ test('the BigInt reference transcription matches the published gear table and ve
   const { vectors, fixture } = loadVectors();
   assert.equal(REF_GEAR[0], BigInt(vectors.gear_table['GEAR[0]']));
   assert.equal(REF_GEAR[255], BigInt(vectors.gear_table['GEAR[255]']));
+  assert.ok(vectors.cases.some((c) => BigInt(c.seed) !== 0n), 'a seeded case checks the transcription of the seed');
   for (const c of vectors.cases) {
-    const params = chunkerFor(c).params;
+    const params = { ...chunkerFor(c).params, seed: BigInt(c.seed) };
     let offset = 0;
     for (const want of c.chunks) {
       const got = referenceCut(params, fixture, offset, fixture.length);
@@ -132,22 +244,27 @@ test('the BigInt reference transcription matches the published gear table and ve
   }
 });
 
-test('cutWithHash matches the BigInt reference at every offset, including tails and odd sizes', () => {
+test('without a key the table is the reference\'s: the MD5 gear table, its masks as candidates, PRF masks of 0', () => {
+  const c = new FastCDC({ min: 4096, avg: 16384, max: 65536 });
+  assert.deepEqual([...c.table.subarray(0, 256)], REF_GEAR);
+  assert.deepEqual([...c.table.subarray(256)], [REF_MASKS[15 - 5], REF_MASKS[13 - 5], 0n, 0n, 0n, 0n]);
+});
+
+test('cut without a key matches the BigInt reference at every offset, including tails and odd sizes', () => {
   const data = randomBytes(24 * 1024);
   const sets: ChunkerParams[] = [
     { min: 64, avg: 256, max: 1024 },
-    { min: 65, avg: 300, max: 1023, normalization: 2, seed: 0xffffffffffffffffn },
-    { min: 100, avg: 512, max: 777, normalization: 0, seed: 0x8000000080000000n },
-    { min: 64, avg: 128, max: 4096, normalization: 0, seed: 12345n },
-    { min: 256, avg: 2048, max: 8191, normalization: 3, seed: 0x0123456789abcdefn },
+    { min: 65, avg: 300, max: 1023, normalization: 2 },
+    { min: 100, avg: 512, max: 777, normalization: 0 },
+    { min: 64, avg: 128, max: 4096, normalization: 0 },
+    { min: 256, avg: 2048, max: 8191, normalization: 3 },
   ];
   for (const params of sets) {
     const chunker = new FastCDC(params);
     for (let start = 0; start < data.length; start += 97) {
       for (const end of [data.length, Math.min(data.length, start + params.max), Math.min(data.length, start + params.min + 1)]) {
-        const want = referenceCut(chunker.params, data, start, end);
-        assert.deepEqual(chunker.cutWithHash(data, start, end), want, `params ${JSON.stringify(params, (_, v) => (typeof v === 'bigint' ? String(v) : v))} start=${start} end=${end}`);
-        assert.equal(chunker.cut(data, start, end), want.length);
+        const want = referenceCut({ ...chunker.params, seed: 0n }, data, start, end);
+        assert.equal(chunker.cut(data, start, end), want.length, `params ${JSON.stringify(params)} start=${start} end=${end}`);
       }
     }
   }
@@ -156,8 +273,9 @@ test('cutWithHash matches the BigInt reference at every offset, including tails 
 test('cut on windows of exactly max bytes matches chunkBuffer over the whole buffer', () => {
   const data = randomBytes(20 * 1024 * 1024);
   const sets: ChunkerParams[] = [
-    { min: 2048, avg: 8192, max: 65536, seed: 0x9e3779b97f4a7c15n },
-    { min: 64 * 1024, avg: 256 * 1024, max: 1024 * 1024, normalization: 2, seed: 0xdeadbeefcafef00dn },
+    { min: 2048, avg: 8192, max: 65536, key: randomBytes(32) },
+    { min: 64 * 1024, avg: 256 * 1024, max: 1024 * 1024, normalization: 2, key: randomBytes(32) },
+    { min: 2048, avg: 8192, max: 65536 },
   ];
   for (const params of sets) {
     const chunker = new FastCDC(params);
@@ -201,19 +319,10 @@ test('cut on windows of exactly max bytes matches chunkBuffer over the whole buf
   }
 });
 
-test('seed bits 0..47 change boundaries, higher bits cannot (as in the reference)', () => {
-  const data = randomBytes(1024 * 1024);
-  const base = { min: 2048, avg: 8192, max: 65536 };
-  const unseeded = [...chunkBuffer(new FastCDC(base), data)];
-  assert.deepEqual([...chunkBuffer(new FastCDC({ ...base, seed: 0n, normalization: 1 }), data)], unseeded);
-  assert.deepEqual([...chunkBuffer(new FastCDC({ ...base, seed: (1n << 63n) | (1n << 48n) }), data)], unseeded);
-  assert.notDeepEqual([...chunkBuffer(new FastCDC({ ...base, seed: 1n << 47n }), data)], unseeded);
-  assert.notDeepEqual([...chunkBuffer(new FastCDC({ ...base, seed: 0x5eedn }), data)], unseeded);
-});
-
 test('params are validated and defaulted', () => {
   const c = new FastCDC({ min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024 });
-  assert.deepEqual(c.params, { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024, normalization: 1, seed: 0n });
+  assert.deepEqual(c.params, { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024, normalization: 1 });
+  assert.ok(!('key' in new FastCDC({ ...c.params, key: randomBytes(32) }).params), 'the key stays out of params');
   assert.ok(Object.isFrozen(c.params));
 
   const ok = { min: 4096, avg: 16384, max: 65536 };
@@ -231,14 +340,14 @@ test('params are validated and defaulted', () => {
     [{ normalization: 1.5 }, /normalization/],
     [{ min: 64, avg: 128, max: 1024, normalization: 3 }, /masks of 4\.\.10 bits/],
     [{ min: 1 << 20, avg: 1 << 25, max: 1 << 26 }, /masks of 24\.\.26 bits/],
-    [{ seed: -1n }, /seed must be a bigint/],
-    [{ seed: 1n << 64n }, /seed must be a bigint/],
-    [{ seed: 5 as unknown as bigint }, /seed must be a bigint/],
+    [{ key: new Uint8Array(31) }, /key must be 32 bytes/],
+    [{ key: new Uint8Array(33) }, /key must be 32 bytes/],
+    [{ key: 'k'.repeat(32) as unknown as Uint8Array }, /key must be 32 bytes/],
   ];
   for (const [change, message] of bad) {
-    assert.throws(() => new FastCDC({ ...ok, ...change }), (e: unknown) => e instanceof RangeError && message.test(e.message), JSON.stringify(change, (_, v) => (typeof v === 'bigint' ? String(v) : v)));
+    assert.throws(() => new FastCDC({ ...ok, ...change }), (e: unknown) => e instanceof RangeError && message.test(e.message), JSON.stringify(change));
   }
-  assert.doesNotThrow(() => new FastCDC({ ...ok, seed: (1n << 64n) - 1n, normalization: 3 }));
+  assert.doesNotThrow(() => new FastCDC({ ...ok, key: new Uint8Array(32), normalization: 3 }));
   assert.doesNotThrow(() => new FastCDC({ min: 64, avg: 256, max: 1024, normalization: 3 }));
 });
 
@@ -250,4 +359,138 @@ test('cut rejects ranges outside the buffer', () => {
   }
   assert.equal(c.cut(buf, 100, 100), 0);
   assert.equal(c.cut(buf, 40, 100), 60);
+});
+
+const sizes16k: ChunkerSizes = { min: 4096, avg: 16384, max: 65536, normalization: 1 };
+const popcount = (x: bigint): number => [...x.toString(2)].filter((b) => b === '1').length;
+
+test('SipHash-2-4, native and transcribed, gives the paper\'s 64 vectors', () => {
+  const key = Uint8Array.from({ length: 16 }, (_, i) => i);
+  assert.equal(SIPHASH_VECTORS.length, 64);
+  SIPHASH_VECTORS.forEach((hex, n) => {
+    const message = Uint8Array.from({ length: n }, (_, i) => i);
+    const want = Buffer.from(hex, 'hex').readBigUInt64LE(0);
+    assert.equal(gear.sipHash24(key, message), want, `native, ${n} bytes`);
+    assert.equal(sipHash24(key, message), want, `BigInt, ${n} bytes`);
+  });
+});
+
+test('keyed masks: prefilter and PRF bits add up to FastCDC\'s per stage, the prefilter of at most 10 bits, the PRF of at least 4', () => {
+  let smallest = Infinity;
+  for (let bits = 7; bits <= 25; bits++) {
+    for (let normalization = 0; normalization <= 3; normalization++) {
+      if (bits - normalization < 5 || bits + normalization > 25) continue;
+      const key = randomBytes(32);
+      const t = new FastCDC({ min: 64, avg: 2 ** bits, max: 2 ** (bits + 1), normalization, key }).table;
+      const what = `avg 2^${bits}, normalization ${normalization}`;
+      const pre = popcount(t[256]!);
+      assert.equal(t[257], t[256], what);
+      assert.equal(t[256], ((1n << BigInt(pre)) - 1n) << BigInt(64 - pre), `${what}: the prefilter is the top bits`);
+      assert.ok(pre >= 1 && pre <= 10 && pre <= bits - normalization - 4, `${what}: ${pre} prefilter bits`);
+      for (const [word, stageBits] of [[t[258]!, bits + normalization], [t[259]!, bits - normalization]] as const) {
+        assert.equal(word & (word + 1n), 0n, `${what}: PRF mask ${word} is low bits`);
+        assert.equal(pre + popcount(word), stageBits, `${what}: the stage's bits`);
+        assert.ok(popcount(word) >= 4, what);
+      }
+      assert.deepEqual([t[260], t[261]], [Buffer.from(key).readBigUInt64LE(16), Buffer.from(key).readBigUInt64LE(24)], `${what}: PRF key`);
+      smallest = Math.min(smallest, pre);
+    }
+  }
+  assert.equal(smallest, 1, 'masks of 5 bits are covered');
+});
+
+test('a keyed chunker cuts as docs/FORMAT.md §9 specifies, at every offset, tiny and max-bound sizes included', () => {
+  const data = randomBytes(12 * 1024);
+  const sets: [ChunkerSizes, boolean][] = [
+    [{ min: 64, avg: 256, max: 1024, normalization: 3 }, false], // masks of 11 and 5 bits
+    [{ min: 64, avg: 128, max: 300, normalization: 0 }, false],
+    [{ min: 65, avg: 1000, max: 1999, normalization: 1 }, false],
+    [{ min: 64, avg: 4096, max: 4100, normalization: 3 }, true], // masks of 15 and 9 bits: most chunks end at max
+  ];
+  for (const [sizes, maxBound] of sets) {
+    const key = randomBytes(32);
+    const chunker = new FastCDC({ ...sizes, key });
+    const reference = keyedReference(chunker.params, key);
+    let atMax = 0;
+    for (let start = 0; start < data.length; start += 211) {
+      for (const end of [data.length, start + sizes.max, start + sizes.min + 2, start + sizes.min]) {
+        const bounded = Math.min(end, data.length);
+        const length = chunker.cut(data, start, bounded);
+        assert.equal(length, reference(data, start, bounded), `${JSON.stringify(sizes)} start=${start} end=${bounded}`);
+        if (length === sizes.max) atMax++;
+      }
+    }
+    if (maxBound) assert.ok(atMax > 10, `${atMax} chunks of max bytes`);
+  }
+});
+
+test('a keyed chunker is deterministic for its key, and cuts elsewhere than the unkeyed one', () => {
+  const data = randomBytes(4 * 1024 * 1024);
+  const key = randomBytes(32);
+  const keyed = cuts(new FastCDC({ ...sizes16k, key }), data);
+  assert.ok(keyed.length > 100);
+  assert.deepEqual(cuts(new FastCDC({ ...sizes16k, key: Uint8Array.from(key) }), data), keyed);
+  assert.ok(overlap(keyed, cuts(new FastCDC(sizes16k), data)) < keyed.length / 10);
+});
+
+test('keyed chunk sizes on random data are what the parameters promise', () => {
+  const data = randomBytes(64 * 1024 * 1024);
+  const sets: [ChunkerSizes, number][] = [
+    [sizes16k, data.length],
+    [{ min: 64, avg: 256, max: 1024, normalization: 3 }, 4 * 1024 * 1024],
+    [{ min: 64, avg: 4096, max: 4100, normalization: 0 }, 16 * 1024 * 1024],
+  ];
+  for (const [sizes, bytes] of sets) {
+    const lengths = [...chunkBuffer(new FastCDC({ ...sizes, key: randomBytes(32) }), data.subarray(0, bytes))].slice(0, -1).map(([, l]) => l);
+    const { mean, variance, atMax } = promisedSizes(sizes);
+    const got = lengths.reduce((sum, l) => sum + l, 0) / lengths.length;
+    const what = `${JSON.stringify(sizes)}: ${lengths.length} chunks, mean ${got.toFixed(0)}, promised ${mean.toFixed(0)}`;
+    assert.ok(Math.abs(got - mean) < 5 * Math.sqrt(variance / lengths.length), what);
+    assert.ok(lengths.every((l) => l >= sizes.min && l <= sizes.max), what);
+    const maxed = lengths.filter((l) => l === sizes.max).length;
+    const expected = atMax * lengths.length;
+    assert.ok(Math.abs(maxed - expected) <= 5 * Math.sqrt(expected) + 3, `${what}: ${maxed} of max bytes, ${expected.toFixed(1)} expected`);
+  }
+});
+
+test('different keys give unrelated boundaries: their cuts coincide about as often as chance has it', () => {
+  const data = randomBytes(16 * 1024 * 1024);
+  const a = cuts(new FastCDC({ ...sizes16k, key: randomBytes(32) }), data);
+  const b = cuts(new FastCDC({ ...sizes16k, key: randomBytes(32) }), data);
+  const chance = (a.length * b.length) / data.length;
+  assert.ok(a.length > 500 && b.length > 500);
+  assert.ok(overlap(a, b) <= 4 * chance + 5, `${overlap(a, b)} cuts shared, ${chance.toFixed(2)} by chance`);
+});
+
+test('the PRF decides: the same gear table (and so candidates) with another PRF key cuts elsewhere', () => {
+  const data = randomBytes(16 * 1024 * 1024);
+  const [keyA, keyB] = keysSharingTable();
+  const [chunkerA, chunkerB] = [new FastCDC({ ...sizes16k, key: keyA }), new FastCDC({ ...sizes16k, key: keyB })];
+  assert.deepEqual(chunkerA.table.subarray(0, 260), chunkerB.table.subarray(0, 260), 'same table and masks');
+  assert.notDeepEqual(chunkerA.table.subarray(260), chunkerB.table.subarray(260), 'other PRF keys');
+  const [a, b] = [cuts(chunkerA, data), cuts(chunkerB, data)];
+  // Both cut only where the shared table makes candidates, which one who knew it could list...
+  for (const [chunker, at] of [[chunkerA, a], [chunkerB, b]] as const) {
+    at.forEach((end, i) => {
+      const start = at[i - 1] ?? 0;
+      if (end - start === chunker.params.max) return; // no cut in sight: the window's end
+      let h = 0n;
+      for (let j = Math.max(start + chunker.params.min, end - 63); j <= end; j++) h = ((h << 1n) + chunker.table[data[j]!]!) & U64;
+      assert.equal(h & chunker.table[256]!, 0n, `cut at ${end} is a candidate`);
+    });
+  }
+  // ...but among candidates each PRF picks its own: a skipped PRF, or one deaf to its key, would cut alike.
+  assert.ok(a.length > 500 && b.length > 500);
+  assert.ok(overlap(a, b) < a.length / 10, `${overlap(a, b)} of ${a.length} cuts shared`);
+});
+
+test('a keyed chunker: input up to min is one chunk, a run of one byte cuts alike each time, no chunk exceeds max', () => {
+  const sizes = { min: 64, avg: 256, max: 1024, normalization: 3 };
+  const chunker = new FastCDC({ ...sizes, key: randomBytes(32) });
+  const data = randomBytes(2000);
+  for (let n = 0; n <= sizes.min; n++) assert.equal(chunker.cut(data, 7, 7 + n), n);
+  assert.equal(chunker.cut(data, 7, 7 + sizes.min + 1), sizes.min + 1, 'no whole byte pair to hash: the window');
+  const zeros = [...chunkBuffer(chunker, new Uint8Array(1 << 20))].map(([, l]) => l);
+  assert.equal(new Set(zeros.slice(0, -1)).size, 1, 'every chunk of zeros alike');
+  assert.ok(zeros[0]! > sizes.min && zeros[0]! <= sizes.max);
 });

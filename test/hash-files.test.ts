@@ -8,18 +8,17 @@ import { blobId } from '../src/crypto/primitives.js';
 import { pipeline, READ_SLOTS, ReadOutcome } from '../src/native/pipeline.js';
 import { scratch } from './helpers/repo.js';
 
-const chunker = new FastCDC({ min: 4096, avg: 16384, max: 65536, seed: 0x5eedn });
+const chunker = new FastCDC({ min: 4096, avg: 16384, max: 65536, key: randomBytes(32) });
 const key = randomBytes(32);
 
 /** pipeline.hashFiles over `files` (path, size and mtime the walk would have seen): per file its result slots, bytes, and chunks as [length, id]. */
-async function hashFiles(files: { path: string; size: number; mtimeNs: bigint }[]) {
+async function hashFiles(files: { path: string; size: number; mtimeNs: bigint }[], { table, params: { min, avg, max } } = chunker) {
   const paths = files.map((f) => Buffer.from(f.path));
   const ends = new Uint32Array(files.length);
   paths.reduce((end, p, i) => (ends[i] = end + p.length), 0);
   const into = Buffer.alloc(files.reduce((sum, f) => sum + f.size + 1, 0));
   const results = new Float64Array(files.length * READ_SLOTS);
-  const { min, avg, max } = chunker.params;
-  const hashed = await pipeline.hashFiles(chunker.table, min, avg, max, key, Buffer.concat(paths), ends, Float64Array.from(files, (f) => f.size), BigInt64Array.from(files, (f) => f.mtimeNs), into, results);
+  const hashed = await pipeline.hashFiles(table, min, avg, max, key, Buffer.concat(paths), ends, Float64Array.from(files, (f) => f.size), BigInt64Array.from(files, (f) => f.mtimeNs), into, results);
   let used = 0;
   let chunk = 0;
   return files.map((_, i) => {
@@ -69,6 +68,29 @@ describe('pipeline.hashFiles (a batch of small files read, cut and hashed on the
     assert.deepEqual(random!.cuts.map(([length]) => length), expected.map(([, length]) => length));
     expected.forEach(([offset, length], c) => assert.ok(random!.cuts[c]![1].equals(blobId(key, data.subarray(offset, offset + length))), `chunk ${c}`));
     assert.deepEqual(a!.cuts.map(([length, id]) => [length, id.toString('hex')]), [[10, blobId(key, Buffer.from('first file')).toString('hex')]]);
+  });
+
+  test('cuts as FastCDC.cut (gear.c) does, keyed and unkeyed, tiny and max-bound sizes included', async () => {
+    const sets = [
+      { min: 4096, avg: 16384, max: 65536 },
+      { min: 64, avg: 256, max: 1024, normalization: 3 },
+      { min: 64, avg: 4096, max: 4100, normalization: 0 },
+      { min: 100, avg: 1000, max: 1999, normalization: 2 },
+    ];
+    const data = randomBytes(300_000);
+    const text = Buffer.from('The quick brown fox jumps over the lazy dog; '.repeat(6000));
+    fs.writeFileSync(at('random'), data);
+    fs.writeFileSync(at('text'), text);
+    for (const sizes of sets) {
+      for (const [kind, c] of [['keyed', new FastCDC({ ...sizes, key: randomBytes(32) })], ['unkeyed', new FastCDC(sizes)]] as const) {
+        const got = await hashFiles([seen('random'), seen('text'), seen('a')], c);
+        const what = `${kind} ${JSON.stringify(sizes)}`;
+        [data, text, Buffer.from('first file')].forEach((bytes, i) =>
+          assert.deepEqual(got[i]!.cuts.map(([length]) => length), [...chunkBuffer(c, bytes)].map(([, length]) => length), `${what}, file ${i}`),
+        );
+        assert.ok(got[0]!.cuts.length >= 4, what);
+      }
+    }
   });
 
   test('tells a file that grew, shrank or was touched since the walk saw it', async () => {

@@ -309,7 +309,7 @@ static void hash_files_complete(napi_env env, napi_status status, void *data) {
 /*
  * hashFiles(table, min, avg, max, key, paths, ends, sizes, mtimes, into, results)
  *   -> Promise<{ lengths: Uint32Array, ids: Buffer, grown: (Buffer | undefined)[] }>
- * table/min/avg/max: the chunker (FastCDC.native); paths concatenated, file i's ending at
+ * table/min/avg/max: the chunker (FastCDC.table); paths concatenated, file i's ending at
  * ends[i]; into: room for every size plus one byte each; results: READ_SLOTS per file.
  */
 static napi_value hash_files(napi_env env, napi_callback_info info) {

@@ -224,10 +224,9 @@ export class Repository {
     if (!this.canRead) throw new ScrateError(WRITE_ONLY);
   }
 
-  /** The chunker of this key's writer. */
+  /** The chunker of this key's writer: its cut points depend on the writer's own key. */
   get chunker(): FastCDC {
-    // TODO(merge keyed-chunker): key: this.keys.writer.chunkerKey
-    this.chunkerInstance ??= new FastCDC({ ...this.config.chunker, seed: this.keys.writer.chunkerKey.readBigUInt64BE(0) });
+    this.chunkerInstance ??= new FastCDC({ ...this.config.chunker, key: this.keys.writer.chunkerKey });
     return this.chunkerInstance;
   }
 
