@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { backup } from '../src/archiver/archiver.js';
-import { NotFoundError, type Backend } from '../src/backend/backend.js';
+import { AlreadyExistsError, NotFoundError, type Backend } from '../src/backend/backend.js';
 import { openBackend } from '../src/backend/open.js';
 import { TransientError } from '../src/backend/retry.js';
 import { S3Backend } from '../src/backend/s3.js';
@@ -85,6 +85,15 @@ for (const target of targets) {
       assert.deepEqual(listed, [{ name: 'ab' + '0'.repeat(62), size: data.length }]);
       await b.remove('data', 'ab' + '0'.repeat(62));
       assert.equal(await b.stat('data', 'ab' + '0'.repeat(62)), null);
+    });
+
+    test('an object saved with create is never replaced', async () => {
+      const b = await open('create');
+      await b.create();
+      await b.save('config', 'config', Buffer.from('first'), { create: true });
+      await assert.rejects(b.save('config', 'config', Buffer.from('second'), { create: true }), AlreadyExistsError);
+      assert.equal((await b.load('config', 'config')).toString(), 'first');
+      assert.equal(isS3 || fs.readdirSync(target.location('create')).every((f) => !f.startsWith('.tmp-')), true, 'no temporary file left');
     });
 
     test('listings past 1000 objects', async () => {
