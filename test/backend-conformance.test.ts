@@ -191,7 +191,7 @@ for (const target of targets) {
         const cacheHome = path.join(tmp.dir, 'xdg');
         const env = cliEnv(target.location('cli'), { ...target.env, XDG_CACHE_HOME: cacheHome });
         assert.equal(scrate(['ls', 'latest'], env).code, 0);
-        const repoCaches = fs.readdirSync(path.join(cacheHome, 'scrate')).filter((n) => n !== 'CACHEDIR.TAG');
+        const repoCaches = fs.readdirSync(path.join(cacheHome, 'scrate')).filter((n) => n !== 'CACHEDIR.TAG' && n !== 'pins');
         assert.equal(repoCaches.length, 1);
         const dir = path.join(cacheHome, 'scrate', repoCaches[0]!);
         assert.equal(fs.readdirSync(path.join(dir, 'snapshots')).length, 1);

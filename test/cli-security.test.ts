@@ -152,11 +152,13 @@ describe('a write-only backup host, through the CLI', () => {
     // Altered: same admin key, another chunker.
     fs.writeFileSync(config, JSON.stringify({ ...stored, chunker: { ...stored.chunker, avg: 2 * stored.chunker.avg } }));
     assertCleanError(scrate(['snapshots'], fullEnv), 1, /config: not signed by this repository/);
-    // Replaced: another repository's config, signed by its own admin key.
+    // Replaced: another repository's config, signed by its own admin key. A machine that opened
+    // the repository before knows its admin key; one that never did finds no key file it signed.
     const other = path.join(tmp.dir, 'other');
     assert.equal(scrate(['init'], cliEnv(other)).code, 0);
     fs.copyFileSync(path.join(other, 'config'), config);
-    assertCleanError(scrate(['snapshots'], fullEnv), 1, /no key file .* is signed by its config's admin key/);
+    assertCleanError(scrate(['snapshots'], fullEnv), 1, /config: signed by another admin key than when this machine last opened the repository: replaced\?/);
+    assertCleanError(scrate(['snapshots'], { ...fullEnv, XDG_CACHE_HOME: path.join(tmp.dir, 'new-machine') }), 1, /no key file .* is signed by its config's admin key/);
     fs.writeFileSync(config, '{"version": 3}');
     assertCleanError(scrate(["snapshots"], fullEnv), 1, /config: malformed/);
     fs.writeFileSync(config, original);

@@ -35,7 +35,7 @@ describe('write-only keys and writers', () => {
   const hostSrc = () => path.join(tmp.dir, 'host-src');
   const records = () => path.join(tmp.dir, 'records');
   const openWriteOnly = async () => {
-    const repo = await Repository.open(new LocalBackend(dir), WO_PASSWORD, { recordRoot: records() });
+    const repo = await Repository.open(new LocalBackend(dir), WO_PASSWORD, { stateRoot: records() });
     await repo.loadIndex();
     return repo;
   };

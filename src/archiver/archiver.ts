@@ -6,6 +6,7 @@ import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { ownerDb } from '../platform/owners.js';
 import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
+import { MAX_TREE_BYTES } from '../repository/limits.js';
 import { TreeLog } from '../repository/writer-records.js';
 import { listSnapshots, saveSnapshot, type BackupSummary, type Snapshot } from '../snapshot/snapshot.js';
 import { decodeTree, displayName, encodeTree, type Node, type NodeType } from '../tree/node.js';
@@ -123,7 +124,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       }
     }
   }
-  const host = opts.host ?? os.hostname();
+  // A write-only key backs up the host it was made for, under that name only.
+  const own = repo.keys.hostname;
+  if (own !== undefined && opts.host !== undefined && opts.host !== own) throw new ScrateError(`this write-only key backs up host ${own} only`, ExitCode.fatal, 'leave out --host');
+  const host = opts.host ?? own ?? os.hostname();
   const parent = stream ? undefined : await chooseParent(repo, opts, host, sources);
   // A write-only key keeps the trees it stores in its record: they are the next backup's parent.
   const treeLog = repo.record && !opts.dryRun ? new TreeLog() : undefined;
@@ -451,7 +455,10 @@ class BackupRun implements BlobSink {
   }
 
   private async saveTree(nodes: Node[]): Promise<Buffer> {
-    const blob = this.repo.prepare(BlobType.tree, encodeTree(nodes));
+    const encoded = encodeTree(nodes);
+    // Readers refuse larger trees (see MAX_TREE_BYTES): better no snapshot than one nobody reads.
+    if (encoded.length > MAX_TREE_BYTES) throw new ScrateError(`a directory of ${nodes.length} entries is too large for one tree (over ${MAX_TREE_BYTES / 1024 / 1024} MiB)`);
+    const blob = this.repo.prepare(BlobType.tree, encoded);
     this.treeLog?.add(blob);
     if (this.claimAs(BlobType.tree, blob.id, blob.rawLength)) await this.repo.packer.put(BlobType.tree, blob);
     return blob.id;
@@ -559,7 +566,9 @@ class BackupRun implements BlobSink {
     if (st.blocks * 512 < st.size) node.sparse = true;
     this.summary.bytesProcessed += size;
     this.opts.onProgress?.(this.summary, displayName(full));
-    const unchanged = prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino;
+    // Its blobs must still be in the index: a parent may refer to a pack or index file gone since.
+    const unchanged =
+      prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && this.allStored(prev.content);
     if (unchanged) {
       node.content = prev.content;
       this.summary.filesUnmodified++;
@@ -594,6 +603,12 @@ class BackupRun implements BlobSink {
     }
     this.defer(content);
     if (linkKey) this.hardlinks.set(linkKey, content);
+    return true;
+  }
+
+  private allStored(content: Buffer[]): boolean {
+    const self = this.repo.self.no;
+    for (const id of content) if (!this.repo.index.has(BlobType.data, id, self)) return false;
     return true;
   }
 

@@ -22,6 +22,11 @@ export interface ObjectOptions {
    */
   sha256?: string;
   /**
+   * For a whole `load`: the most bytes the object may have. A larger one (planted, say) fails
+   * with ObjectTooLargeError before its bytes are read into memory.
+   */
+  limit?: number;
+  /**
    * For `save`: only if no object of that name exists (the config, which nothing may replace);
    * fails with AlreadyExistsError otherwise.
    */
@@ -69,6 +74,13 @@ export interface Backend {
   remove(type: ObjectType, name: string): Promise<void>;
   /** Present when objects can be written as files and adopted (see Staging). */
   readonly staging?: Staging;
+}
+
+export class ObjectTooLargeError extends Error {
+  constructor(readonly type: ObjectType, readonly name: string, readonly size: number) {
+    super(`${type}/${name} is ${size} bytes, more than such an object can be`);
+    this.name = 'ObjectTooLargeError';
+  }
 }
 
 export class AlreadyExistsError extends Error {

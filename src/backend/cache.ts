@@ -38,7 +38,8 @@ export class CachedBackend implements Backend {
     const now = new Date();
     await fs.utimes(dir, now, now);
     for (const entry of await fs.readdir(root, { withFileTypes: true })) {
-      if (!entry.isDirectory() || entry.name === repoId) continue;
+      // Only other repositories' caches (named by their IDs): pins/ and the like stay.
+      if (!entry.isDirectory() || entry.name === repoId || !/^[0-9a-f]{64}$/.test(entry.name)) continue;
       const st = await fs.stat(path.join(root, entry.name)).catch(() => null);
       if (st && now.getTime() - st.mtimeMs > UNUSED_MS) await fs.rm(path.join(root, entry.name), { recursive: true, force: true });
     }
@@ -88,7 +89,7 @@ export class CachedBackend implements Backend {
     // Cached objects are small or read whole (tree packs: see TreePackCache): a range is a view.
     let whole = await this.readCached(type, name);
     if (!whole) {
-      whole = await this.inner.load(type, name);
+      whole = await this.inner.load(type, name, { limit: opts.limit });
       if (sha256(whole).toString('hex') === name) await this.keep(type, name, whole);
     }
     const { range } = opts;

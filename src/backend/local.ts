@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readdirOrEmpty, readRangeSync } from '../util/fs.js';
-import { AlreadyExistsError, NotFoundError, OBJECT_TYPES, type Backend, type ObjectOptions, type ObjectType, type Staging } from './backend.js';
+import { AlreadyExistsError, NotFoundError, OBJECT_TYPES, ObjectTooLargeError, type Backend, type ObjectOptions, type ObjectType, type Staging } from './backend.js';
 
 const TEMP_PREFIX = '.tmp-';
 /** Ranges up to this size (tree blobs, a few small files' worth of a pack) are read without the thread pool. */
@@ -143,7 +143,11 @@ export class LocalBackend implements Backend {
       throw err;
     }
     try {
-      if (!range) return await fh.readFile();
+      if (!range) {
+        const { size } = await fh.stat();
+        if (opts.limit !== undefined && size > opts.limit) throw new ObjectTooLargeError(type, name, size);
+        return await fh.readFile();
+      }
       const buf = Buffer.allocUnsafe(range.length);
       let got = 0;
       while (got < range.length) {

@@ -13,7 +13,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import http from 'node:http';
 import https from 'node:https';
 import { ExitCode, ScrateError } from '../errors.js';
-import { AlreadyExistsError, NotFoundError, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
+import { AlreadyExistsError, NotFoundError, ObjectTooLargeError, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
 import { Budget } from '../util/budget.js';
 import { TransientError } from './retry.js';
 import type { S3Settings } from './s3-location.js';
@@ -112,7 +112,7 @@ export class S3Backend implements Backend {
     try {
       return await run();
     } catch (err) {
-      if (err instanceof NotFoundError) throw err;
+      if (err instanceof NotFoundError || err instanceof ObjectTooLargeError) throw err;
       if (isTransient(err)) throw new TransientError(`${what}: ${describe(err)}`);
       throw s3Error(what, err, this.location);
     } finally {
@@ -200,6 +200,11 @@ export class S3Backend implements Backend {
       } catch (err) {
         if (isNotFound(err)) throw new NotFoundError(type, name);
         throw err;
+      }
+      if (!range && opts.limit !== undefined && (res.ContentLength ?? 0) > opts.limit) {
+        // Not read: the connection goes rather than streaming the body to nowhere.
+        (res.Body as { destroy?: () => void }).destroy?.();
+        throw new ObjectTooLargeError(type, name, res.ContentLength!);
       }
       const body = Buffer.from(await res.Body!.transformToByteArray());
       // A connection cut mid-body can look like a short success: the length tells.

@@ -37,6 +37,11 @@ export function backendOf(g: GlobalOptions): Promise<Backend> {
   return openBackend(g.repo, parseBackendOptions(g.option));
 }
 
+/** Where this machine keeps caches and what it knows of repositories (see OpenOptions.stateRoot); none with --no-cache. */
+export function stateRoot(g: GlobalOptions): string | undefined {
+  return g.cache ? defaultCacheRoot() : undefined;
+}
+
 export type LockMode = 'none' | 'shared' | 'exclusive';
 
 export interface RepositoryOptions {
@@ -55,11 +60,11 @@ export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo:
   const backend = await backendOf(ctx.globals);
   if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
   const password = await getPassword(ctx.globals, `enter password for repository ${backend.location}: `);
-  const cacheRoot = ctx.globals.cache ? defaultCacheRoot() : undefined;
+  const cacheRoot = stateRoot(ctx.globals);
   const repo = await Repository.open(backend, password, {
-    // A local repository is its own cache; a write-only key's record is kept either way.
+    // A local repository is its own cache; what this machine knows of it is kept either way.
     cacheRoot: backend instanceof LocalBackend ? undefined : cacheRoot,
-    recordRoot: cacheRoot,
+    stateRoot: cacheRoot,
     onWarning: (m) => ctx.out.warn(m),
   });
   if (opts.reads !== false) repo.requireRead();

@@ -44,6 +44,8 @@ export interface AccessKeys {
   /** Seals lock objects, which every key must read to respect an exclusive lock. */
   lockKey: Buffer;
   writer: WriterSecrets;
+  /** A write-only key's host: the one host name its snapshots may carry. */
+  hostname?: string;
   read?: ReadSecrets;
 }
 
@@ -90,12 +92,13 @@ export function newMasterSecret(): Buffer {
  * A new writer, made by a full key: its signing key is random (its key file keeps the seed),
  * its other keys derive from the roots, so full keys can check what it writes.
  */
-export function newWriter(full: AccessKeys): { keys: AccessKeys; seed: Buffer } {
+export function newWriter(full: AccessKeys, hostname: string): { keys: AccessKeys; seed: Buffer } {
   const id = randomBytes(WRITER_ID_BYTES);
   const seed = randomBytes(32);
   const keys: AccessKeys = {
     access: 'write-only',
     repository: full.repository,
+    hostname,
     sealPublic: full.sealPublic,
     adminPublic: full.adminPublic,
     lockKey: full.lockKey,
@@ -108,6 +111,7 @@ export function newWriter(full: AccessKeys): { keys: AccessKeys; seed: Buffer } 
 interface WriteOnlyJson {
   access: 'write-only';
   repository: string;
+  hostname: string;
   writer: string;
   signingSeed: string;
   chunkIdKey: string;
@@ -132,6 +136,7 @@ export function encodeAccess(keys: AccessKeys, signingSeed?: Buffer): Buffer {
     json = {
       access: 'write-only',
       repository: keys.repository,
+      hostname: keys.hostname!,
       writer: keys.writer.id.toString('hex'),
       signingSeed: signingSeed!.toString('base64'),
       chunkIdKey: keys.writer.chunkIdKey.toString('base64'),
@@ -161,8 +166,9 @@ export function decodeAccess(bytes: Buffer): AccessKeys | null {
   if (j['access'] !== 'write-only') return null;
   const [seed, chunkIdKey, chunkerKey, lockKey, sealPublic, adminPublic] = ['signingSeed', 'chunkIdKey', 'chunkerKey', 'lockKey', 'sealPublic', 'adminPublic'].map((k) => key32(j[k]));
   const writer = typeof j['writer'] === 'string' && /^[0-9a-f]{32}$/.test(j['writer']) ? Buffer.from(j['writer'], 'hex') : null;
-  if (!seed || !chunkIdKey || !chunkerKey || !lockKey || !sealPublic || !adminPublic || !writer || writer.equals(FULL_WRITER)) return null;
-  return { access: 'write-only', repository, sealPublic, adminPublic, lockKey, writer: { id: writer, signing: signingKey(seed), chunkIdKey, chunkerKey } };
+  const hostname = j['hostname'];
+  if (!seed || !chunkIdKey || !chunkerKey || !lockKey || !sealPublic || !adminPublic || !writer || writer.equals(FULL_WRITER) || typeof hostname !== 'string') return null;
+  return { access: 'write-only', repository, hostname, sealPublic, adminPublic, lockKey, writer: { id: writer, signing: signingKey(seed), chunkIdKey, chunkerKey } };
 }
 
 function key32(v: unknown): Buffer | null {

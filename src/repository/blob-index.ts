@@ -1,7 +1,8 @@
 import { TAG_BYTES } from '../crypto/primitives.js';
 import { IntegrityError } from '../errors.js';
 import { ID_BYTES } from './ids.js';
-import { BlobType, MAX_BLOB_BYTES, type PackEntry } from './pack.js';
+import { MAX_BLOB_BYTES } from './limits.js';
+import { BlobType, type PackEntry } from './pack.js';
 
 /** A pack as the index knows it: enough to read any blob without opening the pack first. */
 export interface PackInfo {
@@ -11,6 +12,8 @@ export interface PackInfo {
   writer: number;
   /** The pack's key envelope (see pack.ts), so a blob read needs one ranged request. */
   envelope: Buffer;
+  /** Listed by an index file but gone from the repository: its blobs count as absent. */
+  missing?: boolean;
 }
 
 export interface BlobLocation {
@@ -43,16 +46,21 @@ export class BlobIndex {
     return this.count;
   }
 
-  /** Adds a pack's blobs; a blob already indexed elsewhere (same type and writer) keeps its first location. */
+  /**
+   * Adds a pack's blobs. A blob already indexed elsewhere (same type and writer) keeps its first
+   * location, and this one stays behind it: found once the first pack is missing (a blob stored
+   * again after its pack was lost). A pack is known per writer: another writer's index file
+   * naming the same pack (forged, to shadow it) adds a pack of its own, which only its own
+   * snapshots can reach.
+   */
   addPack(pack: PackInfo, entries: readonly PackEntry[]): void {
-    const key = pack.id.toString('hex');
+    const key = `${pack.writer}:${pack.id.toString('hex')}`;
     if (this.packNumbers.has(key)) return;
     const packNo = this.packs.length;
     this.packs.push(pack);
     this.packNumbers.set(key, packNo);
     this.reserve(this.count + entries.length);
     for (const e of entries) {
-      if (this.slotOf(pack.type, e.id, pack.writer) >= 0) continue;
       const n = this.count++;
       e.id.copy(this.ids, n * ID_BYTES);
       const m = n * META_WORDS;
@@ -80,6 +88,16 @@ export class BlobIndex {
       rawLength: raw & ~COMPRESSED_BIT,
       compressed: (raw & COMPRESSED_BIT) !== 0,
     };
+  }
+
+  /** Marks the packs not among `present` missing; returns how many are. */
+  markMissing(present: Set<string>): number {
+    let missing = 0;
+    for (const pack of this.packs) {
+      pack.missing = !present.has(pack.id.toString('hex'));
+      if (pack.missing) missing++;
+    }
+    return missing;
   }
 
   /** Bytes held by the index's arrays, for measuring the per-blob cost. */
@@ -123,7 +141,7 @@ export class BlobIndex {
       if (e === 0) return -1;
       if (this.ids.compare(id, 0, ID_BYTES, (e - 1) * ID_BYTES, e * ID_BYTES) === 0) {
         const pack = this.packs[this.meta[(e - 1) * META_WORDS]!]!;
-        if (pack.type === type && pack.writer === writer) return slot;
+        if (pack.type === type && pack.writer === writer && !pack.missing) return slot;
       }
       slot = (slot + 1) & mask;
     }

@@ -37,7 +37,7 @@ export async function addFullKey(repo: Repository, password: string, kdfMs: numb
  */
 export async function addWriteOnlyKey(repo: Repository, password: string, kdfMs: number, hostname: string): Promise<{ keyId: string; writer: string }> {
   fullOnly(repo);
-  const { keys, seed } = newWriter(repo.keys);
+  const { keys, seed } = newWriter(repo.keys, hostname);
   const writer = keys.writer.id.toString('hex');
   await repo.saveWriterRecord({ writer, publicKey: keys.writer.signing.public.toString('base64'), hostname, created: new Date().toISOString() });
   const keyId = await addKey(repo.backend, keys, password, kdfMs, repo.keys.writer.signing, { hostname, signingSeed: seed });

@@ -4,6 +4,8 @@ import { calibrateKdf, deriveWrapKey, kdfProblem, type KdfParams } from '../cryp
 import { openBox, sealBox, type X25519Keys } from '../crypto/keybox.js';
 import { NONCE_BYTES, open, seal } from '../crypto/primitives.js';
 import { signMessage, SIGNATURE_BYTES, verifySignature, type SigningKey } from '../crypto/signing.js';
+import { MAX_OBJECT_BYTES } from './limits.js';
+import { padJson } from './padding.js';
 
 /**
  * A key file (`keys/<sha256>`, docs/FORMAT.md §3): a password's way into a repository. Whoever
@@ -33,7 +35,6 @@ export interface KeyInfo {
   writer: string;
 }
 
-export const MAX_KEY_FILE_BYTES = 64 * 1024;
 const MAX_FIELD_BYTES = 4096;
 const SIGNED_AS = 'scrate v3 key file\0';
 const INFO_AS = 'scrate v3 key info';
@@ -65,7 +66,7 @@ function base64Length(v: unknown): number {
 
 /** The key file in these bytes, checked field by field; throws a one-line reason. */
 export function parseKeyFile(bytes: Buffer): KeyFile {
-  if (bytes.length > MAX_KEY_FILE_BYTES) throw new Error('too large');
+  if (bytes.length > MAX_OBJECT_BYTES.keys) throw new Error('too large');
   let j: unknown;
   try {
     j = JSON.parse(bytes.toString('utf8'));
@@ -102,8 +103,9 @@ export async function createKeyFile(keys: AccessKeys, password: string, kdfMs: n
     version: 3,
     kdf,
     nonce: nonce.toString('base64'),
-    data: seal(wrapKey, nonce, encodeAccess(keys, signingSeed)).toString('base64'),
-    info: sealBox(keys.sealPublic, INFO_AS, Buffer.from(JSON.stringify(full))).toString('base64'),
+    // Padded: the length of what a key file holds tells neither its access nor its host.
+    data: seal(wrapKey, nonce, padJson(encodeAccess(keys, signingSeed).toString(), 1024)).toString('base64'),
+    info: sealBox(keys.sealPublic, INFO_AS, padJson(JSON.stringify(full), 512)).toString('base64'),
     signature: '',
   };
   file.signature = signMessage(admin, signedPart(file)).toString('base64');

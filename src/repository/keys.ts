@@ -4,7 +4,8 @@ import type { AccessKeys } from '../crypto/access.js';
 import { sha256 } from '../crypto/primitives.js';
 import { verifyingKey, type SigningKey } from '../crypto/signing.js';
 import { ExitCode, ScrateError } from '../errors.js';
-import { createKeyFile, encodeKeyFile, MAX_KEY_FILE_BYTES, openKeyFile, parseKeyFile, signedByAdmin, type KeyFile } from './key-file.js';
+import { createKeyFile, encodeKeyFile, openKeyFile, parseKeyFile, signedByAdmin, type KeyFile } from './key-file.js';
+import { MAX_OBJECT_BYTES } from './limits.js';
 
 /** How long one password check should take, at least (calibrated at key creation). */
 export const DEFAULT_KDF_MS = 500;
@@ -21,12 +22,12 @@ export interface KeyListing {
 export async function listKeys(backend: Backend, onSkipped?: (id: string, why: string) => void): Promise<KeyListing[]> {
   const out: KeyListing[] = [];
   for await (const { name, size } of backend.list('keys')) {
-    if (size > MAX_KEY_FILE_BYTES) {
+    if (size > MAX_OBJECT_BYTES.keys) {
       onSkipped?.(name, `${size} bytes is too large for a key file`);
       continue;
     }
     try {
-      const bytes = await backend.load('keys', name);
+      const bytes = await backend.load('keys', name, { limit: MAX_OBJECT_BYTES.keys });
       if (sha256(bytes).toString('hex') !== name) throw new Error('content does not match its name');
       out.push({ id: name, file: parseKeyFile(bytes) });
     } catch (err) {
@@ -47,17 +48,19 @@ export async function addKey(backend: Backend, keys: AccessKeys, password: strin
 }
 
 /**
- * Tries the key files the config's admin key signed: a planted one is never tried, so none
+ * Tries the key files the config's admin key signed (`hint` first): a planted one is never tried, so none
  * can cost a key derivation. Which admin key is real is settled after: the config must be
  * signed by the admin key inside the key file the password opened (Repository.open).
  */
-export async function unlockKeys(backend: Backend, password: string, configAdmin: Buffer, onSkipped?: (id: string, why: string) => void): Promise<{ keyId: string; keys: AccessKeys }> {
+export async function unlockKeys(backend: Backend, password: string, configAdmin: Buffer, onSkipped?: (id: string, why: string) => void, hint?: string): Promise<{ keyId: string; keys: AccessKeys }> {
   const listing = await listKeys(backend, onSkipped);
   if (listing.length === 0) throw new ScrateError(`repository ${backend.location} has no usable keys`, ExitCode.fatal);
   const admin = verifyingKey(configAdmin);
   const signed = listing.filter(({ file }) => signedByAdmin(file, admin));
   if (signed.length === 0) throw new ScrateError(`no key file of ${backend.location} is signed by its config's admin key`, ExitCode.fatal, 'the config or the key files were replaced or altered');
   for (const { id } of listing.filter((k) => !signed.includes(k))) onSkipped?.(id, 'not signed by the admin key of the config');
+  // The key that opened the repository last on this machine first: a host's key among many.
+  signed.sort((a, b) => Number(b.id === hint) - Number(a.id === hint));
   for (const { id, file } of signed) {
     const keys = await openKeyFile(file, password);
     if (keys) return { keyId: id, keys };

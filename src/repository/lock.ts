@@ -3,13 +3,18 @@ import os from 'node:os';
 import { openBox, sealBox } from '../crypto/keybox.js';
 import { counterNonce, deriveKey, open, seal, sha256 } from '../crypto/primitives.js';
 import { ExitCode, ScrateError } from '../errors.js';
+import { signMessage, verifySignature, verifyingKey } from '../crypto/signing.js';
+import { MAX_OBJECT_BYTES } from './limits.js';
+import { padJson } from './padding.js';
 import type { Repository } from './repository.js';
 
 /**
  * A lock object's content. Shared locks (backup, restore) coexist; an exclusive one (delete)
  * excludes all. Every key reads locks (a write-only host must see an exclusive one), so a lock
- * does not name its host in the clear: `host` is a keyed tag a host recognises as its own, and
- * the names are sealed to the repository's public key for full keys (docs/FORMAT.md §9).
+ * does not name its host: `host` is a tag under a key of the writer's own, which it recognises
+ * and nobody else can test names against; the names are sealed to the repository's public key
+ * for full keys. Only full keys take exclusive locks, so one counts only when the admin key
+ * signed it: a write-only host cannot stop everyone with one (docs/FORMAT.md §9).
  */
 export interface LockInfo {
   time: string;
@@ -17,6 +22,8 @@ export interface LockInfo {
   pid: number;
   host: string;
   who: string;
+  /** Exclusive locks: Ed25519 by the admin key over the other fields. */
+  signature?: string;
 }
 
 const REFRESH_MS = 5 * 60 * 1000;
@@ -26,10 +33,18 @@ const MAGIC = Buffer.from('SCL3');
 const HEADER_BYTES = 4 + 32;
 const NONCE = counterNonce(0);
 const WHO_INFO = 'scrate v3 lock holder';
+const SIGNED_AS = 'scrate v3 lock\0';
+/** A lock dated later than this from now is treated as stale: it would otherwise never be. */
+const FUTURE_SLACK_MS = 24 * 3600 * 1000;
 
-/** This host's tag under `lockKey`. */
-function hostTag(lockKey: Buffer): string {
-  return deriveKey(lockKey, Buffer.from(os.hostname()), 'scrate v3 lock host').subarray(0, 16).toString('base64');
+/** This host's tag, under a key of this key's writer. */
+function hostTag(repo: Repository): string {
+  return deriveKey(repo.keys.writer.chunkIdKey, Buffer.from(os.hostname()), 'scrate v3 lock host').subarray(0, 16).toString('base64');
+}
+
+function signedPart(info: LockInfo): Buffer {
+  const { time, exclusive, pid, host, who } = info;
+  return Buffer.from(SIGNED_AS + JSON.stringify({ time, exclusive, pid, host, who }));
 }
 
 export function encodeLock(repo: Repository, info: LockInfo): Buffer {
@@ -41,12 +56,16 @@ export function encodeLock(repo: Repository, info: LockInfo): Buffer {
 export function decodeLock(repo: Repository, bytes: Buffer): LockInfo | null {
   if (bytes.length < HEADER_BYTES || !bytes.subarray(0, 4).equals(MAGIC)) return null;
   const plain = open(deriveKey(repo.keys.lockKey, bytes.subarray(4, HEADER_BYTES), 'scrate v3 lock'), NONCE, bytes.subarray(HEADER_BYTES), bytes.subarray(0, HEADER_BYTES));
+  let j: LockInfo | null;
   try {
-    const j = plain && (JSON.parse(plain.toString('utf8')) as LockInfo);
-    return j && typeof j.time === 'string' && typeof j.exclusive === 'boolean' && Number.isInteger(j.pid) && typeof j.host === 'string' ? j : null;
+    j = plain && (JSON.parse(plain.toString('utf8')) as LockInfo);
   } catch {
     return null;
   }
+  if (!j || typeof j.time !== 'string' || typeof j.exclusive !== 'boolean' || !Number.isInteger(j.pid) || typeof j.host !== 'string' || typeof j.who !== 'string') return null;
+  const signature = typeof j.signature === 'string' ? Buffer.from(j.signature, 'base64') : Buffer.alloc(0);
+  if (j.exclusive && !verifySignature(verifyingKey(repo.keys.adminPublic), signedPart(j), signature)) return null;
+  return j;
 }
 
 /** Who holds a lock, as far as this key may know. */
@@ -59,13 +78,13 @@ function holder(repo: Repository, info: LockInfo): string {
   } catch {
     // A holder this key cannot name.
   }
-  return info.host === hostTag(repo.keys.lockKey) ? `pid ${info.pid} on this host` : `pid ${info.pid} on another host`;
+  return info.host === hostTag(repo) ? `pid ${info.pid} on this host` : `pid ${info.pid} on another host`;
 }
 
 export function isStale(repo: Repository, info: LockInfo, now = Date.now()): boolean {
   const time = Date.parse(info.time);
-  if (!Number.isFinite(time) || now - time > STALE_MS) return true;
-  if (info.host !== hostTag(repo.keys.lockKey)) return false;
+  if (!Number.isFinite(time) || now - time > STALE_MS || time - now > FUTURE_SLACK_MS) return true;
+  if (info.host !== hostTag(repo)) return false;
   try {
     process.kill(info.pid, 0);
     return false;
@@ -79,7 +98,7 @@ export async function listLocks(repo: Repository): Promise<{ name: string; info:
   const out: { name: string; info: LockInfo }[] = [];
   for (const name of await repo.listNames('locks')) {
     try {
-      const info = decodeLock(repo, await repo.backend.load('locks', name));
+      const info = decodeLock(repo, await repo.backend.load('locks', name, { limit: MAX_OBJECT_BYTES.locks }));
       if (info) out.push({ name, info });
     } catch {
       // Removed by its holder while we listed.
@@ -90,8 +109,10 @@ export async function listLocks(repo: Repository): Promise<{ name: string; info:
 
 /** Writes a lock object of this host for process `pid`; returns its name. */
 export async function saveLock(repo: Repository, exclusive: boolean, pid = process.pid): Promise<string> {
-  const who = sealBox(repo.keys.sealPublic, WHO_INFO, Buffer.from(JSON.stringify({ hostname: os.hostname(), username: os.userInfo().username })));
-  const info: LockInfo = { time: new Date().toISOString(), exclusive, pid, host: hostTag(repo.keys.lockKey), who: who.toString('base64') };
+  if (exclusive && repo.keys.access !== 'full') throw new ScrateError('only a full key takes an exclusive lock');
+  const who = sealBox(repo.keys.sealPublic, WHO_INFO, padJson(JSON.stringify({ hostname: os.hostname(), username: os.userInfo().username }), 256));
+  const info: LockInfo = { time: new Date().toISOString(), exclusive, pid, host: hostTag(repo), who: who.toString('base64') };
+  if (exclusive) info.signature = signMessage(repo.keys.writer.signing, signedPart(info)).toString('base64');
   const bytes = encodeLock(repo, info);
   const name = sha256(bytes).toString('hex');
   await repo.backend.save('locks', name, bytes, { sha256: name });

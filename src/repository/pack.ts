@@ -37,8 +37,6 @@ const HEADER_FIXED = WRITER_ID_BYTES + 1 + 4;
 const ENTRY_BYTES = 1 + 4 + 4 + ID_BYTES;
 const FLAG_ZSTD = 1;
 const KEY_INFO = 'scrate v3 pack key';
-/** A blob larger than this is refused when read: no chunk or tree comes near it, and it bounds what a planted index can make a reader allocate. */
-export const MAX_BLOB_BYTES = 1024 * 1024 * 1024;
 /** IDs a pack keeps in one allocation: 16 KiB, 512 entries. */
 const ID_STORE_BYTES = 512 * ID_BYTES;
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { NotFoundError, type Backend, type ObjectType } from '../backend/backend.js';
+import { NotFoundError, ObjectTooLargeError, type Backend, type ObjectType } from '../backend/backend.js';
 import { CachedBackend } from '../backend/cache.js';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { fullKeys, newMasterSecret, type AccessKeys } from '../crypto/access.js';
@@ -10,10 +10,12 @@ import { prepareBlob, type PreparedBlob } from './blob-prepare.js';
 import { decompressInto } from './compression.js';
 import { checkChunkerParams, checkCompressionLevel, checkPackSize, decodeConfig, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, encodeConfig, FORMAT_VERSION, isJsonConfig, readConfigAdmin, type RepoConfig } from './config.js';
 import { addKey, DEFAULT_KDF_MS, unlockKeys } from './keys.js';
-import { blobNonce, BlobType, MAX_BLOB_BYTES, packKeyOf, readEnvelope, readPackHeader, type PackHeader } from './pack.js';
+import { MAX_BLOB_BYTES, MAX_OBJECT_BYTES, MAX_TREE_BYTES, maxPackBytes } from './limits.js';
+import { blobNonce, BlobType, packKeyOf, readEnvelope, readPackHeader, type PackHeader } from './pack.js';
 import { Packer } from './packer.js';
 import { decodeObject, encodeObject, ObjectKind, type OpenedObject } from './sealed-object.js';
 import { TreePackCache } from './tree-pack-cache.js';
+import { pinPath, readPin, writePin } from './pins.js';
 import { openV2 } from './v2.js';
 import { WriterRecords } from './writer-records.js';
 import { Writers, type Writer, type WriterRecord } from './writers.js';
@@ -23,13 +25,19 @@ export interface InitOptions {
   compression?: number;
   packSize?: number;
   kdfMs?: number;
+  /** See OpenOptions: the new repository is remembered there. */
+  stateRoot?: string;
 }
 
 export interface OpenOptions {
   /** Keep metadata of this repository in a local cache below this directory (remote repositories). */
   cacheRoot?: string;
-  /** Where a write-only key keeps its record of what it stored (see WriterRecords); none: no record. */
-  recordRoot?: string;
+  /**
+   * Where this machine keeps what it knows of repositories (see pins.ts and WriterRecords): what
+   * a repository's ID and admin key are, which key opened it last, and a write-only key's record
+   * of what it stored. None: nothing is remembered.
+   */
+  stateRoot?: string;
   /** Something skipped on the way (a malformed key file, a forged object): said, not fatal. */
   onWarning?: (message: string) => void;
 }
@@ -179,30 +187,40 @@ export class Repository {
     // The config is written last, and only if none exists: until it exists, the directory is
     // not a repository, and once it does, no init replaces it.
     await backend.save('config', 'config', encodeConfig(config, keys.writer.signing), { create: true });
+    // A repository made again where another was: this machine knows it is new.
+    if (opts.stateRoot) await writePin(opts.stateRoot, backend.location, { id, admin: config.adminPublic, key: keyId });
     return new Repository(backend, keys, keyId, config, Writers.of(keys), v3Codec(keys));
   }
 
   /**
    * Opens with the key file `password` opens. A full key then loads the writer registry; a
-   * write-only key its record of what it stored (below `recordRoot`). A format version 2
+   * write-only key its record of what it stored (below `stateRoot`). A format version 2
    * repository opens read-only.
    */
   static async open(backend: Backend, password: string, opts: OpenOptions = {}): Promise<Repository> {
     if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
-    const stored = await backend.load('config', 'config');
+    const stored = await backend.load('config', 'config', { limit: MAX_OBJECT_BYTES.config }).catch(tooLarge('config'));
     const warn = (m: string) => opts.onWarning?.(m);
     const skipped = (id: string, why: string) => warn(`key ${id.slice(0, 8)} skipped: ${why}`);
+    const { stateRoot } = opts;
+    const pin = stateRoot ? await readPin(stateRoot, backend.location) : null;
+    const replaced = (detail: string) =>
+      new ScrateError(`config: ${detail} than when this machine last opened the repository: replaced?`, ExitCode.fatal, `if it was recreated on purpose, remove ${stateRoot && pinPath(stateRoot, backend.location)}`);
     if (!isJsonConfig(stored)) {
+      if (pin) throw replaced('of another format version');
       const v2 = await openV2(backend, password, stored, skipped);
       const store = await cached(backend, opts, v2.config.id);
       return new Repository(store, undefined, v2.keyId, v2.config, v2.writers, v2.codec);
     }
-    const { keyId, keys } = await unlockKeys(backend, password, readConfigAdmin(stored), skipped);
+    const admin = readConfigAdmin(stored);
+    if (pin && pin.admin !== admin.toString('base64')) throw replaced('signed by another admin key');
+    const { keyId, keys } = await unlockKeys(backend, password, admin, skipped, pin?.key);
     const config = decodeConfig(stored, keys.adminPublic);
     if (config.id !== keys.repository) throw new IntegrityError('config', `belongs to repository ${config.id.slice(0, 10)}, the key to ${keys.repository.slice(0, 10)}`);
+    if (stateRoot && (pin?.key !== keyId || pin.id !== config.id)) await writePin(stateRoot, backend.location, { id: config.id, admin: config.adminPublic, key: keyId });
     const store = await cached(backend, opts, config.id);
     const writers = Writers.of(keys);
-    const record = keys.access === 'write-only' && opts.recordRoot ? await WriterRecords.open(opts.recordRoot, config.id, keys.writer) : undefined;
+    const record = keys.access === 'write-only' && stateRoot ? await WriterRecords.open(stateRoot, config.id, keys.writer) : undefined;
     const repo = new Repository(store, keys, keyId, config, writers, v3Codec(keys), record);
     if (keys.read) await repo.loadWriters(warn);
     return repo;
@@ -268,7 +286,7 @@ export class Repository {
   async loadObject(type: ObjectType, kind: ObjectKind, name: string): Promise<LoadedObject> {
     const what = `${type}/${name.slice(0, 12)}`;
     return this.loadVerified(async () => {
-      const bytes = await this.backend.load(type, name);
+      const bytes = await this.backend.load(type, name, { limit: MAX_OBJECT_BYTES[type as keyof typeof MAX_OBJECT_BYTES] }).catch(tooLarge(what));
       if (sha256(bytes).toString('hex') !== name) throw new IntegrityError(what, 'content does not match its name');
       const opened = this.codec.openObject(kind, bytes, what);
       const writer = this.writers.get(opened.writer);
@@ -304,12 +322,15 @@ export class Repository {
 
   /**
    * The index of everything this key may dedup against or read: for a full key every index
-   * file a registered writer signed (a forged or revoked one is skipped with a warning); for a
-   * write-only key what its own record says it stored.
+   * file a registered writer signed (a forged or revoked one is skipped with a warning), less
+   * the packs the repository no longer has (a backup then stores their blobs again, a restore
+   * finds a copy stored since); for a write-only key what its own record says it stored.
    */
   async loadIndex(onWarning?: (message: string) => void): Promise<void> {
+    const packs = this.listNames('data');
+    packs.catch(() => undefined); // awaited below
     if (!this.canRead) {
-      await this.record?.loadInto(this.index, this.self.no, new Set(await this.listNames('index')), new Set(await this.listNames('data')));
+      await this.record?.loadInto(this.index, this.self.no, new Set(await this.listNames('index')), new Set(await packs));
       return;
     }
     for (const name of await this.listNames('index')) {
@@ -322,6 +343,8 @@ export class Repository {
         onWarning?.(`${err.message}; skipped`);
       }
     }
+    const missing = this.index.markMissing(new Set(await packs));
+    if (missing > 0) onWarning?.(`${missing} pack(s) listed in the index are missing from the repository: their blobs are lost unless stored again`);
   }
 
   /** Saves an index object of these packs' records (see encodePackRecord); a write-only key notes it in its record. */
@@ -340,13 +363,17 @@ export class Repository {
     return new BlobReader(this, writer);
   }
 
-  /** The key of a pack, from its envelope: full keys only. */
+  /**
+   * The key of a pack, from its envelope: full keys only. Cached by pack and envelope: an index
+   * file may claim a pack with an envelope that is not its own.
+   */
   packKey(packId: string, envelope: Buffer): Buffer {
-    let key = this.packKeys.get(packId);
+    const cacheKey = packId + envelope.toString('hex');
+    let key = this.packKeys.get(cacheKey);
     if (key) return key;
     key = this.codec.packKey(envelope, `pack ${packId.slice(0, 12)}`);
     if (this.packKeys.size > 4096) this.packKeys.clear();
-    this.packKeys.set(packId, key);
+    this.packKeys.set(cacheKey, key);
     return key;
   }
 
@@ -354,7 +381,7 @@ export class Repository {
   async loadPack(packId: string): Promise<{ bytes: Buffer; envelope: Buffer; header: PackHeader }> {
     const what = `pack ${packId.slice(0, 12)}`;
     return this.loadVerified(async () => {
-      const bytes = await this.backend.load('data', packId);
+      const bytes = await this.backend.load('data', packId, { limit: maxPackBytes(this.config.packSize) }).catch(tooLarge(what));
       if (sha256(bytes).toString('hex') !== packId) throw new IntegrityError(what, 'content does not match its name');
       const envelope = this.codec.readEnvelope(bytes, what);
       return { bytes, envelope, header: this.codec.readPackHeader(bytes, this.packKey(packId, envelope), what) };
@@ -365,6 +392,7 @@ export class Repository {
     const what = `blob ${id.toString('hex').slice(0, 12)}`;
     const loc = this.index.find(type, id, writer.no);
     if (!loc) throw new IntegrityError(what, 'not in the index (missing pack or index)');
+    if (type === BlobType.tree && loc.rawLength > MAX_TREE_BYTES) throw new IntegrityError(what, `a tree of ${loc.rawLength} bytes is larger than any tree can be`);
     const packId = loc.pack.id.toString('hex');
     try {
       return await this.loadVerified(async () => {
@@ -387,7 +415,7 @@ export class Repository {
   private async readSealed(packId: string, loc: BlobLocation): Promise<Buffer> {
     const range = { offset: loc.offset, length: loc.length };
     if (loc.pack.type !== BlobType.tree) return this.backend.load('data', packId, { range });
-    const pack = await this.treePacks.get(packId, () => this.backend.load('data', packId, { metadata: true }));
+    const pack = await this.treePacks.get(packId, () => this.backend.load('data', packId, { metadata: true, limit: maxPackBytes(this.config.packSize) }).catch(tooLarge(`pack ${packId.slice(0, 12)}`)));
     if (range.offset + range.length > pack.length) throw new IntegrityError(`pack ${packId.slice(0, 12)}`, 'shorter than the index says');
     return pack.subarray(range.offset, range.offset + range.length);
   }
@@ -423,6 +451,14 @@ export class Repository {
     if (this.keys.access !== 'full') throw new ScrateError(WRITE_ONLY);
     return this.saveObject('writers', ObjectKind.writer, Buffer.from(JSON.stringify(record)));
   }
+}
+
+/** Turns an object refused for its size into damage (IntegrityError), which callers report and skip. */
+function tooLarge(what: string): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof ObjectTooLargeError) throw new IntegrityError(what, `${err.size} bytes is more than such an object can be`);
+    throw err;
+  };
 }
 
 /** A repository's metadata kept in a local cache below `cacheRoot`; one that cannot be set up only costs downloads. */

@@ -5,6 +5,7 @@ import { counterNonce, open, sealInto, sha256, TAG_BYTES } from '../crypto/primi
 import { signMessage, SIGNATURE_BYTES, verifySignature, type SigningKey } from '../crypto/signing.js';
 import { IntegrityError } from '../errors.js';
 import { compressInto, decompress } from './compression.js';
+import { MAX_OBJECT_PLAIN_BYTES } from './limits.js';
 import { paddedLength } from './padding.js';
 
 /**
@@ -26,8 +27,6 @@ const NONCE = counterNonce(0);
 const KEY_INFO = 'scrate v3 object';
 const SIGNED_AS = Buffer.from('scrate v3 object\0');
 const LEVEL = 3;
-/** The most an object may decompress to: far above any real snapshot or index, far below what would exhaust memory. */
-const MAX_OBJECT_BYTES = 256 * 1024 * 1024;
 
 export interface ObjectSigner {
   writer: Buffer;
@@ -96,7 +95,7 @@ export function decodeObject(kind: ObjectKind, stored: Buffer, seal: X25519Keys,
     get payload() {
       if (!(flags & FLAG_ZSTD)) return body;
       try {
-        return decompress(body, MAX_OBJECT_BYTES);
+        return decompress(body, MAX_OBJECT_PLAIN_BYTES);
       } catch {
         throw new IntegrityError(what, 'does not decompress');
       }

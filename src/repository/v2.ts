@@ -6,7 +6,7 @@ import { counterNonce, deriveKey, open, sha256, TAG_BYTES } from '../crypto/prim
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { ID_BYTES } from './ids.js';
 import { decompress } from './compression.js';
-import { MAX_KEY_FILE_BYTES } from './key-file.js';
+import { MAX_OBJECT_BYTES, MAX_OBJECT_PLAIN_BYTES } from './limits.js';
 import { BlobType, openPackHeader, PACK_MAGIC, PACK_PREFIX_BYTES, type PackEntry } from './pack.js';
 import type { Codec } from './repository.js';
 import { ObjectKind, type OpenedObject } from './sealed-object.js';
@@ -31,7 +31,6 @@ const OBJECT_MAGIC = Buffer.from('SCOB');
 const OBJECT_HEADER_BYTES = 4 + 1 + 1 + 1 + 32;
 const V2_OBJECT_KINDS: Partial<Record<ObjectKind, number>> = { [ObjectKind.snapshot]: 2, [ObjectKind.index]: 3 };
 const CONFIG_KIND = 1;
-const MAX_OBJECT_BYTES = 256 * 1024 * 1024;
 const ENTRY_BYTES = 1 + 1 + 4 + 4 + ID_BYTES;
 const KIND_SEALED = 1;
 const KIND_DERIVED = 2;
@@ -101,7 +100,7 @@ function openObject(metadataKey: Buffer, kind: number, stored: Buffer, what: str
   const plain = open(key, counterNonce(0), stored.subarray(OBJECT_HEADER_BYTES), header);
   if (!plain) throw new IntegrityError(what, 'authentication failed (damaged, or not from this repository)');
   try {
-    return stored[6]! & 1 ? decompress(plain, MAX_OBJECT_BYTES) : plain;
+    return stored[6]! & 1 ? decompress(plain, MAX_OBJECT_PLAIN_BYTES) : plain;
   } catch {
     throw new IntegrityError(what, 'does not decompress');
   }
@@ -111,11 +110,11 @@ function openObject(metadataKey: Buffer, kind: number, stored: Buffer, what: str
 async function unlock(backend: Backend, password: string, onSkipped: (id: string, why: string) => void): Promise<{ keyId: string; secrets: V2Secrets }> {
   let tried = 0;
   for await (const { name, size } of backend.list('keys')) {
-    if (size > MAX_KEY_FILE_BYTES) {
+    if (size > MAX_OBJECT_BYTES.keys) {
       onSkipped(name, 'too large for a key file');
       continue;
     }
-    const bytes = await backend.load('keys', name);
+    const bytes = await backend.load('keys', name, { limit: MAX_OBJECT_BYTES.keys });
     const file = parseKeyFile(bytes);
     if (sha256(bytes).toString('hex') !== name || typeof file === 'string') {
       onSkipped(name, typeof file === 'string' ? file : 'content does not match its name');

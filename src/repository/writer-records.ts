@@ -50,8 +50,9 @@ export class WriterRecords {
    * dropped and the next backup uploads everything.
    */
   async loadInto(index: BlobIndex, writerNo: number, indexNames: Set<string>, packNames: Set<string>): Promise<void> {
-    const segments = await this.segments();
-    const intact = segments.every(({ name, payload }) => {
+    const { segments, whole } = await this.segments();
+    // Trees without the record of the blobs they refer to (a log lost or cut short) count on nothing.
+    const intact = whole && (segments.length > 0 || (await readdirOrEmpty(path.join(this.dir, 'trees'))).length === 0) && segments.every(({ name, payload }) => {
       if (!indexNames.has(name)) return false;
       try {
         return decodeIndexFile(payload, writerNo, 'record').packs.every(({ pack }) => packNames.has(pack.id.toString('hex')));
@@ -67,25 +68,25 @@ export class WriterRecords {
     for (const { payload } of segments) for (const { pack, entries } of decodeIndexFile(payload, writerNo, 'record').packs) index.addPack(pack, entries);
   }
 
-  private async segments(): Promise<{ name: string; payload: Buffer }[]> {
+  /** The log's segments, and whether it was read to its end (a crash while appending leaves a tail). */
+  private async segments(): Promise<{ segments: { name: string; payload: Buffer }[]; whole: boolean }> {
     let log: Buffer;
     try {
       log = await fs.readFile(path.join(this.dir, 'index.log'));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { segments: [], whole: true };
       throw err;
     }
-    const out: { name: string; payload: Buffer }[] = [];
-    // A segment cut short (a crash while appending) ends the log: what follows it never counted.
-    for (let at = 0; at + 4 <= log.length; ) {
+    const segments: { name: string; payload: Buffer }[] = [];
+    let at = 0;
+    while (at + 4 <= log.length) {
       const length = log.readUInt32LE(at);
-      if (at + 4 + length > log.length) break;
-      const plain = this.open(log.subarray(at + 4, at + 4 + length));
+      const plain = at + 4 + length <= log.length ? this.open(log.subarray(at + 4, at + 4 + length)) : null;
       if (!plain || plain.length < 32) break;
-      out.push({ name: plain.subarray(0, 32).toString('hex'), payload: plain.subarray(32) });
+      segments.push({ name: plain.subarray(0, 32).toString('hex'), payload: plain.subarray(32) });
       at += 4 + length;
     }
-    return out;
+    return { segments, whole: at === log.length };
   }
 
   /** Records an index file this writer saved (after it is stored): its blobs now count as stored. */

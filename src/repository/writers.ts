@@ -50,7 +50,7 @@ export class Writers {
   }
 
   static of(keys: AccessKeys): Writers {
-    return new Writers({ id: keys.writer.id, access: keys.access, publicKey: verifyingKey(keys.writer.signing.public), chunkIdKey: keys.writer.chunkIdKey }, keys.read);
+    return new Writers({ id: keys.writer.id, access: keys.access, hostname: keys.hostname, publicKey: verifyingKey(keys.writer.signing.public), chunkIdKey: keys.writer.chunkIdKey }, keys.read);
   }
 
   /** The writer full keys write as. */

@@ -56,23 +56,56 @@ export async function loadSnapshot(repo: Repository, id: string): Promise<Snapsh
 }
 
 const HEX_ID = /^[0-9a-f]{64}$/;
+/** As toISOString() writes times: any other form (which Date.parse might take) is refused. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+const SUMMARY_NUMBERS = ['filesNew', 'filesChanged', 'filesUnmodified', 'dirs', 'bytesProcessed', 'bytesRead', 'blobsAdded', 'dataAdded', 'dataStored', 'errors'] as const;
+/** How far in the future a write-only writer's snapshot may be dated (clocks drift); later ones are refused. */
+const FUTURE_SLACK_MS = 24 * 3600 * 1000;
 
-/** A snapshot's JSON, checked: a writer may be hostile, and what is used must be what it claims to be. */
+/**
+ * A snapshot's JSON, checked and rebuilt from its known fields only: a writer may be hostile,
+ * and what is used (or printed, or sorted on) must be what it claims to be.
+ */
 export function parseSnapshot(json: Buffer, id: string): Snapshot {
   const bad = (detail: string) => new IntegrityError(`snapshot ${id.slice(0, 8)}`, detail);
-  let sn: Snapshot;
+  let j: Record<string, unknown>;
   try {
-    sn = JSON.parse(json.toString('utf8')) as Snapshot;
+    j = JSON.parse(json.toString('utf8')) as Record<string, unknown>;
   } catch {
     throw bad('not valid JSON');
   }
-  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-  if (typeof sn !== 'object' || sn === null) throw bad('not an object');
-  if (typeof sn.time !== 'string' || !Number.isFinite(Date.parse(sn.time))) throw bad('bad time');
-  if (typeof sn.tree !== 'string' || !HEX_ID.test(sn.tree)) throw bad('bad tree ID');
-  if (!strings(sn.paths) || !strings(sn.tags) || typeof sn.hostname !== 'string' || typeof sn.username !== 'string') throw bad('malformed');
-  if (sn.parent !== undefined && (typeof sn.parent !== 'string' || !HEX_ID.test(sn.parent))) throw bad('bad parent');
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not an object');
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  const { time, tree, paths, hostname, username, uid, gid, tags, parent, excludes, programVersion, summary } = j;
+  if (typeof time !== 'string' || !ISO_TIME.test(time) || !Number.isFinite(Date.parse(time))) throw bad('bad time');
+  if (typeof tree !== 'string' || !HEX_ID.test(tree)) throw bad('bad tree ID');
+  if (!strings(paths) || !strings(tags) || typeof hostname !== 'string' || typeof username !== 'string') throw bad('malformed');
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw bad('bad owner');
+  if (parent !== undefined && (typeof parent !== 'string' || !HEX_ID.test(parent))) throw bad('bad parent');
+  if (excludes !== undefined && !strings(excludes)) throw bad('bad excludes');
+  const sn: Snapshot = { time, tree, paths, hostname, username, uid: uid as number, gid: gid as number, tags, programVersion: typeof programVersion === 'string' ? programVersion : '' };
+  if (parent !== undefined) sn.parent = parent;
+  if (excludes !== undefined) sn.excludes = excludes;
+  if (typeof summary === 'object' && summary !== null) {
+    const from = summary as Record<string, unknown>;
+    const kept = { start: String(from['start'] ?? ''), end: String(from['end'] ?? '') } as BackupSummary;
+    for (const k of SUMMARY_NUMBERS) kept[k] = Number.isFinite(from[k]) ? (from[k] as number) : 0;
+    sn.summary = kept;
+  }
   return sn;
+}
+
+/**
+ * A write-only writer speaks for its own host only, and not from the future: a snapshot that
+ * claims another host, or a time over a day ahead, would become `latest` of someone else.
+ */
+function checkClaims(e: SnapshotEntry): void {
+  const { writer, snapshot } = e;
+  if (writer.access !== 'write-only') return;
+  if (writer.hostname !== undefined && snapshot.hostname !== writer.hostname) {
+    throw new IntegrityError(`snapshot ${e.id.slice(0, 8)}`, `claims host ${snapshot.hostname}, but its writer backs up ${writer.hostname}`);
+  }
+  if (Date.parse(snapshot.time) > Date.now() + FUTURE_SLACK_MS) throw new IntegrityError(`snapshot ${e.id.slice(0, 8)}`, `dated ${snapshot.time}, in the future`);
 }
 
 /**
@@ -96,14 +129,16 @@ export async function listSnapshots(repo: Repository, onSkipped?: (id: string, e
   } else {
     for (const id of names) {
       try {
-        out.push(await loadSnapshot(repo, id));
+        const entry = await loadSnapshot(repo, id);
+        checkClaims(entry);
+        out.push(entry);
       } catch (err) {
         if (!(err instanceof IntegrityError)) throw err;
         onSkipped?.(id, err);
       }
     }
   }
-  return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+  return out.sort((a, b) => Date.parse(a.snapshot.time) - Date.parse(b.snapshot.time) || a.id.localeCompare(b.id));
 }
 
 export interface SnapshotFilter {
@@ -128,5 +163,7 @@ export async function findSnapshot(repo: Repository, spec: string, filter: Snaps
     return last;
   }
   const id = resolvePrefix(await repo.listNames('snapshots'), spec, 'snapshot');
-  return loadSnapshot(repo, id);
+  const entry = await loadSnapshot(repo, id);
+  checkClaims(entry);
+  return entry;
 }

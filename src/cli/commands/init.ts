@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_CHUNKER, DEFAULT_COMPRESSION } from '../../repository/config.js';
 import { DEFAULT_KDF_MS } from '../../repository/keys.js';
 import { Repository } from '../../repository/repository.js';
-import { backendOf, type Context } from '../context.js';
+import { backendOf, stateRoot, type Context } from '../context.js';
 import { getPassword } from '../password.js';
 import { intOption, kdfMs } from '../parse.js';
 
@@ -21,6 +21,7 @@ export function initCommand(context: (cmd: Command) => Context): Command {
         chunker: { min: opts.chunkMin, avg: opts.chunkAvg, max: opts.chunkMax },
         compression: opts.compression,
         kdfMs: kdfMs() ?? DEFAULT_KDF_MS,
+        stateRoot: stateRoot(ctx.globals),
       });
       if (ctx.out.json) ctx.out.result({ id: repo.config.id, location: backend.location, key: repo.keyId });
       ctx.out.info(`created repository ${repo.config.id.slice(0, 10)} at ${backend.location}`);

@@ -5,6 +5,7 @@ import { findImage, restoreImage } from '../../restorer/image.js';
 import { restore } from '../../restorer/restorer.js';
 import { displayName, type Node } from '../../tree/node.js';
 import { ExitCode, ScrateError } from '../../errors.js';
+import { Writers } from '../../repository/writers.js';
 import { findSnapshot, type Snapshot } from '../../snapshot/snapshot.js';
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
@@ -44,7 +45,7 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
     const { id, subpath } = splitSpec(spec);
     await withRepository(ctx, 'shared', async (repo) => {
       const found = await findSnapshot(repo, id, snapshotFilter(flags));
-      ctx.out.info(`restoring snapshot ${found.id.slice(0, 8)} of ${found.snapshot.paths.map(displayName).join(', ')} to ${displayName(target)}`);
+      ctx.out.info(`restoring snapshot ${found.id.slice(0, 8)} of ${found.snapshot.paths.map(displayName).join(', ')}, written by ${displayName(Writers.label(found.writer))}, to ${displayName(target)}`);
       const reader = repo.reader(found.writer);
       const image = await findImage(reader, found.snapshot, subpath);
       const targetIsDir = (await stat(target).catch(() => null))?.isDirectory() ?? false;
