@@ -12,6 +12,7 @@ import type { Snapshot } from '../src/snapshot/snapshot.js';
 import { cliEnv, scrate } from './helpers/cli.js';
 import { RawTrees, type RawNode } from './helpers/raw-tree.js';
 import { initRepo, openRepo, scratch } from './helpers/repo.js';
+import { makedev } from './helpers/tree.js';
 
 const asRoot = process.getuid?.() === 0;
 const needsRoot = { skip: asRoot ? false : 'restores as root (owners, device nodes)' };
@@ -73,16 +74,18 @@ function arena(parent: string, name: string, planted: boolean): Arena {
 interface Outcome {
   /** `path: message`, one per error reported. */
   errors: string[];
+  notes: string[];
   /** The error the restore stopped with: a ScrateError, one line for the user. */
   stopped?: ScrateError;
 }
 
 async function restoreReporting(repo: Repository, snapshot: Snapshot, opts: RestoreOptions): Promise<Outcome> {
-  const outcome: Outcome = { errors: [] };
+  const outcome: Outcome = { errors: [], notes: [] };
   try {
     await restore(repo, snapshot, {
       ...opts,
       onError: (p, m) => outcome.errors.push(`${p}: ${m}`),
+      onNote: (p, m) => outcome.notes.push(`${p}: ${m}`),
     });
   } catch (err) {
     assert.ok(err instanceof ScrateError, `a one-line error for the user, not ${(err as Error).stack}`);
@@ -243,6 +246,50 @@ for (const resolution of ['openat2', 'an openat() a component'] as const) {
     }
   });
 }
+
+describe('setuid/setgid bits and device nodes of a snapshot from a write-only key', needsRoot, () => {
+  const s = scratchRepository('privileged');
+  let snapshot: Snapshot;
+  before(async () => {
+    const { raw } = s;
+    ({ snapshot } = await raw.snapshot([
+      raw.node('fifo', { type: 'fifo', mode: 0o640, rdev: '0' }),
+      raw.node('loop', { type: 'blockdev', mode: 0o660, rdev: makedev(7, 200).toString() }),
+      raw.node('null', { type: 'chardev', mode: 0o666, rdev: makedev(1, 3).toString() }),
+      await raw.file('setgid', 'x', { mode: 0o2711 }),
+      await raw.dir('setgid-dir', [], { mode: 0o2775 }),
+      await raw.file('setuid', 'x', { mode: 0o4755 }),
+    ]));
+  });
+
+  const modes = (target: string) => Object.fromEntries(fs.readdirSync(target).sort().map((n) => [n, (fs.lstatSync(path.join(target, n)).mode & 0o7777).toString(8)]));
+
+  test('are cleared and skipped, with a note', async () => {
+    const target = path.join(s.dir, 'untrusted');
+    const outcome = await restoreReporting(s.repo, snapshot, { target, untrusted: true });
+    assert.deepEqual(outcome.errors, []);
+    assert.deepEqual(modes(target), { fifo: '640', 'setgid-dir': '775', setgid: '711', setuid: '755' });
+    assert.deepEqual(
+      outcome.notes.map((n) => n.slice(target.length + 1)),
+      [
+        'loop: device node not restored: the snapshot was written with a write-only key (--allow-privileged restores it)',
+        'null: device node not restored: the snapshot was written with a write-only key (--allow-privileged restores it)',
+        'setgid: setuid/setgid bits cleared, here and wherever else they are: the snapshot was written with a write-only key (--allow-privileged keeps them)',
+      ],
+    );
+  });
+
+  for (const opts of [{ untrusted: true, allowPrivileged: true }, { untrusted: false }]) {
+    test(`are restored ${opts.untrusted ? 'when allowed' : 'from a trusted snapshot'}`, async () => {
+      const target = path.join(s.dir, `allowed-${opts.untrusted}`);
+      const outcome = await restoreReporting(s.repo, snapshot, { target, ...opts });
+      assert.deepEqual([...outcome.errors, ...outcome.notes], []);
+      assert.deepEqual(modes(target), { fifo: '640', loop: '660', null: '666', 'setgid-dir': '2775', setgid: '2711', setuid: '4755' });
+      assert.equal(fs.lstatSync(path.join(target, 'null')).rdev, Number(makedev(1, 3)));
+      assert.ok(fs.lstatSync(path.join(target, 'loop')).isBlockDevice());
+    });
+  }
+});
 
 describe('the CLI and check on a tree with duplicate names', needsRoot, () => {
   let tmp: ReturnType<typeof scratch>;

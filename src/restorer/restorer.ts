@@ -23,8 +23,16 @@ export interface RestoreOptions {
   overwrite?: boolean;
   /** Use the stored uid/gid even where the stored user/group name exists here under another id. */
   numericOwner?: boolean;
+  /**
+   * The snapshot was written with a write-only key: a host that may be compromised. Its
+   * setuid/setgid bits are cleared and its device nodes skipped, unless `allowPrivileged`.
+   */
+  untrusted?: boolean;
+  allowPrivileged?: boolean;
   signal?: AbortSignal;
   onError?: (path: string, message: string) => void;
+  /** Something restored otherwise than stored, on purpose: not an error. */
+  onNote?: (path: string, message: string) => void;
   onProgress?: (stats: Readonly<RestoreStats>, currentPath: string) => void;
 }
 
@@ -50,6 +58,7 @@ const MAX_BATCH_WRITES = 32_768;
 const MAX_BATCHES_WRITING = 3;
 /** See EventLoopTurns. */
 const WALK_TURN_MS = 2;
+const SETUID_SETGID = 0o6000;
 
 /**
  * A directory of the target, created on first need so that filters leave no empty parents, and
@@ -106,6 +115,9 @@ class Restorer {
   /** Batches being written, oldest first; each settles once its directories are done. */
   private readonly batches: Promise<void>[] = [];
   private readonly overwrite: boolean;
+  /** Setuid/setgid bits cleared and device nodes skipped: see RestoreOptions.untrusted. */
+  private readonly unprivileged: boolean;
+  private clearedNoted = false;
   private readonly top: DirState = { path: Buffer.alloc(0), name: Buffer.alloc(0), created: false, fd: -1, parent: null };
   private batchLimit = FIRST_BATCH_WRITES;
   private plan: ContentPlan;
@@ -123,6 +135,7 @@ class Restorer {
     this.includes = new Excludes(opts.includes ?? []);
     this.excludes = new Excludes(opts.excludes ?? []);
     this.overwrite = opts.overwrite ?? false;
+    this.unprivileged = (opts.untrusted ?? false) && !(opts.allowPrivileged ?? false);
     this.plan = new ContentPlan(repo);
     this.content = new ContentWriter(repo, { overwrite: this.overwrite, signal: opts.signal });
   }
@@ -273,7 +286,7 @@ class Restorer {
       this.links.push({ path, first });
       return;
     }
-    const meta = this.metadata(node);
+    const meta = this.metadata(path, node);
     const { file, length } = this.plan.add(path, node.sparse ?? false, meta, node.content ?? []);
     const link: LinkFirst = { path, restored: false };
     if (node.links > 1) this.linkFirsts.set(linkKey, link);
@@ -306,10 +319,14 @@ class Restorer {
         break;
       case 'chardev':
       case 'blockdev':
+        if (this.unprivileged) {
+          this.opts.onNote?.(this.shown(path), 'device node not restored: the snapshot was written with a write-only key (--allow-privileged restores it)');
+          return;
+        }
         replacing(fd, name, this.overwrite, () => restoreNative.mknod(fd, name, (node.type === 'chardev' ? constants.S_IFCHR : constants.S_IFBLK) | 0o600, node.rdev ?? 0n));
         break;
     }
-    for (const problem of applyMetadata(fd, name, this.metadata(node))) this.error(path, problem);
+    for (const problem of applyMetadata(fd, name, this.metadata(path, node))) this.error(path, problem);
     this.stats.others++;
   }
 
@@ -337,7 +354,7 @@ class Restorer {
       }
       this.link(target, links);
       for (const { path, node } of dirs) {
-        for (const problem of finishDir(target, path, this.metadata(node))) this.error(path, problem);
+        for (const problem of finishDir(target, path, this.metadata(path, node))) this.error(path, problem);
         this.stats.dirs++;
       }
     })();
@@ -378,14 +395,22 @@ class Restorer {
     this.opts.onProgress?.(this.stats, this.shown(path));
   }
 
-  /** Like tar: a stored name that exists here wins over the stored number, unless --numeric-owner. */
-  private metadata(node: Node): Metadata {
-    let { uid, gid } = node;
+  /**
+   * Like tar: a stored name that exists here wins over the stored number, unless --numeric-owner.
+   * Setuid and setgid bits of an untrusted snapshot are cleared (and said so once).
+   */
+  private metadata(path: Buffer, node: Node): Metadata {
+    let { uid, gid, mode } = node;
     if (!this.opts.numericOwner) {
       uid = (node.user === undefined ? undefined : this.owners.uidOf(node.user)) ?? uid;
       gid = (node.group === undefined ? undefined : this.owners.gidOf(node.group)) ?? gid;
     }
-    return { uid, gid, mode: node.mode, mtimeNs: node.mtimeNs, symlink: node.type === 'symlink' };
+    if (this.unprivileged && mode & SETUID_SETGID) {
+      mode &= ~SETUID_SETGID;
+      if (!this.clearedNoted) this.opts.onNote?.(this.shown(path), 'setuid/setgid bits cleared, here and wherever else they are: the snapshot was written with a write-only key (--allow-privileged keeps them)');
+      this.clearedNoted = true;
+    }
+    return { uid, gid, mode, mtimeNs: node.mtimeNs, symlink: node.type === 'symlink' };
   }
 
   /** A path relative to the target as the user knows it. */
