@@ -15,7 +15,7 @@ _scrate() {
     backup) words="--tag --host --parent --force -e --exclude --exclude-file -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command" ;;
     snapshots) words="--host --path --tag" ;;
     ls) words="-l --long --host --path --tag" ;;
-    restore) words="-t --target -i --include -e --exclude --overwrite --numeric-owner --verify --host --path --tag" ;;
+    restore) words="-t --target -i --include -e --exclude --overwrite --numeric-owner --allow-privileged --verify --host --path --tag" ;;
     dump) words="--host --path --tag" ;;
     check) words="--read-data" ;;
     key) words="list add remove passwd" ;;

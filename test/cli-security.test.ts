@@ -5,10 +5,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { sha256 } from '../src/crypto/primitives.js';
+import { posix } from '../src/native/posix.js';
+import { makedev } from './helpers/tree.js';
 import { assertCleanError, cliEnv, scrate } from './helpers/cli.js';
 import { listObjects, scratch } from './helpers/repo.js';
 
 const MiB = 1024 * 1024;
+const S_IFCHR = 0o020000;
 
 /** Writes a key file planted by someone who can write to the bucket; returns its name. */
 function plantKeyFile(repo: string, bytes: Buffer): string {
@@ -40,6 +43,9 @@ describe('a write-only backup host, through the CLI', () => {
     fs.mkdirSync(web);
     fs.writeFileSync(path.join(web, 'index.html'), '<h1>hello</h1>\n');
     fs.writeFileSync(path.join(web, 'blob.bin'), randomBytes(2 * MiB));
+    fs.writeFileSync(path.join(web, 'suid'), '#!/bin/sh\n');
+    fs.chmodSync(path.join(web, 'suid'), 0o4755);
+    posix.mknod(Buffer.from(path.join(web, 'null')), S_IFCHR | 0o666, makedev(1, 3));
   });
   after(() => tmp.cleanup());
 
@@ -60,7 +66,7 @@ describe('a write-only backup host, through the CLI', () => {
     assert.equal(first.code, 0, first.stderr);
     const second = JSON.parse(scrate(['backup', '--host', HOST, path.join(tmp.dir, 'srv'), '--json'], hostEnv).stdout);
     assert.equal(second.blobsAdded, 0);
-    assert.equal(second.filesUnmodified, 2);
+    assert.equal(second.filesUnmodified, 3);
     const outputs: string[] = [];
     const run = (args: string[]) => {
       const r = scrate(args, hostEnv);
@@ -104,6 +110,20 @@ describe('a write-only backup host, through the CLI', () => {
     assert.deepEqual(fs.readFileSync(path.join(target, tmp.dir, 'srv', 'blob.bin')), fs.readFileSync(path.join(tmp.dir, 'srv', 'blob.bin')));
     const c = scrate(['check', '--read-data'], fullEnv);
     assert.equal(c.code, 0, c.stdout + c.stderr);
+  });
+
+  test('setuid bits and device nodes of the host\'s snapshots are restored only with --allow-privileged', () => {
+    const restoreTo = (target: string, ...flags: string[]) => scrate(['restore', 'latest', '--host', HOST, '--target', target, ...flags], fullEnv);
+    const plain = path.join(tmp.dir, 'unprivileged');
+    const r = restoreTo(plain);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /setuid/);
+    assert.equal(fs.statSync(path.join(plain, tmp.dir, 'srv', 'suid')).mode & 0o7777, 0o755);
+    assert.ok(!fs.existsSync(path.join(plain, tmp.dir, 'srv', 'null')), 'the device node is skipped');
+    const allowed = path.join(tmp.dir, 'privileged');
+    assert.equal(restoreTo(allowed, '--allow-privileged').code, 0);
+    assert.equal(fs.statSync(path.join(allowed, tmp.dir, 'srv', 'suid')).mode & 0o7777, 0o4755);
+    assert.ok(fs.statSync(path.join(allowed, tmp.dir, 'srv', 'null')).isCharacterDevice());
   });
 
   test('nothing a bucket holds names a file, a host or a user', () => {

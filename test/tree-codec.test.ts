@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
 import { describe, test } from 'node:test';
+import { IntegrityError } from '../src/errors.js';
 import { byName, decodeTree, encodeTree, type Node, type NodeType } from '../src/tree/node.js';
 import { unchangedTree } from '../src/tree/unchanged.js';
 
@@ -105,11 +106,16 @@ function randomNode(g: Gen, name: Buffer): Node {
   return n;
 }
 
+/** What decodeTree accepts as a name: one path component. */
+function isComponent(name: Buffer): boolean {
+  return name.length > 0 && !name.includes(0x2f) && !name.includes(0) && name.toString('latin1') !== '.' && name.toString('latin1') !== '..';
+}
+
 function randomTree(g: Gen): Node[] {
   const names = new Map<string, Buffer>();
   for (let i = 0, n = g.int(12); i < n; i++) {
     const name = byteString(g);
-    names.set(name.toString('latin1'), name);
+    if (isComponent(name)) names.set(name.toString('latin1'), name);
   }
   return [...names.values()].map((name) => randomNode(g, name));
 }
@@ -205,3 +211,53 @@ function mutate(g: Gen, n: Node): Node {
   g.pick(changes)();
   return c;
 }
+
+describe('decodeTree refuses what encodeTree never writes', () => {
+  /** A valid node's JSON form, with fields replaced or (as undefined) removed. */
+  const node = (name: string, fields: Record<string, unknown> = {}): Record<string, unknown> => {
+    const base = { name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: '1', ctime: '1', inode: '1', device: '1', links: 1, size: 0, content: [] };
+    return { ...base, ...fields };
+  };
+  const tree = (...nodes: unknown[]) => Buffer.from(JSON.stringify({ nodes }));
+  const refused = (data: Buffer, message: RegExp) =>
+    assert.throws(() => decodeTree(data), (err: unknown) => err instanceof IntegrityError && message.test(err.message) && !err.message.includes('\n'), `${data.toString()} refused with ${message}`);
+
+  test('a valid tree decodes', () => {
+    assert.deepEqual(decodeTree(tree(node('a'), node('b'))).map((n) => n.name.toString()), ['a', 'b']);
+  });
+
+  test('names: duplicates, out of byte order, not one path component', () => {
+    refused(tree(node('x'), node('x', { type: 'dir', subtree: 'ab'.repeat(32) })), /^invalid tree: duplicate name "x"$/);
+    refused(tree(node('b'), node('a')), /^invalid tree: names out of order: "a" after "b"$/);
+    // By bytes: 'B' (0x42) before 'a' (0x61).
+    refused(tree(node('a'), node('B')), /out of order/);
+    for (const name of ['', '.', '..', 'a/b', '/', 'a\u0000b']) refused(tree(node(name)), /is not a single path component/);
+    for (const raw of ['Li4=', 'YS9i', 'AA==']) refused(tree({ ...node('', { nameRaw: raw }), name: undefined }), /is not a single path component/); // "..", "a/b", NUL
+    for (const name of [123, null, ['/'], { toString: 'x' }]) refused(tree(node('', { name })), /without a name/);
+  });
+
+  test('fields of the wrong type or out of range', () => {
+    const cases: [string, unknown][] = [
+      ['type', 'socket'], ['type', 7], ['type', undefined],
+      ['mode', -1], ['mode', 0o10000], ['mode', 1.5], ['mode', '644'],
+      ['uid', -1], ['uid', 2 ** 32], ['gid', null],
+      ['links', -1], ['size', -1], ['size', 1e300], ['size', '10'],
+      ['mtime', 'yesterday'], ['mtime', 12], ['ctime', undefined], ['inode', {}], ['device', '1.5'],
+      ['user', 0], ['group', ['x']],
+      ['content', 'ab'.repeat(32)], ['content', ['zz'.repeat(32)]], ['content', ['ab']], ['content', [null]],
+      ['subtree', 'xyz'], ['subtree', 5],
+      ['linkTarget', 5], ['linkTargetRaw', false], ['rdev', 'x'], ['sparse', 'yes'],
+      ['image', null], ['image', { blockSize: 0 }], ['image', { blockSize: '512' }],
+    ];
+    for (const [field, value] of cases) {
+      const what = field === 'linkTargetRaw' ? 'linkTarget' : field;
+      refused(tree(node('f', { [field]: value })), new RegExp(`^invalid tree: "f": bad ${what}$`));
+    }
+  });
+
+  test('not a tree at all', () => {
+    refused(Buffer.from('{"nodes":['), /not JSON/);
+    for (const text of ['null', '{}', '[]', '{"nodes":{}}', '"nodes"']) refused(Buffer.from(text), /no list of nodes/);
+    for (const item of [null, 1, 'x', []]) refused(tree(item), /not an object|without a name/);
+  });
+});

@@ -36,10 +36,11 @@ export class ContentPlan {
   constructor(private readonly reader: BlobReader) {}
 
   /**
-   * Plans a file: returns its number, or null when there is nothing to write (it is empty, or all
-   * holes), and its length. Throws IntegrityError when a blob is not in the index.
+   * Plans a file (its path relative to the target): returns its number, or null when there is
+   * nothing to write (it is empty, or all holes), and its length. Throws IntegrityError when a
+   * blob is not in the index.
    */
-  add(dest: Buffer, sparse: boolean, meta: Metadata, content: readonly Buffer[]): { file: number | null; length: number } {
+  add(path: Buffer, sparse: boolean, meta: Metadata, content: readonly Buffer[]): { file: number | null; length: number } {
     const locs = content.map((id) => locate(this.reader, id));
     const f = this.files.length;
     let length = 0;
@@ -58,7 +59,7 @@ export class ContentPlan {
       length += loc.rawLength;
     }
     if (writes === 0) return { file: null, length };
-    this.files.push({ dest, length, sparse, meta });
+    this.files.push({ path, length, sparse, meta });
     this.writes.push(writes);
     this.size += writes;
     return { file: f, length };

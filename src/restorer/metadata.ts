@@ -1,6 +1,6 @@
-import { chmodSync, closeSync, lchownSync } from 'node:fs';
-import { posix } from '../native/posix.js';
-import { restoreNative } from '../native/restore.js';
+import { closeSync, constants } from 'node:fs';
+import { restoreNative, type FinishProblems } from '../native/restore.js';
+import { problem } from './file-io.js';
 
 /** What a restored entry gets once its content is in place. */
 export interface Metadata {
@@ -27,8 +27,8 @@ export function creationMode(meta: Metadata): number {
 }
 
 /**
- * Completes and closes a file created by the restore: like applyMetadata, but owner and mode
- * are changed only where they differ, and the times are set through the descriptor.
+ * Completes and closes a file created by the restore: owner and mode are changed only where
+ * they differ, and the times are set through the descriptor.
  */
 export function finishFile(fd: number, meta: Metadata): string[] {
   let failed;
@@ -37,29 +37,32 @@ export function finishFile(fd: number, meta: Metadata): string[] {
   } finally {
     closeSync(fd);
   }
-  const problems: string[] = [];
-  if (failed?.owner && isRoot) problems.push(`cannot set owner: ${failed.owner}`);
-  if (failed?.metadata) problems.push(`cannot set metadata: ${failed.metadata}`);
-  return problems;
+  return problems(failed);
+}
+
+/** Completes a directory beneath `dir` once everything in it is written: through its descriptor, as a file. */
+export function finishDir(dir: number, path: Buffer, meta: Metadata): string[] {
+  let fd;
+  try {
+    fd = restoreNative.open(dir, path, constants.O_RDONLY | constants.O_DIRECTORY, 0);
+  } catch (err) {
+    return [`cannot set metadata: ${problem(err)}`];
+  }
+  return finishFile(fd, meta);
 }
 
 /**
- * Sets owner, mode and nanosecond times of an entry by its path, in that order: chown clears
- * setuid/setgid, so the mode comes after it. Returns what failed, as messages; a failed chown
- * only matters to root (anyone else can only give files to themselves).
+ * Sets owner, mode and nanosecond times of an entry that is not opened (a symlink, fifo or
+ * device node: opening one can block or have side effects), by its path beneath `dir`.
  */
-export function applyMetadata(dest: Buffer, meta: Metadata): string[] {
-  const problems: string[] = [];
-  try {
-    lchownSync(dest, meta.uid, meta.gid);
-  } catch (err) {
-    if (isRoot) problems.push(`cannot set owner: ${(err as NodeJS.ErrnoException).code}`);
-  }
-  try {
-    if (!meta.symlink) chmodSync(dest, meta.mode);
-    posix.setTimes(dest, meta.mtimeNs, meta.mtimeNs, false);
-  } catch (err) {
-    problems.push(`cannot set metadata: ${(err as NodeJS.ErrnoException).code}`);
-  }
-  return problems;
+export function applyMetadata(dir: number, path: Buffer, meta: Metadata): string[] {
+  return problems(restoreNative.setMetadata(dir, path, meta.uid, meta.gid, meta.mode, meta.mtimeNs, meta.symlink));
+}
+
+/** As messages; a failed chown only matters to root (anyone else can only give files to themselves). */
+function problems(failed: FinishProblems | null): string[] {
+  const out: string[] = [];
+  if (failed?.owner && isRoot) out.push(`cannot set owner: ${failed.owner}`);
+  if (failed?.metadata) out.push(`cannot set metadata: ${failed.metadata}`);
+  return out;
 }

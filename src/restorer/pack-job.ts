@@ -1,14 +1,16 @@
-import { closeSync, constants, ftruncateSync, openSync, rmSync } from 'node:fs';
+import { closeSync, ftruncateSync } from 'node:fs';
 import { IntegrityError } from '../errors.js';
 import type { BlobLocation } from '../repository/blob-index.js';
 import { BlobScratch, decodeSealedBlob } from '../repository/repository.js';
-import { createFile, writeAll, writeSparse } from './file-io.js';
+import { restoreNative } from '../native/restore.js';
+import { createFile, errorCode, problem, reopenFile, writeAll, writeSparse } from './file-io.js';
 import { asBuffer } from '../util/buffers.js';
 import { creationMode, finishFile, type Metadata } from './metadata.js';
 
 /** A restored file as the threads writing its content see it. */
 export interface FileTarget {
-  dest: Uint8Array;
+  /** Relative to the restore's target directory. */
+  path: Uint8Array;
   /** Content bytes. */
   length: number;
   /** Zero blocks are left as holes. */
@@ -39,6 +41,8 @@ export interface PackJob {
   content: JobContent;
   /** The restore's FileStates. */
   states: SharedArrayBuffer;
+  /** A descriptor of the target directory (threads share them), which the files' paths are relative to. */
+  target: number;
   overwrite: boolean;
   /** A blob failing verification now is damage, not a garbled read to try again. */
   lastAttempt: boolean;
@@ -95,7 +99,7 @@ export function encodeContent(blobs: readonly JobBlob[], files: readonly [number
   });
   const numbers = new Float64Array(FILE_FIELDS * files.length);
   const mtimes = new BigInt64Array(files.length);
-  const paths = new Uint8Array(files.reduce((n, [, t]) => n + t.dest.length, 0));
+  const paths = new Uint8Array(files.reduce((n, [, t]) => n + t.path.length, 0));
   const pathEnds = new Uint32Array(files.length);
   let at = 0;
   files.forEach(([f, t], i) => {
@@ -107,8 +111,8 @@ export function encodeContent(blobs: readonly JobBlob[], files: readonly [number
     numbers[o + 4] = t.meta.gid;
     numbers[o + 5] = t.meta.mode;
     mtimes[i] = t.meta.mtimeNs;
-    paths.set(t.dest, at);
-    pathEnds[i] = at += t.dest.length;
+    paths.set(t.path, at);
+    pathEnds[i] = at += t.path.length;
   });
   return { ids, blobs: fields, targets, files: numbers, mtimes, paths, pathEnds };
 }
@@ -223,7 +227,7 @@ class JobRun {
     const allPaths = asBuffer(paths);
     for (let i = 0, start = 0, o = 0; i < mtimes.length; start = pathEnds[i]!, i++, o += FILE_FIELDS) {
       const meta = { uid: files[o + 3]!, gid: files[o + 4]!, mode: files[o + 5]!, mtimeNs: mtimes[i]!, symlink: false };
-      this.files.set(files[o]!, { dest: allPaths.subarray(start, pathEnds[i]), length: files[o + 1]!, sparse: files[o + 2] === 1, meta });
+      this.files.set(files[o]!, { path: allPaths.subarray(start, pathEnds[i]), length: files[o + 1]!, sparse: files[o + 2] === 1, meta });
     }
   }
 
@@ -276,7 +280,7 @@ class JobRun {
         if (this.files.get(f)!.sparse) writeSparse(fd, data, position);
         else writeAll(fd, data, position);
       } catch (err) {
-        this.fail(f, (err as NodeJS.ErrnoException).code ?? String(err));
+        this.fail(f, problem(err));
       }
     }
     this.done(f);
@@ -287,7 +291,7 @@ class JobRun {
     const open = this.fds.get(f);
     if (open !== undefined) return open;
     const file = this.files.get(f)!;
-    const dest = asBuffer(file.dest);
+    const path = asBuffer(file.path);
     let fd: number | undefined;
     for (;;) {
       const stage = this.states.claim(f);
@@ -297,12 +301,12 @@ class JobRun {
       }
       try {
         if (stage === Stage.absent) {
-          fd = this.create(f, dest, file);
+          fd = this.create(f, path, file);
         } else if (stage === Stage.created) {
-          fd = openSync(dest, constants.O_WRONLY);
+          fd = reopenFile(this.job.target, path);
         }
       } catch (err) {
-        this.fail(f, (err as NodeJS.ErrnoException).code ?? String(err));
+        this.fail(f, problem(err));
       }
       break;
     }
@@ -316,15 +320,14 @@ class JobRun {
     return fd;
   }
 
-  private create(f: number, dest: Buffer, file: FileTarget): number | undefined {
+  private create(f: number, path: Buffer, file: FileTarget): number | undefined {
     let fd: number;
     try {
-      fd = createFile(dest, this.job.overwrite, creationMode(file.meta));
+      fd = createFile(this.job.target, path, this.job.overwrite, creationMode(file.meta));
     } catch (err) {
       this.states.settle(f, Stage.refused);
-      const code = (err as NodeJS.ErrnoException).code ?? String(err);
-      if (code === 'EEXIST') this.result.conflict ??= [f, code];
-      else this.fail(f, code);
+      if (errorCode(err) === 'EEXIST') this.result.conflict ??= [f, 'EEXIST'];
+      else this.fail(f, problem(err));
       return undefined;
     }
     try {
@@ -349,7 +352,6 @@ class JobRun {
     const fd = this.fds.get(f);
     this.fds.delete(f);
     const file = this.files.get(f)!;
-    const dest = asBuffer(file.dest);
     // The last write was this thread's: unless it was given up, the file is open here.
     if (fd !== undefined && !this.states.damaged(f)) {
       for (const problem of finishFile(fd, file.meta)) this.result.problems.push([f, problem]);
@@ -357,6 +359,11 @@ class JobRun {
       return;
     }
     if (fd !== undefined) closeSync(fd);
-    if (this.states.created(f)) rmSync(dest, { force: true });
+    if (!this.states.created(f)) return;
+    try {
+      restoreNative.remove(this.job.target, asBuffer(file.path));
+    } catch (err) {
+      this.result.problems.push([f, `not removed: ${problem(err)}`]);
+    }
   }
 }

@@ -20,7 +20,8 @@ export class PackWriters {
 
   constructor(chunkIdKey: Buffer, count = Math.max(1, os.availableParallelism())) {
     this.slots = Array.from({ length: count }, () => {
-      const worker = new Worker(new URL('./pack-worker.js', import.meta.url), { workerData: chunkIdKey });
+      // Its descriptors come from restore.c, not from fs.open: Node's tracking of them would warn at each close.
+      const worker = new Worker(new URL('./pack-worker.js', import.meta.url), { workerData: chunkIdKey, trackUnmanagedFds: false });
       const slot: Slot = { worker, pending: [] };
       worker.on('message', (m: { result: JobResult } | { error: string }) => {
         if ('error' in m) die(new Error(`a restore worker failed: ${m.error}`));

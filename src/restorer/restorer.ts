@@ -1,6 +1,6 @@
-import { closeSync, ftruncateSync, linkSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
-import { posix } from '../native/posix.js';
+import { restoreNative } from '../native/restore.js';
 import { Excludes } from '../archiver/excludes.js';
 import { ownerDb } from '../platform/owners.js';
 import type { BlobReader } from '../repository/repository.js';
@@ -8,8 +8,8 @@ import type { Snapshot } from '../snapshot/snapshot.js';
 import { displayName, type Node } from '../tree/node.js';
 import { findNode, loadTree, pathComponents } from '../tree/walk.js';
 import { ContentPlan } from './content-plan.js';
-import { createFile, replacing } from './file-io.js';
-import { applyMetadata, creationMode, finishFile, type Metadata } from './metadata.js';
+import { createFile, errorCode, problem, replacing } from './file-io.js';
+import { applyMetadata, creationMode, finishDir, finishFile, type Metadata } from './metadata.js';
 import type { JobResult } from './pack-job.js';
 import { ContentWriter } from './write-content.js';
 import { EventLoopTurns } from '../util/event-loop.js';
@@ -23,8 +23,16 @@ export interface RestoreOptions {
   overwrite?: boolean;
   /** Use the stored uid/gid even where the stored user/group name exists here under another id. */
   numericOwner?: boolean;
+  /**
+   * The snapshot may come from a compromised host (by default: when a write-only key wrote it).
+   * Its setuid/setgid bits are cleared and its device nodes skipped, unless `allowPrivileged`.
+   */
+  untrusted?: boolean;
+  allowPrivileged?: boolean;
   signal?: AbortSignal;
   onError?: (path: string, message: string) => void;
+  /** Something restored otherwise than stored, on purpose: not an error. */
+  onNote?: (path: string, message: string) => void;
   onProgress?: (stats: Readonly<RestoreStats>, currentPath: string) => void;
 }
 
@@ -36,8 +44,7 @@ export interface RestoreStats {
   errors: number;
 }
 
-const DOT = Buffer.from('.');
-const DOTDOT = Buffer.from('..');
+const SLASH = Buffer.from('/');
 /**
  * Blob writes planned before they are carried out. The first batch is small, so that writing
  * starts soon while the walk goes on; batches then double up to a bound on the plan's memory
@@ -51,25 +58,32 @@ const MAX_BATCH_WRITES = 32_768;
 const MAX_BATCHES_WRITING = 3;
 /** See EventLoopTurns. */
 const WALK_TURN_MS = 2;
-const S_IFIFO = 0o010000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
+const SETUID_SETGID = 0o6000;
 
-/** A directory of the target, created on first need so that filters leave no empty parents. */
+/**
+ * A directory of the target, created on first need so that filters leave no empty parents, and
+ * held open while the walk is inside it: its entries are created relative to it.
+ */
 interface DirState {
-  dest: Buffer;
+  /** Relative to the target; empty for the target itself. */
+  path: Buffer;
+  name: Buffer;
   created: boolean;
+  /** Open from its creation until the walk leaves it; -1 otherwise. */
+  fd: number;
   parent: DirState | null;
 }
 
 /** The first name of a hard-linked file; the others become links to it once it is written. */
 interface LinkFirst {
-  dest: Buffer;
+  path: Buffer;
   restored: boolean;
 }
 
 /**
- * Recreates a snapshot (or part of it) under a target directory. The walk creates directories,
+ * Recreates a snapshot (or part of it) under a target directory. Every entry is created beneath
+ * the target's descriptor without following symlinks (restore.c), so that no tree, however made,
+ * and nothing already in the target leads a write outside it. The walk creates directories,
  * symlinks and device nodes and plans the files' content in batches; each batch is written
  * while the walk goes on: every pack range it needs is read once and its blobs written to every
  * file that needs them (content verified blob by blob, sparse files with their holes, each file
@@ -100,14 +114,19 @@ class Restorer {
   private readonly turns = new EventLoopTurns(WALK_TURN_MS);
   /** Batches being written, oldest first; each settles once its directories are done. */
   private readonly batches: Promise<void>[] = [];
+  private readonly overwrite: boolean;
+  /** Setuid/setgid bits cleared and device nodes skipped: see RestoreOptions.untrusted. */
+  private readonly unprivileged: boolean;
+  private clearedNoted = false;
+  private readonly top: DirState = { path: Buffer.alloc(0), name: Buffer.alloc(0), created: false, fd: -1, parent: null };
   private batchLimit = FIRST_BATCH_WRITES;
   private plan: ContentPlan;
   /** Of the batch: the hard-link group of planned files, by file number. */
   private planLinks = new Map<number, LinkFirst>();
   /** Of the batch: further names of hard-linked files, to link once the first is written. */
-  private links: { dest: Buffer; first: LinkFirst }[] = [];
+  private links: { path: Buffer; first: LinkFirst }[] = [];
   /** Of the batch: directories whose contents are planned, in the order to set their metadata. */
-  private dirs: { dest: Buffer; node: Node }[] = [];
+  private dirs: { path: Buffer; node: Node }[] = [];
 
   constructor(
     private readonly reader: BlobReader,
@@ -115,19 +134,21 @@ class Restorer {
   ) {
     this.includes = new Excludes(opts.includes ?? []);
     this.excludes = new Excludes(opts.excludes ?? []);
+    this.overwrite = opts.overwrite ?? false;
+    // A write-only writer's snapshot may come from a compromised host.
+    this.unprivileged = (opts.untrusted ?? reader.writer.access === 'write-only') && !(opts.allowPrivileged ?? false);
     this.plan = new ContentPlan(reader);
-    this.content = new ContentWriter(reader, { overwrite: opts.overwrite ?? false, signal: opts.signal });
+    this.content = new ContentWriter(reader, { overwrite: this.overwrite, signal: opts.signal });
   }
 
   async run(snapshot: Snapshot): Promise<void> {
     const root = Buffer.from(snapshot.tree, 'hex');
     const sub = this.opts.subpath ?? '/';
-    const top: DirState = { dest: Buffer.from(this.opts.target), created: false, parent: null };
     const start = pathComponents(sub);
     const node = start.length ? await findNode(this.reader, root, sub) : null;
     const base = '/' + start.map((c) => c.toString()).join('/');
-    if (node && node.type !== 'dir') await this.restoreNode(node, top, base, this.includes.empty);
-    else await this.restoreDir(node ? node.subtree! : root, top, base === '/' ? '' : base, this.includes.empty);
+    if (node && node.type !== 'dir') await this.restoreNode(node, this.top, base, this.includes.empty);
+    else await this.restoreDir(node ? node.subtree! : root, this.top, base === '/' ? '' : base, this.includes.empty);
     await this.endBatch();
     while (this.batches.length) await this.batches.shift();
   }
@@ -136,6 +157,7 @@ class Restorer {
   async close(): Promise<void> {
     await Promise.allSettled(this.batches);
     await this.content.close();
+    this.leave(this.top);
   }
 
   private async restoreDir(tree: Buffer, dir: DirState, snapPath: string, included: boolean): Promise<void> {
@@ -144,7 +166,7 @@ class Restorer {
       nodes = await this.loadTree(tree);
     } catch (err) {
       if (!(err instanceof IntegrityError)) throw err;
-      this.error(dir.dest, `contents lost: ${err.message}`);
+      this.error(dir.path, `contents lost: ${err.message}`);
       return;
     }
     for (const node of nodes) if (node.subtree) this.loadTreeAhead(node.subtree);
@@ -156,34 +178,33 @@ class Restorer {
     }
   }
 
+  /** `node` in `dir`; its name is one path component (decodeTree sees to it). */
   private async restoreNode(node: Node, dir: DirState, snapPath: string, inherited: boolean): Promise<void> {
-    // A tree is data from the repository: a name that is not one path component would write
-    // outside the target.
-    if (node.name.length === 0 || node.name.includes(0x2f) || node.name.includes(0) || node.name.equals(DOT) || node.name.equals(DOTDOT)) {
-      this.error(Buffer.concat([dir.dest, Buffer.from('/'), node.name]), 'refusing an entry whose name is not a single path component');
-      return;
-    }
     const name = node.name.toString();
     if (this.excludes.excluded(snapPath, name)) return;
     const included = inherited || this.includes.excluded(snapPath, name);
-    const dest = Buffer.concat([dir.dest, Buffer.from('/'), node.name]);
+    const path = dir.path.length ? Buffer.concat([dir.path, SLASH, node.name]) : node.name;
     if (node.type === 'dir') {
-      const child: DirState = { dest, created: false, parent: dir };
-      if (included) this.ensureDir(child);
-      if (node.subtree) await this.restoreDir(node.subtree, child, snapPath, included);
-      if (child.created) this.dirs.push({ dest, node });
+      const child: DirState = { path, name: node.name, created: false, fd: -1, parent: dir };
+      try {
+        if (included) this.ensureDir(child);
+        if (node.subtree) await this.restoreDir(node.subtree, child, snapPath, included);
+      } finally {
+        this.leave(child);
+      }
+      if (child.created) this.dirs.push({ path, node });
       return;
     }
     if (!included) return;
     this.ensureDir(dir);
     try {
-      if (node.type === 'file') this.planFile(dest, node);
-      else this.createOther(dest, node);
+      if (node.type === 'file') this.planFile(dir, path, node);
+      else this.createOther(dir, path, node);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw this.conflict(dest, err);
-      if (err instanceof IntegrityError) this.error(dest, err.message);
+      if (errorCode(err) === 'EEXIST') throw this.conflict(path, err);
+      if (err instanceof IntegrityError) this.error(path, err.message);
       else if (err instanceof ScrateError) throw err;
-      else this.error(dest, (err as NodeJS.ErrnoException).code ?? String(err));
+      else this.error(path, problem(err));
     }
     if (this.plan.size >= this.batchLimit) await this.endBatch();
   }
@@ -207,46 +228,75 @@ class Restorer {
     return ahead ?? loadTree(this.reader, id);
   }
 
-  /** Creates the directory (and its parents) once, however many entries need it. */
+  /** Creates and opens the directory (and its parents) once, however many entries need it. */
   private ensureDir(dir: DirState): void {
     if (dir.created) return;
-    if (dir.parent) this.ensureDir(dir.parent);
-    try {
-      mkdirSync(dir.dest, { recursive: dir.parent === null, mode: 0o700 });
-    } catch (err) {
-      const st = lstatSync(dir.dest, { throwIfNoEntry: false });
-      if (!st?.isDirectory()) {
-        if (!st || !this.opts.overwrite) throw this.conflict(dir.dest, err);
-        rmSync(dir.dest);
-        mkdirSync(dir.dest, { mode: 0o700 });
+    const { parent } = dir;
+    if (parent) {
+      this.ensureDir(parent);
+      try {
+        dir.fd = replacing(parent.fd, dir.name, this.overwrite, () => restoreNative.makeDir(parent.fd, dir.name, 0o700));
+      } catch (err) {
+        throw this.conflict(dir.path, err);
       }
+    } else {
+      dir.fd = this.openTarget();
     }
     dir.created = true;
   }
 
-  private conflict(dest: Buffer, err: unknown): ScrateError {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return new ScrateError(`refusing to overwrite ${displayName(dest)}`, ExitCode.fatal, 'restore into an empty directory, or pass --overwrite');
-    return new ScrateError(`cannot create ${displayName(dest)}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  /** Closes a directory the walk leaves: its metadata is set by path once its contents are written. */
+  private leave(dir: DirState): void {
+    if (dir.fd === -1) return;
+    closeSync(dir.fd);
+    dir.fd = -1;
+  }
+
+  /**
+   * The target directory, created if need be and opened once: the user's path, resolved as
+   * usual (it may be a symlink to the directory meant); everything below it is resolved beneath
+   * this descriptor.
+   */
+  private openTarget(): number {
+    const target = this.opts.target;
+    try {
+      mkdirSync(target, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      // A file where the target should be: the user's own path, and never a directory here.
+      if (errorCode(err) !== 'EEXIST' || !this.overwrite) throw this.conflict(this.top.path, err);
+      unlinkSync(target);
+      mkdirSync(target, { mode: 0o700 });
+    }
+    try {
+      return openSync(target, constants.O_RDONLY | constants.O_DIRECTORY);
+    } catch (err) {
+      throw this.conflict(this.top.path, err);
+    }
+  }
+
+  private conflict(path: Buffer, err: unknown): ScrateError {
+    if (errorCode(err) === 'EEXIST') return new ScrateError(`refusing to overwrite ${this.shown(path)}`, ExitCode.fatal, 'restore into an empty directory, or pass --overwrite');
+    return new ScrateError(`cannot create ${this.shown(path)}: ${problem(err)}`);
   }
 
   /** Plans a file's content, or links it, or (with nothing to write) creates it at once. */
-  private planFile(dest: Buffer, node: Node): void {
+  private planFile(dir: DirState, path: Buffer, node: Node): void {
     const linkKey = `${node.deviceId}:${node.inode}`;
     const first = node.links > 1 ? this.linkFirsts.get(linkKey) : undefined;
     if (first) {
-      this.links.push({ dest, first });
+      this.links.push({ path, first });
       return;
     }
-    const meta = this.metadata(node);
-    const { file, length } = this.plan.add(dest, node.sparse ?? false, meta, node.content ?? []);
-    const link: LinkFirst = { dest, restored: false };
+    const meta = this.metadata(path, node);
+    const { file, length } = this.plan.add(path, node.sparse ?? false, meta, node.content ?? []);
+    const link: LinkFirst = { path, restored: false };
     if (node.links > 1) this.linkFirsts.set(linkKey, link);
     if (file !== null) {
       if (node.links > 1) this.planLinks.set(file, link);
       return;
     }
     // Nothing to write (empty, or all holes): created here and now.
-    const fd = createFile(dest, this.opts.overwrite ?? false, creationMode(meta));
+    const fd = createFile(dir.fd, node.name, this.overwrite, creationMode(meta));
     try {
       if (length > 0) ftruncateSync(fd, length);
     } catch (err) {
@@ -255,26 +305,29 @@ class Restorer {
     }
     const problems = finishFile(fd, meta);
     link.restored = true;
-    this.completed(dest, problems);
+    this.completed(path, problems);
   }
 
-  private createOther(dest: Buffer, node: Node): void {
-    const overwrite = this.opts.overwrite ?? false;
+  private createOther(dir: DirState, path: Buffer, node: Node): void {
+    const { fd } = dir;
+    const { name } = node;
     switch (node.type) {
       case 'symlink':
-        replacing(dest, overwrite, () => symlinkSync(node.linkTarget ?? Buffer.alloc(0), dest));
+        replacing(fd, name, this.overwrite, () => restoreNative.symlink(node.linkTarget ?? Buffer.alloc(0), fd, name));
         break;
       case 'fifo':
-        replacing(dest, overwrite, () => posix.mknod(dest, S_IFIFO | 0o600, 0n));
+        replacing(fd, name, this.overwrite, () => restoreNative.mknod(fd, name, constants.S_IFIFO | 0o600, 0n));
         break;
       case 'chardev':
       case 'blockdev':
-        replacing(dest, overwrite, () => posix.mknod(dest, (node.type === 'chardev' ? S_IFCHR : S_IFBLK) | 0o600, node.rdev ?? 0n));
+        if (this.unprivileged) {
+          this.opts.onNote?.(this.shown(path), 'device node not restored: the snapshot was written with a write-only key (--allow-privileged restores it)');
+          return;
+        }
+        replacing(fd, name, this.overwrite, () => restoreNative.mknod(fd, name, (node.type === 'chardev' ? constants.S_IFCHR : constants.S_IFBLK) | 0o600, node.rdev ?? 0n));
         break;
-      default:
-        throw new ScrateError(`unknown node type ${node.type as string} at ${displayName(dest)}`);
     }
-    for (const problem of applyMetadata(dest, this.metadata(node))) this.error(dest, problem);
+    for (const problem of applyMetadata(fd, name, this.metadata(path, node))) this.error(path, problem);
     this.stats.others++;
   }
 
@@ -291,7 +344,8 @@ class Restorer {
     this.links = [];
     this.dirs = [];
     this.batchLimit = Math.min(2 * this.batchLimit, MAX_BATCH_WRITES);
-    const content = plan.empty ? Promise.resolve() : this.content.write(plan, (result) => this.collect(plan, planLinks, result));
+    const target = this.top.fd;
+    const content = plan.empty ? Promise.resolve() : this.content.write(plan, target, (result) => this.collect(plan, planLinks, result));
     const previous = this.batches.at(-1);
     const done = (async () => {
       try {
@@ -299,9 +353,9 @@ class Restorer {
       } finally {
         await previous;
       }
-      this.link(links);
-      for (const { dest, node } of dirs) {
-        for (const problem of applyMetadata(dest, this.metadata(node))) this.error(dest, problem);
+      this.link(target, links);
+      for (const { path, node } of dirs) {
+        for (const problem of finishDir(target, path, this.metadata(path, node))) this.error(path, problem);
         this.stats.dirs++;
       }
     })();
@@ -309,51 +363,64 @@ class Restorer {
     this.batches.push(done);
   }
 
-  private link(links: { dest: Buffer; first: LinkFirst }[]): void {
-    for (const { dest, first } of links) {
+  private link(target: number, links: { path: Buffer; first: LinkFirst }[]): void {
+    for (const { path, first } of links) {
       if (!first.restored) {
-        this.error(dest, `not linked: ${displayName(first.dest)} was not restored`);
+        this.error(path, `not linked: ${this.shown(first.path)} was not restored`);
         continue;
       }
       try {
-        replacing(dest, this.opts.overwrite ?? false, () => linkSync(first.dest, dest));
+        replacing(target, path, this.overwrite, () => restoreNative.link(target, first.path, path));
         this.stats.files++;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw this.conflict(dest, err);
-        this.error(dest, (err as NodeJS.ErrnoException).code ?? String(err));
+        if (errorCode(err) === 'EEXIST') throw this.conflict(path, err);
+        this.error(path, problem(err));
       }
     }
   }
 
   private collect(plan: ContentPlan, planLinks: Map<number, LinkFirst>, result: JobResult): void {
-    for (const [f, problem] of result.problems) this.error(Buffer.from(plan.file(f).dest), problem);
-    if (result.conflict) throw this.conflict(Buffer.from(plan.file(result.conflict[0]).dest), { code: result.conflict[1] });
+    for (const [f, problem] of result.problems) this.error(Buffer.from(plan.file(f).path), problem);
+    if (result.conflict) throw this.conflict(Buffer.from(plan.file(result.conflict[0]).path), { code: result.conflict[1] });
     for (const f of result.restored) {
       const link = planLinks.get(f);
       if (link) link.restored = true;
       this.stats.bytes += plan.file(f).length;
-      this.completed(Buffer.from(plan.file(f).dest), []);
+      this.completed(Buffer.from(plan.file(f).path), []);
     }
   }
 
-  private completed(dest: Buffer, problems: string[]): void {
-    for (const problem of problems) this.error(dest, problem);
+  private completed(path: Buffer, problems: string[]): void {
+    for (const problem of problems) this.error(path, problem);
     this.stats.files++;
-    this.opts.onProgress?.(this.stats, displayName(dest));
+    this.opts.onProgress?.(this.stats, this.shown(path));
   }
 
-  /** Like tar: a stored name that exists here wins over the stored number, unless --numeric-owner. */
-  private metadata(node: Node): Metadata {
-    let { uid, gid } = node;
+  /**
+   * Like tar: a stored name that exists here wins over the stored number, unless --numeric-owner.
+   * Setuid and setgid bits of an untrusted snapshot are cleared (and said so once).
+   */
+  private metadata(path: Buffer, node: Node): Metadata {
+    let { uid, gid, mode } = node;
     if (!this.opts.numericOwner) {
       uid = (node.user === undefined ? undefined : this.owners.uidOf(node.user)) ?? uid;
       gid = (node.group === undefined ? undefined : this.owners.gidOf(node.group)) ?? gid;
     }
-    return { uid, gid, mode: node.mode, mtimeNs: node.mtimeNs, symlink: node.type === 'symlink' };
+    if (this.unprivileged && mode & SETUID_SETGID) {
+      mode &= ~SETUID_SETGID;
+      if (!this.clearedNoted) this.opts.onNote?.(this.shown(path), 'setuid/setgid bits cleared, here and wherever else they are: the snapshot was written with a write-only key (--allow-privileged keeps them)');
+      this.clearedNoted = true;
+    }
+    return { uid, gid, mode, mtimeNs: node.mtimeNs, symlink: node.type === 'symlink' };
   }
 
-  private error(dest: Buffer, message: string): void {
+  /** A path relative to the target as the user knows it. */
+  private shown(path: Buffer): string {
+    return displayName(path.length ? Buffer.concat([Buffer.from(this.opts.target), SLASH, path]) : Buffer.from(this.opts.target));
+  }
+
+  private error(path: Buffer, message: string): void {
     this.stats.errors++;
-    this.opts.onError?.(displayName(dest), message);
+    this.opts.onError?.(this.shown(path), message);
   }
 }

@@ -36,15 +36,18 @@ export class ContentWriter {
     this.reads = new Budget(reader.backend.connections);
   }
 
-  /** `onResult` gets each job's outcome as it comes; throwing stops the writing (after the jobs under way). */
-  async write(plan: ContentPlan, onResult: (result: JobResult) => void): Promise<void> {
+  /**
+   * Writes the plan's files beneath `target`, a descriptor of the target directory. `onResult`
+   * gets each job's outcome as it comes; throwing stops the writing (after the jobs under way).
+   */
+  async write(plan: ContentPlan, target: number, onResult: (result: JobResult) => void): Promise<void> {
     const states = plan.states();
     let failure: unknown;
     const running: Promise<void>[] = [];
     const run = async (spec: JobSpec, attempt: number): Promise<void> => {
       const job = await this.read(spec, states);
       this.writers ??= new PackWriters(this.reader.chunkIdKey);
-      const result = await this.writers.run({ ...job, overwrite: this.opts.overwrite, lastAttempt: attempt >= READ_ATTEMPTS });
+      const result = await this.writers.run({ ...job, target, overwrite: this.opts.overwrite, lastAttempt: attempt >= READ_ATTEMPTS });
       onResult(result);
       if (result.retry.length) await run(plan.spec(spec.pack, result.retry.map((i) => spec.blobs[i]!)), attempt + 1);
     };
@@ -68,9 +71,9 @@ export class ContentWriter {
   }
 
   /** A job with its pack range read, or with why it cannot be (damage to the files that need it). */
-  private async read(spec: JobSpec, states: FileStates): Promise<Omit<PackJob, 'overwrite' | 'lastAttempt'>> {
+  private async read(spec: JobSpec, states: FileStates): Promise<Omit<PackJob, 'target' | 'overwrite' | 'lastAttempt'>> {
     const packId = spec.pack.id.toString('hex');
-    const job: Omit<PackJob, 'overwrite' | 'lastAttempt'> = { packId, packKey: Buffer.alloc(0), start: spec.start, bytes: Buffer.alloc(0), content: encodeContent(spec.blobs, spec.files), states: states.buffer };
+    const job: Omit<PackJob, 'target' | 'overwrite' | 'lastAttempt'> = { packId, packKey: Buffer.alloc(0), start: spec.start, bytes: Buffer.alloc(0), content: encodeContent(spec.blobs, spec.files), states: states.buffer };
     try {
       // A copy: a view's whole buffer would go with the message.
       job.packKey = new Uint8Array(this.reader.packKey(packId, spec.pack.envelope));

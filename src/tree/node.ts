@@ -1,4 +1,6 @@
 import { isUtf8 } from 'node:buffer';
+import { IntegrityError } from '../errors.js';
+import { ID_BYTES } from '../repository/ids.js';
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'chardev' | 'blockdev';
 
@@ -134,34 +136,127 @@ function jsonNumber(x: number): string {
   return Number.isFinite(x) ? String(x) : 'null';
 }
 
-function fromJson(j: NodeJson): Node {
+const NODE_TYPES: ReadonlySet<string> = new Set<NodeType>(['file', 'dir', 'symlink', 'fifo', 'chardev', 'blockdev']);
+const MAX_ID32 = 2 ** 32 - 1;
+const SLASH = 0x2f;
+const DOT = 0x2e;
+
+/**
+ * A tree is read from the repository, which whoever holds a key (a compromised host with a
+ * write-only one, say) may have written: anything but what encodeTree writes is refused here, as
+ * damage, before a restore could act on it. Names above all: each one path component, in
+ * strictly increasing byte order (no duplicates), so that every entry has a path of its own.
+ */
+export function decodeTree(data: Buffer): Node[] {
+  let parsed: { nodes?: unknown } | null;
+  try {
+    parsed = JSON.parse(data.toString('utf8')) as { nodes?: unknown } | null;
+  } catch {
+    invalid('not JSON');
+  }
+  const list = parsed?.nodes;
+  if (!Array.isArray(list)) invalid('no list of nodes');
+  const nodes: Node[] = new Array(list.length);
+  for (let i = 0; i < list.length; i++) nodes[i] = fromJson(list[i] as NodeJson, i === 0 ? undefined : nodes[i - 1]!.name);
+  return nodes;
+}
+
+function invalid(detail: string): never {
+  throw new IntegrityError('invalid tree', detail);
+}
+
+function bad(name: Buffer, field: string): never {
+  invalid(`${quoted(name)}: bad ${field}`);
+}
+
+/** A node from its JSON form, checked: `previous` is the name of the node before it. */
+function fromJson(j: NodeJson, previous: Buffer | undefined): Node {
+  if (typeof j !== 'object' || j === null) invalid('a node is not an object');
+  const name = nodeName(j, previous);
+  if (!NODE_TYPES.has(j.type)) bad(name, 'type');
+  if (!isUint(j.mode, 0o7777)) bad(name, 'mode');
+  if (!isUint(j.uid, MAX_ID32)) bad(name, 'uid');
+  if (!isUint(j.gid, MAX_ID32)) bad(name, 'gid');
+  if (!isUint(j.links, Number.MAX_SAFE_INTEGER)) bad(name, 'links');
+  if (!isUint(j.size, Number.MAX_SAFE_INTEGER)) bad(name, 'size');
   const n: Node = {
-    name: j.nameRaw !== undefined ? Buffer.from(j.nameRaw, 'base64') : Buffer.from(j.name ?? '', 'utf8'),
+    name,
     type: j.type,
     mode: j.mode,
     uid: j.uid,
     gid: j.gid,
-    mtimeNs: BigInt(j.mtime),
-    ctimeNs: BigInt(j.ctime),
-    inode: BigInt(j.inode),
-    deviceId: BigInt(j.device),
+    mtimeNs: bigInt(j.mtime) ?? bad(name, 'mtime'),
+    ctimeNs: bigInt(j.ctime) ?? bad(name, 'ctime'),
+    inode: bigInt(j.inode) ?? bad(name, 'inode'),
+    deviceId: bigInt(j.device) ?? bad(name, 'device'),
     links: j.links,
     size: j.size,
   };
-  if (j.user !== undefined) n.user = j.user;
-  if (j.group !== undefined) n.group = j.group;
-  if (j.content) n.content = j.content.map((h) => Buffer.from(h, 'hex'));
-  if (j.subtree) n.subtree = Buffer.from(j.subtree, 'hex');
-  if (j.linkTarget !== undefined) n.linkTarget = Buffer.from(j.linkTarget, 'utf8');
-  if (j.linkTargetRaw !== undefined) n.linkTarget = Buffer.from(j.linkTargetRaw, 'base64');
-  if (j.rdev !== undefined) n.rdev = BigInt(j.rdev);
-  if (j.sparse) n.sparse = true;
-  if (j.image) n.image = { blockSize: j.image.blockSize };
+  if (j.user !== undefined) n.user = typeof j.user === 'string' ? j.user : bad(name, 'user');
+  if (j.group !== undefined) n.group = typeof j.group === 'string' ? j.group : bad(name, 'group');
+  if (j.content !== undefined) {
+    if (!Array.isArray(j.content)) bad(name, 'content');
+    n.content = j.content.map((h) => blobId(h) ?? bad(name, 'content'));
+  }
+  if (j.subtree !== undefined) n.subtree = blobId(j.subtree) ?? bad(name, 'subtree');
+  if (j.linkTarget !== undefined) n.linkTarget = typeof j.linkTarget === 'string' ? Buffer.from(j.linkTarget, 'utf8') : bad(name, 'linkTarget');
+  if (j.linkTargetRaw !== undefined) n.linkTarget = typeof j.linkTargetRaw === 'string' ? Buffer.from(j.linkTargetRaw, 'base64') : bad(name, 'linkTarget');
+  if (j.rdev !== undefined) n.rdev = bigInt(j.rdev) ?? bad(name, 'rdev');
+  if (j.sparse !== undefined) {
+    if (typeof j.sparse !== 'boolean') bad(name, 'sparse');
+    if (j.sparse) n.sparse = true;
+  }
+  if (j.image !== undefined) {
+    if (!isUint(j.image?.blockSize, MAX_ID32) || j.image.blockSize === 0) bad(name, 'image');
+    n.image = { blockSize: j.image.blockSize };
+  }
   return n;
 }
 
-export function decodeTree(data: Buffer): Node[] {
-  return (JSON.parse(data.toString('utf8')) as { nodes: NodeJson[] }).nodes.map(fromJson);
+/** The node's name: one path component (not empty, no slash or NUL, not "." or ".."), after `previous`. */
+function nodeName(j: NodeJson, previous: Buffer | undefined): Buffer {
+  const raw = j.nameRaw !== undefined;
+  const text = raw ? j.nameRaw : j.name;
+  if (typeof text !== 'string') invalid('a node without a name');
+  const name = raw ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8');
+  let component = name.length > 0;
+  for (let i = 0; component && i < name.length; i++) component = name[i] !== SLASH && name[i] !== 0;
+  if (!component || (name[0] === DOT && (name.length === 1 || (name.length === 2 && name[1] === DOT)))) {
+    invalid(`name ${quoted(name)} is not a single path component`);
+  }
+  if (previous !== undefined) {
+    const order = Buffer.compare(previous, name);
+    if (order === 0) invalid(`duplicate name ${quoted(name)}`);
+    if (order > 0) invalid(`names out of order: ${quoted(name)} after ${quoted(previous)}`);
+  }
+  return name;
+}
+
+/** A whole number in [0, max]. */
+function isUint(x: unknown, max: number): x is number {
+  return Number.isInteger(x) && (x as number) >= 0 && (x as number) <= max;
+}
+
+/** A 64-bit field as encodeTree writes it (decimal text), or undefined. */
+function bigInt(text: unknown): bigint | undefined {
+  if (typeof text !== 'string') return undefined;
+  try {
+    return BigInt(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A blob ID from its hex form, or undefined. */
+function blobId(hex: unknown): Buffer | undefined {
+  if (typeof hex !== 'string' || hex.length !== 2 * ID_BYTES) return undefined;
+  const id = Buffer.from(hex, 'hex');
+  return id.length === ID_BYTES ? id : undefined;
+}
+
+/** A name in a one-line message. */
+function quoted(name: Buffer): string {
+  return JSON.stringify(displayName(name));
 }
 
 /** Not printable: anything but letters, marks, numbers, punctuation, symbols and the space (Go's unicode.IsPrint). */

@@ -18,6 +18,7 @@ interface RestoreFlags extends SnapshotFilterFlags {
   exclude: string[];
   overwrite?: boolean;
   numericOwner?: boolean;
+  allowPrivileged?: boolean;
   verify?: boolean;
 }
 
@@ -37,6 +38,7 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
       .option('-e, --exclude <pattern>', 'skip matching paths (repeatable)', collect, [])
       .option('--overwrite', 'replace files that already exist in the target')
       .option('--numeric-owner', 'restore the stored uid/gid, not the user and group names')
+      .option('--allow-privileged', 'restore setuid/setgid bits and device nodes of a snapshot written with a write-only key')
       .option('--verify', 'disk images: read the written image back and check it against the snapshot'),
   ).action(async (spec: string, flags: RestoreFlags, cmd: Command) => {
     const ctx = context(cmd);
@@ -65,8 +67,10 @@ async function restoreFiles(ctx: Context, reader: BlobReader, snapshot: Snapshot
     excludes: flags.exclude,
     overwrite: flags.overwrite,
     numericOwner: flags.numericOwner,
+    allowPrivileged: flags.allowPrivileged,
     signal: ctx.signal,
     onError: (p, m) => out.warn(`${p}: ${m}`),
+    onNote: (p, m) => out.warn(`${p}: ${m}`),
     onProgress: out.showsProgress ? (s, p) => out.progress(`${s.files} files, ${formatBytes(s.bytes)}  ${p}`) : undefined,
   }).finally(() => out.stopProgress());
   if (out.json) out.result(stats);
