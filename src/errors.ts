@@ -32,3 +32,25 @@ export class IntegrityError extends ScrateError {
     this.name = 'IntegrityError';
   }
 }
+
+/**
+ * Stored data that is intact but not accepted: signed by an unknown or revoked writer, a bad
+ * signature, claims its writer may not make. Not damage: a prune may go on past it (what it
+ * refers to is nobody's), where damage stops it.
+ */
+export class RefusedError extends IntegrityError {
+  constructor(what: string, detail: string) {
+    super(what, detail);
+    this.name = 'RefusedError';
+  }
+}
+
+/** Why a command was stopped: the signal's own reason (a lost lock, say), or an interruption. */
+export function abortReason(signal: AbortSignal): ScrateError {
+  return signal.reason instanceof ScrateError ? signal.reason : new ScrateError('interrupted', ExitCode.interrupted);
+}
+
+/** Throws abortReason once `signal` is aborted. */
+export function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortReason(signal);
+}

@@ -8,7 +8,7 @@ import { backup } from '../src/archiver/archiver.js';
 import { LocalBackend } from '../src/backend/local.js';
 import { check } from '../src/checker/checker.js';
 import { deriveKey, sha256 } from '../src/crypto/primitives.js';
-import { encodeIndexFile, encodePackRecord } from '../src/repository/blob-index.js';
+import { encodeIndexFile, encodePackRecord } from '../src/repository/index-file.js';
 import { addWriteOnlyKey, removeKey } from '../src/repository/key-admin.js';
 import { encodeLock, listLocks, Lock, removeLocks, saveLock } from '../src/repository/lock.js';
 import { BlobType } from '../src/repository/pack.js';
@@ -71,7 +71,7 @@ describe('attacks by a write-only host', () => {
     // blobs and a made-up envelope, in an index file the host signs as itself.
     const packs = listObjects(s.dir).filter((o) => o.startsWith('data/')).map((o) => path.basename(o));
     assert.ok(packs.length >= 2);
-    const records = packs.map((id) => encodePackRecord({ id: Buffer.from(id, 'hex'), type: BlobType.data, writer: 0, envelope: randomBytes(32) }, []));
+    const records = packs.map((id) => encodePackRecord({ id: Buffer.from(id, 'hex'), type: BlobType.data, writer: wo.keys.writer.id, envelope: randomBytes(32), markedAt: 0 }, []));
     // Its name only has to sort before the index files that list those packs.
     const first = (await s.full.listNames('index')).sort()[0]!;
     let bytes: Buffer;
@@ -190,7 +190,7 @@ describe('attacks by a write-only host', () => {
   test('a lock dated in the future by the host does not outlive `scrate unlock`', async () => {
     const s = await setup(tmp.dir, 'lock-future');
     const wo = await s.wo();
-    const bytes = encodeLock(wo, { time: '9999-12-31T00:00:00.000Z', exclusive: true, pid: 1, host: 'x', who: '' });
+    const bytes = encodeLock(wo, { time: '9999-12-31T00:00:00.000Z', started: '9999-12-31T00:00:00.000Z', exclusive: true, pid: 1, host: 'x', who: '' });
     const name = sha256(bytes).toString('hex');
     await wo.backend.save('locks', name, bytes, { sha256: name });
     const full = await openRepo(s.dir);

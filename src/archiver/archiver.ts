@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, r
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
-import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { checkAborted as stopIfAborted, ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { ownerDb } from '../platform/owners.js';
 import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
@@ -476,7 +476,7 @@ class BackupRun implements BlobSink {
   /** Stops the walk on Ctrl-C, or as soon as storing anything has failed (a full disk, revoked credentials). */
   private checkAborted(): void {
     if (this.failure !== undefined) throw this.failure;
-    if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
+    stopIfAborted(this.opts.signal);
   }
 
   private error(p: Buffer, message: string): void {

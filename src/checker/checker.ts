@@ -1,4 +1,4 @@
-import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { checkAborted, ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { BlobType } from '../repository/pack.js';
 import { decodeSealedBlob, type Repository } from '../repository/repository.js';
 import { Writers } from '../repository/writers.js';
@@ -40,7 +40,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
     result.errors.push(`${what}: ${(err as Error).message}`);
   };
   const aborted = () => {
-    if (opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
+    checkAborted(opts.signal);
   };
   await repo.loadIndex((m) => result.errors.push(m));
 

@@ -42,7 +42,16 @@ export function stateRoot(g: GlobalOptions): string | undefined {
   return g.cache ? defaultCacheRoot() : undefined;
 }
 
-export type LockMode = 'none' | 'shared' | 'exclusive';
+/** `maintenance`: exclusive when nothing else runs, else shared beside the backups (prune). */
+export type LockMode = 'none' | 'shared' | 'exclusive' | 'maintenance';
+
+/** What a command runs with besides the repository. */
+export interface Session {
+  /** The lock taken (none for 'none', and for a format version 2 repository). */
+  lock?: Lock;
+  /** Aborted on Ctrl-C, or when the lock could not be kept (with that error as its reason). */
+  signal: AbortSignal;
+}
 
 export interface RepositoryOptions {
   /** Load the index first (default true). */
@@ -56,7 +65,7 @@ export interface RepositoryOptions {
  * lock: commands never manage the repository's lifetime themselves. A format version 2
  * repository is only read, and never locked (nothing is written to it).
  */
-export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo: Repository) => Promise<T>, opts: RepositoryOptions = {}): Promise<T> {
+export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo: Repository, session: Session) => Promise<T>, opts: RepositoryOptions = {}): Promise<T> {
   const backend = await backendOf(ctx.globals);
   if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
   const password = await getPassword(ctx.globals, `enter password for repository ${backend.location}: `);
@@ -68,10 +77,13 @@ export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo:
     onWarning: (m) => ctx.out.warn(m),
   });
   if (opts.reads !== false) repo.requireRead();
-  const held = lock === 'none' || repo.codec.version === 2 ? undefined : await Lock.acquire(repo, lock === 'exclusive');
+  const lost = new AbortController();
+  const onLost = (err: ScrateError) => lost.abort(err);
+  const held =
+    lock === 'none' || repo.codec.version === 2 ? undefined : lock === 'maintenance' ? await Lock.acquireForMaintenance(repo, onLost) : await Lock.acquire(repo, lock === 'exclusive', onLost);
   try {
     if (opts.index !== false) await repo.loadIndex((m) => ctx.out.warn(m));
-    return await fn(repo);
+    return await fn(repo, { lock: held, signal: AbortSignal.any([ctx.signal, lost.signal]) });
   } finally {
     await held?.release();
   }

@@ -9,6 +9,7 @@ import { dumpCommand } from './commands/dump.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
 import { lsCommand } from './commands/ls.js';
+import { pruneCommand } from './commands/prune.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import { unlockCommand } from './commands/unlock.js';
@@ -39,7 +40,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, keyCommand, catCommand, unlockCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, pruneCommand, keyCommand, catCommand, unlockCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;

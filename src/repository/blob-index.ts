@@ -1,8 +1,5 @@
-import { TAG_BYTES } from '../crypto/primitives.js';
-import { IntegrityError } from '../errors.js';
 import { ID_BYTES } from './ids.js';
-import { MAX_BLOB_BYTES } from './limits.js';
-import { BlobType, type PackEntry } from './pack.js';
+import type { BlobType, PackEntry } from './pack.js';
 
 /** A pack as the index knows it: enough to read any blob without opening the pack first. */
 export interface PackInfo {
@@ -14,6 +11,8 @@ export interface PackInfo {
   envelope: Buffer;
   /** Listed by an index file but gone from the repository: its blobs count as absent. */
   missing?: boolean;
+  /** When a prune found it unused and marked it for deletion (ms since the epoch): its blobs are read, never deduplicated against. */
+  markedAt?: number;
 }
 
 export interface BlobLocation {
@@ -25,7 +24,8 @@ export interface BlobLocation {
 }
 
 const META_WORDS = 4;
-const COMPRESSED_BIT = 0x80000000;
+/** rawLength's top bit, in the index's words as in index files (index-file.ts). */
+export const COMPRESSED_BIT = 0x80000000;
 
 /**
  * Every blob in the repository, keyed by its type, its 32-byte ID and its writer: writers name
@@ -72,17 +72,39 @@ export class BlobIndex {
     }
   }
 
+  /** Whether a backup may refer to this blob instead of storing it: in a pack present and not marked for deletion. */
   has(type: BlobType, id: Uint8Array, writer: number): boolean {
-    return this.slotOf(type, id, writer) >= 0;
+    return this.slotOf(type, id, writer, false) >= 0;
   }
 
+  /** Where the blob lies, in a pack present (marked for deletion or not). */
   find(type: BlobType, id: Uint8Array, writer: number): BlobLocation | undefined {
-    const slot = this.slotOf(type, id, writer);
+    const slot = this.slotOf(type, id, writer, true);
     if (slot < 0) return undefined;
     const m = (this.table[slot]! - 1) * META_WORDS;
     const raw = this.meta[m + 3]!;
     return {
       pack: this.packs[this.meta[m]!]!,
+      offset: this.meta[m + 1]!,
+      length: this.meta[m + 2]!,
+      rawLength: raw & ~COMPRESSED_BIT,
+      compressed: (raw & COMPRESSED_BIT) !== 0,
+    };
+  }
+
+  /** The entry (a number below `size`) where find() finds the blob, or -1: prune and check keep a bit per entry. */
+  entryOf(type: BlobType, id: Uint8Array, writer: number): number {
+    const slot = this.slotOf(type, id, writer, true);
+    return slot < 0 ? -1 : this.table[slot]! - 1;
+  }
+
+  /** Entry `n`: its pack (a number into `packs`) and where its blob lies there. */
+  entry(n: number): { pack: number; id: Buffer; offset: number; length: number; rawLength: number; compressed: boolean } {
+    const m = n * META_WORDS;
+    const raw = this.meta[m + 3]!;
+    return {
+      pack: this.meta[m]!,
+      id: this.ids.subarray(n * ID_BYTES, (n + 1) * ID_BYTES),
       offset: this.meta[m + 1]!,
       length: this.meta[m + 2]!,
       rawLength: raw & ~COMPRESSED_BIT,
@@ -132,7 +154,7 @@ export class BlobIndex {
   }
 
   /** IDs are keyed hashes, so their first bytes are uniformly distributed: no further hashing needed. */
-  private slotOf(type: BlobType, id: Uint8Array, writer: number): number {
+  private slotOf(type: BlobType, id: Uint8Array, writer: number, marked: boolean): number {
     if (this.table.length === 0) return -1;
     const mask = this.table.length - 1;
     let slot = (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) & mask;
@@ -141,89 +163,9 @@ export class BlobIndex {
       if (e === 0) return -1;
       if (this.ids.compare(id, 0, ID_BYTES, (e - 1) * ID_BYTES, e * ID_BYTES) === 0) {
         const pack = this.packs[this.meta[(e - 1) * META_WORDS]!]!;
-        if (pack.type === type && pack.writer === writer && !pack.missing) return slot;
+        if (pack.type === type && pack.writer === writer && !pack.missing && (marked || !pack.markedAt)) return slot;
       }
       slot = (slot + 1) & mask;
     }
   }
-}
-
-/** The plaintext of an index object: a list of packs and their blobs. */
-export interface IndexFile {
-  packs: { pack: PackInfo; entries: PackEntry[] }[];
-}
-
-const BLOB_RECORD = ID_BYTES + 12;
-
-/**
- * One pack's part of an index object, encoded when the pack is stored: a writer holds a few
- * bytes per blob until its next index object, not an object per blob (the first backup of a
- * source tree held ~90,000 of them to the end).
- */
-export function encodePackRecord(pack: PackInfo, entries: readonly PackEntry[]): Buffer {
-  const out = Buffer.alloc(ID_BYTES + 1 + 1 + pack.envelope.length + 4 + entries.length * BLOB_RECORD);
-  let at = pack.id.copy(out, 0);
-  out[at++] = pack.type;
-  out[at++] = pack.envelope.length;
-  at += pack.envelope.copy(out, at);
-  at = out.writeUInt32LE(entries.length, at);
-  for (const e of entries) {
-    at += e.id.copy(out, at);
-    at = out.writeUInt32LE(e.offset, at);
-    at = out.writeUInt32LE(e.length, at);
-    at = out.writeUInt32LE((e.rawLength | (e.compressed ? COMPRESSED_BIT : 0)) >>> 0, at);
-  }
-  return out;
-}
-
-/** The plaintext of an index object: how many packs, then their records (in parts, for encodeObject). */
-export function encodeIndexFile(records: readonly Buffer[]): Buffer[] {
-  const count = Buffer.alloc(4);
-  count.writeUInt32LE(records.length);
-  return [count, ...records];
-}
-
-/**
- * An index object's payload (the same layout in format versions 2 and 3), every length
- * checked: an index comes from the repository, and a malformed one is damage, never a crash.
- * Its packs are `writer`'s.
- */
-export function decodeIndexFile(buf: Buffer, writer: number, what: string): IndexFile {
-  const bad = (detail: string) => new IntegrityError(what, detail);
-  const need = (n: number) => {
-    if (at + n > buf.length) throw bad('truncated');
-  };
-  const packs: IndexFile['packs'] = [];
-  let at = 0;
-  need(4);
-  const count = buf.readUInt32LE(0);
-  at = 4;
-  for (let i = 0; i < count; i++) {
-    need(ID_BYTES + 2);
-    const id = Buffer.from(buf.subarray(at, at + ID_BYTES));
-    at += ID_BYTES;
-    const type = buf[at++]!;
-    if (type !== BlobType.data && type !== BlobType.tree) throw bad(`unknown blob type ${type}`);
-    const envLength = buf[at++]!;
-    need(envLength + 4);
-    const envelope = Buffer.from(buf.subarray(at, at + envLength));
-    at += envLength;
-    const n = buf.readUInt32LE(at);
-    at += 4;
-    need(n * BLOB_RECORD);
-    const entries: PackEntry[] = [];
-    for (let j = 0; j < n; j++, at += BLOB_RECORD) {
-      const offset = buf.readUInt32LE(at + ID_BYTES);
-      const length = buf.readUInt32LE(at + ID_BYTES + 4);
-      const raw = buf.readUInt32LE(at + ID_BYTES + 8);
-      const rawLength = raw & ~COMPRESSED_BIT;
-      const compressed = (raw & COMPRESSED_BIT) !== 0;
-      // A blob is stored compressed only when that is smaller, else as it is: its tag on top.
-      if (rawLength > MAX_BLOB_BYTES || length < TAG_BYTES || length > rawLength + TAG_BYTES) throw bad('blob lengths out of range');
-      entries.push({ type: type as BlobType, id: Buffer.from(buf.subarray(at, at + ID_BYTES)), offset, length, rawLength, compressed });
-    }
-    packs.push({ pack: { id, type: type as BlobType, writer, envelope }, entries });
-  }
-  if (at !== buf.length) throw bad('trailing bytes');
-  return { packs };
 }

@@ -10,6 +10,7 @@ export const MAX_OBJECT_BYTES: Record<Exclude<ObjectType, 'data'>, number> = {
   keys: 64 * 1024,
   writers: 1024 * 1024,
   locks: 64 * 1024,
+  marks: 32 * 1024 * 1024,
   snapshots: 16 * 1024 * 1024,
   index: 256 * 1024 * 1024,
 };

@@ -17,7 +17,10 @@ import type { Repository } from './repository.js';
  * signed it: a write-only host cannot stop everyone with one (docs/FORMAT.md §9).
  */
 export interface LockInfo {
+  /** When it was last written (its holder rewrites it every 5 minutes). */
   time: string;
+  /** When its holder took it first: what a prune's two-phase delete waits on. */
+  started: string;
   exclusive: boolean;
   pid: number;
   host: string;
@@ -43,8 +46,8 @@ function hostTag(repo: Repository): string {
 }
 
 function signedPart(info: LockInfo): Buffer {
-  const { time, exclusive, pid, host, who } = info;
-  return Buffer.from(SIGNED_AS + JSON.stringify({ time, exclusive, pid, host, who }));
+  const { time, started, exclusive, pid, host, who } = info;
+  return Buffer.from(SIGNED_AS + JSON.stringify({ time, started, exclusive, pid, host, who }));
 }
 
 export function encodeLock(repo: Repository, info: LockInfo): Buffer {
@@ -62,7 +65,7 @@ export function decodeLock(repo: Repository, bytes: Buffer): LockInfo | null {
   } catch {
     return null;
   }
-  if (!j || typeof j.time !== 'string' || typeof j.exclusive !== 'boolean' || !Number.isInteger(j.pid) || typeof j.host !== 'string' || typeof j.who !== 'string') return null;
+  if (!j || typeof j.time !== 'string' || typeof j.started !== 'string' || typeof j.exclusive !== 'boolean' || !Number.isInteger(j.pid) || typeof j.host !== 'string' || typeof j.who !== 'string') return null;
   const signature = typeof j.signature === 'string' ? Buffer.from(j.signature, 'base64') : Buffer.alloc(0);
   if (j.exclusive && !verifySignature(verifyingKey(repo.keys.adminPublic), signedPart(j), signature)) return null;
   return j;
@@ -107,11 +110,23 @@ export async function listLocks(repo: Repository): Promise<{ name: string; info:
   return out;
 }
 
-/** Writes a lock object of this host for process `pid`; returns its name. */
-export async function saveLock(repo: Repository, exclusive: boolean, pid = process.pid): Promise<string> {
+/**
+ * Live locks of others taken before `time` (ms): what may still refer to packs a prune marked
+ * for deletion at that time (a backup that loaded the index before the mark).
+ */
+export async function liveLocksStartedBefore(repo: Repository, time: number, own?: Lock): Promise<number> {
+  let n = 0;
+  for (const { name, info } of await listLocks(repo)) {
+    if (name !== own?.current && !isStale(repo, info) && !(Date.parse(info.started) >= time)) n++;
+  }
+  return n;
+}
+
+/** Writes a lock object of this host for process `pid`, held since `started`; returns its name. */
+export async function saveLock(repo: Repository, exclusive: boolean, pid = process.pid, started = new Date().toISOString()): Promise<string> {
   if (exclusive && repo.keys.access !== 'full') throw new ScrateError('only a full key takes an exclusive lock');
   const who = sealBox(repo.keys.sealPublic, WHO_INFO, padJson(JSON.stringify({ hostname: os.hostname(), username: os.userInfo().username }), 256));
-  const info: LockInfo = { time: new Date().toISOString(), exclusive, pid, host: hostTag(repo), who: who.toString('base64') };
+  const info: LockInfo = { time: new Date().toISOString(), started, exclusive, pid, host: hostTag(repo), who: who.toString('base64') };
   if (exclusive) info.signature = signMessage(repo.keys.writer.signing, signedPart(info)).toString('base64');
   const bytes = encodeLock(repo, info);
   const name = sha256(bytes).toString('hex');
@@ -122,17 +137,30 @@ export async function saveLock(repo: Repository, exclusive: boolean, pid = proce
 export class Lock {
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> = Promise.resolve();
+  private readonly started = new Date().toISOString();
+  private written = Date.now();
 
   private constructor(
     private readonly repo: Repository,
     private name: string,
-    private readonly exclusive: boolean,
+    readonly exclusive: boolean,
+    private readonly onLost: (err: ScrateError) => void,
   ) {}
 
-  /** Takes the lock, or fails with exit code 11 naming the holder. */
-  static async acquire(repo: Repository, exclusive: boolean): Promise<Lock> {
+  /** The lock object's name now (it changes at every refresh). */
+  get current(): string {
+    return this.name;
+  }
+
+  /**
+   * Takes the lock, or fails with exit code 11 naming the holder. `onLost` is told when the
+   * lock could not be refreshed for so long that others may soon take it for stale: the holder
+   * must stop before that.
+   */
+  static async acquire(repo: Repository, exclusive: boolean, onLost: (err: ScrateError) => void = () => undefined): Promise<Lock> {
     await Lock.checkConflicts(repo, exclusive, undefined);
-    const lock = new Lock(repo, await saveLock(repo, exclusive), exclusive);
+    const lock = new Lock(repo, '', exclusive, onLost);
+    lock.name = await saveLock(repo, exclusive, process.pid, lock.started);
     // Two processes may have checked at the same moment: look again now that ours is visible.
     try {
       await Lock.checkConflicts(repo, exclusive, lock.name);
@@ -141,11 +169,26 @@ export class Lock {
       throw err;
     }
     lock.timer = setInterval(() => {
-      // A failed refresh is tried again next time; the lock only goes stale after STALE_MS.
-      lock.refreshing = lock.refresh().catch(() => undefined);
+      lock.refreshing = lock.refresh().catch(() => {
+        // Tried again next time, until the lock is close to stale: then the holder stops.
+        if (Date.now() - lock.written > STALE_MS - 2 * REFRESH_MS) lock.onLost(new ScrateError('the repository lock could not be refreshed for 20 minutes: stopped before others take it for stale'));
+      });
     }, REFRESH_MS);
     lock.timer.unref();
     return lock;
+  }
+
+  /**
+   * For a prune: an exclusive lock when nothing else holds one, else a shared one beside the
+   * backups that hold theirs (the prune then deletes only what they cannot need).
+   */
+  static async acquireForMaintenance(repo: Repository, onLost?: (err: ScrateError) => void): Promise<Lock> {
+    try {
+      return await Lock.acquire(repo, true, onLost);
+    } catch (err) {
+      if (!(err instanceof ScrateError) || err.exitCode !== ExitCode.locked || (await listLocks(repo)).some(({ info }) => info.exclusive && !isStale(repo, info))) throw err;
+      return Lock.acquire(repo, false, onLost);
+    }
   }
 
   private static async checkConflicts(repo: Repository, exclusive: boolean, own: string | undefined): Promise<void> {
@@ -163,7 +206,8 @@ export class Lock {
 
   private async refresh(): Promise<void> {
     const old = this.name;
-    this.name = await saveLock(this.repo, this.exclusive);
+    this.name = await saveLock(this.repo, this.exclusive, process.pid, this.started);
+    this.written = Date.now();
     await this.repo.backend.remove('locks', old);
   }
 

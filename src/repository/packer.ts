@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { encodePackRecord, type PackInfo } from './blob-index.js';
+import type { PackInfo } from './blob-index.js';
+import { encodePackRecord } from './index-file.js';
 import { Budget } from '../util/budget.js';
 import type { PreparedBlob } from './blob-prepare.js';
 import { BlobType, newPack, type PackEntry, type PackWriter } from './pack.js';
 import { PACK_FILE_WINDOW, PackFile } from './pack-file.js';
 import type { Repository } from './repository.js';
+import type { Writer } from './writers.js';
 
 /** A pack written to a file for the backend's Staging. */
 export interface StagedPack {
@@ -53,7 +55,14 @@ export class Packer {
   /** Packs being finished or uploaded: each holds up to a pack size of memory. */
   private readonly uploadSlots: Budget;
 
-  constructor(private readonly repo: Repository) {
+  /**
+   * Packs the blobs of `writer` (by default the key's own; a prune repacks any writer's blobs
+   * into packs of that writer).
+   */
+  constructor(
+    private readonly repo: Repository,
+    private readonly owner: Writer = repo.self,
+  ) {
     this.uploadSlots = new Budget(repo.backend.connections);
   }
 
@@ -94,7 +103,7 @@ export class Packer {
   claim(type: BlobType, id: Buffer): boolean {
     this.rethrow();
     const key = String.fromCharCode(type) + id.toString('latin1');
-    if (this.repo.index.has(type, id, this.repo.self.no) || this.pending.has(key)) return false;
+    if (this.repo.index.has(type, id, this.owner.no) || this.pending.has(key)) return false;
     this.pending.add(key);
     return true;
   }
@@ -110,8 +119,7 @@ export class Packer {
       const staging = this.staging;
       const file = staging && new PackFile(path.join(staging.dir, `${staging.prefix}${this.filePrefix}-${this.filesStaged++}`));
       const window = file ? PACK_FILE_WINDOW : this.capacity;
-      const writer = newPack(type, this.repo.keys.sealPublic, this.repo.keys.writer.id, window, file);
-      this.open.set(type, (pack = { writer, file }));
+      this.open.set(type, (pack = { writer: newPack(type, this.repo.keys.sealPublic, this.owner.id, window, file), file }));
     }
     return pack;
   }
@@ -146,7 +154,7 @@ export class Packer {
       if (!Buffer.isBuffer(bytes)) await fs.rm(bytes.file, { force: true });
       throw this.failure;
     }
-    const info: PackInfo = { id: pack.id, type: pack.type, writer: this.repo.self.no, envelope: pack.envelope };
+    const info: PackInfo = { id: pack.id, type: pack.type, writer: this.owner.no, envelope: pack.envelope };
     const name = info.id.toString('hex');
     const upload = (
       Buffer.isBuffer(bytes)
@@ -157,7 +165,7 @@ export class Packer {
         this.bytesStored += Buffer.isBuffer(bytes) ? bytes.length : bytes.size;
         this.repo.index.addPack(info, entries);
         for (const e of entries) this.pending.delete(String.fromCharCode(pack.type) + e.id.toString('latin1'));
-        this.unindexed.push(encodePackRecord(info, entries));
+        this.unindexed.push(encodePackRecord({ ...info, writer: this.owner.id, markedAt: 0 }, entries));
         this.unindexedBlobs += entries.length;
         pack.release?.();
       },

@@ -4,17 +4,19 @@ import { CachedBackend } from '../backend/cache.js';
 import { FastCDC } from '../chunker/fastcdc.js';
 import { fullKeys, newMasterSecret, type AccessKeys } from '../crypto/access.js';
 import { blobId, openInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
-import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
-import { BlobIndex, decodeIndexFile, encodeIndexFile, type BlobLocation } from './blob-index.js';
+import { ExitCode, IntegrityError, RefusedError, ScrateError } from '../errors.js';
+import { BlobIndex, type BlobLocation, type PackInfo } from './blob-index.js';
+import { decodeIndexFile, encodeIndexFile, type IndexedPack } from './index-file.js';
 import { prepareBlob, type PreparedBlob } from './blob-prepare.js';
 import { decompressInto } from './compression.js';
 import { checkChunkerParams, checkCompressionLevel, checkPackSize, decodeConfig, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, encodeConfig, FORMAT_VERSION, isJsonConfig, readConfigAdmin, type RepoConfig } from './config.js';
 import { addKey, DEFAULT_KDF_MS, unlockKeys } from './keys.js';
 import { MAX_BLOB_BYTES, MAX_OBJECT_BYTES, MAX_TREE_BYTES, maxPackBytes } from './limits.js';
-import { blobNonce, BlobType, packKeyOf, readEnvelope, readPackHeader, type PackHeader } from './pack.js';
+import { blobNonce, BlobType, packKeyOf, readEnvelope, readPackHeader, type PackEntry, type PackHeader } from './pack.js';
 import { Packer } from './packer.js';
 import { decodeObject, encodeObject, ObjectKind, type OpenedObject } from './sealed-object.js';
 import { TreePackCache } from './tree-pack-cache.js';
+import { loadMarkedPacks } from './marks.js';
 import { pinPath, readPin, writePin } from './pins.js';
 import { openV2 } from './v2.js';
 import { WriterRecords } from './writer-records.js';
@@ -65,6 +67,7 @@ export interface Codec {
   packKey(envelope: Buffer, what: string): Buffer;
   readPackHeader(pack: Buffer, key: Buffer, what: string): PackHeader;
   readEnvelope(pack: Buffer, what: string): Buffer;
+  decodeIndex(body: Buffer, what: string): IndexedPack[];
 }
 
 function v3Codec(keys: AccessKeys): Codec {
@@ -83,6 +86,7 @@ function v3Codec(keys: AccessKeys): Codec {
     },
     readPackHeader,
     readEnvelope,
+    decodeIndex: decodeIndexFile,
   };
 }
 
@@ -115,22 +119,27 @@ export class BlobScratch {
  * worker threads can run it. With `scratch`, the result is a view into it, valid until its next use.
  */
 export function decodeSealedBlob(packKey: Buffer, chunkIdKey: Buffer, id: Buffer, loc: Omit<BlobLocation, 'pack'>, sealed: Buffer, packId: string, scratch?: BlobScratch): Buffer {
+  return unsealBlob(packKey, chunkIdKey, id, loc, sealed, packId, scratch).plain;
+}
+
+/** decodeSealedBlob, also giving the blob as stored (compressed or not): what a repack seals anew. */
+export function unsealBlob(packKey: Buffer, chunkIdKey: Buffer, id: Buffer, loc: Omit<BlobLocation, 'pack'>, sealed: Buffer, packId: string, scratch?: BlobScratch): { stored: Buffer; plain: Buffer } {
   const what = () => `blob ${id.toString('hex').slice(0, 12)} in pack ${packId.slice(0, 12)}`;
   if (loc.rawLength > MAX_BLOB_BYTES) throw new IntegrityError(what(), 'larger than any blob can be');
   if (sealed.length !== loc.length || sealed.length < TAG_BYTES) throw new IntegrityError(what(), 'truncated');
-  const opened = scratch?.forOpened(sealed.length - TAG_BYTES) ?? Buffer.allocUnsafe(sealed.length - TAG_BYTES);
-  if (!openInto(packKey, blobNonce(loc.offset), sealed, opened)) throw new IntegrityError(what(), 'blob failed authentication');
-  let plain = opened;
+  const stored = scratch?.forOpened(sealed.length - TAG_BYTES) ?? Buffer.allocUnsafe(sealed.length - TAG_BYTES);
+  if (!openInto(packKey, blobNonce(loc.offset), sealed, stored)) throw new IntegrityError(what(), 'blob failed authentication');
+  let plain = stored;
   if (loc.compressed) {
     plain = scratch?.forPlain(loc.rawLength) ?? Buffer.allocUnsafe(loc.rawLength);
     try {
-      decompressInto(plain, opened);
+      decompressInto(plain, stored);
     } catch {
       throw new IntegrityError(what(), 'does not decompress');
     }
   }
   if (plain.length !== loc.rawLength || !blobId(chunkIdKey, plain).equals(id)) throw new IntegrityError(what(), 'content does not match its ID');
-  return plain;
+  return { stored, plain };
 }
 
 /** A loaded object and the writer whose signature it carries. */
@@ -290,10 +299,10 @@ export class Repository {
       if (sha256(bytes).toString('hex') !== name) throw new IntegrityError(what, 'content does not match its name');
       const opened = this.codec.openObject(kind, bytes, what);
       const writer = this.writers.get(opened.writer);
-      if (!writer) throw new IntegrityError(what, `written by an unknown writer ${opened.writer.toString('hex').slice(0, 8)}`);
-      if (writer.publicKey && !opened.signedBy(writer.publicKey)) throw new IntegrityError(what, `signature of writer ${Writers.label(writer)} does not verify`);
+      if (!writer) throw new RefusedError(what, `written by an unknown writer ${opened.writer.toString('hex').slice(0, 8)}`);
+      if (writer.publicKey && !opened.signedBy(writer.publicKey)) throw new RefusedError(what, `signature of writer ${Writers.label(writer)} does not verify`);
       const accepted = type === 'snapshots' ? writer.revoked?.snapshots : type === 'index' ? writer.revoked?.index : undefined;
-      if (writer.revoked && !accepted?.has(name)) throw new IntegrityError(what, `written by writer ${Writers.label(writer)} after it was revoked`);
+      if (writer.revoked && !accepted?.has(name)) throw new RefusedError(what, `written by writer ${Writers.label(writer)} after it was revoked`);
       return { payload: opened.payload, writer };
     });
   }
@@ -330,14 +339,13 @@ export class Repository {
     const packs = this.listNames('data');
     packs.catch(() => undefined); // awaited below
     if (!this.canRead) {
-      await this.record?.loadInto(this.index, this.self.no, new Set(await this.listNames('index')), new Set(await packs));
+      // Packs a prune marked for deletion may go before this backup's snapshot refers to them.
+      await this.record?.loadInto(this.index, this.self.no, new Set(await packs), (await loadMarkedPacks(this)).packs);
       return;
     }
     for (const name of await this.listNames('index')) {
       try {
-        const { payload, writer } = await this.loadObject('index', ObjectKind.index, name);
-        const file = decodeIndexFile(payload, writer.no, `index/${name.slice(0, 12)}`);
-        for (const { pack, entries } of file.packs) this.index.addPack(pack, entries);
+        for (const { pack, entries } of await this.loadIndexFile(name)) this.index.addPack(pack, entries);
       } catch (err) {
         if (!(err instanceof IntegrityError)) throw err;
         onWarning?.(`${err.message}; skipped`);
@@ -345,6 +353,21 @@ export class Repository {
     }
     const missing = this.index.markMissing(new Set(await packs));
     if (missing > 0) onWarning?.(`${missing} pack(s) listed in the index are missing from the repository: their blobs are lost unless stored again`);
+  }
+
+  /**
+   * An index file's packs, each with the writer it belongs to. A write-only writer's index
+   * files list its own packs only; a full key's (a prune's, a repair's) may list any registered
+   * writer's, since it rewrites them all.
+   */
+  async loadIndexFile(name: string): Promise<{ pack: PackInfo; entries: PackEntry[] }[]> {
+    const what = `index/${name.slice(0, 12)}`;
+    const { payload, writer: signer } = await this.loadObject('index', ObjectKind.index, name);
+    return this.codec.decodeIndex(payload, what).map(({ id, type, writer: owner, envelope, markedAt, entries }) => {
+      const writer = this.writers.get(owner);
+      if (!writer || (signer.access !== 'full' && writer !== signer)) throw new IntegrityError(what, `lists a pack of writer ${owner.toString('hex').slice(0, 8)}, which its signer may not`);
+      return { pack: { id, type, writer: writer.no, envelope, ...(markedAt ? { markedAt } : {}) }, entries };
+    });
   }
 
   /** Saves an index object of these packs' records (see encodePackRecord); a write-only key notes it in its record. */

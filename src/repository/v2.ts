@@ -9,6 +9,7 @@ import { decompress } from './compression.js';
 import { MAX_OBJECT_BYTES, MAX_OBJECT_PLAIN_BYTES } from './limits.js';
 import { BlobType, openPackHeader, PACK_MAGIC, PACK_PREFIX_BYTES, type PackEntry } from './pack.js';
 import type { Codec } from './repository.js';
+import { BLOB_RECORD_BYTES, decodeBlobRecords, type IndexedPack } from './index-file.js';
 import { ObjectKind, type OpenedObject } from './sealed-object.js';
 import { Writers } from './writers.js';
 
@@ -66,6 +67,7 @@ export async function openV2(backend: Backend, password: string, configBytes: Bu
       return key;
     },
     readEnvelope,
+    decodeIndex,
     readPackHeader: (pack, key, what) => {
       const firstBlob = PACK_PREFIX_BYTES + readEnvelope(pack, what).length;
       const { plain, headerStart } = openPackHeader(pack, key, firstBlob, what);
@@ -82,6 +84,33 @@ export async function openV2(backend: Backend, password: string, configBytes: Bu
     },
   };
   return { keyId, config, writers, codec };
+}
+
+/** Version 2's index body: packId | type | envelope length u8 | envelope | count | blob records. */
+function decodeIndex(buf: Buffer, what: string): IndexedPack[] {
+  const bad = (detail: string) => new IntegrityError(what, detail);
+  const packs: IndexedPack[] = [];
+  let at = 4;
+  const need = (n: number) => {
+    if (at + n > buf.length) throw bad('truncated');
+  };
+  need(0);
+  for (let i = 0, count = buf.readUInt32LE(0); i < count; i++) {
+    need(ID_BYTES + 2);
+    const id = Buffer.from(buf.subarray(at, (at += ID_BYTES)));
+    const type = buf[at++]!;
+    if (type !== BlobType.data && type !== BlobType.tree) throw bad(`unknown blob type ${type}`);
+    const envLength = buf[at++]!;
+    need(envLength + 4);
+    const envelope = Buffer.from(buf.subarray(at, (at += envLength)));
+    const n = buf.readUInt32LE(at);
+    at += 4;
+    need(n * BLOB_RECORD_BYTES);
+    packs.push({ id, type: type as BlobType, writer: FULL_WRITER, envelope, markedAt: 0, entries: decodeBlobRecords(buf, at, n, type as BlobType, bad) });
+    at += n * BLOB_RECORD_BYTES;
+  }
+  if (at !== buf.length) throw bad('trailing bytes');
+  return packs;
 }
 
 function readEnvelope(pack: Buffer, what: string): Buffer {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { WriterSecrets } from '../crypto/access.js';
 import { counterNonce, deriveKey, open, seal, sha256 } from '../crypto/primitives.js';
 import { readdirOrEmpty } from '../util/fs.js';
-import { decodeIndexFile, type BlobIndex } from './blob-index.js';
+import type { BlobIndex } from './blob-index.js';
+import { decodeIndexFile } from './index-file.js';
 import type { PreparedBlob } from './blob-prepare.js';
 import { decompress } from './compression.js';
 
@@ -13,8 +14,8 @@ import { decompress } from './compression.js';
  * repository back, so its incremental backups (which blobs it already stored, the trees of its
  * last snapshot of the same paths) and `scrate snapshots` come from here. Kept beside the
  * metadata cache, encrypted with a key of the writer's. Losing it costs one full upload, never
- * correctness: it is dropped as soon as an index file or pack it counts on is gone from the
- * repository (a prune by a full key, damage).
+ * correctness: what it says of a pack gone from the repository (a prune by a full key,
+ * damage) or marked for deletion no longer counts, and an unreadable log drops it whole.
  *
  *   index.log            segments [u32 length][sealed: index name (32) ‖ the index file's payload]
  *   snapshots/<id>       sealed JSON: a snapshot this writer stored
@@ -45,27 +46,26 @@ export class WriterRecords {
   }
 
   /**
-   * Adds the blobs this writer stored to `index` (as writer `writerNo`) when every index file
-   * and pack they were recorded with still exists; otherwise the record of blobs and trees is
-   * dropped and the next backup uploads everything.
+   * Adds the blobs this writer stored to `index` (as writer `writerNo`), but those of packs gone
+   * from the repository (`present` lists those there) or marked for deletion by a prune
+   * (`unusable`): those blobs count as not stored, and are stored again when needed. A log that
+   * cannot be read to its end drops the record of blobs and trees: the next backup uploads
+   * everything.
    */
-  async loadInto(index: BlobIndex, writerNo: number, indexNames: Set<string>, packNames: Set<string>): Promise<void> {
+  async loadInto(index: BlobIndex, writerNo: number, present: Set<string>, unusable: Set<string>): Promise<void> {
     const { segments, whole } = await this.segments();
     // Trees without the record of the blobs they refer to (a log lost or cut short) count on nothing.
-    const intact = whole && (segments.length > 0 || (await readdirOrEmpty(path.join(this.dir, 'trees'))).length === 0) && segments.every(({ name, payload }) => {
-      if (!indexNames.has(name)) return false;
-      try {
-        return decodeIndexFile(payload, writerNo, 'record').packs.every(({ pack }) => packNames.has(pack.id.toString('hex')));
-      } catch {
-        return false;
-      }
-    });
-    if (!intact) {
+    if (!whole || (segments.length === 0 && (await readdirOrEmpty(path.join(this.dir, 'trees'))).length > 0)) {
       await fs.rm(path.join(this.dir, 'index.log'), { force: true });
       for (const t of await readdirOrEmpty(path.join(this.dir, 'trees'))) await fs.rm(path.join(this.dir, 'trees', t), { force: true });
       return;
     }
-    for (const { payload } of segments) for (const { pack, entries } of decodeIndexFile(payload, writerNo, 'record').packs) index.addPack(pack, entries);
+    for (const { payload } of segments) {
+      for (const { id, type, envelope, entries } of decodeIndexFile(payload, 'record')) {
+        const name = id.toString('hex');
+        if (present.has(name) && !unusable.has(name)) index.addPack({ id, type, writer: writerNo, envelope }, entries);
+      }
+    }
   }
 
   /** The log's segments, and whether it was read to its end (a crash while appending leaves a tail). */

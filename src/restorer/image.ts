@@ -1,5 +1,5 @@
 import { constants, promises as fs } from 'node:fs';
-import { ExitCode, ScrateError } from '../errors.js';
+import { checkAborted, ExitCode, ScrateError } from '../errors.js';
 import { posix } from '../native/posix.js';
 import type { BlobReader } from '../repository/repository.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
@@ -52,7 +52,7 @@ export async function restoreImage(reader: BlobReader, node: Node, target: strin
       if (size < node.size) throw new ScrateError(`${target} holds ${size} bytes, less than the image's ${node.size}`, ExitCode.fatal, 'restore to a larger device or to a file');
     }
     for await (const { data, zero } of readContent(reader, node.content ?? [])) {
-      if (opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
+      checkAborted(opts.signal);
       // A device may hold old data where the image has zeros; a new file already reads as zero.
       if (device || !zero) {
         writeAll(fh.fd, data, stats.bytes);

@@ -1,5 +1,5 @@
 import { closeSync, constants, ftruncateSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
-import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { checkAborted, ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { restoreNative } from '../native/restore.js';
 import { Excludes } from '../archiver/excludes.js';
 import { ownerDb } from '../platform/owners.js';
@@ -171,7 +171,7 @@ class Restorer {
     }
     for (const node of nodes) if (node.subtree) this.loadTreeAhead(node.subtree);
     for (const node of nodes) {
-      if (this.opts.signal?.aborted) throw new ScrateError('interrupted', ExitCode.interrupted);
+      checkAborted(this.opts.signal);
       const turn = this.turns.due();
       if (turn) await turn;
       await this.restoreNode(node, dir, `${snapPath}/${node.name.toString()}`, included);

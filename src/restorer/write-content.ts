@@ -1,5 +1,5 @@
 import { NotFoundError } from '../backend/backend.js';
-import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { abortReason, IntegrityError } from '../errors.js';
 import type { BlobReader } from '../repository/repository.js';
 import { Budget } from '../util/budget.js';
 import type { ContentPlan, JobSpec } from './content-plan.js';
@@ -52,7 +52,7 @@ export class ContentWriter {
       if (result.retry.length) await run(plan.spec(spec.pack, result.retry.map((i) => spec.blobs[i]!)), attempt + 1);
     };
     for (const spec of plan.jobs()) {
-      if (this.opts.signal?.aborted) failure ??= new ScrateError('interrupted', ExitCode.interrupted);
+      if (this.opts.signal?.aborted) failure ??= abortReason(this.opts.signal);
       if (failure !== undefined) break;
       const size = spec.end - spec.start;
       await this.memory.admit(size);

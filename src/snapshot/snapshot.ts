@@ -1,4 +1,4 @@
-import { IntegrityError, ScrateError } from '../errors.js';
+import { IntegrityError, RefusedError, ScrateError } from '../errors.js';
 import { resolvePrefix } from '../repository/ids.js';
 import type { Repository } from '../repository/repository.js';
 import { ObjectKind } from '../repository/sealed-object.js';
@@ -52,7 +52,13 @@ export async function saveSnapshot(repo: Repository, sn: Snapshot): Promise<stri
 
 export async function loadSnapshot(repo: Repository, id: string): Promise<SnapshotEntry> {
   const { payload, writer } = await repo.loadObject('snapshots', ObjectKind.snapshot, id);
-  return { id, snapshot: parseSnapshot(payload, id), writer };
+  try {
+    return { id, snapshot: parseSnapshot(payload, id), writer };
+  } catch (err) {
+    // Signed, so not damage: its writer wrote it so.
+    if (err instanceof IntegrityError) throw new RefusedError(`snapshot ${id.slice(0, 8)}`, err.message.replace(/^snapshot \w+: /, ''));
+    throw err;
+  }
 }
 
 const HEX_ID = /^[0-9a-f]{64}$/;
@@ -103,9 +109,9 @@ function checkClaims(e: SnapshotEntry): void {
   const { writer, snapshot } = e;
   if (writer.access !== 'write-only') return;
   if (writer.hostname !== undefined && snapshot.hostname !== writer.hostname) {
-    throw new IntegrityError(`snapshot ${e.id.slice(0, 8)}`, `claims host ${snapshot.hostname}, but its writer backs up ${writer.hostname}`);
+    throw new RefusedError(`snapshot ${e.id.slice(0, 8)}`, `claims host ${snapshot.hostname}, but its writer backs up ${writer.hostname}`);
   }
-  if (Date.parse(snapshot.time) > Date.now() + FUTURE_SLACK_MS) throw new IntegrityError(`snapshot ${e.id.slice(0, 8)}`, `dated ${snapshot.time}, in the future`);
+  if (Date.parse(snapshot.time) > Date.now() + FUTURE_SLACK_MS) throw new RefusedError(`snapshot ${e.id.slice(0, 8)}`, `dated ${snapshot.time}, in the future`);
 }
 
 /**

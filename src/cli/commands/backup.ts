@@ -57,7 +57,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
       const excludes = [...flags.exclude, ...Excludes.fromFiles(flags.excludeFile)];
       const stream = await streamSource(flags, paths);
       const started = Date.now();
-      const result = await withRepository(ctx, flags.dryRun ? 'none' : 'shared', (repo) =>
+      const result = await withRepository(ctx, flags.dryRun ? 'none' : 'shared', (repo, session) =>
         backup(repo, {
           paths: stream ? [] : paths,
           stream: stream?.source,
@@ -71,7 +71,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
           oneFileSystem: flags.oneFileSystem,
           dryRun: flags.dryRun,
           compression: flags.compression,
-          signal: ctx.signal,
+          signal: session.signal,
           onError: (p, m) => out.warn(`${p}: ${m}`),
           onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
           onProgress: out.showsProgress ? (s, p) => out.progress(`${s.filesNew + s.filesChanged + s.filesUnmodified} files, ${formatBytes(s.bytesProcessed)}  ${p}`) : undefined,

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ScrateError } from '../../errors.js';
-import { decodeIndexFile, type PackInfo } from '../../repository/blob-index.js';
+import type { PackInfo } from '../../repository/blob-index.js';
 import { resolvePrefix } from '../../repository/ids.js';
 import { readKeyInfo } from '../../repository/key-file.js';
 import { listKeys } from '../../repository/keys.js';
@@ -16,7 +16,7 @@ function entryJson(e: PackEntry) {
 }
 
 function packJson(repo: Repository, p: PackInfo, entries: PackEntry[]) {
-  return { id: p.id.toString('hex'), type: p.type === BlobType.data ? 'data' : 'tree', writer: repo.writers.byNo(p.writer).hex, envelope: p.envelope.toString('hex'), blobs: entries.map(entryJson) };
+  return { id: p.id.toString('hex'), type: p.type === BlobType.data ? 'data' : 'tree', writer: repo.writers.byNo(p.writer).hex, envelope: p.envelope.toString('hex'), ...(p.markedAt ? { markedForDeletion: new Date(p.markedAt).toISOString() } : {}), blobs: entries.map(entryJson) };
 }
 
 /** Each kind of object, decrypted and verified, as JSON. */
@@ -30,9 +30,8 @@ const kinds: Record<string, (repo: Repository, id: string | undefined) => Promis
   },
   index: async (repo, id) => {
     const full = resolvePrefix(await repo.listNames('index'), need(id), 'index');
-    const { payload, writer } = await repo.loadObject('index', ObjectKind.index, full);
-    const file = decodeIndexFile(payload, writer.no, `index/${full.slice(0, 12)}`);
-    return { id: full, writer: writer.hex, packs: file.packs.map((p) => packJson(repo, p.pack, p.entries)) };
+    const { writer } = await repo.loadObject('index', ObjectKind.index, full);
+    return { id: full, writer: writer.hex, packs: (await repo.loadIndexFile(full)).map((p) => packJson(repo, p.pack, p.entries)) };
   },
   pack: async (repo, id) => {
     const full = resolvePrefix(await repo.listNames('data'), need(id), 'pack');

@@ -14,7 +14,7 @@ export function checkCommand(context: (cmd: Command) => Context): Command {
       const result = await withRepository(
         ctx,
         'shared',
-        (repo) => check(repo, { readData: flags.readData, signal: ctx.signal, onProgress: out.showsProgress ? (w) => out.progress(`checking ${w}`) : undefined }).finally(() => out.stopProgress()),
+        (repo, session) => check(repo, { readData: flags.readData, signal: session.signal, onProgress: out.showsProgress ? (w) => out.progress(`checking ${w}`) : undefined }).finally(() => out.stopProgress()),
         { index: false },
       );
       if (out.json) out.result(result);

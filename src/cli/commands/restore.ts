@@ -45,19 +45,19 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
     if (!flags.target) throw new ScrateError('no target given', ExitCode.fatal, 'use --target DIR (or a device or file for a disk image)');
     const target = flags.target;
     const { id, subpath } = splitSpec(spec);
-    await withRepository(ctx, 'shared', async (repo) => {
+    await withRepository(ctx, 'shared', async (repo, { signal }) => {
       const found = await findSnapshot(repo, id, snapshotFilter(flags));
       ctx.out.info(`restoring snapshot ${found.id.slice(0, 8)} of ${found.snapshot.paths.map(displayName).join(', ')}, written by ${displayName(Writers.label(found.writer))}, to ${displayName(target)}`);
       const reader = repo.reader(found.writer);
       const image = await findImage(reader, found.snapshot, subpath);
       const targetIsDir = (await stat(target).catch(() => null))?.isDirectory() ?? false;
-      if (image && !targetIsDir) await restoreDisk(ctx, reader, image, target, flags);
-      else await restoreFiles(ctx, reader, found.snapshot, subpath, flags);
+      if (image && !targetIsDir) await restoreDisk(ctx, signal, reader, image, target, flags);
+      else await restoreFiles(ctx, signal, reader, found.snapshot, subpath, flags);
     });
   });
 }
 
-async function restoreFiles(ctx: Context, reader: BlobReader, snapshot: Snapshot, subpath: string | undefined, flags: RestoreFlags): Promise<void> {
+async function restoreFiles(ctx: Context, signal: AbortSignal, reader: BlobReader, snapshot: Snapshot, subpath: string | undefined, flags: RestoreFlags): Promise<void> {
   const { out } = ctx;
   const started = Date.now();
   const stats = await restore(reader, snapshot, {
@@ -68,7 +68,7 @@ async function restoreFiles(ctx: Context, reader: BlobReader, snapshot: Snapshot
     overwrite: flags.overwrite,
     numericOwner: flags.numericOwner,
     allowPrivileged: flags.allowPrivileged,
-    signal: ctx.signal,
+    signal,
     onError: (p, m) => out.warn(`${p}: ${m}`),
     onNote: (p, m) => out.warn(`${p}: ${m}`),
     onProgress: out.showsProgress ? (s, p) => out.progress(`${s.files} files, ${formatBytes(s.bytes)}  ${p}`) : undefined,
@@ -76,18 +76,19 @@ async function restoreFiles(ctx: Context, reader: BlobReader, snapshot: Snapshot
   if (out.json) out.result(stats);
   out.info(`restored ${stats.files} files, ${stats.dirs} directories, ${stats.others} others, ${formatBytes(stats.bytes)} in ${formatDuration(Date.now() - started)}`);
   if (stats.errors > 0) {
-    out.warn(`${stats.errors} item(s) could not be restored`);
-    process.exitCode = ExitCode.fatal;
+    // Everything else is restored exactly: as a backup that could not read some sources.
+    out.warn(`${stats.errors} item(s) could not be restored; everything else was`);
+    process.exitCode = ExitCode.partial;
   }
 }
 
-async function restoreDisk(ctx: Context, reader: BlobReader, image: Node, target: string, flags: RestoreFlags): Promise<void> {
+async function restoreDisk(ctx: Context, signal: AbortSignal, reader: BlobReader, image: Node, target: string, flags: RestoreFlags): Promise<void> {
   const { out } = ctx;
   const started = Date.now();
   const stats = await restoreImage(reader, image, target, {
     overwrite: flags.overwrite,
     verify: flags.verify,
-    signal: ctx.signal,
+    signal,
     onProgress: out.showsProgress ? (done, total) => out.progress(`${formatBytes(done)} of ${formatBytes(total)}`) : undefined,
   }).finally(() => out.stopProgress());
   if (out.json) out.result(stats);
