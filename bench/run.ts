@@ -5,7 +5,7 @@
  * a deterministic "minor update" of it as version B (see planUpdate in lib.ts). Per tool and
  * run, in a fresh local repository with the data in the page cache: first backup of A, an
  * unchanged second backup, a backup of B on top, and a restore of B that is checked against
- * the tree. Prints medians and scrate/restic ratios, and the blob index's memory per entry.
+ * the tree; then both older snapshots are forgotten and the repository pruned (issue #21). Prints medians and scrate/restic ratios, and the blob index's memory per entry.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/run.js
  *   env: BENCH_DIR (/var/tmp/scrate-bench), BENCH_RUNS (3), BENCH_SEED (6101),
@@ -97,6 +97,9 @@ interface Tool {
   /** Lists the snapshots: the cost of opening the repository (key derivation, index). */
   snapshots(repo: string): Run;
   restore(repo: string, source: string, target: string): Run;
+  /** Forgets all snapshots but the newest. */
+  forgetAllButLast(repo: string): Run;
+  prune(repo: string): Run;
   /** Where `source`'s contents end up under `target`. */
   restoredRoot(target: string, source: string): string;
 }
@@ -111,6 +114,8 @@ function scrateTool(build: string, kdfMs: number): Tool {
     snapshots: (repo) => run(repo, 'snapshots', '-q'),
     // "latest:/abs/path" restores that directory's contents directly into the target.
     restore: (repo, source, target) => run(repo, 'restore', `latest:${source}`, '--target', target, '-q'),
+    forgetAllButLast: (repo) => run(repo, 'forget', '--keep-last', '1', '-q'),
+    prune: (repo) => run(repo, 'prune', '-q'),
     restoredRoot: (target) => target,
   };
 }
@@ -127,6 +132,8 @@ function resticTool(cacheDir: string): Tool {
     snapshots: (repo) => run(repo, 'snapshots', '--quiet'),
     // restic 0.14 has no "snapshot:subfolder"; it recreates the absolute path under the target.
     restore: (repo, _source, target) => run(repo, 'restore', 'latest', '--target', target, '--quiet'),
+    forgetAllButLast: (repo) => run(repo, 'forget', '--keep-last', '1', '--quiet'),
+    prune: (repo) => run(repo, 'prune', '--quiet'),
     restoredRoot: (target, source) => path.join(target, source),
   };
 }
@@ -218,6 +225,9 @@ interface Sample {
   restore: Timing;
   restoreEntries: number;
   mtimeDiffs: number;
+  /** After forgetting A and the unchanged backup (two of three snapshots): the prune. */
+  prune: Timing;
+  afterPrune: number;
 }
 
 async function measure(tool: Tool, l: Layout, plan: UpdatePlan): Promise<Sample> {
@@ -247,8 +257,12 @@ async function measure(tool: Tool, l: Layout, plan: UpdatePlan): Promise<Sample>
   awaitInodeReuse();
   const restore = t(tool.restore(l.repo, l.work, l.restore));
   const verified = await verifyRestore(tool, l);
+  spawn(tool.forgetAllButLast(l.repo));
+  settle();
+  const prune = t(tool.prune(l.repo));
+  const afterPrune = duBytes(l.repo);
   for (const d of [l.repo, l.resticCache]) removeTree(d);
-  return { first, repoSize, second, secondAdded: afterSecond - repoSize, open, updated, updatedAdded, restore, ...verified };
+  return { first, repoSize, second, secondAdded: afterSecond - repoSize, open, updated, updatedAdded, restore, ...verified, prune, afterPrune };
 }
 
 /** The restored tree must equal B as it is on disk; anything else stops the benchmark. */
@@ -300,6 +314,9 @@ const METRICS: Metric[] = [
   { label: 'restore of B: CPU (user+sys)', pick: (s) => s.restore.cpuSeconds, fmt: secs },
   { label: 'restore of B: peak RSS', pick: (s) => s.restore.peakRss, fmt: mib },
   { label: 'open + list snapshots: time', pick: (s) => s.open.seconds, fmt: secs },
+  { label: 'prune after forgetting 2 of 3: time', pick: (s) => s.prune.seconds, fmt: secs },
+  { label: 'prune: peak RSS', pick: (s) => s.prune.peakRss, fmt: mib },
+  { label: 'repository size after prune', pick: (s) => s.afterPrune, fmt: mib },
 ];
 
 function printTable(samples: Record<Tool['name'], Sample[]>): void {
@@ -325,7 +342,7 @@ function printSample(run: number, name: string, s: Sample): void {
       `unchanged ${secs(s.second.seconds)} (+${size(s.secondAdded)}); B ${secs(s.updated.seconds)} (+${mib(s.updatedAdded)}); ` +
       `restore ${secs(s.restore.seconds)} (CPU ${secs(s.restore.cpuSeconds)}), verified ${s.restoreEntries} entries` +
       (s.mtimeDiffs ? `, ${s.mtimeDiffs} files with a different mtime` : '') +
-      `; open ${secs(s.open.seconds)}; load ${os.loadavg()[0]!.toFixed(2)}`,
+      `; open ${secs(s.open.seconds)}; prune ${secs(s.prune.seconds)} (${mib(s.prune.peakRss)} RSS) -> ${mib(s.afterPrune)}; load ${os.loadavg()[0]!.toFixed(2)}`,
   );
 }
 
