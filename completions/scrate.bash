@@ -17,7 +17,7 @@ _scrate() {
     ls) words="-l --long --host --path --tag" ;;
     restore) words="-t --target -i --include -e --exclude --overwrite --numeric-owner --allow-privileged --verify --host --path --tag" ;;
     dump) words="--host --path --tag" ;;
-    check) words="--read-data" ;;
+    check) words="--read-data --read-data-subset" ;;
     prune) words="--max-unused --max-repack-size --delete-after -n --dry-run" ;;
     key) words="list add remove passwd" ;;
     cat) words="" ;;
