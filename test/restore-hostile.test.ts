@@ -318,10 +318,14 @@ describe('the CLI and check on a tree with duplicate names', needsRoot, () => {
 
   test('check names the tree and the problem', async () => {
     const result = await check(await openRepo(path.join(tmp.dir, 'repo'), env['SCRATE_PASSWORD']));
-    assert.equal(result.errors.length, 1, result.errors.join('\n'));
-    assert.match(result.errors[0]!, new RegExp(`^tree [0-9a-f]{12} \\(snapshot ${id.slice(0, 8)}, writer full\\): invalid tree: duplicate name "x"$`));
+    assert.equal(result.errors.length, 1, result.errors.map((e) => e.message).join('\n'));
+    const [error] = result.errors;
+    assert.match(error!.message, /^tree [0-9a-f]{12} \(writer full\): invalid tree: duplicate name "x"$/);
+    assert.equal(error!.kind, 'tree');
+    assert.deepEqual(error!.dependents, [{ snapshot: id, path: '/etc' }]);
     const r = scrate(['check'], env);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^warning: tree [0-9a-f]{12} \(snapshot [0-9a-f]{8}, writer full\): invalid tree: duplicate name "x"$/m);
+    assert.match(r.stderr, /^warning: tree [0-9a-f]{12} \(writer full\): invalid tree: duplicate name "x"$/m);
+    assert.match(r.stderr, new RegExp(`^warning:   needed by snapshot ${id.slice(0, 8)}: /etc$`, 'm'));
   });
 });

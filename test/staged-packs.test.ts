@@ -123,7 +123,7 @@ test("a backup removes temporary files a killed writer left a day ago, and no on
   assert.ok(fs.existsSync(live), 'a recent temporary file is left to its writer');
   assert.ok(fs.existsSync(foreign), 'only temporary files are swept');
   const result = await check(await openRepo(repoDir), { readData: false });
-  assert.deepEqual(result.errors.filter((e) => !e.includes('not-a-temp')), []);
+  assert.deepEqual(result.errors.filter((e) => !e.message.includes('not-a-temp')), []);
 });
 
 test('trees go to a staged file too, which a failed backup removes', async () => {

@@ -169,7 +169,7 @@ describe('write-only keys and writers', () => {
     assert.match(skipped.join('\n'), /after it was revoked/);
     await assert.rejects(Repository.open(new LocalBackend(dir), WO_PASSWORD), (e: unknown) => e instanceof ScrateError && e.exitCode === 12, 'its key file is gone');
     const { errors } = await check(repo);
-    assert.ok(errors.some((e) => /after it was revoked/.test(e)), 'check reports what it refuses');
+    assert.ok(errors.some((e) => /after it was revoked/.test(e.message)), 'check reports what it refuses');
   });
 
   test('the index keys blobs by type: a data blob and a tree blob of the same bytes are two blobs', async () => {

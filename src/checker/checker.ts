@@ -1,117 +1,200 @@
-import { checkAborted, ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { checkAborted, IntegrityError } from '../errors.js';
+import type { PackInfo } from '../repository/blob-index.js';
 import { BlobType } from '../repository/pack.js';
-import { decodeSealedBlob, type Repository } from '../repository/repository.js';
+import type { BlobReader, Repository } from '../repository/repository.js';
 import { Writers } from '../repository/writers.js';
 import { listSnapshots } from '../snapshot/snapshot.js';
-import { displayName } from '../tree/node.js';
-import { loadTree } from '../tree/walk.js';
+import { DamageFinder } from './damage.js';
+import { aboutPack, indexedPacks, readPack, type IndexedPackEntries } from './pack-reading.js';
+import { selectPacks, type ReadSubset } from './subset.js';
 
 export interface CheckOptions {
-  /** Also download every pack and verify every blob in it. */
-  readData?: boolean;
+  /** Also download packs (every one, or a subset) and verify every blob in them. */
+  readData?: boolean | ReadSubset;
   signal?: AbortSignal;
   onProgress?: (what: string) => void;
+}
+
+export type CheckErrorKind =
+  /** An index file that does not load or is refused. */
+  | 'index'
+  /** A snapshot that does not load or is refused. */
+  | 'snapshot'
+  /** A pack the index lists that the repository does not have. */
+  | 'pack-missing'
+  /** A pack whose size is not the one its index entries make. */
+  | 'pack-size'
+  /** A pack read (--read-data) that is damaged: its bytes, its header, or blobs in it. */
+  | 'pack-damaged'
+  /** A blob a snapshot needs that no index lists. */
+  | 'blob-missing'
+  /** A tree that does not load (damaged, or not well-formed). */
+  | 'tree';
+
+/** A file or directory of a snapshot that something lost takes with it. */
+export interface Dependent {
+  snapshot: string;
+  /** Its path in the snapshot; a directory's when its tree is what is lost. */
+  path: string;
+}
+
+export interface CheckError {
+  kind: CheckErrorKind;
+  /** The object at fault, in full: a pack, blob or tree ID, an index file's or a snapshot's name. */
+  object: string;
+  /** One line. */
+  message: string;
+  dependents: Dependent[];
 }
 
 export interface CheckResult {
   snapshots: number;
   trees: number;
+  /** Packs the index lists and the repository has. */
   packs: number;
-  /** Packs in the repository that no index lists (left by an interrupted backup). */
+  /** Packs read whole (--read-data, or the subset chosen). */
+  packsRead: number;
+  /** Packs in the repository that no index lists (left by interrupted runs): not an error. */
   unreferencedPacks: number;
-  /** One line per problem found. */
-  errors: string[];
+  errors: CheckError[];
 }
+
+const MISSING = 'listed in the index but missing';
 
 /**
  * Verifies a repository: every index file and snapshot is signed by a registered writer and
- * loads, every tree they reach loads (and is well-formed: sorted, unique, safe names), every
- * blob they refer to is indexed among their writer's packs, every indexed pack exists; with
- * `readData`, every pack is read whole, its header compared with the index, and every blob in
- * it decrypted and checked against its ID. Problems are collected, not thrown, so one damaged
- * or forged object does not hide the next. The index is loaded here (not by the caller), so
- * that index files it skips are reported.
+ * loads, every indexed pack is present with the size its index entries make, every tree the
+ * snapshots reach loads (and is well-formed: sorted, unique, safe names), and every blob they
+ * refer to is indexed among their writer's packs; with `readData`, packs are read whole, their
+ * header compared with the index, and every blob in them decrypted and checked against its ID.
+ * Each problem is reported once, with every file and directory of every snapshot that it costs.
+ * Problems are collected, not thrown, so one damaged or forged object does not hide the next.
+ * The index is loaded here (not by the caller), so that index files it skips are reported.
  */
 export async function check(repo: Repository, opts: CheckOptions = {}): Promise<CheckResult> {
   repo.requireRead();
-  const result: CheckResult = { snapshots: 0, trees: 0, packs: 0, unreferencedPacks: 0, errors: [] };
-  const fail = (what: string, err: unknown) => {
-    if (!(err instanceof IntegrityError) && !(err instanceof ScrateError && err.exitCode === ExitCode.fatal)) throw err;
-    result.errors.push(`${what}: ${(err as Error).message}`);
-  };
-  const aborted = () => {
-    checkAborted(opts.signal);
-  };
-  await repo.loadIndex((m) => result.errors.push(m));
-
+  const found = new Found();
+  await repo.loadIndex((message, skipped) => {
+    // Other warnings are about missing packs, which are reported one by one below.
+    if (skipped) found.error('index', skipped, message);
+  });
+  const { index } = repo;
   const sizes = new Map<string, number>();
   for await (const { name, size } of repo.backend.list('data')) sizes.set(name, size);
-  for (const pack of repo.index.packs) {
-    const id = pack.id.toString('hex');
-    if (!sizes.has(id)) result.errors.push(`pack ${id.slice(0, 12)} is listed in the index but missing`);
-  }
-  const indexed = new Set(repo.index.packs.map((p) => p.id.toString('hex')));
-  for (const name of sizes.keys()) if (!indexed.has(name)) result.unreferencedPacks++;
+  const indexedEntries = indexedPacks(repo);
 
-  const seenTrees = new Set<string>();
-  const snapshots = await listSnapshots(repo, (id, err) => fail(`snapshot ${id.slice(0, 8)}`, err));
-  for (const { id, snapshot, writer } of snapshots) {
-    aborted();
-    opts.onProgress?.(`snapshot ${id.slice(0, 8)}`);
-    result.snapshots++;
-    const reader = repo.reader(writer);
-    const pending = [snapshot.tree];
-    while (pending.length) {
-      const t = pending.pop()!;
-      // A tree is a writer's: the same ID under two writers is two trees.
-      const key = `${writer.no}:${t}`;
-      if (seenTrees.has(key)) continue;
-      seenTrees.add(key);
-      aborted();
-      try {
-        for (const node of await loadTree(reader, Buffer.from(t, 'hex'))) {
-          if (node.subtree) pending.push(node.subtree.toString('hex'));
-          for (const blob of node.content ?? []) {
-            if (!reader.find(BlobType.data, blob)) result.errors.push(`blob ${blob.toString('hex').slice(0, 12)} of ${displayName(node.name)} (snapshot ${id.slice(0, 8)}) is not in the index`);
-          }
-        }
-        result.trees++;
-      } catch (err) {
-        fail(`tree ${t.slice(0, 12)} (snapshot ${id.slice(0, 8)}, writer ${Writers.label(writer)})`, err);
-      }
+  const result: CheckResult = { snapshots: 0, trees: 0, packs: 0, packsRead: 0, unreferencedPacks: 0, errors: [] };
+  const present = new Map<string, number>();
+  index.packs.forEach((pack, p) => {
+    const id = pack.id.toString('hex');
+    const size = sizes.get(id);
+    if (size === undefined) {
+      found.packError(repo, pack, 'pack-missing', MISSING);
+      return;
     }
-  }
+    present.set(id, size);
+    const { entries } = indexedEntries(p);
+    const end = entries.reduce((at, e) => Math.max(at, e.offset + e.length), 0);
+    const expected = repo.codec.packSize(end, entries.length);
+    if (size !== expected) found.packError(repo, pack, 'pack-size', `${size} bytes, but the index says ${expected}`);
+  });
+  result.packs = present.size;
+  for (const name of sizes.keys()) if (!present.has(name)) result.unreferencedPacks++;
 
   if (opts.readData) {
-    for (const pack of repo.index.packs) {
-      aborted();
-      const id = pack.id.toString('hex');
-      if (!sizes.has(id)) continue;
+    const chosen = opts.readData === true ? new Set(present.keys()) : selectPacks(present, opts.readData);
+    for (let p = 0; p < index.packs.length; p++) {
+      const id = index.packs[p]!.id.toString('hex');
+      if (!chosen.has(id)) continue;
+      checkAborted(opts.signal);
       opts.onProgress?.(`pack ${id.slice(0, 8)}`);
-      try {
-        await checkPack(repo, id, pack.writer);
-        result.packs++;
-      } catch (err) {
-        fail(`pack ${id.slice(0, 12)}`, err);
-      }
+      await found.examine(repo, id, indexedEntries(p));
     }
+    result.packsRead = chosen.size;
   }
+
+  // Their messages name them.
+  const snapshots = await listSnapshots(repo, (id, err) => found.error('snapshot', id, err.message));
+  const missingPacks = packsOfMissingBlobs(repo);
+  const lostBlob = (reader: BlobReader, type: BlobType, id: Buffer): CheckError | undefined => {
+    const loc = reader.find(type, id);
+    if (loc) return found.damagedIn(loc.pack, id);
+    const gone = missingPacks.get(blobKey(reader.writer.no, type, id));
+    if (gone) return found.packError(repo, gone, 'pack-missing', MISSING);
+    return found.error('blob-missing', id.toString('hex'), `${type === BlobType.tree ? 'tree' : 'blob'} ${id.toString('hex').slice(0, 12)} of writer ${Writers.label(reader.writer)} is not in the index`);
+  };
+  const finder = new DamageFinder<CheckError>(
+    lostBlob,
+    (reader, id, err) => lostBlob(reader, BlobType.tree, id) ?? found.error('tree', id.toString('hex'), `tree ${id.toString('hex').slice(0, 12)} (writer ${Writers.label(reader.writer)}): ${err.message}`),
+    opts.signal,
+  );
+  for (const { id, snapshot, writer } of snapshots) {
+    opts.onProgress?.(`snapshot ${id.slice(0, 8)}`);
+    result.snapshots++;
+    for (const { path, cause } of await finder.lossesBelow(repo.reader(writer), Buffer.from(snapshot.tree, 'hex'))) cause.dependents.push({ snapshot: id, path: path || '/' });
+  }
+  result.trees = finder.trees;
+  result.errors = found.errors;
   return result;
 }
 
-/** Reads a pack whole: its header must agree with the index, and every blob must decrypt to its ID under its writer's key. */
-async function checkPack(repo: Repository, id: string, writerNo: number): Promise<void> {
-  const what = `pack ${id.slice(0, 12)}`;
-  const writer = repo.writers.byNo(writerNo);
-  const { bytes, envelope, header } = await repo.loadPack(id);
-  if (!header.writer.equals(writer.id)) throw new IntegrityError(what, `its header names writer ${header.writer.toString('hex').slice(0, 8)}, the index ${Writers.label(writer)}`);
-  const packId = Buffer.from(id, 'hex');
-  const key = repo.packKey(id, envelope);
-  for (const e of header.entries) {
-    const loc = repo.index.find(e.type, e.id, writerNo);
-    if (loc?.pack.id.equals(packId) && (loc.offset !== e.offset || loc.length !== e.length || loc.rawLength !== e.rawLength || loc.compressed !== e.compressed)) {
-      throw new IntegrityError(what, `the index disagrees with the pack's header about blob ${e.id.toString('hex').slice(0, 12)}`);
-    }
-    decodeSealedBlob(key, writer.chunkIdKey, e.id, e, bytes.subarray(e.offset, e.offset + e.length), id);
+/** The problems found, each once (keyed by what it is about), and the damaged blobs of the packs read. */
+class Found {
+  private readonly byKey = new Map<string, CheckError>();
+  private readonly damaged = new Map<PackInfo, { error: CheckError; blobs: Set<string> }>();
+
+  get errors(): CheckError[] {
+    return [...this.byKey.values()];
   }
+
+  error(kind: CheckErrorKind, object: string, message: string, key = `${kind}:${object}`): CheckError {
+    let e = this.byKey.get(key);
+    if (!e) this.byKey.set(key, (e = { kind, object, message, dependents: [] }));
+    return e;
+  }
+
+  /** A pack's problem; a pack is listed per writer, and another writer's claim of it is another problem. */
+  packError(repo: Repository, pack: PackInfo, kind: CheckErrorKind, detail: string): CheckError {
+    const id = pack.id.toString('hex');
+    const claim = pack.writer === repo.writers.full?.no ? '' : ` (writer ${Writers.label(repo.writers.byNo(pack.writer))})`;
+    return this.error(kind, id, `pack ${id.slice(0, 12)}${claim}: ${detail}`, `${kind}:${pack.writer}:${id}`);
+  }
+
+  /** Reads a pack whole: a problem if anything in it is wrong, and which of its blobs are damaged. */
+  async examine(repo: Repository, id: string, indexed: IndexedPackEntries): Promise<void> {
+    try {
+      const { problems, damaged } = await readPack(repo, id, indexed);
+      if (problems.length === 0 && damaged.length === 0) return;
+      const blobs = damaged.length ? [`${damaged.length} damaged blob(s) (${damaged[0]!.why}${damaged.length > 1 ? ', …' : ''})`] : [];
+      const error = this.packError(repo, indexed.info, 'pack-damaged', [...problems, ...blobs].join('; '));
+      this.damaged.set(indexed.info, { error, blobs: new Set(damaged.map((d) => d.entry.id.toString('hex'))) });
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      // Nothing of it can be read: every blob the index lists in it is lost.
+      const error = this.packError(repo, indexed.info, 'pack-damaged', aboutPack(id, err.message));
+      this.damaged.set(indexed.info, { error, blobs: new Set(indexed.entries.map((e) => e.id.toString('hex'))) });
+    }
+  }
+
+  /** The error of a pack read whole in which this blob is damaged, if it is. */
+  damagedIn(pack: PackInfo, id: Buffer): CheckError | undefined {
+    const d = this.damaged.get(pack);
+    return d?.blobs.has(id.toString('hex')) ? d.error : undefined;
+  }
+}
+
+function blobKey(writer: number, type: BlobType, id: Uint8Array): string {
+  return `${writer}:${type}:${Buffer.from(id).toString('hex')}`;
+}
+
+/** The missing packs that listed each blob the index has lost with them. */
+function packsOfMissingBlobs(repo: Repository): Map<string, PackInfo> {
+  const { index } = repo;
+  const out = new Map<string, PackInfo>();
+  for (let n = 0; n < index.size; n++) {
+    const e = index.entry(n);
+    const pack = index.packs[e.pack]!;
+    if (pack.missing) out.set(blobKey(pack.writer, pack.type, e.id), pack);
+  }
+  return out;
 }

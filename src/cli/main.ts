@@ -10,6 +10,7 @@ import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
 import { lsCommand } from './commands/ls.js';
 import { pruneCommand } from './commands/prune.js';
+import { repairCommand } from './commands/repair.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import { unlockCommand } from './commands/unlock.js';
@@ -40,7 +41,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, pruneCommand, keyCommand, catCommand, unlockCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, repairCommand, pruneCommand, keyCommand, catCommand, unlockCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;

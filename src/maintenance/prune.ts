@@ -222,7 +222,7 @@ async function repack(repo: Repository, uses: PackUse[], used: Uint8Array, opts:
  * The entry numbers of each pack's blobs (of the first `packCount` packs): pack p's are
  * entries[starts[p] … starts[p + 1]). Four bytes an entry, sorted by counting.
  */
-function entriesByPack(repo: Repository, packCount: number): { entries: Int32Array; starts: Int32Array } {
+export function entriesByPack(repo: Repository, packCount: number): { entries: Int32Array; starts: Int32Array } {
   const { index } = repo;
   const starts = new Int32Array(packCount + 1);
   for (let n = 0; n < index.size; n++) {
@@ -239,7 +239,7 @@ function entriesByPack(repo: Repository, packCount: number): { entries: Int32Arr
   return { entries, starts };
 }
 
-function packEntries(byPack: { entries: Int32Array; starts: Int32Array }, p: number): Int32Array {
+export function packEntries(byPack: { entries: Int32Array; starts: Int32Array }, p: number): Int32Array {
   return byPack.entries.subarray(byPack.starts[p]!, byPack.starts[p + 1]!);
 }
 

@@ -151,7 +151,7 @@ export class PackWriter {
    */
   finish(): { bytes: Buffer; entries: PackEntry[]; id: Buffer; size: number } {
     const plain = HEADER_FIXED + this.entries.length * ENTRY_BYTES;
-    const padding = paddedLength(this.bytes + plain + TAG_BYTES + 4) - (this.bytes + plain + TAG_BYTES + 4);
+    const padding = packSize(this.bytes, this.entries.length) - (this.bytes + plain + TAG_BYTES + 4);
     const header = Buffer.alloc(plain + padding);
     let at = this.writer.copy(header, 0);
     header[at++] = this.type;
@@ -203,6 +203,11 @@ export class PackWriter {
     this.buffer.copy(grown, 0, 0, this.used);
     this.buffer = grown;
   }
+}
+
+/** The size of a pack whose blobs end at `blobsEnd` and whose header lists `count` of them: its header is padded to make it so. */
+export function packSize(blobsEnd: number, count: number): number {
+  return paddedLength(blobsEnd + HEADER_FIXED + count * ENTRY_BYTES + TAG_BYTES + 4);
 }
 
 /** A writer for a new pack of `type` by `writer`: a fresh key, agreed with the repository's public key. */

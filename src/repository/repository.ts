@@ -12,7 +12,7 @@ import { decompressInto } from './compression.js';
 import { checkChunkerParams, checkCompressionLevel, checkPackSize, decodeConfig, DEFAULT_CHUNKER, DEFAULT_COMPRESSION, DEFAULT_PACK_SIZE, encodeConfig, FORMAT_VERSION, isJsonConfig, readConfigAdmin, type RepoConfig } from './config.js';
 import { addKey, DEFAULT_KDF_MS, unlockKeys } from './keys.js';
 import { MAX_BLOB_BYTES, MAX_OBJECT_BYTES, MAX_TREE_BYTES, maxPackBytes } from './limits.js';
-import { blobNonce, BlobType, packKeyOf, readEnvelope, readPackHeader, type PackEntry, type PackHeader } from './pack.js';
+import { blobNonce, BlobType, packKeyOf, packSize, readEnvelope, readPackHeader, type PackEntry, type PackHeader } from './pack.js';
 import { Packer } from './packer.js';
 import { decodeObject, encodeObject, ObjectKind, type OpenedObject } from './sealed-object.js';
 import { TreePackCache } from './tree-pack-cache.js';
@@ -67,6 +67,8 @@ export interface Codec {
   packKey(envelope: Buffer, what: string): Buffer;
   readPackHeader(pack: Buffer, key: Buffer, what: string): PackHeader;
   readEnvelope(pack: Buffer, what: string): Buffer;
+  /** The size of a pack whose blobs end at `blobsEnd` and whose header lists `count` of them. */
+  packSize(blobsEnd: number, count: number): number;
   decodeIndex(body: Buffer, what: string): IndexedPack[];
 }
 
@@ -86,6 +88,7 @@ function v3Codec(keys: AccessKeys): Codec {
     },
     readPackHeader,
     readEnvelope,
+    packSize,
     decodeIndex: decodeIndexFile,
   };
 }
@@ -334,8 +337,9 @@ export class Repository {
    * file a registered writer signed (a forged or revoked one is skipped with a warning), less
    * the packs the repository no longer has (a backup then stores their blobs again, a restore
    * finds a copy stored since); for a write-only key what its own record says it stored.
+   * A warning about an index file it skipped names that file (`skipped`).
    */
-  async loadIndex(onWarning?: (message: string) => void): Promise<void> {
+  async loadIndex(onWarning?: (message: string, skipped?: string) => void): Promise<void> {
     const packs = this.listNames('data');
     packs.catch(() => undefined); // awaited below
     if (!this.canRead) {
@@ -348,7 +352,7 @@ export class Repository {
         for (const { pack, entries } of await this.loadIndexFile(name)) this.index.addPack(pack, entries);
       } catch (err) {
         if (!(err instanceof IntegrityError)) throw err;
-        onWarning?.(`${err.message}; skipped`);
+        onWarning?.(`${err.message}; skipped`, name);
       }
     }
     const missing = this.index.markMissing(new Set(await packs));
@@ -459,9 +463,12 @@ export class Repository {
     return { id: blob.id, added: await this.packer.add(type, blob) };
   }
 
-  /** Hashes (with this writer's key) and compresses a blob on this thread, trees at their own level. */
-  prepare(type: BlobType, data: Buffer): PreparedBlob {
-    return prepareBlob(this.keys.writer.chunkIdKey, data, type === BlobType.tree ? TREE_COMPRESSION : this.config.compression);
+  /**
+   * Hashes (with the key of `writer`: this key's own, or for a full key any writer's) and
+   * compresses a blob on this thread, trees at their own level.
+   */
+  prepare(type: BlobType, data: Buffer, writer: Writer = this.self): PreparedBlob {
+    return prepareBlob(writer.chunkIdKey, data, type === BlobType.tree ? TREE_COMPRESSION : this.config.compression);
   }
 
   /** Writes every pending pack and the index entries for them. Must precede saving a snapshot. */

@@ -68,6 +68,7 @@ export async function openV2(backend: Backend, password: string, configBytes: Bu
     },
     readEnvelope,
     decodeIndex,
+    packSize: (blobsEnd, count) => blobsEnd + count * ENTRY_BYTES + TAG_BYTES + 4,
     readPackHeader: (pack, key, what) => {
       const firstBlob = PACK_PREFIX_BYTES + readEnvelope(pack, what).length;
       const { plain, headerStart } = openPackHeader(pack, key, firstBlob, what);

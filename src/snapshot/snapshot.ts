@@ -37,12 +37,19 @@ export interface Snapshot {
   excludes?: string[];
   programVersion: string;
   summary?: BackupSummary;
+  /**
+   * The writer whose blobs its trees and contents are (32 hex), when that is not its signer: a
+   * snapshot a full key rewrote (`repair snapshots`) of another writer's. Only full keys may.
+   */
+  writer?: string;
+  /** The snapshot this one was rewritten from (`repair snapshots`). */
+  original?: string;
 }
 
 export interface SnapshotEntry {
   id: string;
   snapshot: Snapshot;
-  /** Who signed it: its trees and contents are that writer's blobs. */
+  /** Whose blobs its trees and contents are: its signer, or the writer a full key's snapshot names. */
   writer: Writer;
 }
 
@@ -51,17 +58,33 @@ export async function saveSnapshot(repo: Repository, sn: Snapshot): Promise<stri
 }
 
 export async function loadSnapshot(repo: Repository, id: string): Promise<SnapshotEntry> {
-  const { payload, writer } = await repo.loadObject('snapshots', ObjectKind.snapshot, id);
+  const { payload, writer: signer } = await repo.loadObject('snapshots', ObjectKind.snapshot, id);
+  let snapshot: Snapshot;
   try {
-    return { id, snapshot: parseSnapshot(payload, id), writer };
+    snapshot = parseSnapshot(payload, id);
   } catch (err) {
     // Signed, so not damage: its writer wrote it so.
     if (err instanceof IntegrityError) throw new RefusedError(`snapshot ${id.slice(0, 8)}`, err.message.replace(/^snapshot \w+: /, ''));
     throw err;
   }
+  return { id, snapshot, writer: blobWriter(repo, id, snapshot, signer) };
+}
+
+/**
+ * Whose blobs a snapshot refers to: its signer's, or the writer it names, which only a full
+ * key's snapshot may (a write-only writer naming another would reach blobs it cannot name).
+ */
+function blobWriter(repo: Repository, id: string, sn: Snapshot, signer: Writer): Writer {
+  if (sn.writer === undefined) return signer;
+  const refused = (detail: string) => new RefusedError(`snapshot ${id.slice(0, 8)}`, detail);
+  if (signer.access !== 'full') throw refused(`names writer ${sn.writer.slice(0, 8)}, which only a full key may`);
+  const named = repo.writers.get(Buffer.from(sn.writer, 'hex'));
+  if (!named) throw refused(`names an unknown writer ${sn.writer.slice(0, 8)}`);
+  return named;
 }
 
 const HEX_ID = /^[0-9a-f]{64}$/;
+const WRITER_ID = /^[0-9a-f]{32}$/;
 /** As toISOString() writes times: any other form (which Date.parse might take) is refused. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const SUMMARY_NUMBERS = ['filesNew', 'filesChanged', 'filesUnmodified', 'dirs', 'bytesProcessed', 'bytesRead', 'blobsAdded', 'dataAdded', 'dataStored', 'errors'] as const;
@@ -82,13 +105,15 @@ export function parseSnapshot(json: Buffer, id: string): Snapshot {
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not an object');
   const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
-  const { time, tree, paths, hostname, username, uid, gid, tags, parent, excludes, programVersion, summary } = j;
+  const { time, tree, paths, hostname, username, uid, gid, tags, parent, excludes, programVersion, summary, writer, original } = j;
   if (typeof time !== 'string' || !ISO_TIME.test(time) || !Number.isFinite(Date.parse(time))) throw bad('bad time');
   if (typeof tree !== 'string' || !HEX_ID.test(tree)) throw bad('bad tree ID');
   if (!strings(paths) || !strings(tags) || typeof hostname !== 'string' || typeof username !== 'string') throw bad('malformed');
   if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw bad('bad owner');
   if (parent !== undefined && (typeof parent !== 'string' || !HEX_ID.test(parent))) throw bad('bad parent');
   if (excludes !== undefined && !strings(excludes)) throw bad('bad excludes');
+  if (writer !== undefined && (typeof writer !== 'string' || !WRITER_ID.test(writer))) throw bad('bad writer');
+  if (original !== undefined && (typeof original !== 'string' || !HEX_ID.test(original))) throw bad('bad original');
   const sn: Snapshot = { time, tree, paths, hostname, username, uid: uid as number, gid: gid as number, tags, programVersion: typeof programVersion === 'string' ? programVersion : '' };
   if (parent !== undefined) sn.parent = parent;
   if (excludes !== undefined) sn.excludes = excludes;
@@ -98,6 +123,8 @@ export function parseSnapshot(json: Buffer, id: string): Snapshot {
     for (const k of SUMMARY_NUMBERS) kept[k] = Number.isFinite(from[k]) ? (from[k] as number) : 0;
     sn.summary = kept;
   }
+  if (writer !== undefined) sn.writer = writer;
+  if (original !== undefined) sn.original = original;
   return sn;
 }
 

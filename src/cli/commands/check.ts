@@ -1,27 +1,80 @@
-import { Command } from 'commander';
-import { check } from '../../checker/checker.js';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { check, type CheckResult } from '../../checker/checker.js';
+import { MAX_GROUPS, type ReadSubset } from '../../checker/subset.js';
 import { ExitCode } from '../../errors.js';
 import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
+import type { Output } from '../output.js';
+import { sizeOption } from '../parse.js';
+
+interface CheckFlags {
+  readData?: boolean;
+  readDataSubset?: ReadSubset;
+}
+
+/** restic's three forms: `n/t` (group n of t, by pack ID), `x%` (at random), or a size (at random). */
+function readDataSubsetOption(value: string): ReadSubset {
+  const group = /^(\d+)\/(\d+)$/.exec(value.trim());
+  if (group) {
+    const [part, of] = [Number(group[1]), Number(group[2])];
+    if (part < 1 || part > of || of > MAX_GROUPS) throw new InvalidArgumentError(`n/t with 1 <= n <= t <= ${MAX_GROUPS}`);
+    return { part, of };
+  }
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(value.trim());
+  if (percent) {
+    const p = Number(percent[1]);
+    if (p <= 0 || p > 100) throw new InvalidArgumentError('a share above 0% and at most 100%');
+    return { percent: p };
+  }
+  const bytes = sizeOption(value);
+  if (bytes <= 0) throw new InvalidArgumentError('a size above 0');
+  return { bytes };
+}
 
 export function checkCommand(context: (cmd: Command) => Context): Command {
   return new Command('check')
-    .description('verify the repository: snapshots, trees, index and packs (--read-data: every blob)')
+    .description('verify the repository (snapshots, trees, index, packs) and name the files of each snapshot that a problem costs')
     .option('--read-data', 'also download every pack and verify every blob in it')
-    .action(async (flags: { readData?: boolean }, cmd: Command) => {
+    .addOption(
+      new Option('--read-data-subset <subset>', 'read only some packs: "n/t" (group n of t, by pack ID: t runs read every pack once), "x%" or a size such as 500M (packs at random)')
+        .argParser(readDataSubsetOption)
+        .conflicts('readData'),
+    )
+    .action(async (flags: CheckFlags, cmd: Command) => {
       const ctx = context(cmd);
       const { out } = ctx;
+      const readData = flags.readDataSubset ?? flags.readData;
       const result = await withRepository(
         ctx,
         'shared',
-        (repo, session) => check(repo, { readData: flags.readData, signal: session.signal, onProgress: out.showsProgress ? (w) => out.progress(`checking ${w}`) : undefined }).finally(() => out.stopProgress()),
+        (repo, session) => check(repo, { readData, signal: session.signal, onProgress: out.showsProgress ? (w) => out.progress(`checking ${w}`) : undefined }).finally(() => out.stopProgress()),
         { index: false },
       );
       if (out.json) out.result(result);
-      // The checker's messages name files of the repository's trees as they are.
-      for (const e of result.errors) out.warn(displayName(e));
-      out.info(`${result.snapshots} snapshots, ${result.trees} trees${flags.readData ? `, ${result.packs} packs read` : ''}; ${result.errors.length} error(s)`);
-      if (result.unreferencedPacks) out.info(`${result.unreferencedPacks} pack(s) are not in any index (left by an interrupted backup; harmless)`);
+      else report(out, result, !!readData);
       if (result.errors.length) process.exitCode = ExitCode.fatal;
     });
+}
+
+function report(out: Output, result: CheckResult, readData: boolean): void {
+  const lost = new Set<string>();
+  const hurt = new Set<string>();
+  for (const e of result.errors) {
+    // The checker's messages name files of the repository's trees as they are.
+    out.warn(displayName(e.message));
+    for (const d of e.dependents) {
+      out.warn(`  needed by snapshot ${d.snapshot.slice(0, 8)}: ${displayName(d.path)}`);
+      lost.add(`${d.snapshot}\0${d.path}`);
+      hurt.add(d.snapshot);
+    }
+  }
+  out.info(`${result.snapshots} snapshots, ${result.trees} trees, ${result.packs} packs${readData ? ` (${result.packsRead} read)` : ''}; ${result.errors.length} error(s)`);
+  if (lost.size) out.info(`${lost.size} file(s) or directories in ${hurt.size} snapshot(s) are damaged or lost`);
+  const kinds = new Set(result.errors.map((e) => e.kind));
+  if (kinds.has('pack-missing') || kinds.has('pack-damaged') || kinds.has('pack-size')) {
+    out.info('`scrate repair packs ID…` keeps what can be read of those packs and drops them from the index');
+  }
+  if (kinds.has('index') || (kinds.has('blob-missing') && result.unreferencedPacks)) out.info('`scrate repair index` rebuilds the index from the packs');
+  if (lost.size) out.info('`scrate backup` stores again what still exists; `scrate repair snapshots` rewrites the snapshots without what is lost');
+  if (result.unreferencedPacks) out.info(`note: ${result.unreferencedPacks} pack(s) are not in any index (left by interrupted runs; \`scrate prune\` removes them)`);
 }
