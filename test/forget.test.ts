@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { formatDuration, parseDuration } from '../src/forget/duration.js';
+import { groupSnapshots, parseGroupBy } from '../src/forget/group.js';
+import { isoWeek, parseLocalTime } from '../src/forget/local-time.js';
+import { applyPolicy, parseTagList, type Policy } from '../src/forget/policy.js';
+
+/** What restic 0.14 decided, recorded by test/fixtures/forget/make-fixture.sh. */
+interface Fixture {
+  generated: string;
+  zones: {
+    tz: string;
+    snapshots: { id: string; time: string; hostname: string; paths: string[]; tags: string[] }[];
+    cases: { args: string[]; groups: ResticGroup[] }[];
+  }[];
+  times: { tz: string; input: string; time: string | null }[];
+}
+
+/** A group as `forget --json` prints it; the fixture keeps restic's snapshot IDs. */
+interface ForgetGroup<S, R> {
+  tags: string[] | null;
+  host: string;
+  paths: string[] | null;
+  keep: S[];
+  remove: S[];
+  reasons: R[];
+}
+type ResticGroup = ForgetGroup<string, { id: string; matches: string[]; counters: Record<string, number> }>;
+
+const fixture = JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../test/fixtures/forget/restic-cases.json', import.meta.url)), 'utf8')) as Fixture;
+
+/** Runs `fn` with the process in time zone `tz` (Node applies an assigned TZ at once). */
+function inZone<T>(tz: string, fn: () => T): T {
+  const before = process.env['TZ'];
+  process.env['TZ'] = tz;
+  try {
+    return fn();
+  } finally {
+    if (before === undefined) delete process.env['TZ'];
+    else process.env['TZ'] = before;
+  }
+}
+
+const COUNTS: Record<string, 'last' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly'> = {
+  '--keep-last': 'last',
+  '--keep-hourly': 'hourly',
+  '--keep-daily': 'daily',
+  '--keep-weekly': 'weekly',
+  '--keep-monthly': 'monthly',
+  '--keep-yearly': 'yearly',
+};
+const DURATIONS: Record<string, 'within' | 'withinHourly' | 'withinDaily' | 'withinWeekly' | 'withinMonthly' | 'withinYearly'> = {
+  '--keep-within': 'within',
+  '--keep-within-hourly': 'withinHourly',
+  '--keep-within-daily': 'withinDaily',
+  '--keep-within-weekly': 'withinWeekly',
+  '--keep-within-monthly': 'withinMonthly',
+  '--keep-within-yearly': 'withinYearly',
+};
+
+/** restic's forget flags (each with a value) as a policy and a grouping. */
+function parseArgs(args: string[]): { policy: Policy; groupBy: string } {
+  const policy: Policy = { tags: [] };
+  let groupBy = 'host,paths';
+  for (let i = 0; i < args.length; i += 2) {
+    const [flag, value] = [args[i]!, args[i + 1]!];
+    if (flag in COUNTS) policy[COUNTS[flag]!] = Number(value);
+    else if (flag in DURATIONS) policy[DURATIONS[flag]!] = parseDuration(value);
+    else if (flag === '--keep-tag') policy.tags!.push(parseTagList(value));
+    else if (flag === '--group-by') groupBy = value;
+    else throw new Error(`fixture flag ${flag}`);
+  }
+  return { policy, groupBy };
+}
+
+const groupName = (g: { host: string; paths: string[] | null; tags: string[] | null }) => JSON.stringify([g.host, g.paths, g.tags]);
+
+describe('forget policy: the decisions of restic 0.14', () => {
+  for (const zone of fixture.zones) {
+    const snapshots = zone.snapshots.map((s) => ({ ...s, time: Date.parse(s.time) }));
+    for (const c of zone.cases) {
+      test(`TZ=${zone.tz} ${c.args.map((a) => (a === '' ? "''" : a)).join(' ')}`, () => {
+        const { policy, groupBy } = parseArgs(c.args);
+        const ours = inZone(zone.tz, () =>
+          groupSnapshots(snapshots, parseGroupBy(groupBy)).map(({ key, snapshots: list }) => {
+            const d = applyPolicy(list, policy, Date.parse(fixture.generated));
+            return { ...key, keep: d.keep.map((s) => s.id), remove: d.remove.map((s) => s.id), reasons: d.reasons.map((r) => ({ id: r.snapshot.id, matches: r.matches, counters: r.counters })) };
+          }),
+        );
+        const restic = [...c.groups].sort((a, b) => (groupName(a) < groupName(b) ? -1 : 1));
+        assert.deepEqual(ours.map(groupName), restic.map(groupName));
+        ours.forEach((g, i) => assert.deepEqual(g, restic[i], `group ${groupName(g)}`));
+      });
+    }
+  }
+
+  test('the fixture covers what it claims: week 53, DST changes, a future snapshot, every grouping', () => {
+    const berlin = fixture.zones.find((z) => z.tz === 'Europe/Berlin')!;
+    const reasons = new Set(berlin.cases.flatMap((c) => c.groups.flatMap((g) => g.reasons.flatMap((r) => r.matches.map((m) => m.replace(/ [^ ]*$/, ''))))));
+    for (const r of ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly', 'within', 'hourly within', 'daily within', 'weekly within', 'monthly within', 'yearly within', 'has tags']) {
+      assert.ok(reasons.has(r) || reasons.has(`${r} snapshot`), r);
+    }
+    const groupings = new Set(berlin.cases.map((c) => (c.args.includes('--group-by') ? c.args[c.args.indexOf('--group-by') + 1] : 'host,paths')));
+    assert.deepEqual([...groupings].sort(), ['', 'host', 'host,paths', 'host,paths,tags', 'paths', 'tags']);
+    const times = berlin.snapshots.map((s) => s.time);
+    for (const t of ['2021-01-01T', '2021-03-28T03:', '2021-10-31T02:40:00+02:00', '2021-10-31T02:20:00+01:00', '2099-', '2015-12-31T', '2026-01-01T']) {
+      assert.ok(times.some((x) => x.startsWith(t)), t);
+    }
+    for (const zone of fixture.zones) assert.equal(new Set(zone.snapshots.map((s) => Date.parse(s.time))).size, zone.snapshots.length, 'no two snapshots at one time: restic orders those as it lists them');
+  });
+});
+
+describe('forget policy: parts', () => {
+  test('durations as restic parses and prints them', () => {
+    assert.deepEqual(parseDuration('2y5m7d3h'), { years: 2, months: 5, days: 7, hours: 3 });
+    assert.deepEqual(parseDuration(' 1d2d '), { years: 0, months: 0, days: 2, hours: 0 });
+    assert.deepEqual(parseDuration('-3h'), { years: 0, months: 0, days: 0, hours: -3 });
+    assert.equal(formatDuration(parseDuration('3h1y')), '1y3h');
+    assert.throws(() => parseDuration('2x'), /invalid unit "x" found after number 2/);
+    assert.throws(() => parseDuration('2'), /no unit found after number 2/);
+    assert.throws(() => parseDuration('d'), /no number found/);
+    assert.throws(() => parseDuration('1d 2h'), /no number found/);
+  });
+
+  test('ISO weeks at the turn of the year, as Go counts them', () => {
+    const cases: [string, number, number][] = [
+      ['2015-12-31', 2015, 53], ['2016-01-03', 2015, 53], ['2016-01-04', 2016, 1], ['2020-12-31', 2020, 53], ['2021-01-03', 2020, 53],
+      ['2024-12-29', 2024, 52], ['2024-12-30', 2025, 1], ['2025-12-29', 2026, 1], ['2026-12-31', 2026, 53], ['2027-01-03', 2026, 53], ['2008-12-29', 2009, 1],
+    ];
+    for (const [date, year, week] of cases) {
+      const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+      assert.deepEqual(isoWeek({ year: y, month: m, day: d }), { year, week }, date);
+    }
+  });
+
+  test('--group-by as restic takes it', () => {
+    assert.deepEqual(parseGroupBy('host,paths'), { host: true, paths: true, tags: false });
+    assert.deepEqual(parseGroupBy('tag,hosts,path'), { host: true, paths: true, tags: true });
+    assert.deepEqual(parseGroupBy(''), { host: false, paths: false, tags: false });
+    assert.throws(() => parseGroupBy('host,bogus'), /unknown grouping option: 'bogus'/);
+  });
+
+  test('backup --time: local times as restic 0.14 took them, skipped and repeated DST hours included', () => {
+    assert.ok(fixture.times.some((t) => t.time === null) && fixture.times.some((t) => t.input.includes(' 3:')));
+    for (const t of fixture.times) {
+      const ours = inZone(t.tz, () => parseLocalTime(t.input));
+      assert.equal(ours === undefined ? null : new Date(ours).toISOString(), t.time === null ? null : new Date(Date.parse(t.time)).toISOString(), `TZ=${t.tz} ${JSON.stringify(t.input)}`);
+    }
+  });
+
+  test('an empty policy keeps everything', () => {
+    const d = applyPolicy([{ id: 'a', time: 1, tags: [] }], {}, Date.now());
+    assert.deepEqual(d.remove, []);
+    assert.deepEqual(d.reasons[0]!.matches, ['policy is empty']);
+  });
+});
