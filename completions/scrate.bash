@@ -12,7 +12,7 @@ _scrate() {
   case "$cmd" in
     "") words="-V --version -r --repo -o --option --no-cache --password-file --password-command --insecure-no-password --json -q --quiet -v --verbose --debug init backup snapshots ls restore dump check key cat unlock" ;;
     init) words="--chunk-min --chunk-avg --chunk-max --compression" ;;
-    backup) words="--tag --host --parent --force -e --exclude --exclude-file -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command" ;;
+    backup) words="--tag --host --time --parent --force -e --exclude --exclude-file -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command" ;;
     snapshots) words="--host --path --tag" ;;
     ls) words="-l --long --host --path --tag" ;;
     restore) words="-t --target -i --include -e --exclude --overwrite --numeric-owner --allow-privileged --verify --host --path --tag" ;;

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { formatDuration, parseDuration } from '../src/forget/duration.js';
 import { groupSnapshots, parseGroupBy } from '../src/forget/group.js';
 import { isoWeek, parseLocalTime } from '../src/forget/local-time.js';
 import { applyPolicy, parseTagList, type Policy } from '../src/forget/policy.js';
+import { assertCleanError, cliEnv, scrate } from './helpers/cli.js';
+import { scratch } from './helpers/repo.js';
 
 /** What restic 0.14 decided, recorded by test/fixtures/forget/make-fixture.sh. */
 interface Fixture {
@@ -154,5 +157,48 @@ describe('forget policy: parts', () => {
     const d = applyPolicy([{ id: 'a', time: 1, tags: [] }], {}, Date.now());
     assert.deepEqual(d.remove, []);
     assert.deepEqual(d.reasons[0]!.matches, ['policy is empty']);
+  });
+});
+
+describe('scrate backup --time', () => {
+  let tmp: ReturnType<typeof scratch>;
+  let repo: string;
+  let src: string;
+  let env: NodeJS.ProcessEnv;
+  let hostEnv: NodeJS.ProcessEnv;
+  const ids = new Map<string, string>();
+
+  before(() => {
+    tmp = scratch('forget');
+    repo = path.join(tmp.dir, 'repo');
+    src = path.join(tmp.dir, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'f'), 'forget me not\n');
+    env = cliEnv(repo, { TZ: 'Europe/Berlin', XDG_CACHE_HOME: path.join(tmp.dir, 'cache-full') });
+    hostEnv = cliEnv(repo, { TZ: 'Europe/Berlin', SCRATE_PASSWORD: 'host password', XDG_CACHE_HOME: path.join(tmp.dir, 'cache-host') });
+  });
+  after(() => tmp.cleanup());
+
+  test('backup --time dates the snapshot as restic does; a malformed time is one line, exit 1', () => {
+    assert.equal(scrate(['init'], env).code, 0);
+    // 02:30 did not happen in Berlin that night: restic (Go) takes 03:30 summer time.
+    for (const [name, time] of [['d1', '2021-03-27 10:00:00'], ['d2', '2021-03-28 02:30:00'], ['d3', '2021-03-28 09:00:00'], ['d4', '2021-03-29 10:00:00']]) {
+      const r = scrate(['backup', '--time', time!, '--tag', name!, src, '--json'], env);
+      assert.equal(r.code, 0, r.stderr);
+      ids.set(name!, JSON.parse(r.stdout).snapshotId);
+    }
+    const list = JSON.parse(scrate(['snapshots', '--json'], env).stdout) as { id: string; time: string }[];
+    assert.deepEqual(list.map((s) => s.time), ['2021-03-27T09:00:00.000Z', '2021-03-28T01:30:00.000Z', '2021-03-28T07:00:00.000Z', '2021-03-29T08:00:00.000Z']);
+    assertCleanError(scrate(['backup', '--time', '2021-02-30 10:00:00', src], env), 1, /--time .*local time/);
+    assertCleanError(scrate(['backup', '--time', '2021-01-02T03:04:05Z', src], env), 1, /--time/);
+  });
+
+  test('a write-only key dates its snapshots too, but not over a day ahead', () => {
+    fs.writeFileSync(path.join(tmp.dir, 'wo.pass'), 'host password\n');
+    assert.equal(scrate(['key', 'add', '--write-only', '--host', 'web1', '--new-password-file', path.join(tmp.dir, 'wo.pass')], env).code, 0);
+    assertCleanError(scrate(['backup', '--time', '2099-01-01 00:00:00', src], hostEnv), 1, /write-only key cannot date a snapshot over a day ahead/);
+    const r = scrate(['backup', '--time', '2021-03-29 11:00:00', src, '--json'], hostEnv);
+    assert.equal(r.code, 0, r.stderr);
+    ids.set('web1', JSON.parse(r.stdout).snapshotId);
   });
 });
