@@ -8,7 +8,7 @@ import { groupSnapshots, parseGroupBy } from '../src/forget/group.js';
 import { isoWeek, parseLocalTime } from '../src/forget/local-time.js';
 import { applyPolicy, parseTagList, type Policy } from '../src/forget/policy.js';
 import { assertCleanError, cliEnv, scrate } from './helpers/cli.js';
-import { scratch } from './helpers/repo.js';
+import { listObjects, scratch } from './helpers/repo.js';
 
 /** What restic 0.14 decided, recorded by test/fixtures/forget/make-fixture.sh. */
 interface Fixture {
@@ -21,7 +21,7 @@ interface Fixture {
   times: { tz: string; input: string; time: string | null }[];
 }
 
-/** A group as `forget --json` prints it; the fixture keeps restic's snapshot IDs. */
+/** A group as `forget --json` prints it: the fixture keeps restic's snapshot IDs, the tests read scrate's snapshots whole. */
 interface ForgetGroup<S, R> {
   tags: string[] | null;
   host: string;
@@ -31,6 +31,8 @@ interface ForgetGroup<S, R> {
   reasons: R[];
 }
 type ResticGroup = ForgetGroup<string, { id: string; matches: string[]; counters: Record<string, number> }>;
+type Shown = { id: string; time: string; writer: { access: string } };
+type ScrateGroup = ForgetGroup<Shown, { snapshot: Shown; matches: string[]; counters: object }>;
 
 const fixture = JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../test/fixtures/forget/restic-cases.json', import.meta.url)), 'utf8')) as Fixture;
 
@@ -160,13 +162,15 @@ describe('forget policy: parts', () => {
   });
 });
 
-describe('scrate backup --time', () => {
+describe('scrate forget and backup --time', () => {
   let tmp: ReturnType<typeof scratch>;
   let repo: string;
   let src: string;
   let env: NodeJS.ProcessEnv;
   let hostEnv: NodeJS.ProcessEnv;
   const ids = new Map<string, string>();
+  const objects = (type: string) => listObjects(repo).filter((o) => o.startsWith(`${type}/`));
+  const snapshotNames = () => objects('snapshots').map((o) => o.slice('snapshots/'.length)).sort();
 
   before(() => {
     tmp = scratch('forget');
@@ -200,5 +204,53 @@ describe('scrate backup --time', () => {
     const r = scrate(['backup', '--time', '2021-03-29 11:00:00', src, '--json'], hostEnv);
     assert.equal(r.code, 0, r.stderr);
     ids.set('web1', JSON.parse(r.stdout).snapshotId);
+  });
+
+  test('forget refuses a write-only key, and runs without a policy or IDs no more than restic 0.17 does', () => {
+    assertCleanError(scrate(['forget', '--keep-last', '1'], hostEnv), 1, /write-only/);
+    assertCleanError(scrate(['forget'], env), 1, /no policy was specified/);
+    assertCleanError(scrate(['forget', '--keep-within', '2x'], env), 1, /invalid unit "x"/);
+    assertCleanError(scrate(['forget', '--keep-last', '1', '--group-by', 'bogus'], env), 1, /unknown grouping option: 'bogus'/);
+  });
+
+  test('--dry-run decides and removes nothing', () => {
+    const before = listObjects(repo);
+    const r = scrate(['forget', '--keep-daily', '2', '--dry-run'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^snapshots for \(host \[.+\], paths \[.+\]\):$/m);
+    assert.match(r.stdout, /^keep 2 snapshots:$/m);
+    assert.match(r.stdout, /daily snapshot/);
+    assert.match(r.stdout, /^remove 2 snapshots:$/m);
+    assert.match(r.stdout, new RegExp(`^\\{${[ids.get('d1')!, ids.get('d2')!].map((i) => i.slice(0, 8)).sort().join(' ')}\\}$`, 'm'));
+    assert.deepEqual(listObjects(repo).filter((o) => !o.startsWith('locks/')), before);
+  });
+
+  test('a policy removes exactly the snapshot objects restic would, of every writer, and nothing else', () => {
+    const packs = objects('data');
+    const index = objects('index');
+    const r = scrate(['forget', '--keep-last', '1', '--keep-tag', 'd1', '--group-by', 'host', '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const groups = JSON.parse(r.stdout) as ScrateGroup[];
+    assert.deepEqual(groups.map((g) => Object.keys(g)), [0, 1].map(() => ['tags', 'host', 'paths', 'keep', 'remove', 'reasons']));
+    const full = groups.find((g) => g.host !== 'web1')!;
+    assert.deepEqual([full.tags, full.paths], [null, null]);
+    assert.deepEqual(full.keep.map((s) => s.id), [ids.get('d4'), ids.get('d1')]);
+    assert.deepEqual(full.remove.map((s) => s.id), [ids.get('d3'), ids.get('d2')]);
+    assert.deepEqual(full.reasons.map((x) => [x.snapshot.id, x.matches, x.counters]), [[ids.get('d4'), ['last snapshot'], {}], [ids.get('d1'), ['has tags [d1]'], {}]]);
+    assert.deepEqual([full.keep[0]!.time, full.keep[0]!.writer.access], ['2021-03-29T08:00:00.000Z', 'full']);
+    const web1 = groups.find((g) => g.host === 'web1')!;
+    assert.deepEqual([web1.keep.map((s) => s.writer.access), web1.remove], [['write-only'], []]);
+    assert.deepEqual(snapshotNames(), [ids.get('d1')!, ids.get('d4')!, ids.get('web1')!].sort());
+    assert.deepEqual(objects('data'), packs);
+    assert.deepEqual(objects('index'), index);
+    assert.equal(scrate(['check'], env).code, 0);
+  });
+
+  test('explicit IDs remove just those, of any writer; an unknown one is skipped with a warning', () => {
+    const r = scrate(['forget', ids.get('web1')!.slice(0, 10), 'deadbeef'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^warning: ignoring deadbeef: no snapshot deadbeef$/m);
+    assert.match(r.stdout, /^removed 1 snapshot$/m);
+    assert.deepEqual(snapshotNames(), [ids.get('d1')!, ids.get('d4')!].sort());
   });
 });
