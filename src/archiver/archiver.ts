@@ -43,6 +43,8 @@ export interface BackupOptions {
   asDevice?: boolean;
   /** How to chunk devices and disk images (files always use content-defined chunks). */
   chunker?: ChunkerKind;
+  /** The snapshot's time (by default when the backup started); it also orders snapshots, as parents and for `latest`. */
+  time?: Date;
   /** Instead of paths: one file read from a stream (--stdin, --stdin-from-command). */
   stream?: StreamSource;
   signal?: AbortSignal;
@@ -89,6 +91,9 @@ const BYTES_IN_FLIGHT = 4 * 1024 * 1024;
  */
 const STALE_TEMPORARY_MS = 24 * 60 * 60 * 1000;
 
+/** How far ahead full keys accept a write-only writer's snapshot time (checkClaims in snapshot.ts). */
+const WRITE_ONLY_FUTURE_MS = 24 * 3600 * 1000;
+
 /** The walk gives the event loop a turn this often (the pool's answers, I/O): see EventLoopTurns. */
 const WALK_TURN_MS = 2;
 
@@ -128,6 +133,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const own = repo.keys.hostname;
   if (own !== undefined && opts.host !== undefined && opts.host !== own) throw new ScrateError(`this write-only key backs up host ${own} only`, ExitCode.fatal, 'leave out --host');
   const host = opts.host ?? own ?? os.hostname();
+  if (opts.time && !repo.canRead && opts.time.getTime() > Date.now() + WRITE_ONLY_FUTURE_MS) {
+    throw new ScrateError(`a write-only key cannot date a snapshot over a day ahead (${opts.time.toISOString()})`, ExitCode.fatal, 'full keys would refuse it');
+  }
   const parent = stream ? undefined : await chooseParent(repo, opts, host, sources);
   // A write-only key keeps the trees it stores in its record: they are the next backup's parent.
   const treeLog = repo.record && !opts.dryRun ? new TreeLog() : undefined;
@@ -156,7 +164,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   run.summary.end = new Date().toISOString();
   const user = os.userInfo();
   const snapshot: Snapshot = {
-    time: run.summary.start,
+    time: opts.time?.toISOString() ?? run.summary.start,
     tree: tree.toString('hex'),
     paths: sources,
     hostname: host,

@@ -6,6 +6,7 @@ import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
 import { checkCommand } from './commands/check.js';
 import { dumpCommand } from './commands/dump.js';
+import { forgetCommand } from './commands/forget.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
 import { lsCommand } from './commands/ls.js';
@@ -41,7 +42,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, repairCommand, pruneCommand, keyCommand, catCommand, unlockCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, repairCommand, keyCommand, catCommand, unlockCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;

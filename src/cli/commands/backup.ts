@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
@@ -10,6 +10,7 @@ import { backup } from '../../archiver/archiver.js';
 import { Excludes } from '../../archiver/excludes.js';
 import { ExitCode } from '../../errors.js';
 import { checkCompressionLevel } from '../../repository/config.js';
+import { parseLocalTime } from '../../forget/local-time.js';
 import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
@@ -30,6 +31,14 @@ interface BackupFlags {
   stdin?: boolean;
   stdinFilename: string;
   stdinFromCommand?: boolean;
+  time?: Date;
+}
+
+/** restic's `--time`: a local time, a DST change's skipped or repeated hour taken as restic takes it. */
+function timeOption(value: string): Date {
+  const ms = parseLocalTime(value);
+  if (ms === undefined) throw new InvalidArgumentError('expected a local time as "2006-01-02 15:04:05"');
+  return new Date(ms);
 }
 
 export function backupCommand(context: (cmd: Command) => Context): Command {
@@ -38,6 +47,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
     .argument('[path...]', 'files, directories or block devices to back up (with --stdin-from-command: the command and its arguments)')
     .option('--tag <tag>', 'tag the snapshot (repeatable)', collect, [])
     .option('--host <name>', 'record this host name instead of the real one')
+    .option('--time <time>', 'the snapshot\'s time, local, as "2012-11-01 22:08:41" (default: now)', timeOption)
     .option('--parent <snapshot>', 'compare against this snapshot instead of the latest of the same paths')
     .option('--force', 're-read every file, even unchanged ones')
     .option('-e, --exclude <pattern>', 'skip matching paths (repeatable)', collect, [])
@@ -65,6 +75,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
           chunker: flags.chunker,
           tags: flags.tag,
           host: flags.host,
+          time: flags.time,
           parent: flags.parent,
           force: flags.force,
           excludes,
