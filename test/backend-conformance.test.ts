@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { backup } from '../src/archiver/archiver.js';
 import { AlreadyExistsError, NotFoundError, type Backend } from '../src/backend/backend.js';
 import { openBackend } from '../src/backend/open.js';
-import { TransientError } from '../src/backend/retry.js';
+import { RetryBackend, TransientError } from '../src/backend/retry.js';
 import { S3Backend } from '../src/backend/s3.js';
 import { parseS3Location } from '../src/backend/s3-location.js';
 import { Repository } from '../src/repository/repository.js';
@@ -94,6 +94,34 @@ for (const target of targets) {
       await assert.rejects(b.save('config', 'config', Buffer.from('second'), { create: true }), AlreadyExistsError);
       assert.equal((await b.load('config', 'config')).toString(), 'first');
       assert.equal(isS3 || fs.readdirSync(target.location('create')).every((f) => !f.startsWith('.tmp-')), true, 'no temporary file left');
+    });
+
+    test('a create whose answer was lost counts as done when the object holds its bytes, and only then', async () => {
+      const inner = await open('lost-answer');
+      await inner.create();
+      let fault: 'after' | 'before' | null = 'after';
+      const lossy: Backend = {
+        location: inner.location,
+        connections: inner.connections,
+        exists: () => inner.exists(),
+        create: () => inner.create(),
+        save: async (type, name, data, opts) => {
+          const f = fault;
+          fault = null;
+          if (f === 'before') throw new TransientError('connection reset before the request was sent');
+          await inner.save(type, name, data, opts);
+          if (f === 'after') throw new TransientError('connection reset before the answer came');
+        },
+        load: (type, name, opts) => inner.load(type, name, opts),
+        stat: (type, name) => inner.stat(type, name),
+        list: (type) => inner.list(type),
+        remove: (type, name) => inner.remove(type, name),
+      };
+      const b = new RetryBackend(lossy, { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 });
+      await b.save('config', 'config', Buffer.from('mine'), { create: true });
+      fault = 'before';
+      await assert.rejects(b.save('config', 'config', Buffer.from('theirs'), { create: true }), AlreadyExistsError);
+      assert.equal((await inner.load('config', 'config')).toString(), 'mine');
     });
 
     test('listings past 1000 objects', async () => {

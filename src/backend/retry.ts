@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScrateError } from '../errors.js';
-import type { Backend, ObjectOptions, ObjectType } from './backend.js';
+import { AlreadyExistsError, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
 
 /** A failure that may pass: a 5xx, throttling, a timeout, a reset connection, a short body. */
 export class TransientError extends Error {
@@ -67,7 +67,29 @@ export class RetryBackend implements Backend {
   }
 
   save(type: ObjectType, name: string, data: Uint8Array, opts?: ObjectOptions): Promise<void> {
-    return this.retry(`saving ${type}/${name}`, () => this.inner.save(type, name, data, opts));
+    if (!opts?.create) return this.retry(`saving ${type}/${name}`, () => this.inner.save(type, name, data, opts));
+    return this.createOnce(type, name, data, opts);
+  }
+
+  /**
+   * A create whose answer was lost may have landed: the next attempt then finds the object.
+   * It counts as ours only when it holds our bytes exactly (a config carries a fresh random ID,
+   * so another client's never does).
+   */
+  private async createOnce(type: ObjectType, name: string, data: Uint8Array, opts: ObjectOptions): Promise<void> {
+    let mayHaveLanded = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.inner.save(type, name, data, opts);
+      } catch (err) {
+        if (err instanceof AlreadyExistsError && mayHaveLanded) {
+          const found = await this.load(type, name);
+          if (found.equals(data)) return;
+        }
+        await this.backOff(`saving ${type}/${name}`, attempt, err);
+        mayHaveLanded = true;
+      }
+    }
   }
 
   load(type: ObjectType, name: string, opts?: ObjectOptions): Promise<Buffer> {
