@@ -87,7 +87,7 @@ describe('attacks by a write-only host', () => {
     // The full key's own snapshot must still read: its blobs are in its own, signed index file.
     await loadTree(victim.reader(victim.self), Buffer.from(snapshot.tree, 'hex'));
     // What check reports is the host's claims, by the host's name, and nothing is lost.
-    const { errors } = await check(victim);
+    const { errors } = await check(await openRepo(s.dir, PASSWORD, { index: false }));
     assert.equal(errors.length, packs.length);
     for (const e of errors) {
       assert.equal(e.kind, 'pack-size');
@@ -174,7 +174,7 @@ describe('attacks by a write-only host', () => {
     await wo.flush();
     const own = await backup(await s.wo(), { paths: [s.src] });
     await saveSnapshot(await s.wo(), { ...own.snapshot, tree: id.toString('hex') });
-    const { errors, snapshots } = await check(await openRepo(s.dir));
+    const { errors, snapshots } = await check(await openRepo(s.dir, PASSWORD, { index: false }));
     assert.equal(snapshots, 3);
     assert.equal(errors.length, 1, errors.map((e) => e.message).join('\n'));
     assert.match(errors[0]!.message, /larger than any tree can be/);

@@ -360,7 +360,7 @@ describe('repair index, and repairs of a write-only writer\'s snapshots', () => 
     assert.match(result.leftOut[0]!.why, /content does not match its ID/);
     fs.rmSync(packFile(dir, id.toString('hex')));
 
-    const repaired = await check(await openRepo(dir), { readData: true });
+    const repaired = await check(await openRepo(dir, PASSWORD, { index: false }), { readData: true });
     assert.deepEqual(repaired.errors, []);
     assert.equal(repaired.packsRead, packCount);
     const repo = await openRepo(dir);

@@ -253,7 +253,7 @@ describe('damage is detected, never restored silently', () => {
     await repo.loadIndex((w) => warnings.push(w));
     assert.match(warnings.join('\n'), new RegExp(`index/${name!.slice(0, 12)}: content does not match its name`));
     assert.equal(repo.index.size, 0);
-    assert.match((await check(repo)).errors.map((e) => e.message).join('\n'), new RegExp(`index/${name!.slice(0, 12)}`));
+    assert.match((await check(await openRepo(dir, PASSWORD, { index: false }))).errors.map((e) => e.message).join('\n'), new RegExp(`index/${name!.slice(0, 12)}`));
   });
 
   test('a flipped byte in a snapshot is detected, and does not block listing or the next backup', async () => {
@@ -275,23 +275,23 @@ describe('damage is detected, never restored silently', () => {
   });
 
   test('check finds each kind of damage, and none in a healthy repository', async () => {
-    const healthy = await check(await openRepo(pristine), { readData: true });
+    const healthy = await check(await openRepo(pristine, PASSWORD, { index: false }), { readData: true });
     assert.deepEqual(healthy.errors, []);
     assert.ok(healthy.packs >= 6 && healthy.trees >= 1 && healthy.snapshots === 1);
 
     const flipped = copy('check-flip');
     const [data] = await packsOf(flipped, 'data');
     flipByte(packFile(flipped, data!), 100);
-    assert.deepEqual((await check(await openRepo(flipped))).errors, [], 'without --read-data the data is not read');
-    assert.match((await check(await openRepo(flipped), { readData: true })).errors.map((e) => e.message).join('\n'), /does not match its name/);
+    assert.deepEqual((await check(await openRepo(flipped, PASSWORD, { index: false }))).errors, [], 'without --read-data the data is not read');
+    assert.match((await check(await openRepo(flipped, PASSWORD, { index: false }), { readData: true })).errors.map((e) => e.message).join('\n'), /does not match its name/);
 
     const lost = copy('check-lost');
     fs.rmSync(packFile(lost, (await packsOf(lost, 'data'))[0]!));
-    assert.match((await check(await openRepo(lost))).errors.map((e) => e.message).join('\n'), /listed in the index but missing/);
+    assert.match((await check(await openRepo(lost, PASSWORD, { index: false }))).errors.map((e) => e.message).join('\n'), /listed in the index but missing/);
 
     const tree = copy('check-tree');
     flipByte(packFile(tree, (await packsOf(tree, 'tree'))[0]!), 60);
-    assert.match((await check(await openRepo(tree))).errors.map((e) => e.message).join('\n'), /tree .*failed authentication/);
+    assert.match((await check(await openRepo(tree, PASSWORD, { index: false }))).errors.map((e) => e.message).join('\n'), /tree .*failed authentication/);
   });
 
   test('a lost data pack costs only the files in it', async () => {

@@ -9,11 +9,11 @@ import { check } from '../src/checker/checker.js';
 import { prune, type PruneOptions } from '../src/maintenance/prune.js';
 import { addWriteOnlyKey } from '../src/repository/key-admin.js';
 import { Lock, saveLock } from '../src/repository/lock.js';
-import { loadMarkedPacks } from '../src/repository/marks.js';
+import { loadMarks } from '../src/repository/marks.js';
 import { Repository } from '../src/repository/repository.js';
 import { listSnapshots } from '../src/snapshot/snapshot.js';
 import { restore } from '../src/restorer/restorer.js';
-import { initRepo, listObjects, openRepo, own, scratch, TEST_KDF_MS } from './helpers/repo.js';
+import { initRepo, listObjects, openRepo, own, PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
 
 const KiB = 1024;
 
@@ -42,7 +42,7 @@ async function assertAllRestore(dir: string, tmp: string, copies: Map<string, st
     const copy = copies.get(id);
     if (copy) for (const f of fs.readdirSync(copy)) assert.deepEqual(fs.readFileSync(path.join(target, f)), fs.readFileSync(path.join(copy, f)), `${id.slice(0, 8)}: ${f}`);
   }
-  assert.deepEqual((await check(await openRepo(dir), { readData: true })).errors, []);
+  assert.deepEqual((await check(await openRepo(dir, PASSWORD, { index: false }), { readData: true })).errors, []);
 }
 
 describe('prune', () => {
@@ -80,7 +80,7 @@ describe('prune', () => {
   test('with nothing forgotten it deletes nothing and rewrites nothing but the index', async () => {
     const dir = fresh('nothing');
     const before = listObjects(dir).filter((o) => o.startsWith('data/'));
-    const stats = await prune(await openRepo(dir), options());
+    const stats = await prune(await openRepo(dir, PASSWORD, { index: false }), options());
     assert.equal(stats.packs.deleted + stats.packs.repacked, 0);
     assert.deepEqual(listObjects(dir).filter((o) => o.startsWith('data/')), before);
     await assertAllRestore(dir, tmp.dir, copies);
@@ -90,7 +90,7 @@ describe('prune', () => {
     const dir = fresh('forget-two');
     for (const id of ids.slice(0, 2)) fs.rmSync(path.join(dir, 'snapshots', id));
     const before = dataBytes(dir);
-    const stats = await prune(await openRepo(dir), options({ maxUnused: { percent: 0.01 } }));
+    const stats = await prune(await openRepo(dir, PASSWORD, { index: false }), options({ maxUnused: { percent: 0.01 } }));
     assert.ok(stats.exclusive);
     assert.ok(stats.packs.deleted + stats.packs.repacked > 0, JSON.stringify(stats));
     // The first two rounds' files gone but two of the second: about 10 of 18 files' bytes.
@@ -105,10 +105,10 @@ describe('prune', () => {
     const dir = fresh('max-unused');
     fs.rmSync(path.join(dir, 'snapshots', ids[0]!));
     const objects = listObjects(dir);
-    const dry = await prune(await openRepo(dir), options({ maxUnused: 'unlimited', dryRun: true }));
+    const dry = await prune(await openRepo(dir, PASSWORD, { index: false }), options({ maxUnused: 'unlimited', dryRun: true }));
     assert.deepEqual(listObjects(dir), objects);
     assert.equal(dry.packs.repacked, 0, 'nothing repacked when any unused space is tolerated');
-    const all = await prune(await openRepo(dir), options({ maxUnused: { percent: 0.01 }, dryRun: true }));
+    const all = await prune(await openRepo(dir, PASSWORD, { index: false }), options({ maxUnused: { percent: 0.01 }, dryRun: true }));
     assert.ok(all.packs.repacked > 0 && all.bytes.unusedAfter < dry.bytes.unusedAfter);
   });
 
@@ -116,8 +116,8 @@ describe('prune', () => {
     const dir = fresh('junk');
     const junk = path.join(dir, 'data', 'ab', 'ab' + '0'.repeat(62));
     fs.writeFileSync(junk, randomBytes(1000));
-    assert.equal((await check(await openRepo(dir))).unreferencedPacks, 1);
-    const stats = await prune(await openRepo(dir), options());
+    assert.equal((await check(await openRepo(dir, PASSWORD, { index: false }))).unreferencedPacks, 1);
+    const stats = await prune(await openRepo(dir, PASSWORD, { index: false }), options());
     assert.equal(stats.packs.junk, 1);
     assert.ok(!fs.existsSync(junk));
   });
@@ -130,7 +130,7 @@ describe('prune', () => {
     // A backup of another process holds its shared lock (its pid: this one, alive).
     const running = await openRepo(dir);
     const backupLock = await saveLock(running, false);
-    const repo = await openRepo(dir);
+    const repo = await openRepo(dir, PASSWORD, { index: false });
     const lock = await Lock.acquireForMaintenance(repo);
     assert.equal(lock.exclusive, false, 'an exclusive lock cannot be had beside a backup');
     const first = await prune(repo, options({ lock, maxUnused: { percent: 0.01 }, deleteAfterMs: 0 }));
@@ -140,7 +140,7 @@ describe('prune', () => {
     assert.equal(first.packs.deleted, 0);
     // Nothing deleted yet: every pack is still there, and restores of every snapshot work.
     for (const p of packsBefore) assert.ok(fs.existsSync(path.join(dir, p)), p);
-    const marked = (await loadMarkedPacks(await openRepo(dir))).packs;
+    const marked = new Set((await loadMarks(await openRepo(dir))).seen.keys());
     assert.ok(marked.size > 0, 'marks/ lists them for write-only keys');
     const reopened = await openRepo(dir);
     assert.ok(reopened.index.packs.some((p) => p.markedAt), 'the index marks them');
@@ -159,7 +159,7 @@ describe('prune', () => {
     const third = await withMaintenance(dir, (repo, lock) => prune(repo, options({ lock, deleteAfterMs: 0 })));
     assert.equal(third.exclusive, true);
     assert.ok(third.packs.deleted > 0);
-    assert.deepEqual((await loadMarkedPacks(await openRepo(dir))).packs.size, 0);
+    assert.deepEqual((await loadMarks(await openRepo(dir))).seen.size, 0);
     await assertAllRestore(dir, tmp.dir, new Map([[ids[2]!, copies.get(ids[2]!)!]]));
   });
 
@@ -212,14 +212,14 @@ describe('prune', () => {
     bytes[60]! ^= 1;
     fs.writeFileSync(file, bytes);
     const objects = listObjects(dir);
-    await assert.rejects(prune(await openRepo(dir), options()), /prune would not know what is needed: snapshot/);
+    await assert.rejects(prune(await openRepo(dir, PASSWORD, { index: false }), options()), /prune would not know what is needed: snapshot/);
     assert.deepEqual(listObjects(dir), objects);
   });
 
 });
 
 async function withMaintenance<T>(dir: string, fn: (repo: Repository, lock: Lock) => Promise<T>): Promise<T> {
-  const repo = await openRepo(dir);
+  const repo = await openRepo(dir, PASSWORD, { index: false });
   const lock = await Lock.acquireForMaintenance(repo);
   try {
     return await fn(repo, lock);

@@ -317,7 +317,7 @@ describe('the CLI and check on a tree with duplicate names', needsRoot, () => {
   });
 
   test('check names the tree and the problem', async () => {
-    const result = await check(await openRepo(path.join(tmp.dir, 'repo'), env['SCRATE_PASSWORD']));
+    const result = await check(await openRepo(path.join(tmp.dir, 'repo'), env['SCRATE_PASSWORD'], { index: false }));
     assert.equal(result.errors.length, 1, result.errors.map((e) => e.message).join('\n'));
     const [error] = result.errors;
     assert.match(error!.message, /^tree [0-9a-f]{12} \(writer full\): invalid tree: duplicate name "x"$/);

@@ -9,7 +9,7 @@ import { sha256 } from '../src/crypto/primitives.js';
 import { BlobType, PackWriter, readPackHeader } from '../src/repository/pack.js';
 import { PackFile } from '../src/repository/pack-file.js';
 import { restore } from '../src/restorer/restorer.js';
-import { initRepo, listObjects, openRepo, own, scratch } from './helpers/repo.js';
+import { initRepo, listObjects, openRepo, own, PASSWORD, scratch } from './helpers/repo.js';
 import { paddedLength } from '../src/repository/padding.js';
 
 const KiB = 1024;
@@ -77,7 +77,7 @@ test('a local backup writes its packs as files adopted whole: none left behind, 
     listObjects(repoDir).filter((o) => path.basename(o).startsWith('.tmp-')),
     [],
   );
-  const result = await check(await openRepo(repoDir), { readData: true });
+  const result = await check(await openRepo(repoDir, PASSWORD, { index: false }), { readData: true });
   assert.deepEqual(result.errors, []);
   assert.ok(result.packs > 10, `${result.packs} packs`);
   const target = path.join(tmp.dir, 'restored');
@@ -122,7 +122,7 @@ test("a backup removes temporary files a killed writer left a day ago, and no on
   for (const file of stale) assert.ok(!fs.existsSync(file), `${file} should be gone`);
   assert.ok(fs.existsSync(live), 'a recent temporary file is left to its writer');
   assert.ok(fs.existsSync(foreign), 'only temporary files are swept');
-  const result = await check(await openRepo(repoDir), { readData: false });
+  const result = await check(await openRepo(repoDir, PASSWORD, { index: false }), { readData: false });
   assert.deepEqual(result.errors.filter((e) => !e.message.includes('not-a-temp')), []);
 });
 

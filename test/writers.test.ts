@@ -17,7 +17,7 @@ import { BlobType, HEADER_NONCE, packKeyOf } from '../src/repository/pack.js';
 import { Repository } from '../src/repository/repository.js';
 import { decodeObject, encodeObject, ObjectKind } from '../src/repository/sealed-object.js';
 import { listSnapshots, type Snapshot } from '../src/snapshot/snapshot.js';
-import { addedBelow, initRepo, listObjects, openRepo, scratch, TEST_KDF_MS } from './helpers/repo.js';
+import { addedBelow, initRepo, listObjects, openRepo, PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
 
 const MiB = 1024 * 1024;
 const WO_PASSWORD = 'write only password';
@@ -168,7 +168,7 @@ describe('write-only keys and writers', () => {
     assert.ok(!listed.includes(after.snapshotId!));
     assert.match(skipped.join('\n'), /after it was revoked/);
     await assert.rejects(Repository.open(new LocalBackend(dir), WO_PASSWORD), (e: unknown) => e instanceof ScrateError && e.exitCode === 12, 'its key file is gone');
-    const { errors } = await check(repo);
+    const { errors } = await check(await openRepo(dir, PASSWORD, { index: false }));
     assert.ok(errors.some((e) => /after it was revoked/.test(e.message)), 'check reports what it refuses');
   });
 

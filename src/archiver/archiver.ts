@@ -159,7 +159,11 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   }
   // A stream whose producer failed must not become a snapshot.
   await stream?.finished?.();
+  // The wait for input or uploads may have outlived the lock (or a Ctrl-C came): then no index
+  // and no snapshot, since a prune may already have deleted what they would name.
+  stopIfAborted(opts.signal);
   if (!opts.dryRun) await repo.flush();
+  stopIfAborted(opts.signal);
   run.summary.dataStored = opts.dryRun ? 0 : repo.packer.bytesStored;
   run.summary.end = new Date().toISOString();
   const user = os.userInfo();

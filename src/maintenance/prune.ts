@@ -1,7 +1,7 @@
 import { checkAborted, RefusedError, ScrateError } from '../errors.js';
 import { encodePackRecord } from '../repository/index-file.js';
-import { liveLocksStartedBefore, type Lock } from '../repository/lock.js';
-import { loadMarkedPacks, saveMarks } from '../repository/marks.js';
+import { liveLockStarts, type Lock } from '../repository/lock.js';
+import { loadMarks, saveMarks } from '../repository/marks.js';
 import type { PackEntry } from '../repository/pack.js';
 import { Packer } from '../repository/packer.js';
 import { unsealBlob, type Repository } from '../repository/repository.js';
@@ -19,6 +19,8 @@ export interface PruneOptions {
   /** How long a marked pack stays before a later prune may delete it (ms). */
   deleteAfterMs: number;
   signal?: AbortSignal;
+  /** Told of index files the index was loaded without (damaged or refused). */
+  onWarning?: (message: string) => void;
   onProgress?: (what: string) => void;
 }
 
@@ -56,23 +58,30 @@ interface PackUse {
  * repacks the blobs still used out of partly used ones, or deletes it. The new index is
  * written before anything is deleted, so a crash leaves at worst packs no index lists (junk a
  * later prune removes). With an exclusive lock nothing else runs and unused packs go at once;
- * beside running backups (a shared lock) they are first marked in the index (no backup
- * deduplicates against a marked pack), and a later prune deletes them once still unused, after
- * `deleteAfterMs`, and when no backup that started before the mark is still alive. Refuses to
- * run when any snapshot or tree is damaged or a needed blob is missing: what it needs would be
- * unknown.
+ * beside running backups (a shared lock) they are first marked in the index and in a marks
+ * object (no backup deduplicates against a marked pack), and a later prune deletes them once
+ * still unused, `deleteAfterMs` after every backup starting sees the mark, and when no backup
+ * that started before that is still alive. Refuses to run when any snapshot or tree is damaged
+ * or a needed blob is missing: what it needs would be unknown.
+ *
+ * The repository comes without its index: the order of what is read decides what a backup
+ * running beside can slip past. Locks first: a backup older than a mark that has ended since
+ * has written its snapshot before removing its lock, so the snapshots listed next show it. The
+ * index last: every snapshot listed has its blobs in index files written before it.
  */
 export async function prune(repo: Repository, opts: PruneOptions): Promise<PruneStats> {
   repo.requireRead();
   const exclusive = opts.lock?.exclusive ?? true;
   const now = Date.now();
-  const indexFiles = await repo.listNames('index');
-  const present = await repo.listNames('data');
+  const running = exclusive ? [] : await liveLockStarts(repo, opts.lock);
   const damaged: string[] = [];
   const snapshots = await listSnapshots(repo, (id, err) => {
     if (!(err instanceof RefusedError)) damaged.push(`snapshot ${id.slice(0, 8)}: ${err.message}`);
   });
   if (damaged.length) throw unsafe(damaged);
+  await repo.loadIndex(opts.onWarning);
+  const present = await repo.listNames('data');
+  const { seen: marksSeen, objects: oldMarks } = await loadMarks(repo);
   opts.onProgress?.('finding what the snapshots need');
   const { used, lacks } = await computeUsage(repo, snapshots, opts);
   if (lacks.length) throw unsafe(lacks.map(describeLack));
@@ -114,10 +123,11 @@ export async function prune(repo: Repository, opts: PruneOptions): Promise<Prune
       if (u.unusedBytes > 0) candidates.push(p);
       continue;
     }
+    const seen = marksSeen.get(pack.id.toString('hex')) ?? 0;
     if (u.markedAt === 0) {
       u.fate = exclusive ? Fate.delete : Fate.mark;
       u.markedAt = exclusive ? 0 : now;
-    } else if (exclusive || (now - u.markedAt >= opts.deleteAfterMs && (await liveLocksStartedBefore(repo, u.markedAt, opts.lock)) === 0)) {
+    } else if (exclusive || (seen > 0 && now - seen >= opts.deleteAfterMs && running.every((started) => started >= seen))) {
       u.fate = Fate.delete;
     } else {
       u.fate = Fate.mark;
@@ -144,9 +154,8 @@ export async function prune(repo: Repository, opts: PruneOptions): Promise<Prune
   opts.onProgress?.('writing the new index');
   // The new index first, then the old index files go: a crash in between leaves both, listing the same packs.
   const marked = await writeIndex(repo, uses, packCount);
-  const { objects: oldMarks } = await loadMarkedPacks(repo);
-  await saveMarks(repo, marked);
-  for (const name of indexFiles) await repo.backend.remove('index', name);
+  await saveMarksSeen(repo, marked, marksSeen, opts.lock);
+  for (const name of repo.indexFiles) await repo.backend.remove('index', name);
   for (const name of oldMarks) await repo.backend.remove('marks', name);
   opts.onProgress?.('deleting packs');
   for (let p = 0; p < packCount; p++) {
@@ -154,6 +163,23 @@ export async function prune(repo: Repository, opts: PruneOptions): Promise<Prune
   }
   if (exclusive) for (const name of junk) await repo.backend.remove('data', name);
   return stats;
+}
+
+/**
+ * Writes the marks object: each mark with the time since which every backup that starts sees
+ * it. A mark new to it (this prune's, or one whose marks object a crash prevented) is seen by
+ * full keys from the end of the index write, before now; by write-only keys only once the
+ * object is written. A backup that started while it was being written may have missed it:
+ * then those marks are written again as not yet seen (0), for the next prune to date.
+ */
+async function saveMarksSeen(repo: Repository, marked: string[], before: ReadonlyMap<string, number>, own: Lock | undefined): Promise<void> {
+  const indexed = Date.now();
+  const seen = new Map(marked.map((id) => [id, before.get(id) || indexed]));
+  const written = await saveMarks(repo, seen);
+  if (!written || (await liveLockStarts(repo, own)).every((started) => started < indexed)) return;
+  for (const id of marked) if (!before.get(id)) seen.set(id, 0);
+  await saveMarks(repo, seen);
+  await repo.backend.remove('marks', written);
 }
 
 function unsafe(problems: string[]): ScrateError {

@@ -55,7 +55,14 @@ export class BlobIndex {
    */
   addPack(pack: PackInfo, entries: readonly PackEntry[]): void {
     const key = `${pack.writer}:${pack.id.toString('hex')}`;
-    if (this.packNumbers.has(key)) return;
+    const known = this.packNumbers.get(key);
+    if (known !== undefined) {
+      // Listed again (a prune's new index beside the old until it removes them): a mark in
+      // either listing counts, else a backup could refer to a pack about to go.
+      const first = this.packs[known]!;
+      if ((pack.markedAt ?? 0) > (first.markedAt ?? 0)) this.packs[known] = { ...first, markedAt: pack.markedAt };
+      return;
+    }
     const packNo = this.packs.length;
     this.packs.push(pack);
     this.packNumbers.set(key, packNo);

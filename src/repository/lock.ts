@@ -29,7 +29,14 @@ export interface LockInfo {
   signature?: string;
 }
 
-const REFRESH_MS = 5 * 60 * 1000;
+/**
+ * How often a holder rewrites its lock. SCRATE_TEST_LOCK_REFRESH_MS shortens it, for tests only
+ * (test/lock-loss.test.ts): it changes when this process refreshes and gives up, never when it
+ * takes another's lock for stale.
+ */
+const REFRESH_MS = Number(process.env['SCRATE_TEST_LOCK_REFRESH_MS']) > 0 ? Number(process.env['SCRATE_TEST_LOCK_REFRESH_MS']) : 5 * 60 * 1000;
+/** A holder whose lock was not rewritten for this long stops (20 minutes): others take it for stale at STALE_MS. */
+const GIVE_UP_MS = 4 * REFRESH_MS;
 /** A lock not refreshed for this long belongs to a holder that is gone. */
 export const STALE_MS = 30 * 60 * 1000;
 const MAGIC = Buffer.from('SCL3');
@@ -71,23 +78,43 @@ export function decodeLock(repo: Repository, bytes: Buffer): LockInfo | null {
   return j;
 }
 
-/** Who holds a lock, as far as this key may know. */
-function holder(repo: Repository, info: LockInfo): string {
+/** The host and user a lock names, when this key can open them (a full key can, for every writer's lock). */
+function namedHolder(repo: Repository, info: LockInfo): { hostname: string; username: string } | null {
   const seal = repo.keys.read?.seal;
-  const who = seal && typeof info.who === 'string' ? openBox(Buffer.from(info.who, 'base64'), seal, WHO_INFO) : null;
+  const who = seal ? openBox(Buffer.from(info.who, 'base64'), seal, WHO_INFO) : null;
   try {
     const { hostname, username } = JSON.parse(who?.toString('utf8') ?? 'null') as { hostname: unknown; username: unknown };
-    if (typeof hostname === 'string' && typeof username === 'string') return `pid ${info.pid} on ${hostname} (${username})`;
+    if (typeof hostname === 'string' && typeof username === 'string') return { hostname, username };
   } catch {
     // A holder this key cannot name.
   }
+  return null;
+}
+
+/** Who holds a lock, as far as this key may know. */
+function holder(repo: Repository, info: LockInfo): string {
+  const named = namedHolder(repo, info);
+  if (named) return `pid ${info.pid} on ${named.hostname} (${named.username})`;
   return info.host === hostTag(repo) ? `pid ${info.pid} on this host` : `pid ${info.pid} on another host`;
 }
 
+/**
+ * A lock is of this host when its tag (under its writer's key) is this host's for this key, or
+ * when the host it names is this one: a full key sees so for every writer's lock, and so takes
+ * a dead write-only backup of this host for gone at once.
+ */
+function ofThisHost(repo: Repository, info: LockInfo): boolean {
+  return info.host === hostTag(repo) || namedHolder(repo, info)?.hostname === os.hostname();
+}
+
+/**
+ * A lock's holder is gone: not refreshed for STALE_MS (or dated absurdly ahead), or a process
+ * of this host that no longer exists.
+ */
 export function isStale(repo: Repository, info: LockInfo, now = Date.now()): boolean {
   const time = Date.parse(info.time);
   if (!Number.isFinite(time) || now - time > STALE_MS || time - now > FUTURE_SLACK_MS) return true;
-  if (info.host !== hostTag(repo)) return false;
+  if (!ofThisHost(repo, info)) return false;
   try {
     process.kill(info.pid, 0);
     return false;
@@ -110,16 +137,14 @@ export async function listLocks(repo: Repository): Promise<{ name: string; info:
   return out;
 }
 
-/**
- * Live locks of others taken before `time` (ms): what may still refer to packs a prune marked
- * for deletion at that time (a backup that loaded the index before the mark).
- */
-export async function liveLocksStartedBefore(repo: Repository, time: number, own?: Lock): Promise<number> {
-  let n = 0;
+/** When each live lock of others was taken (ms): a prune's view of the backups running now. */
+export async function liveLockStarts(repo: Repository, own?: Lock): Promise<number[]> {
+  const starts: number[] = [];
   for (const { name, info } of await listLocks(repo)) {
-    if (name !== own?.current && !isStale(repo, info) && !(Date.parse(info.started) >= time)) n++;
+    // An unreadable start counts as the earliest: that backup may refer to anything.
+    if (name !== own?.current && !isStale(repo, info)) starts.push(Number.isFinite(Date.parse(info.started)) ? Date.parse(info.started) : 0);
   }
-  return n;
+  return starts;
 }
 
 /** Writes a lock object of this host for process `pid`, held since `started`; returns its name. */
@@ -171,7 +196,7 @@ export class Lock {
     lock.timer = setInterval(() => {
       lock.refreshing = lock.refresh().catch(() => {
         // Tried again next time, until the lock is close to stale: then the holder stops.
-        if (Date.now() - lock.written > STALE_MS - 2 * REFRESH_MS) lock.onLost(new ScrateError('the repository lock could not be refreshed for 20 minutes: stopped before others take it for stale'));
+        if (Date.now() - lock.written > GIVE_UP_MS) lock.onLost(new ScrateError('the repository lock could not be refreshed for 20 minutes: stopped before others take it for stale'));
       });
     }, REFRESH_MS);
     lock.timer.unref();

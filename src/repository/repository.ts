@@ -16,7 +16,7 @@ import { blobNonce, BlobType, packKeyOf, packSize, readEnvelope, readPackHeader,
 import { Packer } from './packer.js';
 import { decodeObject, encodeObject, ObjectKind, type OpenedObject } from './sealed-object.js';
 import { TreePackCache } from './tree-pack-cache.js';
-import { loadMarkedPacks } from './marks.js';
+import { loadMarks } from './marks.js';
 import { pinPath, readPin, writePin } from './pins.js';
 import { openV2 } from './v2.js';
 import { WriterRecords } from './writer-records.js';
@@ -158,6 +158,8 @@ export interface LoadedObject {
  */
 export class Repository {
   readonly index = new BlobIndex();
+  /** The index files loadIndex read (a full key's): exactly what a prune may replace. */
+  private loadedIndexFiles: string[] | undefined;
   private readonly packKeys = new Map<string, Buffer>();
   private packerInstance: Packer | undefined;
   private chunkerInstance: FastCDC | undefined;
@@ -344,10 +346,12 @@ export class Repository {
     packs.catch(() => undefined); // awaited below
     if (!this.canRead) {
       // Packs a prune marked for deletion may go before this backup's snapshot refers to them.
-      await this.record?.loadInto(this.index, this.self.no, new Set(await packs), (await loadMarkedPacks(this)).packs);
+      await this.record?.loadInto(this.index, this.self.no, new Set(await packs), new Set((await loadMarks(this)).seen.keys()));
       return;
     }
-    for (const name of await this.listNames('index')) {
+    if (this.loadedIndexFiles) throw new Error('the index is loaded once');
+    this.loadedIndexFiles = await this.listNames('index');
+    for (const name of this.loadedIndexFiles) {
       try {
         for (const { pack, entries } of await this.loadIndexFile(name)) this.index.addPack(pack, entries);
       } catch (err) {
@@ -357,6 +361,12 @@ export class Repository {
     }
     const missing = this.index.markMissing(new Set(await packs));
     if (missing > 0) onWarning?.(`${missing} pack(s) listed in the index are missing from the repository: their blobs are lost unless stored again`);
+  }
+
+  /** The index files the loaded index was read from. */
+  get indexFiles(): readonly string[] {
+    if (!this.loadedIndexFiles) throw new Error('the index is not loaded');
+    return this.loadedIndexFiles;
   }
 
   /**

@@ -22,9 +22,10 @@ export async function initRepo(dir: string, opts: InitOptions = {}): Promise<Rep
   return Repository.init(new LocalBackend(dir), PASSWORD, { kdfMs: TEST_KDF_MS, ...opts });
 }
 
-export async function openRepo(dir: string, password = PASSWORD): Promise<Repository> {
+/** A local repository opened with its index loaded, or without (`index: false`: prune loads its own). */
+export async function openRepo(dir: string, password = PASSWORD, opts: { index?: boolean } = {}): Promise<Repository> {
   const repo = await Repository.open(new LocalBackend(dir), password);
-  await repo.loadIndex();
+  if (opts.index !== false) await repo.loadIndex();
   return repo;
 }
 

@@ -124,7 +124,7 @@ type Spec =
   | { kind: 'node'; path: Buffer; type: number; rdev: bigint; mode: number; owner?: Owner; rootOnly: boolean };
 
 /** Deterministic incompressible bytes: AES-256-CTR keystream keyed by seed and label. */
-function pseudoRandom(seed: number, label: string, length: number): Buffer {
+export function pseudoRandom(seed: number, label: string, length: number): Buffer {
   const key = createHash('sha256').update(`scrate-tree/${seed}/${label}`).digest();
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
   return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);

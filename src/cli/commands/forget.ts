@@ -99,8 +99,7 @@ export function forgetCommand(context: (cmd: Command) => Context): Command {
           }
           report(ctx.out, groups, removed, !!flags.dryRun);
           if (flags.prune && !flags.dryRun) {
-            await repo.loadIndex((m) => ctx.out.warn(m));
-            const stats = await prune(repo, { ...PRUNE_DEFAULTS, lock: session.lock, signal: session.signal });
+            const stats = await prune(repo, { ...PRUNE_DEFAULTS, lock: session.lock, signal: session.signal, onWarning: (m) => ctx.out.warn(m) });
             if (!ctx.out.json) reportPrune(ctx.out, stats, false);
           }
         },

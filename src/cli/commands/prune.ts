@@ -42,7 +42,9 @@ export function pruneCommand(context: (cmd: Command) => Context): Command {
           lock: session.lock,
           signal: session.signal,
           onProgress: out.showsProgress ? (w) => out.progress(w) : undefined,
+          onWarning: (m) => out.warn(m),
         }).finally(() => out.stopProgress()),
+        { index: false },
       );
       if (out.json) out.result(stats);
       else reportPrune(out, stats, !!flags.dryRun);
