@@ -125,6 +125,19 @@ describe('patterns, compared with what restic 0.14 stored and restored on the sa
     });
   });
 
+  test('below SNAPSHOT:subpath, an anchored pattern starts at the subpath, as restic\'s SNAPSHOT:subfolder', () => {
+    const target = path.join(tmp.dir, 'restore-subpath');
+    const r = scrate(['restore', `latest:${root}/docs`, '--tag', 'full', '--target', target, '--include', '/adduser/examples/*.conf'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(listDir(target).sort(), ['/adduser', '/adduser/examples', '/adduser/examples/adduser.conf']);
+  });
+
+  test('--files-from - reads standard input', async () => {
+    const r = scrate(['backup', '--tag', 'stdin-list', '--files-from', '-'], env, { cwd: root, input: 'docs/*.md\n', stdio: ['pipe', 'pipe', 'pipe'] });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(withDirectories(relativeToRoot(await stored('stdin-list'), root)), ['.', 'docs', 'docs/readme.md']);
+  });
+
   test('a glob of --files-from that matches nothing is named', () => {
     const list = path.join(tmp.dir, 'globs');
     fs.writeFileSync(list, 'docs/*.md\nnothing-here*\n');
