@@ -45,6 +45,11 @@ export interface RestoreStats {
 }
 
 const SLASH = Buffer.from('/');
+
+/** An entry the walk comes to: its path as patterns see it, and what the filter makes of it. */
+interface Visit extends Selection {
+  snapPath: string;
+}
 /**
  * Blob writes planned before they are carried out. The first batch is small, so that writing
  * starts soon while the walk goes on; batches then double up to a bound on the plan's memory
@@ -168,22 +173,22 @@ class Restorer {
       this.error(dir.path, `contents lost: ${err.message}`);
       return;
     }
-    const selections = nodes.map((node) => this.select(node, `${snapPath}/${node.name.toString()}`));
-    nodes.forEach((node, i) => node.subtree && selections[i]!.descend && this.loadTreeAhead(node.subtree));
+    const visits = nodes.map((node) => this.select(node, `${snapPath}/${node.name.toString()}`));
+    for (let i = 0; i < nodes.length; i++) if (nodes[i]!.subtree && visits[i]!.descend) this.loadTreeAhead(nodes[i]!.subtree!);
     for (let i = 0; i < nodes.length; i++) {
       checkAborted(this.opts.signal);
       const turn = this.turns.due();
       if (turn) await turn;
-      await this.restoreNode(nodes[i]!, dir, selections[i]!);
+      await this.restoreNode(nodes[i]!, dir, visits[i]!);
     }
   }
 
-  private select(node: Node, snapPath: string): Selection & { snapPath: string } {
+  private select(node: Node, snapPath: string): Visit {
     return { snapPath, ...(this.filter?.select(snapPath, node.type === 'dir') ?? { selected: true, descend: true }) };
   }
 
   /** `node` in `dir`; its name is one path component (decodeTree sees to it). */
-  private async restoreNode(node: Node, dir: DirState, { snapPath, selected, descend }: Selection & { snapPath: string }): Promise<void> {
+  private async restoreNode(node: Node, dir: DirState, { snapPath, selected, descend }: Visit): Promise<void> {
     const path = dir.path.length ? Buffer.concat([dir.path, SLASH, node.name]) : node.name;
     if (node.type === 'dir') {
       const child: DirState = { path, name: node.name, created: false, fd: -1, parent: dir };
