@@ -8,8 +8,16 @@ export class GlobSyntaxError extends Error {}
 
 /** A glob anchored at both ends; `/` in it is an ordinary character. */
 export function compileGlob(glob: string): RegExp {
+  return new RegExp(`^${globSource(glob)}$`, 'u');
+}
+
+/**
+ * A glob as the source of a regular expression (flag u) that matches within one path
+ * component: nothing in it matches a '/'.
+ */
+export function globSource(glob: string): string {
   const chars = Array.from(glob);
-  let re = '^';
+  let re = '';
   for (let i = 0; i < chars.length; i++) {
     const c = chars[i]!;
     if (c === '*') re += '[^/]*';
@@ -20,7 +28,7 @@ export function compileGlob(glob: string): RegExp {
       re += literal(chars[i]!);
     } else re += literal(c);
   }
-  return new RegExp(re + '$', 'u');
+  return re;
 }
 
 /** Whether `glob` has any of the characters that make it more than a literal name. */
@@ -48,7 +56,7 @@ function compileClass(chars: string[], i: number, emit: (part: string) => void):
     // Go accepts a reversed range, which matches nothing; a regular expression would refuse it.
     if (lo.cp <= hi.cp) ranges += `${literal(lo.char)}-${literal(hi.char)}`;
   }
-  emit(`[${negated ? '^' : ''}${ranges}]`);
+  emit(`(?!/)[${negated ? '^' : ''}${ranges}]`);
   return i;
 }
 

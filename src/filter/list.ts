@@ -44,9 +44,10 @@ export class PatternList {
     let matched = false;
     let child = false;
     if (this.patterns.length === 0) return { matched, childMayMatch: child };
-    const strs = splitPath(this.insensitive ? lower(path) : path);
+    const subject = this.insensitive ? lower(path) : path;
+    const strs = children ? splitPath(subject) : [];
     for (const p of this.patterns) {
-      const m = matches(p, strs);
+      const m = matches(p, subject);
       if (p.negated) {
         matched &&= !m;
         child &&= !m;

@@ -1,4 +1,4 @@
-import { compileGlob, GlobSyntaxError } from './glob.js';
+import { GlobSyntaxError, globSource } from './glob.js';
 
 /**
  * One pattern as restic 0.14 parses it (internal/filter): an optional leading '!' negates it,
@@ -10,14 +10,15 @@ export interface Pattern {
   readonly original: string;
   readonly negated: boolean;
   readonly parts: readonly Part[];
+  /** The pattern as one regular expression on a clean absolute path (see pathRegExp). */
+  readonly re: RegExp;
 }
 
 /** A component of a pattern: '/' (the root, first only), `**`, a literal name or a glob. */
-type Part = { kind: 'root' } | { kind: 'any' } | { kind: 'name'; name: string } | { kind: 'glob'; re: RegExp };
+type Part = { kind: 'root' } | { kind: 'any' } | { kind: 'name'; name: string } | { kind: 'glob'; re: RegExp; source: string };
 
 const ROOT: Part = { kind: 'root' };
 const ANY: Part = { kind: 'any' };
-const STAR: Part = { kind: 'glob', re: /^[^/]*$/u };
 
 export class PatternSyntaxError extends Error {
   constructor(readonly pattern: string, reason: string) {
@@ -32,13 +33,31 @@ export function parsePattern(original: string): Pattern {
     if (component === '**' || component === '') return ANY;
     if (!/[\\[\]*?]/.test(component)) return { kind: 'name', name: component };
     try {
-      return { kind: 'glob', re: compileGlob(component) };
+      const source = globSource(component);
+      return { kind: 'glob', re: new RegExp(`^${source}$`, 'u'), source };
     } catch (err) {
       if (err instanceof GlobSyntaxError) throw new PatternSyntaxError(original, err.message);
       throw err;
     }
   });
-  return { original, negated, parts };
+  return { original, negated, parts, re: pathRegExp(parts) };
+}
+
+/**
+ * restic's match as one regular expression on the path's string, where each component follows
+ * a '/': each part is '/' and its glob, `**` any number of those (restic tries it as no `*`
+ * part, one, two...), and the match ends where a component does; an anchored pattern starts at
+ * the start, another anywhere. Splitting every path and expanding every `**` as restic does
+ * took 55 µs a path for six patterns, this 4 (200,000 paths on a loaded machine).
+ */
+function pathRegExp(parts: readonly Part[]): RegExp {
+  let re = parts[0] === ROOT ? '^' : '';
+  for (const part of parts) {
+    if (part.kind === 'any') re += '(?:/[^/]+)*';
+    else if (part.kind === 'name') re += '/' + globSource(part.name);
+    else if (part.kind === 'glob') re += '/' + part.source;
+  }
+  return new RegExp(`${re}(?=/|$)`, 'u');
 }
 
 /** A path as patterns see it: its components, an absolute path's first being '/'. */
@@ -63,58 +82,30 @@ export function cleanPath(p: string): string {
 }
 
 /**
- * Whether the pattern matches the path (given as splitPath's components): an anchored one its
- * first components, another any run of them. So a pattern matching a directory matches all
- * that is below it too.
+ * Whether the pattern matches a clean absolute path: an anchored one its first components,
+ * another any run of them. So a pattern matching a directory matches all that is below it too.
  */
-export function matches(pattern: Pattern, path: readonly string[]): boolean {
-  return matchParts(pattern.parts, path);
+export function matches(pattern: Pattern, path: string): boolean {
+  return pattern.re.test(path);
 }
 
-/** Whether something below the path may match: restore descends into a directory only then. */
+/**
+ * Whether something below the path (as splitPath gives it) may match: restore descends into a
+ * directory only then. A relative pattern may match anywhere further down; an anchored one
+ * when the path's components match its parts up to the first `**`, as far as both go.
+ */
 export function childMayMatch(pattern: Pattern, path: readonly string[]): boolean {
   const { parts } = pattern;
-  if (parts[0] !== ROOT) return true; // a relative pattern may match anywhere further down
+  if (parts[0] !== ROOT) return true;
   const any = parts.indexOf(ANY);
-  const strs = any >= 0 && path.length >= any ? path.slice(0, any) : path;
-  return matchParts(parts.slice(0, Math.min(strs.length, parts.length)), strs);
+  const n = Math.min(path.length, any >= 0 ? any : parts.length);
+  for (let i = 0; i < n; i++) if (!partMatches(parts[i]!, path[i]!)) return false;
+  return true;
 }
 
-function matchParts(parts: readonly Part[], strs: readonly string[]): boolean {
-  const any = parts.indexOf(ANY);
-  if (any >= 0) {
-    // `**` tried as no component, then one, two... as restic expands it.
-    const prefix = parts.slice(0, any);
-    const suffix = parts.slice(any + 1);
-    for (let i = 0; i <= strs.length - parts.length + 1; i++) {
-      if (matchParts([...prefix, ...new Array<Part>(i).fill(STAR), ...suffix], strs)) return true;
-    }
-    return false;
-  }
-  if (parts.length === 0) return strs.length === 0;
-  if (parts.length > strs.length) return false;
-  const anchored = parts[0] === ROOT;
-  const maxOffset = anchored ? 0 : strs.length - parts.length;
-  // A relative pattern never matches the root marker.
-  const minOffset = !anchored && strs[0] === '/' ? 1 : 0;
-  outer: for (let offset = maxOffset; offset >= minOffset; offset--) {
-    for (let i = parts.length - 1; i >= 0; i--) {
-      if (!partMatches(parts[i]!, strs[offset + i]!)) continue outer;
-    }
-    return true;
-  }
-  return false;
-}
-
+/** A part before any `**` against one component. */
 function partMatches(part: Part, s: string): boolean {
-  switch (part.kind) {
-    case 'root':
-      return s === '/';
-    case 'name':
-      return part.name === s;
-    case 'glob':
-      return part.re.test(s);
-    case 'any':
-      return false; // expanded before
-  }
+  if (part.kind === 'root') return s === '/';
+  if (part.kind === 'name') return part.name === s;
+  return part.kind === 'glob' && part.re.test(s);
 }
