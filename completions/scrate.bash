@@ -12,12 +12,12 @@ _scrate() {
   case "$cmd" in
     "") words="-V --version -r --repo -o --option --no-cache --password-file --password-command --insecure-no-password --json -q --quiet -v --verbose --debug init backup snapshots forget prune ls restore dump check repair key cat unlock" ;;
     init) words="--chunk-min --chunk-avg --chunk-max --compression" ;;
-    backup) words="--tag --host --time --parent --force -e --exclude --exclude-file -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command" ;;
+    backup) words="--tag --host --time --parent --force -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-caches --exclude-larger-than --files-from --files-from-verbatim --files-from-raw -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command" ;;
     snapshots) words="--host --path --tag" ;;
     forget) words="--host --path --tag -l --keep-last -H --keep-hourly -d --keep-daily -w --keep-weekly -m --keep-monthly -y --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag -g --group-by -n --dry-run --prune" ;;
     prune) words="--max-unused --max-repack-size --delete-after -n --dry-run" ;;
     ls) words="-l --long --host --path --tag" ;;
-    restore) words="-t --target -i --include -e --exclude --overwrite --numeric-owner --allow-privileged --verify --host --path --tag" ;;
+    restore) words="-t --target -i --include --iinclude -e --exclude --iexclude --overwrite --numeric-owner --allow-privileged --verify --host --path --tag" ;;
     dump) words="--host --path --tag" ;;
     check) words="--read-data --read-data-subset" ;;
     repair) words="index packs snapshots" ;;

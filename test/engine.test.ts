@@ -8,6 +8,8 @@ import { backup } from '../src/archiver/archiver.js';
 import { check } from '../src/checker/checker.js';
 import { LocalBackend } from '../src/backend/local.js';
 import { ExitCode, IntegrityError, ScrateError } from '../src/errors.js';
+import { BackupFilter } from '../src/filter/backup-filter.js';
+import { RestoreFilter } from '../src/filter/restore-filter.js';
 import { readEnvelope, readPackHeader, BlobType } from '../src/repository/pack.js';
 import { Repository } from '../src/repository/repository.js';
 import { calibrateKdf, KDF_FLOOR, kdfProblem, MAX_KDF_MEMORY } from '../src/crypto/kdf.js';
@@ -101,9 +103,9 @@ describe('backup → restore round trip', () => {
     assert.ok(!fs.existsSync(path.join(sub, 'deep')));
 
     const inc = out('restore-include');
-    await restore(own(repo), snapshot, { target: inc, subpath: src, includes: ['*.bin'], excludes: ['dedup'] });
+    await restore(own(repo), snapshot, { target: inc, subpath: src, filter: new RestoreFilter({ include: ['*.bin', '!dedup/*'] }) });
     assert.ok(fs.existsSync(path.join(inc, 'data/medium.bin')));
-    assert.ok(!fs.existsSync(path.join(inc, 'dedup')), 'excluded directory');
+    assert.ok(!fs.existsSync(path.join(inc, 'dedup')), 'a directory whose every match a later ! pattern undoes');
     assert.ok(!fs.existsSync(path.join(inc, 'symlinks')), 'no empty directories for filtered-out content');
   });
 
@@ -134,7 +136,7 @@ describe('backup → restore round trip', () => {
   });
 
   test('excludes keep matching paths out of the snapshot', async () => {
-    const { snapshot } = await backup(await openRepo(repoDir), { paths: [src], excludes: ['*.bin', 'special'] });
+    const { snapshot } = await backup(await openRepo(repoDir), { paths: [src], filter: new BackupFilter({ exclude: ['*.bin', 'special'] }, assert.fail) });
     const target = out('restore-excluded');
     await restore(own(await openRepo(repoDir)), snapshot, { target, subpath: src });
     assert.ok(!fs.existsSync(path.join(target, 'data/medium.bin')));
@@ -381,7 +383,7 @@ describe('hostile or awkward input', () => {
     const target = path.join(tmp.dir, 'over');
     fs.mkdirSync(target);
     fs.writeFileSync(path.join(target, 'd'), 'in the way');
-    const stats = await restore(own(await openRepo(path.join(tmp.dir, 'repo'))), snapshot, { target, subpath: src, includes: ['f*'], overwrite: true });
+    const stats = await restore(own(await openRepo(path.join(tmp.dir, 'repo'))), snapshot, { target, subpath: src, filter: new RestoreFilter({ include: ['f*'] }), overwrite: true });
     assert.equal(stats.errors, 0);
     assert.equal(fs.readdirSync(path.join(target, 'd')).length, 20);
   });

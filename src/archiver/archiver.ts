@@ -12,7 +12,7 @@ import { listSnapshots, saveSnapshot, type BackupSummary, type Snapshot } from '
 import { decodeTree, displayName, encodeTree, type Node, type NodeType } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { unchangedTree } from '../tree/unchanged.js';
-import { Excludes } from './excludes.js';
+import type { BackupFilter } from '../filter/backup-filter.js';
 import { entryStat, listDirectory, type DirEntry, type EntryStat } from './dir-listing.js';
 import { nodeFromStats, nodeType } from './metadata.js';
 import { openNoAtime } from './open-source.js';
@@ -34,7 +34,8 @@ export interface BackupOptions {
   parent?: string;
   /** Read every file even if the parent says it is unchanged. */
   force?: boolean;
-  excludes?: string[];
+  /** What to leave out (--exclude and the like). */
+  filter?: BackupFilter;
   oneFileSystem?: boolean;
   /** Do everything but write to the repository. */
   dryRun?: boolean;
@@ -180,7 +181,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     summary: run.summary,
   };
   if (parent) snapshot.parent = parent.id;
-  if (opts.excludes?.length) snapshot.excludes = opts.excludes;
+  if (opts.filter?.excludes.length) snapshot.excludes = opts.filter.excludes;
   if (opts.dryRun) return { snapshot, parentId: parent?.id };
   const snapshotId = await saveSnapshot(repo, snapshot);
   if (treeLog) await repo.record!.addSnapshot(snapshotId, snapshot.tree, Buffer.from(JSON.stringify(snapshot)), parentGroup(host, sources), treeLog);
@@ -273,7 +274,8 @@ class BackupRun implements BlobSink {
     start: new Date().toISOString(),
     end: '',
   };
-  private readonly excludes: Excludes;
+  /** Undefined when it leaves nothing out. */
+  private readonly filter: BackupFilter | undefined;
   private readonly owners = ownerDb();
   /** Content of multiply-linked files already stored this run, by device:inode; null when unreadable. */
   private readonly hardlinks = new Map<string, Promise<Buffer[] | null>>();
@@ -305,7 +307,7 @@ class BackupRun implements BlobSink {
     /** Every tree of the new snapshot goes here too (a write-only key's record). */
     private readonly treeLog: TreeLog | undefined,
   ) {
-    this.excludes = new Excludes(opts.excludes ?? []);
+    this.filter = opts.filter?.empty ? undefined : opts.filter;
     const setup = {
       chunkIdKey: repo.keys.writer.chunkIdKey,
       sealPublic: repo.keys.sealPublic,
@@ -498,6 +500,7 @@ class BackupRun implements BlobSink {
 
   /** Stores a source given on the command line, lstat'ed on its own. */
   private saveSource(full: Buffer, name: Buffer, prev: Node | undefined): Promise<Node | null> {
+    if (this.filter?.rejectsPath(full.toString())) return Promise.resolve(null);
     let st: EntryStat;
     try {
       st = entryStat(lstatSync(full, { bigint: true }));
@@ -505,6 +508,7 @@ class BackupRun implements BlobSink {
       this.error(full, describe(err));
       return Promise.resolve(null);
     }
+    if (this.filter?.rejectsEntry(nodeType(st) === 'dir', st.size)) return Promise.resolve(null);
     return this.saveEntry(full, name, st, prev);
   }
 
@@ -558,12 +562,13 @@ class BackupRun implements BlobSink {
     return this.directory(parent, async (nodes) => {
       for (const { name, stat, error } of entries) {
         const child = Buffer.concat([full, separator, name]);
-        if (!this.excludes.empty && this.excludes.excluded(child.toString(), name.toString())) continue;
+        if (this.filter?.rejectsPath(child.toString())) continue;
         // lstat failed: the entry went away (or became unreadable) after the listing.
         if (!stat) {
           this.error(child, describeCode(error!));
           continue;
         }
+        if (this.filter?.rejectsEntry(nodeType(stat) === 'dir', stat.size)) continue;
         const turn = this.turns.due();
         if (turn) await turn;
         const prev = parent.byName.size === 0 ? undefined : parent.byName.get(name.toString('latin1'));

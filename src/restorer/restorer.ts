@@ -1,7 +1,7 @@
 import { closeSync, constants, ftruncateSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { checkAborted, ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { restoreNative } from '../native/restore.js';
-import { Excludes } from '../archiver/excludes.js';
+import type { RestoreFilter, Selection } from '../filter/restore-filter.js';
 import { ownerDb } from '../platform/owners.js';
 import type { BlobReader } from '../repository/repository.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
@@ -18,8 +18,8 @@ export interface RestoreOptions {
   target: string;
   /** Restore only this path of the snapshot (its contents, for a directory). */
   subpath?: string;
-  includes?: string[];
-  excludes?: string[];
+  /** What to restore (--include, --exclude and the like); paths are those below the restored root. */
+  filter?: RestoreFilter;
   overwrite?: boolean;
   /** Use the stored uid/gid even where the stored user/group name exists here under another id. */
   numericOwner?: boolean;
@@ -45,6 +45,11 @@ export interface RestoreStats {
 }
 
 const SLASH = Buffer.from('/');
+
+/** An entry the walk comes to: its path as patterns see it, and what the filter makes of it. */
+interface Visit extends Selection {
+  snapPath: string;
+}
 /**
  * Blob writes planned before they are carried out. The first batch is small, so that writing
  * starts soon while the walk goes on; batches then double up to a bound on the plan's memory
@@ -103,8 +108,8 @@ export async function restore(reader: BlobReader, snapshot: Snapshot, opts: Rest
 
 class Restorer {
   readonly stats: RestoreStats = { files: 0, dirs: 0, others: 0, bytes: 0, errors: 0 };
-  private readonly includes: Excludes;
-  private readonly excludes: Excludes;
+  /** Undefined when everything is restored. */
+  private readonly filter: RestoreFilter | undefined;
   private readonly owners = ownerDb();
   private readonly linkFirsts = new Map<string, LinkFirst>();
   /** Trees being loaded ahead of the walk, by ID. */
@@ -132,8 +137,7 @@ class Restorer {
     private readonly reader: BlobReader,
     private readonly opts: RestoreOptions,
   ) {
-    this.includes = new Excludes(opts.includes ?? []);
-    this.excludes = new Excludes(opts.excludes ?? []);
+    this.filter = opts.filter?.empty ? undefined : opts.filter;
     this.overwrite = opts.overwrite ?? false;
     // A write-only writer's snapshot may come from a compromised host.
     this.unprivileged = (opts.untrusted ?? reader.writer.access === 'write-only') && !(opts.allowPrivileged ?? false);
@@ -146,9 +150,9 @@ class Restorer {
     const sub = this.opts.subpath ?? '/';
     const start = pathComponents(sub);
     const node = start.length ? await findNode(this.reader, root, sub) : null;
-    const base = '/' + start.map((c) => c.toString()).join('/');
-    if (node && node.type !== 'dir') await this.restoreNode(node, this.top, base, this.includes.empty);
-    else await this.restoreDir(node ? node.subtree! : root, this.top, base === '/' ? '' : base, this.includes.empty);
+    // Patterns see the restored part as the snapshot's root, as restic's SNAPSHOT:subfolder does.
+    if (node && node.type !== 'dir') await this.restoreNode(node, this.top, this.select(node, `/${node.name.toString()}`));
+    else await this.restoreDir(node ? node.subtree! : root, this.top, '');
     await this.endBatch();
     while (this.batches.length) await this.batches.shift();
   }
@@ -160,7 +164,7 @@ class Restorer {
     this.leave(this.top);
   }
 
-  private async restoreDir(tree: Buffer, dir: DirState, snapPath: string, included: boolean): Promise<void> {
+  private async restoreDir(tree: Buffer, dir: DirState, snapPath: string): Promise<void> {
     let nodes: Node[];
     try {
       nodes = await this.loadTree(tree);
@@ -169,33 +173,35 @@ class Restorer {
       this.error(dir.path, `contents lost: ${err.message}`);
       return;
     }
-    for (const node of nodes) if (node.subtree) this.loadTreeAhead(node.subtree);
-    for (const node of nodes) {
+    const visits = nodes.map((node) => this.select(node, `${snapPath}/${node.name.toString()}`));
+    for (let i = 0; i < nodes.length; i++) if (nodes[i]!.subtree && visits[i]!.descend) this.loadTreeAhead(nodes[i]!.subtree!);
+    for (let i = 0; i < nodes.length; i++) {
       checkAborted(this.opts.signal);
       const turn = this.turns.due();
       if (turn) await turn;
-      await this.restoreNode(node, dir, `${snapPath}/${node.name.toString()}`, included);
+      await this.restoreNode(nodes[i]!, dir, visits[i]!);
     }
   }
 
+  private select(node: Node, snapPath: string): Visit {
+    return { snapPath, ...(this.filter?.select(snapPath, node.type === 'dir') ?? { selected: true, descend: true }) };
+  }
+
   /** `node` in `dir`; its name is one path component (decodeTree sees to it). */
-  private async restoreNode(node: Node, dir: DirState, snapPath: string, inherited: boolean): Promise<void> {
-    const name = node.name.toString();
-    if (this.excludes.excluded(snapPath, name)) return;
-    const included = inherited || this.includes.excluded(snapPath, name);
+  private async restoreNode(node: Node, dir: DirState, { snapPath, selected, descend }: Visit): Promise<void> {
     const path = dir.path.length ? Buffer.concat([dir.path, SLASH, node.name]) : node.name;
     if (node.type === 'dir') {
       const child: DirState = { path, name: node.name, created: false, fd: -1, parent: dir };
       try {
-        if (included) this.ensureDir(child);
-        if (node.subtree) await this.restoreDir(node.subtree, child, snapPath, included);
+        if (selected) this.ensureDir(child);
+        if (descend && node.subtree) await this.restoreDir(node.subtree, child, snapPath);
       } finally {
         this.leave(child);
       }
       if (child.created) this.dirs.push({ path, node });
       return;
     }
-    if (!included) return;
+    if (!selected) return;
     this.ensureDir(dir);
     try {
       if (node.type === 'file') this.planFile(dir, path, node);
@@ -210,8 +216,8 @@ class Restorer {
   }
 
   /**
-   * Starts loading the tree of a directory the walk will enter (excluded or not: the filters
-   * need the path, and such a load is cheap), so that the walk rarely waits for a read.
+   * Starts loading the tree of a directory the walk will enter, so that the walk rarely waits
+   * for a read.
    */
   private loadTreeAhead(id: Buffer): void {
     const key = id.toString('hex');

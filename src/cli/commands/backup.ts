@@ -7,14 +7,15 @@ import type { StreamSource } from '../../archiver/archiver.js';
 import type { ChunkerKind } from '../../chunker/chunker.js';
 import { ScrateError } from '../../errors.js';
 import { backup } from '../../archiver/archiver.js';
-import { Excludes } from '../../archiver/excludes.js';
+import { BackupFilter } from '../../filter/backup-filter.js';
+import { filesFrom } from '../../filter/files-from.js';
 import { ExitCode } from '../../errors.js';
 import { checkCompressionLevel } from '../../repository/config.js';
 import { parseLocalTime } from '../../forget/local-time.js';
 import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
-import { collect, intOption } from '../parse.js';
+import { collect, intOption, sizeOption } from '../parse.js';
 
 interface BackupFlags {
   tag: string[];
@@ -22,7 +23,15 @@ interface BackupFlags {
   parent?: string;
   force?: boolean;
   exclude: string[];
+  iexclude: string[];
   excludeFile: string[];
+  iexcludeFile: string[];
+  excludeIfPresent: string[];
+  excludeCaches?: boolean;
+  excludeLargerThan?: number;
+  filesFrom: string[];
+  filesFromVerbatim: string[];
+  filesFromRaw: string[];
   oneFileSystem?: boolean;
   dryRun?: boolean;
   compression?: number;
@@ -50,8 +59,16 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
     .option('--time <time>', 'the snapshot\'s time, local, as "2012-11-01 22:08:41" (default: now)', timeOption)
     .option('--parent <snapshot>', 'compare against this snapshot instead of the latest of the same paths')
     .option('--force', 're-read every file, even unchanged ones')
-    .option('-e, --exclude <pattern>', 'skip matching paths (repeatable)', collect, [])
-    .option('--exclude-file <file>', 'read exclude patterns from a file (repeatable)', collect, [])
+    .option('-e, --exclude <pattern>', 'leave out paths matching the pattern (repeatable; see PATTERNS)', collect, [])
+    .option('--iexclude <pattern>', 'as --exclude, ignoring case (repeatable)', collect, [])
+    .option('--exclude-file <file>', 'read exclude patterns from a file, one a line (repeatable)', collect, [])
+    .option('--iexclude-file <file>', 'as --exclude-file, ignoring case (repeatable)', collect, [])
+    .option('--exclude-if-present <name[:header]>', 'leave out the contents of directories holding this file (starting with header) but the file (repeatable)', collect, [])
+    .option('--exclude-caches', 'leave out the contents of directories holding a CACHEDIR.TAG with its signature')
+    .option('--exclude-larger-than <size>', 'leave out files larger than size (k, m, g, t: KiB, MiB, GiB, TiB)', sizeOption)
+    .option('--files-from <file>', 'back up the paths or globs listed in file, one a line, # comments (repeatable; - for stdin)', collect, [])
+    .option('--files-from-verbatim <file>', 'back up the paths listed in file, one a line, as they are (repeatable)', collect, [])
+    .option('--files-from-raw <file>', 'back up the paths listed in file, each ended by a NUL byte (repeatable)', collect, [])
     .option('-x, --one-file-system', 'do not cross filesystem boundaries')
     .option('-n, --dry-run', 'show what would be stored without writing anything')
     .option('--compression <level>', 'zstd level for new data (0 = off)', intOption)
@@ -64,12 +81,14 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
       const ctx = context(cmd);
       const { out } = ctx;
       if (flags.compression !== undefined) checkCompressionLevel(flags.compression);
-      const excludes = [...flags.exclude, ...Excludes.fromFiles(flags.excludeFile)];
-      const stream = await streamSource(flags, paths);
+      const filter = new BackupFilter(flags, (m) => out.warn(m));
+      const listed = filesFrom(flags, (m) => out.warn(m));
+      if (listed.length && (flags.stdin || flags.stdinFromCommand)) throw new ScrateError('--files-from and its variants cannot be used with --stdin or --stdin-from-command');
+      const stream = await streamSource(flags, [...listed, ...paths]);
       const started = Date.now();
       const result = await withRepository(ctx, flags.dryRun ? 'none' : 'shared', (repo, session) =>
         backup(repo, {
-          paths: stream ? [] : paths,
+          paths: stream ? [] : [...listed, ...paths],
           stream: stream?.source,
           asDevice: flags.asDevice,
           chunker: flags.chunker,
@@ -78,7 +97,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
           time: flags.time,
           parent: flags.parent,
           force: flags.force,
-          excludes,
+          filter,
           oneFileSystem: flags.oneFileSystem,
           dryRun: flags.dryRun,
           compression: flags.compression,

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { stat } from 'node:fs/promises';
 import type { BlobReader } from '../../repository/repository.js';
+import { RestoreFilter } from '../../filter/restore-filter.js';
 import { findImage, restoreImage } from '../../restorer/image.js';
 import { restore } from '../../restorer/restorer.js';
 import { displayName, type Node } from '../../tree/node.js';
@@ -15,7 +16,9 @@ import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from 
 interface RestoreFlags extends SnapshotFilterFlags {
   target?: string;
   include: string[];
+  iinclude: string[];
   exclude: string[];
+  iexclude: string[];
   overwrite?: boolean;
   numericOwner?: boolean;
   allowPrivileged?: boolean;
@@ -34,8 +37,10 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
       .description('write the files of a snapshot into a directory')
       .argument('<snapshot>', 'snapshot ID, prefix or "latest", optionally followed by :path inside it')
       .option('-t, --target <dir>', 'directory to restore into; for a disk image, a block device or a file (required)')
-      .option('-i, --include <pattern>', 'restore only matching paths (repeatable)', collect, [])
-      .option('-e, --exclude <pattern>', 'skip matching paths (repeatable)', collect, [])
+      .option('-i, --include <pattern>', 'restore only paths matching the pattern, and the directories above them (repeatable; see PATTERNS)', collect, [])
+      .option('--iinclude <pattern>', 'as --include, ignoring case (repeatable)', collect, [])
+      .option('-e, --exclude <pattern>', 'leave out paths matching the pattern (repeatable; not with --include)', collect, [])
+      .option('--iexclude <pattern>', 'as --exclude, ignoring case (repeatable)', collect, [])
       .option('--overwrite', 'replace files that already exist in the target')
       .option('--numeric-owner', 'restore the stored uid/gid, not the user and group names')
       .option('--allow-privileged', 'restore setuid/setgid bits and device nodes of a snapshot written with a write-only key')
@@ -44,6 +49,7 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
     const ctx = context(cmd);
     if (!flags.target) throw new ScrateError('no target given', ExitCode.fatal, 'use --target DIR (or a device or file for a disk image)');
     const target = flags.target;
+    const filter = new RestoreFilter(flags);
     const { id, subpath } = splitSpec(spec);
     await withRepository(ctx, 'shared', async (repo, { signal }) => {
       const found = await findSnapshot(repo, id, snapshotFilter(flags));
@@ -52,19 +58,18 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
       const image = await findImage(reader, found.snapshot, subpath);
       const targetIsDir = (await stat(target).catch(() => null))?.isDirectory() ?? false;
       if (image && !targetIsDir) await restoreDisk(ctx, signal, reader, image, target, flags);
-      else await restoreFiles(ctx, signal, reader, found.snapshot, subpath, flags);
+      else await restoreFiles(ctx, signal, reader, found.snapshot, subpath, filter, flags);
     });
   });
 }
 
-async function restoreFiles(ctx: Context, signal: AbortSignal, reader: BlobReader, snapshot: Snapshot, subpath: string | undefined, flags: RestoreFlags): Promise<void> {
+async function restoreFiles(ctx: Context, signal: AbortSignal, reader: BlobReader, snapshot: Snapshot, subpath: string | undefined, filter: RestoreFilter, flags: RestoreFlags): Promise<void> {
   const { out } = ctx;
   const started = Date.now();
   const stats = await restore(reader, snapshot, {
     target: flags.target!,
     subpath,
-    includes: flags.include,
-    excludes: flags.exclude,
+    filter,
     overwrite: flags.overwrite,
     numericOwner: flags.numericOwner,
     allowPrivileged: flags.allowPrivileged,
