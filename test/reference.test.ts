@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { buildProgram } from '../src/cli/main.js';
 import { REFERENCE_FILES } from '../src/cli/reference.js';
 import { DOCUMENTED_VARIABLES } from '../src/cli/reference/man.js';
-import { SUGGESTED_VALUES } from '../src/cli/reference/model.js';
+import { describeProgram, SUGGESTED_VALUES, type CommandSpec } from '../src/cli/reference/model.js';
 import { assertCleanError, cliEnv, scrate } from './helpers/cli.js';
 import { scratch } from './helpers/repo.js';
 
@@ -65,6 +65,48 @@ test('each suggested option value is one the option accepts', () => {
     const [name, flag] = where.split(' ');
     const option = program.commands.find((c) => c.name() === name)!.options.find((o) => o.long === flag)!;
     for (const v of values) assert.doesNotThrow(() => option.parseArg!(v, option.defaultValue), `${where} ${v}`);
+  }
+});
+
+/** The `scrate …` command lines of a text: each piece of a line between &&, ||, ;, |, > and <, comments cut off. */
+function commandLines(text: string): string[][] {
+  return text
+    .split('\n')
+    .flatMap((line) => line.replace(/(?:^|\s)#(?:\s.*)?$/, '').split(/&&|\|\||[;|<>]/))
+    .map((part) => /(?:^|\s|bin\/)scrate\s+(\S.*)$/.exec(part.trim())?.[1]?.trim().split(/\s+/))
+    .filter((words): words is string[] => words !== undefined);
+}
+
+/** Why `words` (after "scrate") is not a command line the definitions accept, if it is not. */
+function misfit(program: CommandSpec, words: string[]): string | undefined {
+  let cmd = program;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word === '--') break;
+    if (/^-./.test(word)) {
+      const flag = word.split('=')[0]!;
+      const option = [...cmd.options, ...program.options].find((o) => o.short === flag || o.long === flag);
+      if (!option) return `${flag} is not an option of scrate ${cmd.path.join(' ')}`;
+      if (option.value && !word.includes('=')) i++;
+      continue;
+    }
+    const sub = cmd.subcommands.find((c) => c.path.at(-1) === word);
+    if (sub) cmd = sub;
+    else if (cmd.subcommands.length) return `${word} is not a command of scrate ${cmd.path.join(' ')}`;
+  }
+  return cmd === program ? 'no command' : undefined;
+}
+
+test('every scrate command line of the README, docs/AUTOMATION.md and the man page\'s examples has commands and options that exist', () => {
+  const program = describeProgram(buildProgram());
+  // The code: the man page's .nf blocks, Markdown's fenced ones.
+  const man = [...fs.readFileSync(MAN, 'utf8').matchAll(/^\.nf\n([\s\S]*?)^\.fi$/gm)].map((m) => m[1]!.replace(/\\-/g, '-'));
+  const markdown = (file: string) => fs.readFileSync(path.join(root, file), 'utf8').split(/^```.*$/m).filter((_, i) => i % 2 === 1);
+  const sources: [string, string][] = [['man page', man.join('\n')], ...['README.md', 'docs/AUTOMATION.md'].map((f): [string, string] => [f, markdown(f).join('\n')])];
+  for (const [where, text] of sources) {
+    const lines = commandLines(text);
+    assert.ok(lines.length >= 8, `${where}: ${lines.length} command lines found`);
+    for (const words of lines) assert.equal(misfit(program, words), undefined, `${where}: scrate ${words.join(' ')}`);
   }
 });
 
