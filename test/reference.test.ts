@@ -8,7 +8,7 @@ import { buildProgram } from '../src/cli/main.js';
 import { REFERENCE_FILES } from '../src/cli/reference.js';
 import { DOCUMENTED_VARIABLES } from '../src/cli/reference/man.js';
 import { describeProgram, SUGGESTED_VALUES, type CommandSpec } from '../src/cli/reference/model.js';
-import { assertCleanError, cliEnv, scrate } from './helpers/cli.js';
+import { assertCleanError, cliEnv, scrate, SCRATE } from './helpers/cli.js';
 import { scratch } from './helpers/repo.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -142,5 +142,57 @@ describe('version, help, -p', () => {
     assert.equal(scrate(['-p', file, 'init'], noPassword).code, 0);
     assert.equal(scrate(['snapshots', '-p', file], noPassword).code, 0);
     assertCleanError(scrate(['-p', path.join(tmp.dir, 'none'), 'snapshots'], noPassword), 1, /cannot read password file/);
+  });
+});
+
+describe('the recipes of docs/AUTOMATION.md', () => {
+  const tmp = scratch('automation');
+  after(() => tmp.cleanup());
+  const doc = fs.readFileSync(path.join(root, 'docs/AUTOMATION.md'), 'utf8');
+  /** The code block of `language` that starts with `start`, with `replace`'s paths made this test's (each must be there). */
+  const block = (language: string, start: string, replace: [string, string][] = []) => {
+    let text = doc.split(`\`\`\`${language}\n`).find((b) => b.startsWith(start))!.split('```')[0]!;
+    for (const [from, to] of replace) {
+      assert.ok(text.includes(from), `${from} in the ${start} block`);
+      text = text.replaceAll(from, to);
+    }
+    return text;
+  };
+
+  test('the cron job backs up, then forgets and prunes', () => {
+    const repo = path.join(tmp.dir, 'repo');
+    const [bin, src, pass, excludes] = ['bin', 'src', 'pass', 'excludes'].map((f) => path.join(tmp.dir, f)) as [string, string, string, string];
+    fs.mkdirSync(bin);
+    fs.symlinkSync(SCRATE, path.join(bin, 'scrate'));
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'kept'), 'k');
+    fs.writeFileSync(path.join(src, 'left.o'), 'o');
+    fs.writeFileSync(pass, 'automation\n');
+    fs.writeFileSync(excludes, '*.o\n');
+    const script = path.join(tmp.dir, 'scrate-nightly');
+    fs.writeFileSync(script, block('sh', '#!/bin/sh', [['/srv/backup', repo], ['/root/.config/scrate/pass', pass], ['/etc/scrate/excludes', excludes], ['/etc /home /srv', src]]), { mode: 0o700 });
+    const env = cliEnv(repo, { SCRATE_PASSWORD: undefined, SCRATE_REPOSITORY: undefined, PATH: `${bin}:${process.env['PATH']}`, XDG_CACHE_HOME: path.join(tmp.dir, 'cache') });
+    assert.equal(scrate(['-r', repo, '-p', pass, 'init'], env).code, 0);
+    for (let run = 0; run < 2; run++) {
+      const r = spawnSync(script, { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout + r.stderr, '', 'silent on success');
+    }
+    // Two snapshots of the same day: --keep-daily keeps the newer, and prune ran after the forget.
+    const list = JSON.parse(scrate(['-r', repo, '-p', pass, 'snapshots', '--json'], env).stdout) as unknown[];
+    assert.equal(list.length, 1);
+    assert.deepEqual(scrate(['-r', repo, '-p', pass, 'ls', 'latest', src], env).stdout.trim().split('\n'), [src, path.join(src, 'kept')]);
+  });
+
+  // Skipped only where systemd-analyze isn't installed; CI installs it (.ci/run), so there it fails instead.
+  const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+  test('systemd accepts the service and the timer', { skip: !analyze && !process.env['CI'] ? 'systemd-analyze is not installed' : false }, () => {
+    const service = path.join(tmp.dir, 'scrate-backup.service');
+    const timer = path.join(tmp.dir, 'scrate-backup.timer');
+    fs.writeFileSync(service, block('ini', '[Unit]\nDescription=scrate backup\n', [['/usr/local/bin/scrate', SCRATE]]));
+    fs.writeFileSync(timer, block('ini', '[Unit]\nDescription=nightly scrate backup\n'));
+    const r = spawnSync('systemd-analyze', ['verify', service, timer], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '');
   });
 });
