@@ -184,6 +184,25 @@ describe('the recipes of docs/AUTOMATION.md', () => {
     assert.deepEqual(scrate(['-r', repo, '-p', pass, 'ls', 'latest', src], env).stdout.trim().split('\n'), [src, path.join(src, 'kept')]);
   });
 
+  test('the restores of one file and of a directory put them where the text says', () => {
+    const repo = path.join(tmp.dir, 'restore-repo');
+    const [home, r] = [path.join(tmp.dir, 'home/me'), path.join(tmp.dir, 'r')];
+    fs.mkdirSync(path.join(home, 'src'), { recursive: true });
+    fs.writeFileSync(path.join(home, 'notes.txt'), 'notes');
+    fs.writeFileSync(path.join(home, 'src', 'main.c'), 'int main;');
+    const env = cliEnv(repo);
+    for (const args of [['init'], ['backup', home]]) assert.equal(scrate(args, env).code, 0);
+    const paths: [string, string][] = [['/home/me', home], ['/tmp/r', r]];
+    const script = block('sh', 'scrate restore latest:/home/me/notes.txt', paths) + block('sh', 'scrate restore latest:/home/me/src', paths);
+    const run = spawnSync('sh', ['-e', '-c', script], { env: { ...env, PATH: `${path.dirname(SCRATE)}:${process.env['PATH']}` }, cwd: tmp.dir, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(fs.readFileSync(path.join(r, 'notes.txt'), 'utf8'), 'notes');
+    assert.equal(fs.readFileSync(path.join(tmp.dir, 'notes.txt'), 'utf8'), 'notes');
+    assert.equal(fs.readFileSync(path.join(home, 'src-restored', 'main.c'), 'utf8'), 'int main;');
+    assert.equal(fs.readFileSync(path.join(r, home, 'src', 'main.c'), 'utf8'), 'int main;');
+    assert.ok(!fs.existsSync(path.join(r, home, 'notes.txt')), '--include restores only what it names');
+  });
+
   // Skipped only where systemd-analyze isn't installed; CI installs it (.ci/run), so there it fails instead.
   const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
   test('systemd accepts the service and the timer', { skip: !analyze && !process.env['CI'] ? 'systemd-analyze is not installed' : false }, () => {
