@@ -57,7 +57,7 @@ export function catCommand(context: (cmd: Command) => Context): Command {
   return new Command('cat')
     .description(`print a repository object, decrypted, as JSON (for debugging): ${Object.keys(kinds).join('|')}`)
     .addArgument(
-      new Argument('<type>', Object.keys(kinds).join(', '))
+      new Argument('<type>', 'the kind of object')
         .choices(Object.keys(kinds))
         // The choices are for help and completions; a wrong one is refused in one line, not with commander's help after it.
         .argParser((type) => {

@@ -1,7 +1,7 @@
 import { VERSION } from '../../archiver/archiver.js';
 import { ExitCode } from '../../errors.js';
 import { PATTERN_SYNTAX } from '../reference-patterns.js';
-import type { CommandSpec, OptionSpec } from './model.js';
+import type { ArgumentSpec, CommandSpec, OptionSpec } from './model.js';
 
 /** Text as roff shows it: backslashes, a leading dot or quote, and minus signs (not hyphens) escaped. */
 export function roff(text: string): string {
@@ -21,9 +21,13 @@ function optionLines(options: readonly OptionSpec[]): string[] {
   return options.flatMap((o) => ['.TP', `.B ${roff(o.flags)}`, roff(o.description + (o.envVar ? ` (environment: ${o.envVar})` : ''))]);
 }
 
+function argumentLines(args: readonly ArgumentSpec[]): string[] {
+  return args.flatMap((a) => ['.TP', `.I ${roff(a.name)}`, roff(a.description + (a.completion.kind === 'words' ? ` (one of: ${a.completion.words.join(', ')})` : ''))]);
+}
+
 function commandSection(cmd: CommandSpec): string[] {
   const args = cmd.arguments.map((a) => (a.required ? `<${a.name}>` : `[${a.name}]`) + (a.variadic ? '...' : '')).join(' ');
-  const lines = ['.SS', `.B ${roff(['scrate', ...cmd.path].join(' ') + (args ? ` ${args}` : ''))}`, roff(cmd.description), ...optionLines(cmd.options)];
+  const lines = ['.SS', `.B ${roff(['scrate', ...cmd.path].join(' ') + (args ? ` ${args}` : ''))}`, roff(cmd.description), ...argumentLines(cmd.arguments), ...optionLines(cmd.options)];
   return [...lines, ...cmd.subcommands.flatMap(commandSection)];
 }
 
