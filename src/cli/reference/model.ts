@@ -99,7 +99,7 @@ function argumentSpec(cmd: Command, a: Argument): ArgumentSpec {
   return { name: a.name(), description: a.description, required: a.required, variadic: a.variadic, completion };
 }
 
-export const visibleCommands = (cmd: Command) => cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
+const visibleCommands = (cmd: Command) => cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
 
 function commandSpec(cmd: Command, path: string[]): CommandSpec {
   return {
