@@ -5,8 +5,10 @@ import { displayName } from '../tree/node.js';
 import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
 import { checkCommand } from './commands/check.js';
+import { completionCommand } from './commands/completion.js';
 import { dumpCommand } from './commands/dump.js';
 import { forgetCommand } from './commands/forget.js';
+import { helpCommand } from './commands/help.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
 import { lsCommand } from './commands/ls.js';
@@ -15,6 +17,7 @@ import { repairCommand } from './commands/repair.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import { unlockCommand } from './commands/unlock.js';
+import { versionCommand } from './commands/version.js';
 import type { Context, GlobalOptions } from './context.js';
 import { collect } from './parse.js';
 import { loadSpinner, Output } from './output.js';
@@ -33,7 +36,7 @@ export function buildProgram(): Command {
     .addOption(new Option('-r, --repo <location>', 'repository: a directory, or s3:https://host/bucket/prefix, or s3:bucket/prefix').env('SCRATE_REPOSITORY'))
     .option('-o, --option <key=value>', 'backend option, e.g. s3.region=eu-west-1, s3.connections=16 (repeatable)', collect, [])
     .option('--no-cache', 'do not use the local metadata cache')
-    .addOption(new Option('--password-file <file>', 'read the password from a file').env('SCRATE_PASSWORD_FILE'))
+    .addOption(new Option('-p, --password-file <file>', 'read the password from a file').env('SCRATE_PASSWORD_FILE'))
     .addOption(new Option('--password-command <command>', 'run a shell command that prints the password').env('SCRATE_PASSWORD_COMMAND'))
     .option('--insecure-no-password', 'the repository has an empty password: none is asked for (insecure; an empty password is refused otherwise)')
     .option('--json', 'machine-readable output')
@@ -42,7 +45,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, repairCommand, keyCommand, catCommand, unlockCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, repairCommand, keyCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;

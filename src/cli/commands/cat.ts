@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Argument, Command } from 'commander';
 import { ScrateError } from '../../errors.js';
 import type { PackInfo } from '../../repository/blob-index.js';
 import { resolvePrefix } from '../../repository/ids.js';
@@ -56,12 +56,19 @@ function need(id: string | undefined): string {
 export function catCommand(context: (cmd: Command) => Context): Command {
   return new Command('cat')
     .description(`print a repository object, decrypted, as JSON (for debugging): ${Object.keys(kinds).join('|')}`)
-    .argument('<type>', Object.keys(kinds).join(', '))
+    .addArgument(
+      new Argument('<type>', 'the kind of object')
+        .choices(Object.keys(kinds))
+        // The choices are for help and completions; a wrong one is refused in one line, not with commander's help after it.
+        .argParser((type) => {
+          if (!kinds[type]) throw new ScrateError(`unknown object type ${type}`, 1, `one of: ${Object.keys(kinds).join(', ')}`);
+          return type;
+        }),
+    )
     .argument('[id]', 'object ID or unique prefix ("latest" for a snapshot)')
     .action(async (type: string, id: string | undefined, _: unknown, cmd: Command) => {
       const ctx = context(cmd);
-      const show = kinds[type];
-      if (!show) throw new ScrateError(`unknown object type ${type}`, 1, `one of: ${Object.keys(kinds).join(', ')}`);
+      const show = kinds[type]!;
       const value = await withRepository(ctx, 'none', (repo) => show(repo, id), { index: type === 'tree' });
       ctx.out.result(value);
     });

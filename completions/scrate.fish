@@ -1,0 +1,278 @@
+# fish completion for scrate: generated from its command definitions by `npm run reference`
+# (also printed by `scrate completion fish`); do not edit.
+
+function __scrate_subcommands --argument-names path
+    switch $path
+        case ''
+            printf '%s\n' init backup snapshots forget prune ls restore dump check repair key cat unlock version completion help
+        case 'init'
+            printf '%s\n' 
+        case 'backup'
+            printf '%s\n' 
+        case 'snapshots'
+            printf '%s\n' 
+        case 'forget'
+            printf '%s\n' 
+        case 'prune'
+            printf '%s\n' 
+        case 'ls'
+            printf '%s\n' 
+        case 'restore'
+            printf '%s\n' 
+        case 'dump'
+            printf '%s\n' 
+        case 'check'
+            printf '%s\n' 
+        case 'repair'
+            printf '%s\n' index packs snapshots
+        case 'repair index'
+            printf '%s\n' 
+        case 'repair packs'
+            printf '%s\n' 
+        case 'repair snapshots'
+            printf '%s\n' 
+        case 'key'
+            printf '%s\n' list add remove passwd
+        case 'key list'
+            printf '%s\n' 
+        case 'key add'
+            printf '%s\n' 
+        case 'key remove'
+            printf '%s\n' 
+        case 'key passwd'
+            printf '%s\n' 
+        case 'cat'
+            printf '%s\n' 
+        case 'unlock'
+            printf '%s\n' 
+        case 'version'
+            printf '%s\n' 
+        case 'completion'
+            printf '%s\n' 
+        case 'help'
+            printf '%s\n' 
+    end
+end
+
+# The options of the command at path that take a value (the global ones too).
+function __scrate_valued --argument-names path
+    switch $path
+        case ''
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'init'
+            printf '%s\n' --chunk-min --chunk-avg --chunk-max --compression -r --repo -o --option -p --password-file --password-command
+        case 'backup'
+            printf '%s\n' --tag --host --time --parent -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --compression --chunker --stdin-filename -r --repo -o --option -p --password-file --password-command
+        case 'snapshots'
+            printf '%s\n' --host --path --tag -r --repo -o --option -p --password-file --password-command
+        case 'forget'
+            printf '%s\n' --host --path --tag -l --keep-last -H --keep-hourly -d --keep-daily -w --keep-weekly -m --keep-monthly -y --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag -g --group-by -r --repo -o --option -p --password-file --password-command
+        case 'prune'
+            printf '%s\n' --max-unused --max-repack-size --delete-after -r --repo -o --option -p --password-file --password-command
+        case 'ls'
+            printf '%s\n' --host --path --tag -r --repo -o --option -p --password-file --password-command
+        case 'restore'
+            printf '%s\n' -t --target -i --include --iinclude -e --exclude --iexclude --host --path --tag -r --repo -o --option -p --password-file --password-command
+        case 'dump'
+            printf '%s\n' --host --path --tag -r --repo -o --option -p --password-file --password-command
+        case 'check'
+            printf '%s\n' --read-data-subset -r --repo -o --option -p --password-file --password-command
+        case 'repair'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'repair index'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'repair packs'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'repair snapshots'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'key'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'key list'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'key add'
+            printf '%s\n' --new-password-file --host -r --repo -o --option -p --password-file --password-command
+        case 'key remove'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'key passwd'
+            printf '%s\n' --new-password-file -r --repo -o --option -p --password-file --password-command
+        case 'cat'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'unlock'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'version'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'completion'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'help'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+    end
+end
+
+# Prints the path of the command being completed ("key add") and how many arguments it has.
+function __scrate_walk
+    set -l path
+    set -l args 0
+    set -l skip 0
+    set -l ended 0
+    for word in (commandline -opc)[2..-1]
+        if test $skip = 1
+            set skip 0
+        else if test $ended = 1
+            set args (math $args + 1)
+        else if test $word = --
+            set ended 1
+        else if string match -q -- '--*=*' $word
+            continue
+        else if string match -q -- '-?*' $word
+            contains -- $word (__scrate_valued "$path"); and set skip 1
+        else if test $args = 0; and contains -- $word (__scrate_subcommands "$path")
+            set -a path $word
+        else
+            set args (math $args + 1)
+        end
+    end
+    echo "$path"
+    echo $args
+end
+
+# Whether the command at path is being completed, and at argument number position (from 0; n+: n or later).
+function __scrate_at --argument-names path position
+    set -l state (__scrate_walk)
+    test "$state[1]" = "$path"; or return 1
+    test -z "$position"; and return 0
+    if string match -q -- '*+' $position
+        test $state[2] -ge (string trim -r -c + -- $position)
+    else
+        test $state[2] = $position
+    end
+end
+
+function __scrate_snapshot_ids
+    echo latest
+    set -q SCRATE_REPOSITORY; and test -n "$SCRATE_REPOSITORY"; and timeout 3 scrate snapshots --json -q </dev/null 2>/dev/null | grep -o '"id": *"[0-9a-f]\{64\}"' | cut -d'"' -f4 | cut -c1-8
+end
+
+complete -c scrate -f
+complete -c scrate -s V -l version -d 'output the version number'
+complete -c scrate -s r -l repo -x -a '(__fish_complete_directories (commandline -ct))' -d 'repository: a directory, or s3:https://host/bucket/prefix, or s3:bucket/prefix'
+complete -c scrate -s o -l option -x -d 'backend option, e.g. s3.region=eu-west-1, s3.connections=16 (repeatable)'
+complete -c scrate -l no-cache -d 'do not use the local metadata cache'
+complete -c scrate -s p -l password-file -r -F -d 'read the password from a file'
+complete -c scrate -l password-command -x -d 'run a shell command that prints the password'
+complete -c scrate -l insecure-no-password -d 'the repository has an empty password: none is asked for (insecure; an empty password is refused otherwise)'
+complete -c scrate -l json -d 'machine-readable output'
+complete -c scrate -s q -l quiet -d 'print only errors'
+complete -c scrate -s v -l verbose -d 'print more detail'
+complete -c scrate -l debug -d 'show stack traces of internal errors'
+complete -c scrate -s h -l help -d 'display help for the command'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'init' -d 'create a new repository'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'backup' -d 'save files and directories as a new snapshot'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'snapshots' -d 'list snapshots'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'forget' -d 'remove snapshots by a retention policy (as restic\'s) or by ID; their data stays until a prune'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'prune' -d 'give back the space of data no snapshot needs (beside running backups: in two phases)'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'ls' -d 'list the files in a snapshot'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'restore' -d 'write the files of a snapshot into a directory'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'dump' -d 'write the content of one file (or disk image) of a snapshot to standard output'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'check' -d 'verify the repository (snapshots, trees, index, packs) and name the files of each snapshot that a problem costs'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'repair' -d 'repair a damaged repository: rebuild the index, salvage packs, write snapshots again without what is lost'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'key' -d 'manage the passwords (key files) that open the repository, and write-only keys for backup hosts'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'cat' -d 'print a repository object, decrypted, as JSON (for debugging): config|keys|writers|snapshot|index|pack|tree'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'unlock' -d 'remove locks left behind by processes that are gone'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'version' -d 'print the version of scrate and of the Node.js it runs on'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'completion' -d 'print the completion script of a shell (the man page\'s FILES says where to put it)'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'help' -d 'show the help of a command, e.g. `scrate help key add`'
+complete -c scrate -n '__scrate_at \'init\'' -l chunk-min -x -d 'smallest chunk'
+complete -c scrate -n '__scrate_at \'init\'' -l chunk-avg -x -d 'average chunk'
+complete -c scrate -n '__scrate_at \'init\'' -l chunk-max -x -d 'largest chunk'
+complete -c scrate -n '__scrate_at \'init\'' -l compression -x -d 'default zstd level for data (0 = off)'
+complete -c scrate -n '__scrate_at \'backup\'' -l tag -x -d 'tag the snapshot (repeatable)'
+complete -c scrate -n '__scrate_at \'backup\'' -l host -x -d 'record this host name instead of the real one'
+complete -c scrate -n '__scrate_at \'backup\'' -l time -x -d 'the snapshot\'s time, local, as "2012-11-01 22:08:41" (default: now)'
+complete -c scrate -n '__scrate_at \'backup\'' -l parent -x -d 'compare against this snapshot instead of the latest of the same paths'
+complete -c scrate -n '__scrate_at \'backup\'' -l force -d 're-read every file, even unchanged ones'
+complete -c scrate -n '__scrate_at \'backup\'' -s e -l exclude -x -d 'leave out paths matching the pattern (repeatable; see PATTERNS)'
+complete -c scrate -n '__scrate_at \'backup\'' -l iexclude -x -d 'as --exclude, ignoring case (repeatable)'
+complete -c scrate -n '__scrate_at \'backup\'' -l exclude-file -r -F -d 'read exclude patterns from a file, one a line (repeatable)'
+complete -c scrate -n '__scrate_at \'backup\'' -l iexclude-file -r -F -d 'as --exclude-file, ignoring case (repeatable)'
+complete -c scrate -n '__scrate_at \'backup\'' -l exclude-if-present -x -d 'leave out the contents of directories holding this file (starting with header) but the file (repeatable)'
+complete -c scrate -n '__scrate_at \'backup\'' -l exclude-caches -d 'leave out the contents of directories holding a CACHEDIR.TAG with its signature'
+complete -c scrate -n '__scrate_at \'backup\'' -l exclude-larger-than -x -d 'leave out files larger than size (k, m, g, t: KiB, MiB, GiB, TiB)'
+complete -c scrate -n '__scrate_at \'backup\'' -l files-from -r -F -d 'back up the paths or globs listed in file, one a line, # comments (repeatable; - for stdin)'
+complete -c scrate -n '__scrate_at \'backup\'' -l files-from-verbatim -r -F -d 'back up the paths listed in file, one a line, as they are (repeatable)'
+complete -c scrate -n '__scrate_at \'backup\'' -l files-from-raw -r -F -d 'back up the paths listed in file, each ended by a NUL byte (repeatable)'
+complete -c scrate -n '__scrate_at \'backup\'' -s x -l one-file-system -d 'do not cross filesystem boundaries'
+complete -c scrate -n '__scrate_at \'backup\'' -s n -l dry-run -d 'show what would be stored without writing anything'
+complete -c scrate -n '__scrate_at \'backup\'' -l compression -x -d 'zstd level for new data (0 = off)'
+complete -c scrate -n '__scrate_at \'backup\'' -l as-device -d 'back up regular files among the paths as disk images, like block devices'
+complete -c scrate -n '__scrate_at \'backup\'' -l chunker -x -a 'fixed cdc' -d 'chunking of block devices and disk images: fixed (block-aligned) or cdc'
+complete -c scrate -n '__scrate_at \'backup\'' -l stdin -d 'back up standard input as one file'
+complete -c scrate -n '__scrate_at \'backup\'' -l stdin-filename -x -d 'the name of that file in the snapshot'
+complete -c scrate -n '__scrate_at \'backup\'' -l stdin-from-command -d 'run the command given after -- and back up its output; no snapshot if it fails'
+complete -c scrate -n '__scrate_at \'backup\' 0+' -r -F
+complete -c scrate -n '__scrate_at \'snapshots\'' -l host -x -d 'only snapshots of this host'
+complete -c scrate -n '__scrate_at \'snapshots\'' -l path -r -F -d 'only snapshots of this path (repeatable)'
+complete -c scrate -n '__scrate_at \'snapshots\'' -l tag -x -d 'only snapshots with this tag (repeatable)'
+complete -c scrate -n '__scrate_at \'forget\'' -l host -x -d 'only snapshots of this host'
+complete -c scrate -n '__scrate_at \'forget\'' -l path -r -F -d 'only snapshots of this path (repeatable)'
+complete -c scrate -n '__scrate_at \'forget\'' -l tag -x -d 'only snapshots with this tag (repeatable)'
+complete -c scrate -n '__scrate_at \'forget\'' -s l -l keep-last -x -d 'keep the newest n snapshots'
+complete -c scrate -n '__scrate_at \'forget\'' -s H -l keep-hourly -x -d 'keep the newest snapshot of each of the newest n hours that have one'
+complete -c scrate -n '__scrate_at \'forget\'' -s d -l keep-daily -x -d 'likewise for days'
+complete -c scrate -n '__scrate_at \'forget\'' -s w -l keep-weekly -x -d 'likewise for ISO weeks'
+complete -c scrate -n '__scrate_at \'forget\'' -s m -l keep-monthly -x -d 'likewise for months'
+complete -c scrate -n '__scrate_at \'forget\'' -s y -l keep-yearly -x -d 'likewise for years'
+complete -c scrate -n '__scrate_at \'forget\'' -l keep-within -x -d 'keep snapshots newer than duration (e.g. 1y5m7d2h) before the newest snapshot'
+complete -c scrate -n '__scrate_at \'forget\'' -l keep-within-hourly -x -d 'keep the newest snapshot of each hour within duration of the newest snapshot'
+complete -c scrate -n '__scrate_at \'forget\'' -l keep-within-daily -x -d 'likewise for days'
+complete -c scrate -n '__scrate_at \'forget\'' -l keep-within-weekly -x -d 'likewise for ISO weeks'
+complete -c scrate -n '__scrate_at \'forget\'' -l keep-within-monthly -x -d 'likewise for months'
+complete -c scrate -n '__scrate_at \'forget\'' -l keep-within-yearly -x -d 'likewise for years'
+complete -c scrate -n '__scrate_at \'forget\'' -l keep-tag -x -d 'keep snapshots with all of these comma-separated tags (repeatable: any of the lists)'
+complete -c scrate -n '__scrate_at \'forget\'' -s g -l group-by -x -a 'host paths tags host,paths host,tags paths,tags host,paths,tags' -d 'apply the policy to each group of snapshots with the same host, paths and/or tags, comma-separated (\'\' for one group)'
+complete -c scrate -n '__scrate_at \'forget\'' -s n -l dry-run -d 'show what would be removed, remove nothing'
+complete -c scrate -n '__scrate_at \'forget\'' -l prune -d 'then give back the space of what no snapshot needs any more (prune, with its defaults)'
+complete -c scrate -n '__scrate_at \'forget\' 0+' -x -a '(__scrate_snapshot_ids)'
+complete -c scrate -n '__scrate_at \'prune\'' -l max-unused -x -d 'unused space tolerated in packs kept as they are: a share of the used space (5%), a size, or "unlimited"'
+complete -c scrate -n '__scrate_at \'prune\'' -l max-repack-size -x -d 'repack at most this much data in one run'
+complete -c scrate -n '__scrate_at \'prune\'' -l delete-after -x -d 'beside running backups: how long packs found unused stay marked before a later prune deletes them'
+complete -c scrate -n '__scrate_at \'prune\'' -s n -l dry-run -d 'only say what would be done'
+complete -c scrate -n '__scrate_at \'ls\'' -s l -l long -d 'show mode, owner, size and time'
+complete -c scrate -n '__scrate_at \'ls\'' -l host -x -d 'for "latest": only snapshots of this host'
+complete -c scrate -n '__scrate_at \'ls\'' -l path -r -F -d 'for "latest": only snapshots of this path (repeatable)'
+complete -c scrate -n '__scrate_at \'ls\'' -l tag -x -d 'for "latest": only snapshots with this tag (repeatable)'
+complete -c scrate -n '__scrate_at \'ls\' 0' -x -a '(__scrate_snapshot_ids)'
+complete -c scrate -n '__scrate_at \'restore\'' -s t -l target -r -F -d 'directory to restore into; for a disk image, a block device or a file (required)'
+complete -c scrate -n '__scrate_at \'restore\'' -s i -l include -x -d 'restore only paths matching the pattern, and the directories above them (repeatable; see PATTERNS)'
+complete -c scrate -n '__scrate_at \'restore\'' -l iinclude -x -d 'as --include, ignoring case (repeatable)'
+complete -c scrate -n '__scrate_at \'restore\'' -s e -l exclude -x -d 'leave out paths matching the pattern (repeatable; not with --include)'
+complete -c scrate -n '__scrate_at \'restore\'' -l iexclude -x -d 'as --exclude, ignoring case (repeatable)'
+complete -c scrate -n '__scrate_at \'restore\'' -l overwrite -d 'replace files that already exist in the target'
+complete -c scrate -n '__scrate_at \'restore\'' -l numeric-owner -d 'restore the stored uid/gid, not the user and group names'
+complete -c scrate -n '__scrate_at \'restore\'' -l allow-privileged -d 'restore setuid/setgid bits and device nodes of a snapshot written with a write-only key'
+complete -c scrate -n '__scrate_at \'restore\'' -l verify -d 'disk images: read the written image back and check it against the snapshot'
+complete -c scrate -n '__scrate_at \'restore\'' -l host -x -d 'for "latest": only snapshots of this host'
+complete -c scrate -n '__scrate_at \'restore\'' -l path -r -F -d 'for "latest": only snapshots of this path (repeatable)'
+complete -c scrate -n '__scrate_at \'restore\'' -l tag -x -d 'for "latest": only snapshots with this tag (repeatable)'
+complete -c scrate -n '__scrate_at \'restore\' 0' -x -a '(__scrate_snapshot_ids)'
+complete -c scrate -n '__scrate_at \'dump\'' -l host -x -d 'for "latest": only snapshots of this host'
+complete -c scrate -n '__scrate_at \'dump\'' -l path -r -F -d 'for "latest": only snapshots of this path (repeatable)'
+complete -c scrate -n '__scrate_at \'dump\'' -l tag -x -d 'for "latest": only snapshots with this tag (repeatable)'
+complete -c scrate -n '__scrate_at \'dump\' 0' -x -a '(__scrate_snapshot_ids)'
+complete -c scrate -n '__scrate_at \'check\'' -l read-data -d 'also download every pack and verify every blob in it'
+complete -c scrate -n '__scrate_at \'check\'' -l read-data-subset -x -d 'read only some packs: "n/t" (group n of t, by pack ID: t runs read every pack once), "x%" or a size such as 500M (packs at random)'
+complete -c scrate -n '__scrate_at \'repair\' 0' -a 'index' -d 'rebuild the index from the packs: each read whole and verified, packs that fail are left out and named'
+complete -c scrate -n '__scrate_at \'repair\' 0' -a 'packs' -d 'store again what can be read of damaged or missing packs, then drop them from the index and the repository'
+complete -c scrate -n '__scrate_at \'repair\' 0' -a 'snapshots' -d 'write each snapshot that lost something again without it (a file that lost any blob is left out, a directory that does not load becomes empty), tagged "repaired"'
+complete -c scrate -n '__scrate_at \'repair snapshots\'' -l forget -d 'remove the damaged snapshots once their repaired ones are stored'
+complete -c scrate -n '__scrate_at \'repair snapshots\'' -s n -l dry-run -d 'only say what would be done'
+complete -c scrate -n '__scrate_at \'key\' 0' -a 'list' -d 'list key files'
+complete -c scrate -n '__scrate_at \'key\' 0' -a 'add' -d 'add a key file with a new password; the existing ones keep working'
+complete -c scrate -n '__scrate_at \'key\' 0' -a 'remove' -d 'remove a key file (never the one in use, never the last full key); removing a write-only key revokes its writer'
+complete -c scrate -n '__scrate_at \'key\' 0' -a 'passwd' -d 'change the password of the key in use (a full key)'
+complete -c scrate -n '__scrate_at \'key add\'' -l new-password-file -r -F -d 'read the new password from a file'
+complete -c scrate -n '__scrate_at \'key add\'' -l write-only -d 'a key for one backup host: it can add backups but never read any, nor learn what other hosts store'
+complete -c scrate -n '__scrate_at \'key add\'' -l host -x -d 'with --write-only: the host the key is for (shown with its snapshots)'
+complete -c scrate -n '__scrate_at \'key passwd\'' -l new-password-file -r -F -d 'read the new password from a file'
+complete -c scrate -n '__scrate_at \'cat\' 0' -x -a 'config keys writers snapshot index pack tree'
+complete -c scrate -n '__scrate_at \'unlock\'' -l remove-all -d 'remove every lock, even those of running processes'
+complete -c scrate -n '__scrate_at \'completion\' 0' -x -a 'bash zsh fish'

@@ -1,0 +1,142 @@
+import { VERSION } from '../../archiver/archiver.js';
+import { ExitCode } from '../../errors.js';
+import { PATTERN_SYNTAX } from '../../filter/syntax.js';
+import type { ArgumentSpec, CommandSpec, OptionSpec } from './model.js';
+
+/** Text as roff shows it: backslashes, a leading dot or quote, and minus signs (not hyphens) escaped. */
+export function roff(text: string): string {
+  return text.replace(/\\/g, '\\e').replace(/^([.'])/gm, '\\&$1').replace(/-/g, '\\-');
+}
+
+/** Paragraphs separated by blank lines; a paragraph of indented lines is shown as written (commands). */
+export function paragraphs(text: string): string[] {
+  return text.split(/\n\s*\n/).flatMap((block) => {
+    const lines = block.split('\n');
+    if (lines.every((l) => /^\s/.test(l))) return ['.PP', '.RS', '.nf', ...lines.map((l) => roff(l.trim())), '.fi', '.RE'];
+    return ['.PP', roff(lines.join(' '))];
+  });
+}
+
+function optionLines(options: readonly OptionSpec[]): string[] {
+  return options.flatMap((o) => ['.TP', `.B ${roff(o.flags)}`, roff(o.description + (o.envVar ? ` (environment: ${o.envVar})` : ''))]);
+}
+
+function argumentLines(args: readonly ArgumentSpec[]): string[] {
+  return args.flatMap((a) => ['.TP', `.I ${roff(a.name)}`, roff(a.description + (a.completion.kind === 'words' ? ` (one of: ${a.completion.words.join(', ')})` : ''))]);
+}
+
+function commandSection(cmd: CommandSpec): string[] {
+  const args = cmd.arguments.map((a) => (a.required ? `<${a.name}>` : `[${a.name}]`) + (a.variadic ? '...' : '')).join(' ');
+  const lines = ['.SS', `.B ${roff(['scrate', ...cmd.path].join(' ') + (args ? ` ${args}` : ''))}`, roff(cmd.description), ...argumentLines(cmd.arguments), ...optionLines(cmd.options)];
+  return [...lines, ...cmd.subcommands.flatMap(commandSection)];
+}
+
+/** Each exit code's meaning; a code added to ExitCode does not compile until it is described here. */
+const EXIT_STATUS: Record<keyof typeof ExitCode, string> = {
+  ok: 'success',
+  fatal: 'a fatal error, or a usage error',
+  partial: 'partly done: the snapshot was written but some sources could not be read (each is named on stderr); or a restore restored everything but some damaged files',
+  noRepository: 'the repository does not exist',
+  locked: 'the repository is locked by another process',
+  wrongPassword: 'wrong password, or no key matches it',
+  interrupted: 'interrupted (SIGINT or Ctrl-C): nothing half-written is left behind, the lock is removed',
+};
+
+/** [variable, meaning]: every variable scrate reads (a test checks the sources name no other). */
+const ENVIRONMENT: [string, string][] = [
+  ['SCRATE_REPOSITORY', 'the repository, as -r/--repo.'],
+  ['SCRATE_PASSWORD', 'the password itself (--password-file and --password-command take precedence).'],
+  ['SCRATE_PASSWORD_FILE', 'as --password-file.'],
+  ['SCRATE_PASSWORD_COMMAND', 'as --password-command.'],
+  ['SCRATE_S3_REGION, SCRATE_S3_PATH_STYLE, SCRATE_S3_CONNECTIONS, SCRATE_S3_STORAGE_CLASS, SCRATE_S3_CA_BUNDLE', 'defaults of the backend options s3.region, s3.path-style, s3.connections, s3.storage-class and s3.ca-bundle (-o overrides them).'],
+  ['AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, AWS_REGION', 'S3 credentials and region, read by the AWS SDK with the rest of its default chain (~/.aws/credentials, instance roles).'],
+  ['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', 'set to true by scrate unless set: the SDK\'s notice about Node versions is for scrate\'s developers.'],
+  ['XDG_CACHE_HOME', 'where the cache is kept (default ~/.cache).'],
+  ['HOME', 'the default cache location (~/.cache).'],
+  ['TZ', 'the time zone of times shown and of backup --time, and of the calendar of forget\'s --keep-daily and the like.'],
+  ['SCRATE_KDF_MS', 'for test suites only: the time init spends deriving a key from the password (default 500 ms). Lower values make passwords cheaper to guess.'],
+];
+
+const FILES: [string, string][] = [
+  ['$XDG_CACHE_HOME/scrate/<repository id>/', 'cache of snapshots, index files and tree packs of remote repositories; verified before use, safe to delete (--no-cache bypasses it). Caches unused for 30 days are removed.'],
+  ['$XDG_CACHE_HOME/scrate/<repository id>/writer-<id>/', 'what a write-only key sent (its incremental backups work from it); losing it costs one full upload.'],
+  ['$XDG_CACHE_HOME/scrate/pins/', 'the ID of the repository at each location and the key that opened it last.'],
+  ['/usr/share/bash-completion/completions/scrate', 'bash completion (completions/scrate.bash, or `scrate completion bash`); for one user: ~/.local/share/bash-completion/completions/scrate.'],
+  ['/usr/local/share/zsh/site-functions/_scrate', 'zsh completion (completions/_scrate, or `scrate completion zsh`): any directory of $fpath, before compinit runs.'],
+  ['~/.config/fish/completions/scrate.fish', 'fish completion (completions/scrate.fish, or `scrate completion fish`); for every user: /usr/share/fish/vendor_completions.d/scrate.fish.'],
+];
+
+const EXAMPLES = `A repository and a first backup, the password in a file that only its owner reads:
+
+  export SCRATE_REPOSITORY=/srv/backup SCRATE_PASSWORD_FILE=~/.config/scrate/pass
+  scrate init
+  scrate backup ~ --exclude-file ~/.config/scrate/excludes --tag home
+
+Restore one file, a directory, everything:
+
+  scrate restore latest:/home/me/notes.txt --target /tmp/r
+  scrate restore latest --target /tmp/r --include /home/me/src
+  scrate restore 1a2b3c4d --target /srv/restore
+
+Restore a whole disk to a device, checking what was written (the device must be at least as large as the image):
+
+  scrate backup /dev/sdb
+  scrate restore latest --target /dev/sdc --verify
+
+Keep 7 daily, 5 weekly and 12 monthly snapshots, then give back the space of the others:
+
+  scrate forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune
+
+A backup host that may add backups but never read any:
+
+  scrate key add --write-only --host web1 --new-password-file web1.pass
+
+A nightly cron job (crontab -e): exit 3 means a snapshot was written but some files could not be read:
+
+  30 2 * * * scrate -r /srv/backup -p /root/.scrate-pass backup -q /etc /home || echo "scrate backup exited $?"
+
+docs/AUTOMATION.md in the scrate source has a systemd service and timer and more recipes.`;
+
+function definitions(entries: [string, string][], italic = false): string[] {
+  return entries.flatMap(([term, meaning]) => ['.TP', `${italic ? '.I' : '.B'} ${roff(term)}`, roff(meaning)]);
+}
+
+export function manPage(program: CommandSpec): string {
+  return [
+    `.TH SCRATE 1 "" "scrate ${VERSION}" "User Commands"`,
+    '.SH NAME',
+    'scrate \\- encrypted, deduplicating, versioned backups',
+    '.SH SYNOPSIS',
+    '.B scrate',
+    '[\\fIglobal options\\fR] \\fIcommand\\fR [\\fIoptions\\fR] [\\fIarguments\\fR]',
+    '.SH DESCRIPTION',
+    roff(
+      'scrate cuts files, trees and block devices into content-defined chunks, stores each chunk once (named by a keyed hash), ' +
+        'compressed and encrypted, in a repository on a local disk or an S3-compatible object store. Every backup is an immutable snapshot.',
+    ),
+    '.PP',
+    roff('A snapshot is named by its ID, any unique prefix of it, or "latest". Global options may follow the command.'),
+    '.SH GLOBAL OPTIONS',
+    ...optionLines(program.options),
+    '.SH COMMANDS',
+    ...program.subcommands.flatMap(commandSection),
+    '.SH PATTERNS',
+    ...paragraphs(PATTERN_SYNTAX),
+    '.SH JSON OUTPUT',
+    ...paragraphs('With --json, commands print machine-readable output on stdout, in the shapes and with the field names of restic\'s. docs/JSON.md in the scrate source describes every message.'),
+    '.SH ENVIRONMENT',
+    ...definitions(ENVIRONMENT),
+    '.SH FILES',
+    ...definitions(FILES, true),
+    '.SH EXIT STATUS',
+    ...definitions(Object.entries(EXIT_STATUS).map(([name, meaning]) => [String(ExitCode[name as keyof typeof ExitCode]), meaning])),
+    '.SH EXAMPLES',
+    ...paragraphs(EXAMPLES),
+    '.SH SEE ALSO',
+    roff('restic(1); docs/AUTOMATION.md, docs/JSON.md, docs/DESIGN.md, docs/FORMAT.md and docs/SECURITY.md in the scrate source.'),
+    '',
+  ].join('\n');
+}
+
+/** The variables the ENVIRONMENT section names, one by one. */
+export const DOCUMENTED_VARIABLES = ENVIRONMENT.flatMap(([names]) => names.split(', '));
