@@ -6,7 +6,12 @@ export const ExitCode = {
   noRepository: 10,
   locked: 11,
   wrongPassword: 12,
+  /** SIGINT (Ctrl-C). */
   interrupted: 130,
+  /** Standard output was closed by its reader (`scrate ls … | head`): 128 + SIGPIPE, as a shell shows a program that died of it. */
+  outputClosed: 141,
+  /** SIGTERM (systemd stop, kill). */
+  terminated: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

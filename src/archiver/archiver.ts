@@ -16,6 +16,8 @@ import { Excludes } from './excludes.js';
 import { entryStat, listDirectory, type DirEntry, type EntryStat } from './dir-listing.js';
 import { nodeFromStats, nodeType } from './metadata.js';
 import { openNoAtime } from './open-source.js';
+import { scanSources } from './scan.js';
+import type { ProgressMeter } from '../util/progress.js';
 import type { Chunker, ChunkerKind } from '../chunker/chunker.js';
 import { FixedChunker } from '../chunker/fixed.js';
 import { posix } from '../native/posix.js';
@@ -50,12 +52,13 @@ export interface BackupOptions {
   signal?: AbortSignal;
   /**
    * A source that could not be read: the snapshot is still written, without it. Its path, as
-   * those given to onNote and onProgress, is as displayName shows it: safe to print.
+   * those given to onNote and the progress' current files, is as displayName shows it: safe to print.
    */
   onError?: (path: string, message: string) => void;
   /** Something worth telling that is not an error (a socket skipped, a file changed while read). */
   onNote?: (path: string, message: string) => void;
-  onProgress?: (summary: Readonly<BackupSummary>, currentPath: string) => void;
+  /** Counted into as the backup goes, its totals by a scan beside it: for a status line or JSON status lines. */
+  progress?: ProgressMeter;
 }
 
 export interface StreamSource {
@@ -145,6 +148,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const sweeping = opts.dryRun ? undefined : repo.backend.staging?.sweep(STALE_TEMPORARY_MS);
   sweeping?.catch(() => undefined); // awaited with the run
   const run = new BackupRun(repo, opts, parent?.trees, treeLog);
+  const scanning = new AbortController();
+  if (opts.progress && !stream) void scanSources(sources, { excludes: new Excludes(opts.excludes ?? []), oneFileSystem: opts.oneFileSystem }, opts.progress, scanning.signal);
   let tree: Buffer;
   try {
     tree = stream ? await run.saveStream(stream) : await run.saveRoot(sources, parent ? Buffer.from(parent.tree, 'hex') : undefined);
@@ -154,11 +159,14 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     repo.packer.abandon();
     throw err;
   } finally {
+    scanning.abort();
     await run.close();
     await sweeping?.catch(() => undefined);
   }
   // A stream whose producer failed must not become a snapshot.
   await stream?.finished?.();
+  // Nor does a backup interrupted while its last packs were written.
+  stopIfAborted(opts.signal);
   if (!opts.dryRun) await repo.flush();
   run.summary.dataStored = opts.dryRun ? 0 : repo.packer.bytesStored;
   run.summary.end = new Date().toISOString();
@@ -178,6 +186,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   if (parent) snapshot.parent = parent.id;
   if (opts.excludes?.length) snapshot.excludes = opts.excludes;
   if (opts.dryRun) return { snapshot, parentId: parent?.id };
+  stopIfAborted(opts.signal);
   const snapshotId = await saveSnapshot(repo, snapshot);
   if (treeLog) await repo.record!.addSnapshot(snapshotId, snapshot.tree, Buffer.from(JSON.stringify(snapshot)), parentGroup(host, sources), treeLog);
   return { snapshotId, snapshot, parentId: parent?.id };
@@ -292,6 +301,7 @@ class BackupRun implements BlobSink {
   private rootDevices = new Set<bigint>();
   /** The paths given on the command line (as latin1 strings of their bytes): a block device among them is read as an image. */
   private readonly sources = new Set<string>();
+  private readonly progress: ProgressMeter | undefined;
 
   constructor(
     private readonly repo: Repository,
@@ -312,6 +322,7 @@ class BackupRun implements BlobSink {
       staging: repo.packer.staging,
     };
     this.data = new DataPipeline(setup, this);
+    this.progress = opts.progress;
   }
 
   /** Data packs still open in the pipeline's lanes are handed over. */
@@ -489,6 +500,7 @@ class BackupRun implements BlobSink {
 
   private error(p: Buffer, message: string): void {
     this.summary.errors++;
+    if (this.progress) this.progress.errors++;
     this.opts.onError?.(displayName(p), message);
   }
 
@@ -573,19 +585,21 @@ class BackupRun implements BlobSink {
     const size = st.size;
     if (st.blocks * 512 < st.size) node.sparse = true;
     this.summary.bytesProcessed += size;
-    this.opts.onProgress?.(this.summary, displayName(full));
+    if (this.progress) this.progress.current[0] = displayName(full);
     // Its blobs must still be in the index: a parent may refer to a pack or index file gone since.
     const unchanged =
       prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && this.allStored(prev.content);
     if (unchanged) {
       node.content = prev.content;
       this.summary.filesUnmodified++;
+      this.done(size);
       return true;
     }
     const linkKey = st.nlink > 1 ? `${st.dev}:${st.ino}` : undefined;
     const linked = linkKey && this.hardlinks.get(linkKey);
     if (linked) {
       this.defer(linked.then((c) => this.setContent(node, c)));
+      this.done(size);
       return true;
     }
     const isNew = prev?.type !== 'file';
@@ -628,6 +642,14 @@ class BackupRun implements BlobSink {
   private countFile(isNew: boolean): void {
     if (isNew) this.summary.filesNew++;
     else this.summary.filesChanged++;
+    this.done(0);
+  }
+
+  /** A file is done: `bytes` of it not counted as read (see storeContent). */
+  private done(bytes: number): void {
+    if (!this.progress) return;
+    this.progress.filesDone++;
+    this.progress.bytesDone += bytes;
   }
 
   /**
@@ -654,6 +676,7 @@ class BackupRun implements BlobSink {
         }
         if (r.changed) this.changedWhileRead(full, node, r.read);
         this.summary.bytesRead += r.read;
+        if (this.progress) this.progress.bytesDone += r.read;
         this.countFile(isNew);
         node.content = r.ids;
         return r.ids;
@@ -674,6 +697,7 @@ class BackupRun implements BlobSink {
       this.error(full, describe(err));
       return null;
     }
+    if (this.progress) this.progress.current[1] = displayName(full);
     try {
       const { content, read } = await this.storeContent(fdReader(fd), this.repo.chunker);
       const after = fstatSync(fd, { bigint: true });
@@ -686,6 +710,7 @@ class BackupRun implements BlobSink {
       return null;
     } finally {
       closeSync(fd);
+      if (this.progress) this.progress.current[1] = '';
     }
   }
 
@@ -715,7 +740,7 @@ class BackupRun implements BlobSink {
       node.image = { blockSize: device.logicalBlockSize };
       delete node.rdev;
       this.summary.bytesProcessed += size;
-      this.opts.onProgress?.(this.summary, displayName(full));
+      if (this.progress) this.progress.current[1] = displayName(full);
       const chunker = (this.opts.chunker ?? DEVICE_CHUNKER) === 'fixed' ? new FixedChunker(DEVICE_CHUNK_SIZE) : this.repo.chunker;
       const { content: pending, read } = await this.storeContent(fdReader(fd), chunker);
       const content = await pending;
@@ -755,9 +780,12 @@ class BackupRun implements BlobSink {
         this.inFlight.release(length);
       };
       stored.then((s) => s.stored).then(() => release(), release);
-      ids.push(stored.then((s) => s.id));
+      const id = stored.then((s) => s.id);
+      id.catch(() => undefined); // awaited through `content`, unless the loop stops first (Ctrl-C)
+      ids.push(id);
       total += length;
       this.summary.bytesRead += length;
+      if (this.progress) this.progress.bytesDone += length;
       // After the chunk is handed over: its region is the pipeline's to give back.
       this.checkAborted();
     }

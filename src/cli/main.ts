@@ -17,13 +17,12 @@ import { snapshotsCommand } from './commands/snapshots.js';
 import { unlockCommand } from './commands/unlock.js';
 import type { Context, GlobalOptions } from './context.js';
 import { collect } from './parse.js';
-import { loadSpinner, Output } from './output.js';
-
-const abort = new AbortController();
+import { interruption, finalCode, showTraces } from './lifecycle.js';
+import { Output } from './output.js';
 
 function makeContext(cmd: Command): Context {
   const globals = cmd.optsWithGlobals<GlobalOptions>();
-  return { globals, out: new Output(!!globals.json, !!globals.quiet, !!globals.verbose), signal: abort.signal };
+  return { globals, out: new Output(!!globals.json, !!globals.quiet, !!globals.verbose), signal: interruption.signal };
 }
 
 export function buildProgram(): Command {
@@ -63,22 +62,23 @@ function report(err: unknown, debug: boolean): number {
   return ExitCode.fatal;
 }
 
+/**
+ * Runs the command of `argv` and gives its exit code; bin/scrate installs the handlers of
+ * lifecycle.ts first and exits through exitWhenFlushed.
+ */
 export async function main(argv: string[]): Promise<number> {
   // scrate pins an AWS SDK release that supports this Node; the SDK's notice about its future
   // releases is for scrate's developers (package.json), not for the mail of every cron job.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  // A reader that goes away (`scrate dump … | head`) ends the output, not with a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? ExitCode.ok : ExitCode.fatal));
-  process.on('SIGINT', () => {
-    if (abort.signal.aborted) process.exit(ExitCode.interrupted);
-    abort.abort();
-  });
+  const debug = argv.includes('--debug');
+  showTraces(debug);
   const program = buildProgram();
-  await loadSpinner();
   try {
     await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+    return finalCode(typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok, false);
   } catch (err) {
-    return report(err, argv.includes('--debug'));
+    // After a signal, whatever failed on the way out is its echo: the signal is what is said.
+    if (interruption.signal.aborted) return finalCode(debug ? report(err, debug) : ExitCode.fatal, debug);
+    return report(err, debug);
   }
 }

@@ -15,6 +15,7 @@ import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { collect, intOption } from '../parse.js';
+import { ProgressMeter } from '../../util/progress.js';
 
 interface BackupFlags {
   tag: string[];
@@ -67,26 +68,32 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
       const excludes = [...flags.exclude, ...Excludes.fromFiles(flags.excludeFile)];
       const stream = await streamSource(flags, paths);
       const started = Date.now();
-      const result = await withRepository(ctx, flags.dryRun ? 'none' : 'shared', (repo, session) =>
-        backup(repo, {
-          paths: stream ? [] : paths,
-          stream: stream?.source,
-          asDevice: flags.asDevice,
-          chunker: flags.chunker,
-          tags: flags.tag,
-          host: flags.host,
-          time: flags.time,
-          parent: flags.parent,
-          force: flags.force,
-          excludes,
-          oneFileSystem: flags.oneFileSystem,
-          dryRun: flags.dryRun,
-          compression: flags.compression,
-          signal: session.signal,
-          onError: (p, m) => out.warn(`${p}: ${m}`),
-          onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
-          onProgress: out.showsProgress ? (s, p) => out.progress(`${s.filesNew + s.filesChanged + s.filesUnmodified} files, ${formatBytes(s.bytesProcessed)}  ${p}`) : undefined,
-        }).finally(() => out.stopProgress()),
+      const progress = out.showsProgress ? new ProgressMeter() : undefined;
+      const result = await withRepository(
+        ctx,
+        flags.dryRun ? 'none' : 'shared',
+        (repo, session) => {
+          out.follow(progress);
+          return backup(repo, {
+            paths: stream ? [] : paths,
+            stream: stream?.source,
+            asDevice: flags.asDevice,
+            chunker: flags.chunker,
+            tags: flags.tag,
+            host: flags.host,
+            time: flags.time,
+            parent: flags.parent,
+            force: flags.force,
+            excludes,
+            oneFileSystem: flags.oneFileSystem,
+            dryRun: flags.dryRun,
+            compression: flags.compression,
+            signal: session.signal,
+            onError: (p, m) => out.warn(`${p}: ${m}`),
+            onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
+            progress,
+          }).finally(() => out.stopProgress());
+        },
         { reads: false },
       ).finally(() => stream?.stop());
       const s = result.snapshot.summary!;
