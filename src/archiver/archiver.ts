@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, r
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
-import { checkAborted as stopIfAborted, ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { checkAborted as stopIfAborted, describeError as describe, errnoWords as describeCode, ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { ownerDb } from '../platform/owners.js';
 import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
@@ -244,17 +244,6 @@ async function chooseParent(repo: Repository, opts: BackupOptions, host: string,
   if (!chosen) return undefined;
   const reader = repo.reader(repo.self);
   return { id: chosen.id, tree: chosen.snapshot.tree, trees: (id) => loadTree(reader, id) };
-}
-
-function describe(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code ? describeCode(code) : String(err);
-}
-
-function describeCode(code: string): string {
-  if (code === 'ENOENT') return 'no such file or directory';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  return code;
 }
 
 /** A directory's tree in the parent snapshot: its entries by name, and (when it loaded) its ID and nodes. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ScrateError } from '../errors.js';
+import { describeError, ScrateError } from '../errors.js';
 
 /**
  * restic-style exclude patterns: a pattern with a '/' matches the whole absolute path
@@ -23,7 +23,7 @@ export class Excludes {
       try {
         text = readFileSync(f, 'utf8');
       } catch (err) {
-        throw new ScrateError(`cannot read exclude file ${f}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+        throw new ScrateError(`cannot read exclude file ${f}: ${describeError(err)}`);
       }
       return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
     });

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type { ReadFn } from '../../archiver/data-pipeline.js';
 import type { StreamSource } from '../../archiver/archiver.js';
 import type { ChunkerKind } from '../../chunker/chunker.js';
-import { ScrateError } from '../../errors.js';
+import { describeError, ScrateError } from '../../errors.js';
 import { backup } from '../../archiver/archiver.js';
 import { Excludes } from '../../archiver/excludes.js';
 import { ExitCode } from '../../errors.js';
@@ -145,12 +145,12 @@ async function commandSource(name: string, [command, ...args]: string[]): Promis
   const read = streamReader(child.stdout);
   const exited = new Promise<string | undefined>((resolve) => {
     child.on('exit', (code, signal) => resolve(code === 0 ? undefined : code !== null ? `exit code ${code}` : `killed by ${signal}`));
-    child.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    child.on('error', (err: NodeJS.ErrnoException) => resolve(describeError(err)));
   });
   try {
     await once(child, 'spawn');
   } catch (err) {
-    throw new ScrateError(`cannot run ${displayName(command!)}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new ScrateError(`cannot run ${displayName(command!)}: ${describeError(err)}`);
   }
   const finished = async () => {
     const failure = await exited;
