@@ -1,4 +1,4 @@
-import { ExitCode, ScrateError } from '../errors.js';
+import { describeError, ExitCode, ScrateError } from '../errors.js';
 
 /**
  * How the process starts and ends: signals, standard output's failures, and an exit that
@@ -13,7 +13,7 @@ export const interruption = new AbortController();
 const SIGNAL_EXIT: Record<string, ExitCode> = { SIGINT: ExitCode.interrupted, SIGTERM: ExitCode.terminated };
 const SIGNAL_WORDS: Record<string, string> = { SIGINT: 'interrupted (SIGINT)', SIGTERM: 'terminated (SIGTERM)' };
 
-/** The signal received, if any: it decides the exit code whatever the command did after it. */
+/** The signal received, if any: a second one ends the process at once. */
 let received: NodeJS.Signals | undefined;
 
 /** Why standard output failed, if it did; EPIPE (the reader went away) is said in no words. */
@@ -46,7 +46,7 @@ export function installHandlers(): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (stdoutFailure) return;
     stdoutFailure = err;
-    interruption.abort(new ScrateError(`cannot write to standard output: ${err.message}`, err.code === 'EPIPE' ? ExitCode.outputClosed : ExitCode.fatal));
+    interruption.abort(new ScrateError(`cannot write to standard output: ${describeError(err)}`, err.code === 'EPIPE' ? ExitCode.outputClosed : ExitCode.fatal));
   });
   // A rejection or exception nothing handles is a bug; it still gets one line, not Node's dump.
   const crash = (err: unknown) => {
@@ -64,20 +64,15 @@ export function restoreTerminal(): void {
 }
 
 /**
- * The exit code once the command has returned `code`: a signal or a failed standard output
- * overrides it (the work was cut short), and says so in one line unless the command's own error
- * already did.
+ * A command that failed once the process was interrupted was stopped by it: says what stopped
+ * it, in one line, and gives its exit code.
+ * A command that completed all the same (the signal came as it saved its result) exits as it
+ * did: its result stands.
  */
-export function finalCode(code: number, reported: boolean): number {
-  const reason = interruption.signal.reason as ScrateError | undefined;
-  if (!interruption.signal.aborted || !reason) return code;
-  if (!reported && reason.exitCode !== ExitCode.outputClosed) process.stderr.write(`scrate: ${reason.message}\n`);
+export function reportInterruption(): number {
+  const reason = interruption.signal.reason as ScrateError;
+  if (reason.exitCode !== ExitCode.outputClosed) process.stderr.write(`scrate: ${reason.message}\n`);
   return reason.exitCode;
-}
-
-/** Whether the error a command failed with is only the echo of an interruption (said once, by finalCode). */
-export function isInterruption(err: unknown): boolean {
-  return interruption.signal.aborted && err === interruption.signal.reason;
 }
 
 /**
@@ -91,7 +86,7 @@ export async function exitWhenFlushed(code: number): Promise<never> {
   let exitCode = code;
   if (stdoutFailure) {
     exitCode = stdoutFailure.code === 'EPIPE' ? ExitCode.outputClosed : ExitCode.fatal;
-    if (exitCode === ExitCode.fatal && code !== ExitCode.fatal) process.stderr.write(`scrate: cannot write to standard output: ${stdoutFailure.message}\n`);
+    if (exitCode === ExitCode.fatal && code !== ExitCode.fatal) process.stderr.write(`scrate: cannot write to standard output: ${describeError(stdoutFailure)}\n`);
   }
   process.exit(exitCode);
 }

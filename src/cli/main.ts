@@ -17,7 +17,7 @@ import { snapshotsCommand } from './commands/snapshots.js';
 import { unlockCommand } from './commands/unlock.js';
 import type { Context, GlobalOptions } from './context.js';
 import { collect } from './parse.js';
-import { interruption, finalCode, showTraces } from './lifecycle.js';
+import { interruption, reportInterruption, showTraces } from './lifecycle.js';
 import { Output } from './output.js';
 
 function makeContext(cmd: Command): Context {
@@ -75,10 +75,14 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return finalCode(typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok, false);
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (err) {
-    // After a signal, whatever failed on the way out is its echo: the signal is what is said.
-    if (interruption.signal.aborted) return finalCode(debug ? report(err, debug) : ExitCode.fatal, debug);
+    // Whatever a command fails with once interrupted is the interruption's echo (the abort
+    // itself, or what it cut short): the interruption is what is said.
+    if (interruption.signal.aborted) {
+      if (debug) report(err, debug);
+      return reportInterruption();
+    }
     return report(err, debug);
   }
 }
