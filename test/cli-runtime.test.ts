@@ -64,20 +64,16 @@ function snapshotIds(env: NodeJS.ProcessEnv): string[] {
 }
 
 describe('scrate at run time: signals, terminals, pipes, unreachable servers', () => {
-  let tmp: ReturnType<typeof scratch>;
-  let repo: string;
-  let big: string;
-  let env: NodeJS.ProcessEnv;
+  const tmp = scratch('runtime');
+  const repo = path.join(tmp.dir, 'repo');
+  // Long enough to be stopped part-way: 192 MiB to read, and small files for the walk.
+  const big = path.join(tmp.dir, 'big');
+  const env = cliEnv(repo);
 
   before(() => {
-    tmp = scratch('runtime');
-    repo = path.join(tmp.dir, 'repo');
-    // Long enough to be stopped part-way: 192 MiB to read, and small files for the walk.
-    big = path.join(tmp.dir, 'big');
     fs.mkdirSync(path.join(big, 'small'), { recursive: true });
     for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(big, `part${i}`), randomBytes(16 * 1024 * 1024));
     for (let i = 0; i < 2000; i++) fs.writeFileSync(path.join(big, 'small', `f${i}`), randomBytes(1000 + i));
-    env = cliEnv(repo);
     assert.equal(scrate(['init'], env).code, 0);
   });
   after(() => tmp.cleanup());
@@ -147,11 +143,10 @@ describe('scrate at run time: signals, terminals, pipes, unreachable servers', (
 });
 
 describe('scrate output through pipes', () => {
-  let tmp: ReturnType<typeof scratch>;
-  let env: NodeJS.ProcessEnv;
+  const tmp = scratch('pipes');
+  const env = cliEnv(path.join(tmp.dir, 'repo'));
 
   before(() => {
-    tmp = scratch('pipes');
     const src = path.join(tmp.dir, 'src');
     // 50,000 files in 250 directories: megabytes of listing, far more than a pipe holds.
     for (let d = 0; d < 250; d++) {
@@ -159,7 +154,6 @@ describe('scrate output through pipes', () => {
       fs.mkdirSync(dir, { recursive: true });
       for (let f = 0; f < 200; f++) fs.writeFileSync(path.join(dir, `a-file-with-a-longer-name-${f}`), '');
     }
-    env = cliEnv(path.join(tmp.dir, 'repo'));
     assert.equal(scrate(['init'], env).code, 0);
     const r = scrate(['backup', src], env);
     assert.equal(r.code, 0, r.stderr);
