@@ -13,6 +13,7 @@ import { applyMetadata, creationMode, finishDir, finishFile, type Metadata } fro
 import type { JobResult } from './pack-job.js';
 import { ContentWriter } from './write-content.js';
 import { EventLoopTurns } from '../util/event-loop.js';
+import type { ProgressMeter } from '../util/progress.js';
 
 export interface RestoreOptions {
   target: string;
@@ -33,7 +34,10 @@ export interface RestoreOptions {
   onError?: (path: string, message: string) => void;
   /** Something restored otherwise than stored, on purpose: not an error. */
   onNote?: (path: string, message: string) => void;
+  /** Each file as it is done (the meter below is the cheaper way to follow a restore). */
   onProgress?: (stats: Readonly<RestoreStats>, currentPath: string) => void;
+  /** Counted into as files are written; its totals by a count of the snapshot's files beside the restore. */
+  progress?: ProgressMeter;
 }
 
 export interface RestoreStats {
@@ -147,6 +151,20 @@ class Restorer {
     const start = pathComponents(sub);
     const node = start.length ? await findNode(this.reader, root, sub) : null;
     const base = '/' + start.map((c) => c.toString()).join('/');
+    const counting = new AbortController();
+    const { progress } = this.opts;
+    if (progress) {
+      const counted = this.countAhead(node ?? { type: 'dir', subtree: root, size: 0 }, base === '/' ? '' : base, this.includes.empty, progress, counting.signal);
+      counted.then(() => (progress.totalsFinal = !counting.signal.aborted)).catch(() => undefined);
+    }
+    try {
+      await this.walk(node, root, base);
+    } finally {
+      counting.abort();
+    }
+  }
+
+  private async walk(node: Node | null, root: Buffer, base: string): Promise<void> {
     if (node && node.type !== 'dir') await this.restoreNode(node, this.top, base, this.includes.empty);
     else await this.restoreDir(node ? node.subtree! : root, this.top, base === '/' ? '' : base, this.includes.empty);
     await this.endBatch();
@@ -178,11 +196,36 @@ class Restorer {
     }
   }
 
+  /**
+   * Counts the files and bytes the restore will write, as the walk will find them, into the
+   * meter's totals: what its percent and ETA come from. A tree that cannot be read is left out
+   * (the walk reports it).
+   */
+  private async countAhead(node: Pick<Node, 'type' | 'subtree' | 'size'>, snapPath: string, included: boolean, meter: ProgressMeter, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    if (node.type === 'dir') {
+      for (const child of node.subtree ? await loadTree(this.reader, node.subtree) : []) {
+        const path = `${snapPath}/${child.name.toString()}`;
+        const selected = this.selected(path, child.name.toString(), included);
+        if (selected !== undefined) await this.countAhead(child, path, selected, meter, signal);
+      }
+      return;
+    }
+    if (node.type !== 'file' || !included) return;
+    meter.totalFiles++;
+    meter.totalBytes += node.size;
+  }
+
+  /** Whether an entry is skipped (undefined), or restored itself (true) or only for what it holds (false). */
+  private selected(snapPath: string, name: string, inherited: boolean): boolean | undefined {
+    if (this.excludes.excluded(snapPath, name)) return undefined;
+    return inherited || this.includes.excluded(snapPath, name);
+  }
+
   /** `node` in `dir`; its name is one path component (decodeTree sees to it). */
   private async restoreNode(node: Node, dir: DirState, snapPath: string, inherited: boolean): Promise<void> {
-    const name = node.name.toString();
-    if (this.excludes.excluded(snapPath, name)) return;
-    const included = inherited || this.includes.excluded(snapPath, name);
+    const included = this.selected(snapPath, node.name.toString(), inherited);
+    if (included === undefined) return;
     const path = dir.path.length ? Buffer.concat([dir.path, SLASH, node.name]) : node.name;
     if (node.type === 'dir') {
       const child: DirState = { path, name: node.name, created: false, fd: -1, parent: dir };
@@ -386,6 +429,7 @@ class Restorer {
       const link = planLinks.get(f);
       if (link) link.restored = true;
       this.stats.bytes += plan.file(f).length;
+      if (this.opts.progress) this.opts.progress.bytesDone = this.stats.bytes;
       this.completed(Buffer.from(plan.file(f).path), []);
     }
   }
@@ -394,6 +438,11 @@ class Restorer {
     for (const problem of problems) this.error(path, problem);
     this.stats.files++;
     this.opts.onProgress?.(this.stats, this.shown(path));
+    const { progress } = this.opts;
+    if (progress) {
+      progress.filesDone = this.stats.files;
+      progress.current[0] = this.shown(path);
+    }
   }
 
   /**
@@ -421,6 +470,7 @@ class Restorer {
 
   private error(path: Buffer, message: string): void {
     this.stats.errors++;
+    if (this.opts.progress) this.opts.progress.errors = this.stats.errors;
     this.opts.onError?.(this.shown(path), message);
   }
 }
