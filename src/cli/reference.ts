@@ -49,7 +49,8 @@ export function manPage(program: Command): string {
     ...visible(program).flatMap((c) => commandSection(c, '')),
     '.SH EXIT STATUS',
     '0 success; 1 fatal error; 3 snapshot written but some sources could not be read; 10 repository does not exist; ' +
-      '11 repository locked; 12 wrong password; 130 interrupted.',
+      '11 repository locked; 12 wrong password; 130 interrupted by SIGINT (Ctrl-C); 141 standard output closed by its reader; ' +
+      '143 stopped by SIGTERM. A first SIGINT or SIGTERM stops the command cleanly (no snapshot, lock removed); a second exits at once.',
     '.SH SEE ALSO',
     'docs/FORMAT.md and docs/DESIGN.md in the scrate source.',
     '',
