@@ -216,3 +216,26 @@ test('an S3 endpoint nobody listens on fails within 5 seconds, naming the endpoi
   assert.match(r.stderr, new RegExp(`^scrate: cannot reach s3:${endpoint}/bucket/repo: connection refused`));
   assert.doesNotMatch(r.stderr, /ECONNREFUSED/);
 });
+
+test('backup -vv lists every file as new, modified or unchanged, as restic does; -v does not', () => {
+  const tmp = scratch('verbose');
+  try {
+    const src = path.join(tmp.dir, 'src');
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'a'), 'a');
+    fs.writeFileSync(path.join(src, 'sub', 'b'), 'b');
+    const env = cliEnv(path.join(tmp.dir, 'repo'));
+    assert.equal(scrate(['init'], env).code, 0);
+    const listed = (args: string[]) => {
+      const r = scrate(args, env);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.split('\n').filter((l) => /^(new|modified|unchanged) /.test(l)).sort();
+    };
+    assert.deepEqual(listed(['backup', '-vv', src]), [`new       ${src}/a`, `new       ${src}/sub/b`]);
+    fs.writeFileSync(path.join(src, 'a'), 'changed');
+    assert.deepEqual(listed(['backup', '-v', '-v', src]), [`modified  ${src}/a`, `unchanged ${src}/sub/b`]);
+    assert.deepEqual(listed(['backup', '-v', src]), []);
+  } finally {
+    tmp.cleanup();
+  }
+});

@@ -57,6 +57,8 @@ export interface BackupOptions {
   onError?: (path: string, message: string) => void;
   /** Something worth telling that is not an error (a socket skipped, a file changed while read). */
   onNote?: (path: string, message: string) => void;
+  /** Each file as it is done, and how it compares with the parent (restic's -vv listing). */
+  onFile?: (path: string, state: 'new' | 'modified' | 'unchanged') => void;
   /** Counted into as the backup goes, its totals by a scan beside it: for a status line or JSON status lines. */
   progress?: ProgressMeter;
 }
@@ -582,6 +584,7 @@ class BackupRun implements BlobSink {
       node.content = prev.content;
       this.summary.filesUnmodified++;
       this.done(size);
+      this.opts.onFile?.(displayName(full), 'unchanged');
       return true;
     }
     const linkKey = st.nlink > 1 ? `${st.dev}:${st.ino}` : undefined;
@@ -628,10 +631,11 @@ class BackupRun implements BlobSink {
     else this.dropped.add(node);
   }
 
-  private countFile(isNew: boolean): void {
+  private countFile(full: Buffer, isNew: boolean): void {
     if (isNew) this.summary.filesNew++;
     else this.summary.filesChanged++;
     this.done(0);
+    this.opts.onFile?.(displayName(full), isNew ? 'new' : 'modified');
   }
 
   /** A file is done: `bytes` of it not counted as read (see storeContent). */
@@ -666,7 +670,7 @@ class BackupRun implements BlobSink {
         if (r.changed) this.changedWhileRead(full, node, r.read);
         this.summary.bytesRead += r.read;
         if (this.progress) this.progress.bytesDone += r.read;
-        this.countFile(isNew);
+        this.countFile(full, isNew);
         node.content = r.ids;
         return r.ids;
       },
@@ -691,7 +695,7 @@ class BackupRun implements BlobSink {
       const { content, read } = await this.storeContent(fdReader(fd), this.repo.chunker);
       const after = fstatSync(fd, { bigint: true });
       if (after.mtimeNs !== st.mtimeNs || Number(after.size) !== st.size || read !== node.size) this.changedWhileRead(full, node, read);
-      this.countFile(isNew);
+      this.countFile(full, isNew);
       return { result: content };
     } catch (err) {
       if (err instanceof ScrateError) throw err;

@@ -22,7 +22,7 @@ import { Output } from './output.js';
 
 function makeContext(cmd: Command): Context {
   const globals = cmd.optsWithGlobals<GlobalOptions>();
-  return { globals, out: new Output(!!globals.json, !!globals.quiet, !!globals.verbose), signal: interruption.signal };
+  return { globals, out: new Output(!!globals.json, !!globals.quiet, globals.verbose), signal: interruption.signal };
 }
 
 export function buildProgram(): Command {
@@ -37,7 +37,7 @@ export function buildProgram(): Command {
     .option('--insecure-no-password', 'the repository has an empty password: none is asked for (insecure; an empty password is refused otherwise)')
     .option('--json', 'machine-readable output')
     .option('-q, --quiet', 'print only errors')
-    .option('-v, --verbose', 'print more detail')
+    .option('-v, --verbose', 'print more detail; -vv: also every file a backup looks at, as new, modified or unchanged', (_: string, level: number) => level + 1, 0)
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();

@@ -10,7 +10,8 @@ export class Output {
   constructor(
     readonly json: boolean,
     readonly quiet: boolean,
-    readonly verbose: boolean,
+    /** -v: 1, -vv: 2. */
+    readonly verbosity: number,
   ) {}
 
   /** Normal human-readable output (suppressed by --quiet and --json). */
@@ -19,7 +20,16 @@ export class Output {
   }
 
   detail(line: string): void {
-    if (this.verbose && !this.json) this.write(process.stderr, line);
+    if (this.verbosity > 0 && !this.json) this.write(process.stderr, line);
+  }
+
+  /** A line of restic's -vv listing (every file of a backup), on stdout as restic prints it. */
+  listing(line: string): void {
+    if (this.listsFiles) this.write(process.stdout, line);
+  }
+
+  get listsFiles(): boolean {
+    return this.verbosity > 1 && !this.json && !this.quiet;
   }
 
   /** Problems that do not stop the command; always shown, on stderr. */

@@ -91,6 +91,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
             signal: session.signal,
             onError: (p, m) => out.warn(`${p}: ${m}`),
             onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
+            onFile: out.listsFiles ? (p, state) => out.listing(`${state.padEnd(9)} ${p}`) : undefined,
             progress,
           }).finally(() => out.stopProgress());
         },

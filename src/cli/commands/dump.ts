@@ -24,7 +24,11 @@ export function dumpCommand(context: (cmd: Command) => Context): Command {
       if (node.type !== 'file') throw new ScrateError(`${file} is a ${node.type}, not a file`, ExitCode.fatal, node.type === 'dir' ? 'use `scrate restore` for directories' : undefined);
       for await (const { data } of readContent(reader, node.content ?? [])) {
         checkAborted(signal);
-        if (!process.stdout.write(data)) await once(process.stdout, 'drain', { signal });
+        // Stopped while a slow reader has not taken the last chunk: the stop is the reason, not the wait.
+        if (!process.stdout.write(data)) await once(process.stdout, 'drain', { signal }).catch((err: unknown) => {
+          checkAborted(signal);
+          throw err;
+        });
       }
     });
   });
