@@ -35,7 +35,7 @@ export function installHandlers(): void {
     process.on(sig, () => {
       if (received) {
         restoreTerminal();
-        process.stderr.write(`\nscrate: ${SIGNAL_WORDS[sig]} again: stopped at once\n`);
+        process.stderr.write(`\nscrate: ${SIGNAL_WORDS[sig]} again: stopped at once (a lock left behind goes with \`scrate unlock\`)\n`);
         process.exit(SIGNAL_EXIT[sig]);
       }
       received = sig;
@@ -59,7 +59,7 @@ export function installHandlers(): void {
 }
 
 /** What a terminal may have been left in: raw mode (a password prompt) and a partial status line. */
-export function restoreTerminal(): void {
+function restoreTerminal(): void {
   if (process.stdin.isTTY && process.stdin.isRaw) process.stdin.setRawMode(false);
 }
 
