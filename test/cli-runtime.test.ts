@@ -28,6 +28,16 @@ function onTerminal(args: string[], env: NodeJS.ProcessEnv, interruptOn: string)
   return JSON.parse(r.stdout) as PtyResult;
 }
 
+/** Ctrl-C stopped the command at once, said so in one line, and left the terminal as it was; its status line had shown totals. */
+function assertStoppedOnTerminal(r: PtyResult): void {
+  assert.equal(r.code, 130, r.output);
+  assert.ok(r.seconds_to_exit !== null && r.seconds_to_exit < 1, `stopped ${r.seconds_to_exit} s after Ctrl-C`);
+  assert.match(r.output, /\d+\.\d%\s+\d+ \/ \d+ files\s+[\d.]+ \w+ \/ [\d.]+ \w+/, 'percent, files and bytes of the totals');
+  assert.match(r.output, /scrate: interrupted \(SIGINT\)\r?\n/);
+  assert.doesNotMatch(r.output, /^\s+at /m, 'no stack trace');
+  assert.equal(r.stty_after, r.stty_before);
+}
+
 /** How a signalled run ended. */
 interface Stopped {
   code: number | null;
@@ -80,15 +90,16 @@ describe('scrate at run time: signals, terminals, pipes, unreachable servers', (
 
   test('Ctrl-C on a terminal during a backup: exit 130 within a second, no lock, no snapshot, the terminal as it was; the status line had shown an ETA', () => {
     const before = snapshotIds(env);
-    const r = onTerminal(['backup', big], env, 'ETA \\d+:\\d\\d');
-    assert.equal(r.code, 130, r.output);
-    assert.ok(r.seconds_to_exit !== null && r.seconds_to_exit < 1, `stopped ${r.seconds_to_exit} s after Ctrl-C`);
-    assert.match(r.output, /\d+\.\d%\s+\d+ \/ \d+ files\s+[\d.]+ \w+ \/ [\d.]+ \w+/, 'percent, files and bytes of the totals');
-    assert.match(r.output, /scrate: interrupted \(SIGINT\)\r?\n/);
-    assert.doesNotMatch(r.output, /^\s+at /m, 'no stack trace');
-    assert.equal(r.stty_after, r.stty_before);
+    assertStoppedOnTerminal(onTerminal(['backup', big], env, 'ETA \\d+:\\d\\d'));
     assert.deepEqual(fs.readdirSync(path.join(repo, 'locks')), []);
     assert.deepEqual(snapshotIds(env), before);
+  });
+
+  test('Ctrl-C on a terminal during a restore: exit 130 within a second, no lock, the terminal as it was; the status line had shown an ETA', () => {
+    const saved = scrate(['backup', big], env);
+    assert.equal(saved.code, 0, saved.stderr);
+    assertStoppedOnTerminal(onTerminal(['restore', 'latest', '--target', fs.mkdtempSync(path.join(tmp.dir, 'on-terminal-'))], env, 'ETA \\d+:\\d\\d'));
+    assert.deepEqual(fs.readdirSync(path.join(repo, 'locks')), []);
   });
 
   test('SIGINT and SIGTERM at random moments of backup, restore and prune: exit 130 or 143 with one line, no lock, no snapshot; the repository checks clean', async () => {
@@ -113,9 +124,9 @@ describe('scrate at run time: signals, terminals, pipes, unreachable servers', (
     ];
     let stopped = 0;
     for (const { args, signal, maxDelayMs } of runs) {
-      if (args()[0] === 'prune' && snapshotIds(env).length === 2) {
+      if (args()[0] === 'prune') {
         const [victimId] = (JSON.parse(scrate(['snapshots', '--json', '--path', only], env).stdout) as { id: string }[]).map((s) => s.id);
-        assert.equal(scrate(['forget', victimId!], env).code, 0);
+        if (victimId) assert.equal(scrate(['forget', victimId], env).code, 0);
       }
       const before = snapshotIds(env);
       const argv = args();

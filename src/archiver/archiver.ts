@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, r
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
-import { checkAborted as stopIfAborted, describeError as describe, errnoWords as describeCode, ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { checkAborted as stopIfAborted, describeError, errnoWords, ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { ownerDb } from '../platform/owners.js';
 import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
@@ -130,7 +130,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       try {
         await fs.lstat(src);
       } catch (err) {
-        throw new ScrateError(`cannot back up ${src}: ${describe(err)}`);
+        throw new ScrateError(`cannot back up ${src}: ${describeError(err)}`);
       }
     }
   }
@@ -151,7 +151,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   sweeping?.catch(() => undefined); // awaited with the run
   const run = new BackupRun(repo, opts, parent?.trees, treeLog);
   const scanning = new AbortController();
-  if (opts.progress && !stream) void scanSources(sources, { excludes: new Excludes(opts.excludes ?? []), oneFileSystem: opts.oneFileSystem }, opts.progress, scanning.signal);
+  if (opts.progress && !stream) {
+    // Only totals for a status line: a scan that fails leaves them short, nothing else.
+    scanSources(sources, { excludes: new Excludes(opts.excludes ?? []), oneFileSystem: opts.oneFileSystem }, opts.progress, scanning.signal).catch(() => undefined);
+  }
   let tree: Buffer;
   try {
     tree = stream ? await run.saveStream(stream) : await run.saveRoot(sources, parent ? Buffer.from(parent.tree, 'hex') : undefined);
@@ -501,7 +504,7 @@ class BackupRun implements BlobSink {
     try {
       st = entryStat(lstatSync(full, { bigint: true }));
     } catch (err) {
-      this.error(full, describe(err));
+      this.error(full, describeError(err));
       return Promise.resolve(null);
     }
     return this.saveEntry(full, name, st, prev);
@@ -532,7 +535,7 @@ class BackupRun implements BlobSink {
         try {
           node.linkTarget = readlinkSync(full, { encoding: 'buffer' });
         } catch (err) {
-          this.error(full, describe(err));
+          this.error(full, describeError(err));
           return null;
         }
         return node;
@@ -549,7 +552,7 @@ class BackupRun implements BlobSink {
       try {
         entries = listDirectory(full);
       } catch (err) {
-        this.error(full, `cannot list directory: ${describe(err)}`);
+        this.error(full, `cannot list directory: ${describeError(err)}`);
       }
     }
     const parent = await this.parentDir(prevTree);
@@ -560,7 +563,7 @@ class BackupRun implements BlobSink {
         if (!this.excludes.empty && this.excludes.excluded(child.toString(), name.toString())) continue;
         // lstat failed: the entry went away (or became unreadable) after the listing.
         if (!stat) {
-          this.error(child, describeCode(error!));
+          this.error(child, errnoWords(error!));
           continue;
         }
         const turn = this.turns.due();
@@ -662,7 +665,7 @@ class BackupRun implements BlobSink {
       (r) => {
         r.stored.then(() => release(), release);
         if (r.error) {
-          const reason = describeCode(r.error.code);
+          const reason = errnoWords(r.error.code);
           this.error(full, r.error.during === 'open' ? reason : `read failed: ${reason}`);
           this.dropped.add(node);
           return null;
@@ -687,7 +690,7 @@ class BackupRun implements BlobSink {
     try {
       fd = openNoAtime(full);
     } catch (err) {
-      this.error(full, describe(err));
+      this.error(full, describeError(err));
       return null;
     }
     if (this.progress) this.progress.current[1] = displayName(full);
@@ -699,7 +702,7 @@ class BackupRun implements BlobSink {
       return { result: content };
     } catch (err) {
       if (err instanceof ScrateError) throw err;
-      this.error(full, `read failed: ${describe(err)}`);
+      this.error(full, `read failed: ${describeError(err)}`);
       return null;
     } finally {
       closeSync(fd);
@@ -722,7 +725,7 @@ class BackupRun implements BlobSink {
     try {
       fd = openSync(full, constants.O_RDONLY);
     } catch (err) {
-      this.error(full, describe(err));
+      this.error(full, describeError(err));
       return false;
     }
     try {
@@ -746,7 +749,7 @@ class BackupRun implements BlobSink {
       return true;
     } catch (err) {
       if (err instanceof ScrateError) throw err;
-      this.error(full, `read failed: ${describe(err)}`);
+      this.error(full, `read failed: ${describeError(err)}`);
       return false;
     } finally {
       closeSync(fd);

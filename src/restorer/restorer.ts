@@ -423,13 +423,13 @@ class Restorer {
   }
 
   private collect(plan: ContentPlan, planLinks: Map<number, LinkFirst>, result: JobResult): void {
+    if (this.opts.progress) this.opts.progress.bytesDone += result.written;
     for (const [f, problem] of result.problems) this.error(Buffer.from(plan.file(f).path), problem);
     if (result.conflict) throw this.conflict(Buffer.from(plan.file(result.conflict[0]).path), { code: result.conflict[1] });
     for (const f of result.restored) {
       const link = planLinks.get(f);
       if (link) link.restored = true;
       this.stats.bytes += plan.file(f).length;
-      if (this.opts.progress) this.opts.progress.bytesDone = this.stats.bytes;
       this.completed(Buffer.from(plan.file(f).path), []);
     }
   }
