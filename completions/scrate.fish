@@ -162,7 +162,7 @@ complete -c scrate -l password-command -x -d 'run a shell command that prints th
 complete -c scrate -l insecure-no-password -d 'the repository has an empty password: none is asked for (insecure; an empty password is refused otherwise)'
 complete -c scrate -l json -d 'machine-readable output'
 complete -c scrate -s q -l quiet -d 'print only errors'
-complete -c scrate -s v -l verbose -d 'print more detail'
+complete -c scrate -s v -l verbose -d 'print more detail; -vv: also every file a backup looks at, as new, modified or unchanged'
 complete -c scrate -l debug -d 'show stack traces of internal errors'
 complete -c scrate -s h -l help -d 'display help for the command'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'init' -d 'create a new repository'

@@ -1,3 +1,5 @@
+import { getSystemErrorMap } from 'node:util';
+
 /** Process exit codes; scripts depend on them, so they never change meaning. */
 export const ExitCode = {
   ok: 0,
@@ -6,7 +8,12 @@ export const ExitCode = {
   noRepository: 10,
   locked: 11,
   wrongPassword: 12,
+  /** SIGINT (Ctrl-C). */
   interrupted: 130,
+  /** Standard output was closed by its reader (`scrate ls … | head`): 128 + SIGPIPE, as a shell shows a program that died of it. */
+  outputClosed: 141,
+  /** SIGTERM (systemd stop, kill). */
+  terminated: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -43,6 +50,28 @@ export class RefusedError extends IntegrityError {
     super(what, detail);
     this.name = 'RefusedError';
   }
+}
+
+/** Errno names by their words, as libuv says them ('permission denied' for EACCES). */
+const ERRNO_WORDS = new Map([
+  ...getSystemErrorMap().values(),
+  // Name resolution's codes (c-ares'), which are not errno values.
+  ['ENOTFOUND', 'host name not found'],
+  ['EAI_AGAIN', 'host name lookup failed for now'],
+]);
+
+/**
+ * What a failed system call means, in words: the errno name itself tells a user nothing. An
+ * error without one is given by its message.
+ */
+export function describeError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code !== undefined) return errnoWords(code);
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function errnoWords(code: string): string {
+  return ERRNO_WORDS.get(code) ?? code;
 }
 
 /** Why a command was stopped: the signal's own reason (a lost lock, say), or an interruption. */

@@ -64,8 +64,8 @@ describe('backup --stdin-from-command', () => {
       [['sh', '-c', 'printf partial; exit 4'], /^scrate: sh failed \(exit code 4\); no snapshot was written$/m],
       [['sh', '-c', 'printf partial; kill -KILL $$'], /^scrate: sh failed \(killed by SIGKILL\); no snapshot was written$/m],
       [['sh', '-c', 'head -c 3000000 /dev/zero; kill -TERM $$'], /sh failed \(killed by SIGTERM\)/],
-      [['no-such-command-here', 'arg'], /^scrate: cannot run no-such-command-here: ENOENT$/m],
-      [[notExecutable], /cannot run .*not-executable: EACCES/],
+      [['no-such-command-here', 'arg'], /^scrate: cannot run no-such-command-here: no such file or directory$/m],
+      [[notExecutable], /cannot run .*not-executable: permission denied/],
     ];
     for (const [command, message] of cases) {
       assertCleanError(scrate(['backup', '--stdin-from-command', '--', ...command], env), 1, message);

@@ -237,7 +237,7 @@ for (const resolution of ['openat2', 'an openat() a component'] as const) {
         assert.deepEqual(state(a.dir, ['target']), untouched);
         assert.equal(outcome.stopped, undefined);
         // Which of the two depends on where the symlink stands in the path, and on the resolution.
-        const refused = /: (cannot set metadata: )?(ELOOP: a symlink|ENOTDIR: something other than a directory) stands in its path$/;
+        const refused = /: (cannot set metadata: )?(a symlink|something other than a directory) stands in its path$/;
         for (const e of outcome.errors) assert.match(e, refused);
         assert.deepEqual(outcome.errors.map((e) => path.relative(a.target, e.replace(refused, ''))).sort(), ['b', 'b/link', 'b/new-file', 'b/victim']);
         // What the walk made in b before the swap went where b went.

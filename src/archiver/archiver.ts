@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, r
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
-import { checkAborted as stopIfAborted, ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { checkAborted as stopIfAborted, describeError, errnoWords, ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { ownerDb } from '../platform/owners.js';
 import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
@@ -16,6 +16,8 @@ import type { BackupFilter } from '../filter/backup-filter.js';
 import { entryStat, listDirectory, type DirEntry, type EntryStat } from './dir-listing.js';
 import { nodeFromStats, nodeType } from './metadata.js';
 import { openNoAtime } from './open-source.js';
+import { scanSources } from './scan.js';
+import type { ProgressMeter } from '../util/progress.js';
 import type { Chunker, ChunkerKind } from '../chunker/chunker.js';
 import { FixedChunker } from '../chunker/fixed.js';
 import { posix } from '../native/posix.js';
@@ -51,12 +53,15 @@ export interface BackupOptions {
   signal?: AbortSignal;
   /**
    * A source that could not be read: the snapshot is still written, without it. Its path, as
-   * those given to onNote and onProgress, is as displayName shows it: safe to print.
+   * those given to onNote and the progress' current files, is as displayName shows it: safe to print.
    */
   onError?: (path: string, message: string) => void;
   /** Something worth telling that is not an error (a socket skipped, a file changed while read). */
   onNote?: (path: string, message: string) => void;
-  onProgress?: (summary: Readonly<BackupSummary>, currentPath: string) => void;
+  /** Each file as it is done, and how it compares with the parent (restic's -vv listing). */
+  onFile?: (path: string, state: 'new' | 'modified' | 'unchanged') => void;
+  /** Counted into as the backup goes, its totals by a scan beside it: for a status line or JSON status lines. */
+  progress?: ProgressMeter;
 }
 
 export interface StreamSource {
@@ -126,7 +131,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       try {
         await fs.lstat(src);
       } catch (err) {
-        throw new ScrateError(`cannot back up ${src}: ${describe(err)}`);
+        throw new ScrateError(`cannot back up ${src}: ${describeError(err)}`);
       }
     }
   }
@@ -146,6 +151,11 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const sweeping = opts.dryRun ? undefined : repo.backend.staging?.sweep(STALE_TEMPORARY_MS);
   sweeping?.catch(() => undefined); // awaited with the run
   const run = new BackupRun(repo, opts, parent?.trees, treeLog);
+  const scanning = new AbortController();
+  if (opts.progress && !stream) {
+    // Only totals for a status line: a scan that fails leaves them short, nothing else.
+    scanSources(sources, { filter: opts.filter?.empty ? undefined : opts.filter, oneFileSystem: opts.oneFileSystem }, opts.progress, scanning.signal).catch(() => undefined);
+  }
   let tree: Buffer;
   try {
     tree = stream ? await run.saveStream(stream) : await run.saveRoot(sources, parent ? Buffer.from(parent.tree, 'hex') : undefined);
@@ -155,6 +165,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     repo.packer.abandon();
     throw err;
   } finally {
+    scanning.abort();
     await run.close();
     await sweeping?.catch(() => undefined);
   }
@@ -242,17 +253,6 @@ async function chooseParent(repo: Repository, opts: BackupOptions, host: string,
   return { id: chosen.id, tree: chosen.snapshot.tree, trees: (id) => loadTree(reader, id) };
 }
 
-function describe(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code ? describeCode(code) : String(err);
-}
-
-function describeCode(code: string): string {
-  if (code === 'ENOENT') return 'no such file or directory';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  return code;
-}
-
 /** A directory's tree in the parent snapshot: its entries by name, and (when it loaded) its ID and nodes. */
 interface ParentDir {
   byName: Map<string, Node>;
@@ -298,6 +298,7 @@ class BackupRun implements BlobSink {
   private rootDevices = new Set<bigint>();
   /** The paths given on the command line (as latin1 strings of their bytes): a block device among them is read as an image. */
   private readonly sources = new Set<string>();
+  private readonly progress: ProgressMeter | undefined;
 
   constructor(
     private readonly repo: Repository,
@@ -318,6 +319,7 @@ class BackupRun implements BlobSink {
       staging: repo.packer.staging,
     };
     this.data = new DataPipeline(setup, this);
+    this.progress = opts.progress;
   }
 
   /** Data packs still open in the pipeline's lanes are handed over. */
@@ -495,6 +497,7 @@ class BackupRun implements BlobSink {
 
   private error(p: Buffer, message: string): void {
     this.summary.errors++;
+    if (this.progress) this.progress.errors++;
     this.opts.onError?.(displayName(p), message);
   }
 
@@ -505,7 +508,7 @@ class BackupRun implements BlobSink {
     try {
       st = entryStat(lstatSync(full, { bigint: true }));
     } catch (err) {
-      this.error(full, describe(err));
+      this.error(full, describeError(err));
       return Promise.resolve(null);
     }
     if (this.filter?.rejectsEntry(nodeType(st) === 'dir', st.size)) return Promise.resolve(null);
@@ -537,7 +540,7 @@ class BackupRun implements BlobSink {
         try {
           node.linkTarget = readlinkSync(full, { encoding: 'buffer' });
         } catch (err) {
-          this.error(full, describe(err));
+          this.error(full, describeError(err));
           return null;
         }
         return node;
@@ -554,7 +557,7 @@ class BackupRun implements BlobSink {
       try {
         entries = listDirectory(full);
       } catch (err) {
-        this.error(full, `cannot list directory: ${describe(err)}`);
+        this.error(full, `cannot list directory: ${describeError(err)}`);
       }
     }
     const parent = await this.parentDir(prevTree);
@@ -565,7 +568,7 @@ class BackupRun implements BlobSink {
         if (this.filter?.rejectsPath(child.toString())) continue;
         // lstat failed: the entry went away (or became unreadable) after the listing.
         if (!stat) {
-          this.error(child, describeCode(error!));
+          this.error(child, errnoWords(error!));
           continue;
         }
         if (this.filter?.rejectsEntry(nodeType(stat) === 'dir', stat.size)) continue;
@@ -582,19 +585,22 @@ class BackupRun implements BlobSink {
     const size = st.size;
     if (st.blocks * 512 < st.size) node.sparse = true;
     this.summary.bytesProcessed += size;
-    this.opts.onProgress?.(this.summary, displayName(full));
+    if (this.progress) this.progress.current[0] = displayName(full);
     // Its blobs must still be in the index: a parent may refer to a pack or index file gone since.
     const unchanged =
       prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && this.allStored(prev.content);
     if (unchanged) {
       node.content = prev.content;
       this.summary.filesUnmodified++;
+      this.done(size);
+      this.opts.onFile?.(displayName(full), 'unchanged');
       return true;
     }
     const linkKey = st.nlink > 1 ? `${st.dev}:${st.ino}` : undefined;
     const linked = linkKey && this.hardlinks.get(linkKey);
     if (linked) {
       this.defer(linked.then((c) => this.setContent(node, c)));
+      this.done(size);
       return true;
     }
     const isNew = prev?.type !== 'file';
@@ -634,9 +640,18 @@ class BackupRun implements BlobSink {
     else this.dropped.add(node);
   }
 
-  private countFile(isNew: boolean): void {
+  private countFile(full: Buffer, isNew: boolean): void {
     if (isNew) this.summary.filesNew++;
     else this.summary.filesChanged++;
+    this.done(0);
+    this.opts.onFile?.(displayName(full), isNew ? 'new' : 'modified');
+  }
+
+  /** A file is done: `bytes` of it not counted as read (see storeContent). */
+  private done(bytes: number): void {
+    if (!this.progress) return;
+    this.progress.filesDone++;
+    this.progress.bytesDone += bytes;
   }
 
   /**
@@ -656,14 +671,15 @@ class BackupRun implements BlobSink {
       (r) => {
         r.stored.then(() => release(), release);
         if (r.error) {
-          const reason = describeCode(r.error.code);
+          const reason = errnoWords(r.error.code);
           this.error(full, r.error.during === 'open' ? reason : `read failed: ${reason}`);
           this.dropped.add(node);
           return null;
         }
         if (r.changed) this.changedWhileRead(full, node, r.read);
         this.summary.bytesRead += r.read;
-        this.countFile(isNew);
+        if (this.progress) this.progress.bytesDone += r.read;
+        this.countFile(full, isNew);
         node.content = r.ids;
         return r.ids;
       },
@@ -680,21 +696,23 @@ class BackupRun implements BlobSink {
     try {
       fd = openNoAtime(full);
     } catch (err) {
-      this.error(full, describe(err));
+      this.error(full, describeError(err));
       return null;
     }
+    if (this.progress) this.progress.current[1] = displayName(full);
     try {
       const { content, read } = await this.storeContent(fdReader(fd), this.repo.chunker);
       const after = fstatSync(fd, { bigint: true });
       if (after.mtimeNs !== st.mtimeNs || Number(after.size) !== st.size || read !== node.size) this.changedWhileRead(full, node, read);
-      this.countFile(isNew);
+      this.countFile(full, isNew);
       return { result: content };
     } catch (err) {
       if (err instanceof ScrateError) throw err;
-      this.error(full, `read failed: ${describe(err)}`);
+      this.error(full, `read failed: ${describeError(err)}`);
       return null;
     } finally {
       closeSync(fd);
+      if (this.progress) this.progress.current[1] = '';
     }
   }
 
@@ -713,7 +731,7 @@ class BackupRun implements BlobSink {
     try {
       fd = openSync(full, constants.O_RDONLY);
     } catch (err) {
-      this.error(full, describe(err));
+      this.error(full, describeError(err));
       return false;
     }
     try {
@@ -724,7 +742,7 @@ class BackupRun implements BlobSink {
       node.image = { blockSize: device.logicalBlockSize };
       delete node.rdev;
       this.summary.bytesProcessed += size;
-      this.opts.onProgress?.(this.summary, displayName(full));
+      if (this.progress) this.progress.current[1] = displayName(full);
       const chunker = (this.opts.chunker ?? DEVICE_CHUNKER) === 'fixed' ? new FixedChunker(DEVICE_CHUNK_SIZE) : this.repo.chunker;
       const { content: pending, read } = await this.storeContent(fdReader(fd), chunker);
       const content = await pending;
@@ -737,7 +755,7 @@ class BackupRun implements BlobSink {
       return true;
     } catch (err) {
       if (err instanceof ScrateError) throw err;
-      this.error(full, `read failed: ${describe(err)}`);
+      this.error(full, `read failed: ${describeError(err)}`);
       return false;
     } finally {
       closeSync(fd);
@@ -764,9 +782,12 @@ class BackupRun implements BlobSink {
         this.inFlight.release(length);
       };
       stored.then((s) => s.stored).then(() => release(), release);
-      ids.push(stored.then((s) => s.id));
+      const id = stored.then((s) => s.id);
+      id.catch(() => undefined); // awaited through `content`, unless the loop stops first (Ctrl-C)
+      ids.push(id);
       total += length;
       this.summary.bytesRead += length;
+      if (this.progress) this.progress.bytesDone += length;
       // After the chunk is handed over: its region is the pipeline's to give back.
       this.checkAborted();
     }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { ScrateError } from '../errors.js';
 import type { Chunker } from '../chunker/chunker.js';
 import type { FastCDC } from '../chunker/fastcdc.js';
 import { TAG_BYTES } from '../crypto/primitives.js';
@@ -363,7 +364,7 @@ export class DataPipeline {
     try {
       while (lane.waiting.length > 0 || lane.sealing.length > 0) {
         if (this.failure) throw this.failure;
-        if (this.closing) throw new Error('the backup was stopped');
+        if (this.closing) throw new ScrateError('the backup was stopped');
         while (lane.sealing.length < SEALS_AHEAD && this.startSeal(lane));
         await this.endSeal(lane);
       }

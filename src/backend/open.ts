@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ExitCode, ScrateError } from '../errors.js';
+import { describeError, ExitCode, ScrateError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
 import { RetryBackend } from './retry.js';
@@ -54,7 +54,7 @@ export async function openBackend(location: string, opts: BackendOptions = {}): 
       try {
         caBundle = readFileSync(caFile);
       } catch (err) {
-        throw new ScrateError(`cannot read CA bundle ${caFile}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+        throw new ScrateError(`cannot read CA bundle ${caFile}: ${describeError(err)}`);
       }
     }
     // Loaded only for S3 repositories: the SDK costs ~0.3 s of start-up CPU.

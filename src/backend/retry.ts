@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ScrateError } from '../errors.js';
+import { ExitCode, ScrateError } from '../errors.js';
 import { AlreadyExistsError, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
 
 /** A failure that may pass: a 5xx, throttling, a timeout, a reset connection, a short body. */
@@ -9,6 +9,24 @@ export class TransientError extends Error {
     this.name = 'TransientError';
   }
 }
+
+/**
+ * The server could not be reached at all: refused, unknown host, no route, no connection within
+ * the connection timeout. Before any request has succeeded that is a wrong endpoint or a server
+ * that is down, not a passing fault (see RetryBackend).
+ */
+export class UnreachableError extends TransientError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnreachableError';
+  }
+}
+
+/**
+ * Attempts at reaching a server that never answered yet: a second one covers a server just
+ * starting; the full policy would keep a user waiting ~20 s for a typo in the endpoint.
+ */
+const FIRST_CONTACT_ATTEMPTS = 2;
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -32,6 +50,9 @@ export class RetryBackend implements Backend {
     private readonly onRetry?: (what: string, attempt: number, err: Error) => void,
   ) {}
 
+  /** Some request has succeeded: the server exists, and losing it is a fault worth waiting out. */
+  private reached = false;
+
   get location(): string {
     return this.inner.location;
   }
@@ -43,7 +64,9 @@ export class RetryBackend implements Backend {
   private async retry<T>(what: string, op: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await op();
+        const result = await op();
+        this.reached = true;
+        return result;
       } catch (err) {
         await this.backOff(what, attempt, err);
       }
@@ -53,6 +76,9 @@ export class RetryBackend implements Backend {
   /** Rethrows what is not worth retrying or has been tried enough; otherwise waits. */
   private async backOff(what: string, attempt: number, err: unknown): Promise<void> {
     if (!(err instanceof TransientError)) throw err;
+    if (err instanceof UnreachableError && !this.reached && attempt >= FIRST_CONTACT_ATTEMPTS) {
+      throw new ScrateError(`cannot reach ${this.location}: ${err.message}`, ExitCode.fatal, 'check the repository location and that its server is up');
+    }
     if (attempt >= this.policy.attempts) throw new ScrateError(`${what} still failing after ${attempt} attempts: ${err.message}`);
     this.onRetry?.(what, attempt, err);
     await sleep(Math.random() * Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1)));
@@ -80,7 +106,9 @@ export class RetryBackend implements Backend {
     let mayHaveLanded = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.inner.save(type, name, data, opts);
+        await this.inner.save(type, name, data, opts);
+        this.reached = true;
+        return;
       } catch (err) {
         if (err instanceof AlreadyExistsError && mayHaveLanded) {
           const found = await this.load(type, name);
@@ -108,6 +136,7 @@ export class RetryBackend implements Backend {
         for await (const entry of this.inner.list(type)) {
           if (seen.has(entry.name)) continue;
           seen.add(entry.name);
+          this.reached = true;
           yield entry;
         }
         return;

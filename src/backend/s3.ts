@@ -12,10 +12,10 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import http from 'node:http';
 import https from 'node:https';
-import { ExitCode, ScrateError } from '../errors.js';
+import { errnoWords, ExitCode, ScrateError } from '../errors.js';
 import { AlreadyExistsError, NotFoundError, ObjectTooLargeError, type Backend, type ObjectOptions, type ObjectType } from './backend.js';
 import { Budget } from '../util/budget.js';
-import { TransientError } from './retry.js';
+import { TransientError, UnreachableError } from './retry.js';
 import type { S3Settings } from './s3-location.js';
 
 /** Errors a later attempt may not see: server trouble, throttling, broken connections. */
@@ -34,6 +34,14 @@ function isTransient(err: unknown): boolean {
   if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code)) return true;
   // Parsing a body the server cut short surfaces as a deserialization error without a status.
   return status === undefined && /socket hang up|aborted|premature|ECONNRESET|unexpected end|Deserialization error|char '<'/i.test(String((err as Error)?.message));
+}
+
+/** The server was not reached at all (see UnreachableError). */
+function isUnreachable(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(e.code ?? '')) return true;
+  // node-http-handler's connectionTimeout.
+  return e.name === 'TimeoutError' && /without establishing a connection/.test(e.message ?? '');
 }
 
 /**
@@ -88,7 +96,8 @@ export class S3Backend implements Backend {
       requestHandler: new NodeHttpHandler({
         httpAgent: new http.Agent(agentOptions),
         httpsAgent: new https.Agent(agentOptions),
-        connectionTimeout: 10_000,
+        // A server that answers at all accepts a connection within this (see UnreachableError).
+        connectionTimeout: 3_000,
         // An idle socket for this long is a dead connection (a NAT forgot it, a server hung):
         // it fails as a timeout and the request is retried. requestTimeout would only warn.
         socketTimeout: 120_000,
@@ -113,6 +122,7 @@ export class S3Backend implements Backend {
       return await run();
     } catch (err) {
       if (err instanceof NotFoundError || err instanceof ObjectTooLargeError) throw err;
+      if (isUnreachable(err)) throw new UnreachableError(`${describe(err)} (${what})`);
       if (isTransient(err)) throw new TransientError(`${what}: ${describe(err)}`);
       throw s3Error(what, err, this.location);
     } finally {
@@ -250,6 +260,8 @@ export class S3Backend implements Backend {
 function describe(err: unknown): string {
   const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
+  // An errno code says the rest of a Node error's message (`connect ECONNREFUSED 127.0.0.1:9`) in words.
+  if (e.code && status === undefined && errnoWords(e.code) !== e.code) return errnoWords(e.code);
   return [status, e.name !== 'Error' ? e.name : undefined, e.code, e.message].filter((x) => x !== undefined && x !== '').join(' ');
 }
 

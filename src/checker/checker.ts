@@ -7,12 +7,15 @@ import { listSnapshots } from '../snapshot/snapshot.js';
 import { DamageFinder } from './damage.js';
 import { aboutPack, indexedPacks, readPack, type IndexedPackEntries } from './pack-reading.js';
 import { selectPacks, type ReadSubset } from './subset.js';
+import type { ProgressMeter } from '../util/progress.js';
 
 export interface CheckOptions {
   /** Also download packs (every one, or a subset) and verify every blob in them. */
   readData?: boolean | ReadSubset;
   signal?: AbortSignal;
   onProgress?: (what: string) => void;
+  /** --read-data: packs (as files) and their bytes read of those chosen. */
+  progress?: ProgressMeter;
 }
 
 export type CheckErrorKind =
@@ -103,12 +106,24 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
 
   if (opts.readData) {
     const chosen = opts.readData === true ? new Set(present.keys()) : selectPacks(present, opts.readData);
+    const { progress } = opts;
+    if (progress) {
+      progress.totalFiles = chosen.size;
+      for (const id of chosen) progress.totalBytes += present.get(id)!;
+      progress.totalsFinal = true;
+    }
     for (let p = 0; p < index.packs.length; p++) {
       const id = index.packs[p]!.id.toString('hex');
       if (!chosen.has(id)) continue;
       checkAborted(opts.signal);
       opts.onProgress?.(`pack ${id.slice(0, 8)}`);
+      if (progress) progress.current[0] = `pack ${id.slice(0, 8)}`;
       await found.examine(repo, id, indexedEntries(p));
+      if (progress) {
+        progress.filesDone++;
+        progress.bytesDone += present.get(id)!;
+        progress.errors = found.errors.length;
+      }
     }
     result.packsRead = chosen.size;
   }
@@ -130,6 +145,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   );
   for (const { id, snapshot, writer } of snapshots) {
     opts.onProgress?.(`snapshot ${id.slice(0, 8)}`);
+    if (opts.progress) opts.progress.current[0] = `snapshot ${id.slice(0, 8)}`;
     result.snapshots++;
     for (const { path, cause } of await finder.lossesBelow(repo.reader(writer), Buffer.from(snapshot.tree, 'hex'))) cause.dependents.push({ snapshot: id, path: path || '/' });
   }

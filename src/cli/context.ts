@@ -16,7 +16,8 @@ export interface GlobalOptions {
   insecureNoPassword?: boolean;
   json?: boolean;
   quiet?: boolean;
-  verbose?: boolean;
+  /** How many -v were given. */
+  verbose: number;
   debug?: boolean;
   option: string[];
   /** false with --no-cache */

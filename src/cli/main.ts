@@ -20,13 +20,12 @@ import { unlockCommand } from './commands/unlock.js';
 import { versionCommand } from './commands/version.js';
 import type { Context, GlobalOptions } from './context.js';
 import { collect } from './parse.js';
-import { loadSpinner, Output } from './output.js';
-
-const abort = new AbortController();
+import { interruption, reportInterruption, showTraces } from './lifecycle.js';
+import { Output } from './output.js';
 
 function makeContext(cmd: Command): Context {
   const globals = cmd.optsWithGlobals<GlobalOptions>();
-  return { globals, out: new Output(!!globals.json, !!globals.quiet, !!globals.verbose), signal: abort.signal };
+  return { globals, out: new Output(!!globals.json, !!globals.quiet, globals.verbose), signal: interruption.signal };
 }
 
 export function buildProgram(): Command {
@@ -41,7 +40,7 @@ export function buildProgram(): Command {
     .option('--insecure-no-password', 'the repository has an empty password: none is asked for (insecure; an empty password is refused otherwise)')
     .option('--json', 'machine-readable output')
     .option('-q, --quiet', 'print only errors')
-    .option('-v, --verbose', 'print more detail')
+    .option('-v, --verbose', 'print more detail; -vv: also every file a backup looks at, as new, modified or unchanged', (_: string, level: number) => level + 1, 0)
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
@@ -66,22 +65,27 @@ function report(err: unknown, debug: boolean): number {
   return ExitCode.fatal;
 }
 
+/**
+ * Runs the command of `argv` and gives its exit code; bin/scrate installs the handlers of
+ * lifecycle.ts first and exits through exitWhenFlushed.
+ */
 export async function main(argv: string[]): Promise<number> {
   // scrate pins an AWS SDK release that supports this Node; the SDK's notice about its future
   // releases is for scrate's developers (package.json), not for the mail of every cron job.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  // A reader that goes away (`scrate dump … | head`) ends the output, not with a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? ExitCode.ok : ExitCode.fatal));
-  process.on('SIGINT', () => {
-    if (abort.signal.aborted) process.exit(ExitCode.interrupted);
-    abort.abort();
-  });
+  const debug = argv.includes('--debug');
+  showTraces(debug);
   const program = buildProgram();
-  await loadSpinner();
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (err) {
-    return report(err, argv.includes('--debug'));
+    // Whatever a command fails with once interrupted is the interruption's echo (the abort
+    // itself, or what it cut short): the interruption is what is said.
+    if (interruption.signal.aborted) {
+      if (debug) report(err, debug);
+      return reportInterruption();
+    }
+    return report(err, debug);
   }
 }

@@ -1,25 +1,17 @@
-import type { Ora } from 'ora';
-
-/** ora is loaded only where a spinner can show (a terminal): it costs ~0.1 s of start-up. */
-let loadedOra: typeof import('ora').default | undefined;
-
-/**
- * Called once at start-up; without it (no terminal) progress() shows nothing. A terminal that
- * reports no width (`script` into a file, some serial consoles) gets none either: ora then
- * clears lines without end.
- */
-export async function loadSpinner(): Promise<void> {
-  if (process.stderr.isTTY && process.stderr.columns > 0) loadedOra = (await import('ora')).default;
-}
+import type { ProgressMeter } from '../util/progress.js';
+import { progressText } from './progress-text.js';
+import { StatusLine } from './status-line.js';
 
 /** How the user asked to be talked to; every command prints through this. */
 export class Output {
-  private spinner: Ora | undefined;
+  private status: StatusLine | undefined;
+  private following: NodeJS.Timeout | undefined;
 
   constructor(
     readonly json: boolean,
     readonly quiet: boolean,
-    readonly verbose: boolean,
+    /** -v: 1, -vv: 2. */
+    readonly verbosity: number,
   ) {}
 
   /** Normal human-readable output (suppressed by --quiet and --json). */
@@ -28,7 +20,16 @@ export class Output {
   }
 
   detail(line: string): void {
-    if (this.verbose && !this.json) this.write(process.stderr, line);
+    if (this.verbosity > 0 && !this.json) this.write(process.stderr, line);
+  }
+
+  /** A line of restic's -vv listing (every file of a backup), on stdout as restic prints it. */
+  listing(line: string): void {
+    if (this.listsFiles) this.write(process.stdout, line);
+  }
+
+  get listsFiles(): boolean {
+    return this.verbosity > 1 && !this.json && !this.quiet;
   }
 
   /** Problems that do not stop the command; always shown, on stderr. */
@@ -51,27 +52,40 @@ export class Output {
 
   /** Whether progress() shows anything: commands pass progress callbacks only then, so that cron runs do not format a line per file. */
   get showsProgress(): boolean {
-    return !this.quiet && !this.json && loadedOra !== undefined;
+    return !this.quiet && !this.json && StatusLine.possible(process.stderr);
   }
 
   /** A live status line, only on a terminal and only when not quiet. */
   progress(text: string): void {
     if (!this.showsProgress) return;
-    this.spinner ??= loadedOra!({ stream: process.stderr }).start();
-    this.spinner.text = text;
+    this.status ??= new StatusLine(process.stderr);
+    this.status.set(text);
+  }
+
+  /** Shows `meter` in the status line until stopProgress(). */
+  follow(meter: ProgressMeter | undefined, noun = 'files'): void {
+    if (!meter || !this.showsProgress) return;
+    const show = () => this.progress(progressText(meter.snapshot(), noun));
+    show();
+    this.following = setInterval(show, FOLLOW_MS);
+    this.following.unref();
   }
 
   stopProgress(): void {
-    this.spinner?.stop();
-    this.spinner = undefined;
+    clearInterval(this.following);
+    this.status?.stop();
+    this.status = undefined;
   }
 
   private write(stream: NodeJS.WriteStream, line: string): void {
-    if (this.spinner) this.spinner.clear();
+    this.status?.clear();
     stream.write(line + '\n');
-    this.spinner?.render();
+    this.status?.draw();
   }
 }
+
+/** How often a followed meter is read. */
+const FOLLOW_MS = 200;
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { ExitCode, ScrateError } from '../errors.js';
+import { describeError, ExitCode, ScrateError } from '../errors.js';
 
 const run = promisify(execFile);
 
@@ -69,7 +69,7 @@ async function readPasswordFile(file: string): Promise<string> {
   try {
     return chomp(await readFile(file, 'utf8'));
   } catch (err) {
-    throw new ScrateError(`cannot read password file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new ScrateError(`cannot read password file ${file}: ${describeError(err)}`);
   }
 }
 

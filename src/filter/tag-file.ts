@@ -1,7 +1,6 @@
 import { closeSync, lstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
-import { ScrateError } from '../errors.js';
-import { describeError } from './text-file.js';
+import { describeError, ScrateError } from '../errors.js';
 
 /** The Cache Directory Tagging Standard's file and signature (https://bford.info/cachedir/), as --exclude-caches uses them. */
 export const CACHEDIR_TAG = 'CACHEDIR.TAG:Signature: 8a477f597d28d172789f06886806bc55';

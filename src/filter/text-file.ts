@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ScrateError } from '../errors.js';
+import { describeError, ScrateError } from '../errors.js';
 
 /**
  * A text file's lines as restic reads pattern and file lists (internal/textfile, bufio.Scanner):
@@ -28,19 +28,4 @@ function decode(data: Buffer): string {
   if (data[0] === 0xff && data[1] === 0xfe) return new TextDecoder('utf-16le').decode(data.subarray(2));
   if (data[0] === 0xfe && data[1] === 0xff) return new TextDecoder('utf-16be').decode(data.subarray(2));
   return data.toString('utf8');
-}
-
-/** What went wrong reading or looking at a file, in words. */
-export function describeError(err: unknown): string {
-  switch ((err as NodeJS.ErrnoException).code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'a directory';
-    default:
-      return (err as Error).message;
-  }
 }

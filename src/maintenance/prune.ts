@@ -7,6 +7,7 @@ import { Packer } from '../repository/packer.js';
 import { unsealBlob, type Repository } from '../repository/repository.js';
 import { listSnapshots } from '../snapshot/snapshot.js';
 import { computeUsage, type Lack } from './usage.js';
+import type { ProgressMeter } from '../util/progress.js';
 
 export interface PruneOptions {
   /** Unused bytes tolerated in packs kept as they are: a share of the used bytes (restic's `5%`), or bytes. */
@@ -22,6 +23,8 @@ export interface PruneOptions {
   /** Told of index files the index was loaded without (damaged or refused). */
   onWarning?: (message: string) => void;
   onProgress?: (what: string) => void;
+  /** The packs to repack (as files) and their used bytes, done of the total. */
+  progress?: ProgressMeter;
 }
 
 export interface PruneStats {
@@ -149,6 +152,11 @@ export async function prune(repo: Repository, opts: PruneOptions): Promise<Prune
   }
   if (opts.dryRun) return stats;
 
+  if (opts.progress) {
+    opts.progress.totalFiles = stats.packs.repacked;
+    opts.progress.totalBytes = stats.bytes.repacked;
+    opts.progress.totalsFinal = true;
+  }
   await repack(repo, uses, used, opts, exclusive, now);
   checkAborted(opts.signal);
   opts.onProgress?.('writing the new index');
@@ -235,11 +243,13 @@ async function repack(repo: Repository, uses: PackUse[], used: Uint8Array, opts:
     for (const n of packEntries(byPack, p)) {
       if (!used[n]) continue;
       const e = index.entry(n);
+      if (opts.progress) opts.progress.bytesDone += e.length;
       const { stored } = unsealBlob(key, writer.chunkIdKey, e.id, e, bytes.subarray(e.offset, e.offset + e.length), packId);
       // Claimed as new: the index still finds the blob in the old pack.
       await packer.put(pack.type, { id: Buffer.from(e.id), stored: Buffer.from(stored), compressed: e.compressed, rawLength: e.rawLength });
     }
     if (!exclusive) u.markedAt = now;
+    if (opts.progress) opts.progress.filesDone++;
   }
   for (const packer of packers.values()) await packer.flush();
 }

@@ -1,5 +1,6 @@
 import { constants, writeSync } from 'node:fs';
 import { restoreNative } from '../native/restore.js';
+import { describeError } from '../errors.js';
 
 // Restored files are written with plain system calls (see DESIGN.md: a thread-pool hand-off per
 // call costs more than the call); the restorer spreads them over worker threads instead. Every
@@ -83,6 +84,5 @@ const IN_THE_WAY: Record<string, string> = {
 /** What a failed call means for the entry it was to restore, in a few words. */
 export function problem(err: unknown): string {
   const code = errorCode(err);
-  const why = IN_THE_WAY[code];
-  return why ? `${code}: ${why}` : code;
+  return IN_THE_WAY[code] ?? describeError(err);
 }

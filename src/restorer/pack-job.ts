@@ -131,6 +131,8 @@ export interface JobResult {
   problems: [number, string][];
   /** Blobs (indices into the job's blobs) that failed verification before the last attempt. */
   retry: number[];
+  /** Bytes written (a blob as many times as files need it): a restore's progress within large files. */
+  written: number;
   /** A file was in the way and overwriting was not allowed (its error code): the restore stops. */
   conflict?: [number, string];
 }
@@ -211,7 +213,7 @@ export function runPackJob(job: PackJob, chunkIdKey: Buffer): JobResult {
 }
 
 class JobRun {
-  private readonly result: JobResult = { restored: [], problems: [], retry: [] };
+  private readonly result: JobResult = { restored: [], problems: [], retry: [], written: 0 };
   private readonly files = new Map<number, FileTarget>();
   private readonly states: FileStates;
   private readonly fds = new Map<number, number>();
@@ -279,6 +281,7 @@ class JobRun {
       try {
         if (this.files.get(f)!.sparse) writeSparse(fd, data, position);
         else writeAll(fd, data, position);
+        this.result.written += data.length;
       } catch (err) {
         this.fail(f, problem(err));
       }

@@ -13,6 +13,7 @@ import { applyMetadata, creationMode, finishDir, finishFile, type Metadata } fro
 import type { JobResult } from './pack-job.js';
 import { ContentWriter } from './write-content.js';
 import { EventLoopTurns } from '../util/event-loop.js';
+import type { ProgressMeter } from '../util/progress.js';
 
 export interface RestoreOptions {
   target: string;
@@ -33,7 +34,10 @@ export interface RestoreOptions {
   onError?: (path: string, message: string) => void;
   /** Something restored otherwise than stored, on purpose: not an error. */
   onNote?: (path: string, message: string) => void;
+  /** Each file as it is done (the meter below is the cheaper way to follow a restore). */
   onProgress?: (stats: Readonly<RestoreStats>, currentPath: string) => void;
+  /** Counted into as files are written; its totals by a count of the snapshot's files beside the restore. */
+  progress?: ProgressMeter;
 }
 
 export interface RestoreStats {
@@ -150,9 +154,19 @@ class Restorer {
     const sub = this.opts.subpath ?? '/';
     const start = pathComponents(sub);
     const node = start.length ? await findNode(this.reader, root, sub) : null;
-    // Patterns see the restored part as the snapshot's root, as restic's SNAPSHOT:subfolder does.
-    if (node && node.type !== 'dir') await this.restoreNode(node, this.top, this.select(node, `/${node.name.toString()}`));
-    else await this.restoreDir(node ? node.subtree! : root, this.top, '');
+    const counting = new AbortController();
+    const { progress } = this.opts;
+    if (progress) {
+      const counted = node && node.type !== 'dir' ? Promise.resolve(this.count(node, this.select(node, `/${node.name.toString()}`), progress)) : this.countAhead(node ? node.subtree! : root, '', progress, counting.signal);
+      counted.then(() => (progress.totalsFinal = !counting.signal.aborted)).catch(() => undefined);
+    }
+    try {
+      // Patterns see the restored part as the snapshot's root, as restic's SNAPSHOT:subfolder does.
+      if (node && node.type !== 'dir') await this.restoreNode(node, this.top, this.select(node, `/${node.name.toString()}`));
+      else await this.restoreDir(node ? node.subtree! : root, this.top, '');
+    } finally {
+      counting.abort();
+    }
     await this.endBatch();
     while (this.batches.length) await this.batches.shift();
   }
@@ -185,6 +199,32 @@ class Restorer {
 
   private select(node: Node, snapPath: string): Visit {
     return { snapPath, ...(this.filter?.select(snapPath, node.type === 'dir') ?? { selected: true, descend: true }) };
+  }
+
+  /**
+   * Counts the files and bytes the restore will write, as the walk will find them, into the
+   * meter's totals: what its percent and ETA come from. A tree that cannot be read is left out
+   * (the walk reports it).
+   */
+  private async countAhead(tree: Buffer, snapPath: string, meter: ProgressMeter, signal: AbortSignal): Promise<void> {
+    let nodes: Node[];
+    try {
+      nodes = await loadTree(this.reader, tree);
+    } catch {
+      return;
+    }
+    for (const node of nodes) {
+      if (signal.aborted) return;
+      const visit = this.select(node, `${snapPath}/${node.name.toString()}`);
+      if (node.type === 'dir' && node.subtree && visit.descend) await this.countAhead(node.subtree, visit.snapPath, meter, signal);
+      else this.count(node, visit, meter);
+    }
+  }
+
+  private count(node: Node, { selected }: Visit, meter: ProgressMeter): void {
+    if (node.type !== 'file' || !selected) return;
+    meter.totalFiles++;
+    meter.totalBytes += node.size;
   }
 
   /** `node` in `dir`; its name is one path component (decodeTree sees to it). */
@@ -386,6 +426,7 @@ class Restorer {
   }
 
   private collect(plan: ContentPlan, planLinks: Map<number, LinkFirst>, result: JobResult): void {
+    if (this.opts.progress) this.opts.progress.bytesDone += result.written;
     for (const [f, problem] of result.problems) this.error(Buffer.from(plan.file(f).path), problem);
     if (result.conflict) throw this.conflict(Buffer.from(plan.file(result.conflict[0]).path), { code: result.conflict[1] });
     for (const f of result.restored) {
@@ -400,6 +441,11 @@ class Restorer {
     for (const problem of problems) this.error(path, problem);
     this.stats.files++;
     this.opts.onProgress?.(this.stats, this.shown(path));
+    const { progress } = this.opts;
+    if (progress) {
+      progress.filesDone = this.stats.files;
+      progress.current[0] = this.shown(path);
+    }
   }
 
   /**
@@ -427,6 +473,7 @@ class Restorer {
 
   private error(path: Buffer, message: string): void {
     this.stats.errors++;
+    if (this.opts.progress) this.opts.progress.errors = this.stats.errors;
     this.opts.onError?.(this.shown(path), message);
   }
 }

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type { ReadFn } from '../../archiver/data-pipeline.js';
 import type { StreamSource } from '../../archiver/archiver.js';
 import type { ChunkerKind } from '../../chunker/chunker.js';
-import { ScrateError } from '../../errors.js';
+import { describeError, ScrateError } from '../../errors.js';
 import { backup } from '../../archiver/archiver.js';
 import { BackupFilter } from '../../filter/backup-filter.js';
 import { filesFrom } from '../../filter/files-from.js';
@@ -16,6 +16,7 @@ import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { collect, intOption, sizeOption } from '../parse.js';
+import { ProgressMeter } from '../../util/progress.js';
 
 interface BackupFlags {
   tag: string[];
@@ -86,26 +87,33 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
       if (listed.length && (flags.stdin || flags.stdinFromCommand)) throw new ScrateError('--files-from and its variants cannot be used with --stdin or --stdin-from-command');
       const stream = await streamSource(flags, [...listed, ...paths]);
       const started = Date.now();
-      const result = await withRepository(ctx, flags.dryRun ? 'none' : 'shared', (repo, session) =>
-        backup(repo, {
-          paths: stream ? [] : [...listed, ...paths],
-          stream: stream?.source,
-          asDevice: flags.asDevice,
-          chunker: flags.chunker,
-          tags: flags.tag,
-          host: flags.host,
-          time: flags.time,
-          parent: flags.parent,
-          force: flags.force,
-          filter,
-          oneFileSystem: flags.oneFileSystem,
-          dryRun: flags.dryRun,
-          compression: flags.compression,
-          signal: session.signal,
-          onError: (p, m) => out.warn(`${p}: ${m}`),
-          onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
-          onProgress: out.showsProgress ? (s, p) => out.progress(`${s.filesNew + s.filesChanged + s.filesUnmodified} files, ${formatBytes(s.bytesProcessed)}  ${p}`) : undefined,
-        }).finally(() => out.stopProgress()),
+      const progress = out.showsProgress ? new ProgressMeter() : undefined;
+      const result = await withRepository(
+        ctx,
+        flags.dryRun ? 'none' : 'shared',
+        (repo, session) => {
+          out.follow(progress);
+          return backup(repo, {
+            paths: stream ? [] : [...listed, ...paths],
+            stream: stream?.source,
+            asDevice: flags.asDevice,
+            chunker: flags.chunker,
+            tags: flags.tag,
+            host: flags.host,
+            time: flags.time,
+            parent: flags.parent,
+            force: flags.force,
+            filter,
+            oneFileSystem: flags.oneFileSystem,
+            dryRun: flags.dryRun,
+            compression: flags.compression,
+            signal: session.signal,
+            onError: (p, m) => out.warn(`${p}: ${m}`),
+            onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
+            onFile: out.listsFiles ? (p, state) => out.listing(`${state.padEnd(9)} ${p}`) : undefined,
+            progress,
+          }).finally(() => out.stopProgress());
+        },
         { reads: false },
       ).finally(() => stream?.stop());
       const s = result.snapshot.summary!;
@@ -157,12 +165,12 @@ async function commandSource(name: string, [command, ...args]: string[]): Promis
   const read = streamReader(child.stdout);
   const exited = new Promise<string | undefined>((resolve) => {
     child.on('exit', (code, signal) => resolve(code === 0 ? undefined : code !== null ? `exit code ${code}` : `killed by ${signal}`));
-    child.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    child.on('error', (err: NodeJS.ErrnoException) => resolve(describeError(err)));
   });
   try {
     await once(child, 'spawn');
   } catch (err) {
-    throw new ScrateError(`cannot run ${displayName(command!)}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new ScrateError(`cannot run ${displayName(command!)}: ${describeError(err)}`);
   }
   const finished = async () => {
     const failure = await exited;

@@ -6,6 +6,7 @@ import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import type { Output } from '../output.js';
 import { sizeOption } from '../parse.js';
+import { ProgressMeter } from '../../util/progress.js';
 
 interface CheckFlags {
   readData?: boolean;
@@ -44,10 +45,16 @@ export function checkCommand(context: (cmd: Command) => Context): Command {
       const ctx = context(cmd);
       const { out } = ctx;
       const readData = flags.readDataSubset ?? flags.readData;
+      // Reading data, packs done of the total; else the step under way.
+      const progress = readData && out.showsProgress ? new ProgressMeter() : undefined;
+      const onProgress = out.showsProgress && !progress ? (w: string) => out.progress(`checking ${w}`) : undefined;
       const result = await withRepository(
         ctx,
         'shared',
-        (repo, session) => check(repo, { readData, signal: session.signal, onProgress: out.showsProgress ? (w) => out.progress(`checking ${w}`) : undefined }).finally(() => out.stopProgress()),
+        (repo, session) => {
+          out.follow(progress, 'packs');
+          return check(repo, { readData, signal: session.signal, onProgress, progress }).finally(() => out.stopProgress());
+        },
         { index: false },
       );
       if (out.json) out.result(result);

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { isUtf8 } from 'node:buffer';
+import { checkAborted } from '../../errors.js';
 import { findSnapshot } from '../../snapshot/snapshot.js';
 import { displayName, type Node } from '../../tree/node.js';
 import { findNode, joinPath, pathComponents, walkTree } from '../../tree/walk.js';
@@ -35,7 +36,7 @@ export function lsCommand(context: (cmd: Command) => Context): Command {
       .option('-l, --long', 'show mode, owner, size and time'),
   ).action(async (spec: string, dir: string, flags: SnapshotFilterFlags & { long?: boolean }, cmd: Command) => {
     const ctx = context(cmd);
-    await withRepository(ctx, 'none', async (repo) => {
+    await withRepository(ctx, 'none', async (repo, { signal }) => {
       const { snapshot, writer } = await findSnapshot(repo, spec, snapshotFilter(flags));
       const reader = repo.reader(writer);
       const root = Buffer.from(snapshot.tree, 'hex');
@@ -43,7 +44,12 @@ export function lsCommand(context: (cmd: Command) => Context): Command {
       const node = start.length ? await findNode(reader, root, dir) : null;
       const entries: { path: Buffer[]; node: Node }[] = [];
       if (node) entries.push({ path: start, node });
-      if (!node || node.type === 'dir') for await (const e of walkTree(reader, node ? node.subtree! : root, start)) entries.push(e);
+      if (!node || node.type === 'dir') {
+        for await (const e of walkTree(reader, node ? node.subtree! : root, start)) {
+          checkAborted(signal);
+          entries.push(e);
+        }
+      }
       if (ctx.out.json) {
         ctx.out.result(entries.map((e) => ({ path: jsonName(joinPath(e.path)), type: e.node.type, mode: e.node.mode, uid: e.node.uid, gid: e.node.gid, size: e.node.size, mtime: e.node.mtimeNs.toString(), ...(e.node.linkTarget ? { linkTarget: jsonName(e.node.linkTarget) } : {}) })));
         return;

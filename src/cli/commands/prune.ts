@@ -3,6 +3,7 @@ import { prune, type PruneOptions, type PruneStats } from '../../maintenance/pru
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, type Output } from '../output.js';
 import { durationOption, sizeOption } from '../parse.js';
+import { ProgressMeter } from '../../util/progress.js';
 
 interface PruneFlags {
   maxUnused: PruneOptions['maxUnused'];
@@ -33,19 +34,22 @@ export function pruneCommand(context: (cmd: Command) => Context): Command {
     .action(async (flags: PruneFlags, cmd: Command) => {
       const ctx = context(cmd);
       const { out } = ctx;
-      const stats = await withRepository(ctx, flags.dryRun ? 'none' : 'maintenance', (repo, session) =>
-        prune(repo, {
+      // Packs repacked of the total; the step under way as what is worked on.
+      const progress = out.showsProgress ? new ProgressMeter() : undefined;
+      const stats = await withRepository(ctx, flags.dryRun ? 'none' : 'maintenance', (repo, session) => {
+        out.follow(progress, 'packs');
+        return prune(repo, {
           maxUnused: flags.maxUnused,
           maxRepackSize: flags.maxRepackSize,
           deleteAfterMs: flags.deleteAfter,
           dryRun: flags.dryRun,
           lock: session.lock,
           signal: session.signal,
-          onProgress: out.showsProgress ? (w) => out.progress(w) : undefined,
+          onProgress: progress ? (w) => (progress.current[0] = w) : undefined,
           onWarning: (m) => out.warn(m),
-        }).finally(() => out.stopProgress()),
-        { index: false },
-      );
+          progress,
+        }).finally(() => out.stopProgress());
+      }, { index: false });
       if (out.json) out.result(stats);
       else reportPrune(out, stats, !!flags.dryRun);
     });

@@ -11,6 +11,7 @@ import { findSnapshot, type Snapshot } from '../../snapshot/snapshot.js';
 import { withRepository, type Context } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { collect } from '../parse.js';
+import { ProgressMeter } from '../../util/progress.js';
 import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
 interface RestoreFlags extends SnapshotFilterFlags {
@@ -66,6 +67,8 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
 async function restoreFiles(ctx: Context, signal: AbortSignal, reader: BlobReader, snapshot: Snapshot, subpath: string | undefined, filter: RestoreFilter, flags: RestoreFlags): Promise<void> {
   const { out } = ctx;
   const started = Date.now();
+  const progress = out.showsProgress ? new ProgressMeter() : undefined;
+  out.follow(progress);
   const stats = await restore(reader, snapshot, {
     target: flags.target!,
     subpath,
@@ -76,7 +79,7 @@ async function restoreFiles(ctx: Context, signal: AbortSignal, reader: BlobReade
     signal,
     onError: (p, m) => out.warn(`${p}: ${m}`),
     onNote: (p, m) => out.warn(`${p}: ${m}`),
-    onProgress: out.showsProgress ? (s, p) => out.progress(`${s.files} files, ${formatBytes(s.bytes)}  ${p}`) : undefined,
+    progress,
   }).finally(() => out.stopProgress());
   if (out.json) out.result(stats);
   out.info(`restored ${stats.files} files, ${stats.dirs} directories, ${stats.others} others, ${formatBytes(stats.bytes)} in ${formatDuration(Date.now() - started)}`);

@@ -39,7 +39,9 @@ const EXIT_STATUS: Record<keyof typeof ExitCode, string> = {
   noRepository: 'the repository does not exist',
   locked: 'the repository is locked by another process',
   wrongPassword: 'wrong password, or no key matches it',
-  interrupted: 'interrupted (SIGINT or Ctrl-C): nothing half-written is left behind, the lock is removed',
+  interrupted: 'interrupted (SIGINT or Ctrl-C): nothing half-written is left behind, the lock is removed; a second signal exits at once',
+  outputClosed: 'standard output was closed by its reader (`scrate ls latest | head`): quiet, as other programs in a pipe',
+  terminated: 'stopped by SIGTERM (systemctl stop, a timeout): as SIGINT',
 };
 
 /** [variable, meaning]: every variable scrate reads (a test checks the sources name no other). */
