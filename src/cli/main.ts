@@ -18,6 +18,7 @@ import { unlockCommand } from './commands/unlock.js';
 import type { Context, GlobalOptions } from './context.js';
 import { collect } from './parse.js';
 import { loadSpinner, Output } from './output.js';
+import { writeExitError } from './json/messages.js';
 
 const abort = new AbortController();
 
@@ -48,17 +49,17 @@ export function buildProgram(): Command {
   return program;
 }
 
-function report(err: unknown, debug: boolean): number {
+function report(err: unknown, debug: boolean, json: boolean): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.fatal;
   // Messages name paths, from the command line, the filesystem or a repository: one that
   // includes a control character is shown quoted, as a name would be, not let loose on the terminal.
   if (err instanceof ScrateError) {
-    process.stderr.write(`scrate: ${displayName(err.message)}${err.hint ? ` (${err.hint})` : ''}\n`);
+    writeExitError(json, err.exitCode, `${displayName(err.message)}${err.hint ? ` (${err.hint})` : ''}`);
     if (debug) process.stderr.write(`${err.stack}\n`);
     return err.exitCode;
   }
   const e = err as NodeJS.ErrnoException;
-  process.stderr.write(`scrate: ${displayName(e?.message ?? String(err))}${debug ? '' : ' (run with --debug for details)'}\n`);
+  writeExitError(json, ExitCode.fatal, `${displayName(e?.message ?? String(err))}${debug ? '' : ' (run with --debug for details)'}`);
   if (debug) process.stderr.write(`${e?.stack}\n`);
   return ExitCode.fatal;
 }
@@ -79,6 +80,6 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (err) {
-    return report(err, argv.includes('--debug'));
+    return report(err, argv.includes('--debug'), argv.includes('--json'));
   }
 }

@@ -11,13 +11,16 @@ import { Excludes } from '../../archiver/excludes.js';
 import { ExitCode } from '../../errors.js';
 import { checkCompressionLevel } from '../../repository/config.js';
 import { parseLocalTime } from '../../forget/local-time.js';
+import { flattenTagLists } from '../../snapshot/tags.js';
 import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
+import { BackupJson } from '../json/backup.js';
+import { writeExitError } from '../json/messages.js';
 import { formatBytes, formatDuration } from '../output.js';
-import { collect, intOption } from '../parse.js';
+import { collect, collectTagList, intOption } from '../parse.js';
 
 interface BackupFlags {
-  tag: string[];
+  tag: string[][];
   host?: string;
   parent?: string;
   force?: boolean;
@@ -45,7 +48,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
   return new Command('backup')
     .description('save files and directories as a new snapshot')
     .argument('[path...]', 'files, directories or block devices to back up (with --stdin-from-command: the command and its arguments)')
-    .option('--tag <tag>', 'tag the snapshot (repeatable)', collect, [])
+    .option('--tag <tags>', 'tag the snapshot with these comma-separated tags (repeatable)', collectTagList, [])
     .option('--host <name>', 'record this host name instead of the real one')
     .option('--time <time>', 'the snapshot\'s time, local, as "2012-11-01 22:08:41" (default: now)', timeOption)
     .option('--parent <snapshot>', 'compare against this snapshot instead of the latest of the same paths')
@@ -67,13 +70,14 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
       const excludes = [...flags.exclude, ...Excludes.fromFiles(flags.excludeFile)];
       const stream = await streamSource(flags, paths);
       const started = Date.now();
+      const json = out.json ? new BackupJson(out) : undefined;
       const result = await withRepository(ctx, flags.dryRun ? 'none' : 'shared', (repo, session) =>
         backup(repo, {
           paths: stream ? [] : paths,
           stream: stream?.source,
           asDevice: flags.asDevice,
           chunker: flags.chunker,
-          tags: flags.tag,
+          tags: flattenTagLists(flags.tag),
           host: flags.host,
           time: flags.time,
           parent: flags.parent,
@@ -83,22 +87,28 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
           dryRun: flags.dryRun,
           compression: flags.compression,
           signal: session.signal,
-          onError: (p, m) => out.warn(`${p}: ${m}`),
+          onError: json?.error ?? ((p, m) => out.warn(`${p}: ${m}`)),
           onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
-          onProgress: out.showsProgress ? (s, p) => out.progress(`${s.filesNew + s.filesChanged + s.filesUnmodified} files, ${formatBytes(s.bytesProcessed)}  ${p}`) : undefined,
+          onProgress: json?.progress ?? (out.showsProgress ? (s, p) => out.progress(`${s.filesNew + s.filesChanged + s.filesUnmodified} files, ${formatBytes(s.bytesProcessed)}  ${p}`) : undefined),
+          onItem: json?.item,
         }).finally(() => out.stopProgress()),
         { reads: false },
-      ).finally(() => stream?.stop());
+      ).finally(() => {
+        stream?.stop();
+        json?.stop();
+      });
       const s = result.snapshot.summary!;
-      if (out.json) out.result({ snapshotId: result.snapshotId ?? null, parent: result.parentId ?? null, dryRun: !!flags.dryRun, ...s });
+      json?.finish(result, !!flags.dryRun);
       if (result.parentId) out.info(`using parent snapshot ${result.parentId.slice(0, 8)}`);
       out.info(`Files:  ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified`);
-      out.info(`Dirs:   ${s.dirs}`);
-      out.info(`Added:  ${formatBytes(s.dataAdded)} in ${s.blobsAdded} blobs${flags.dryRun ? ' (dry run: nothing written)' : `, ${formatBytes(s.dataStored)} stored`}`);
+      out.info(`Dirs:   ${s.dirsNew} new, ${s.dirsChanged} changed, ${s.dirsUnmodified} unmodified`);
+      out.info(`Added:  ${formatBytes(s.dataAdded)} in ${s.dataBlobs + s.treeBlobs} blobs${flags.dryRun ? ' (dry run: nothing written)' : `, ${formatBytes(s.dataStored)} stored`}`);
       out.info(`processed ${formatBytes(s.bytesProcessed)} in ${formatDuration(Date.now() - started)}`);
       if (result.snapshotId) out.info(`snapshot ${result.snapshotId.slice(0, 8)} saved`);
       if (s.errors > 0) {
-        out.warn(`${s.errors} source(s) could not be read; the snapshot is incomplete`);
+        const warning = `${s.errors} source(s) could not be read; the snapshot is incomplete`;
+        if (json) writeExitError(true, ExitCode.partial, `warning: ${warning}`);
+        else out.warn(warning);
         process.exitCode = ExitCode.partial;
       }
     });

@@ -63,6 +63,6 @@ export function catCommand(context: (cmd: Command) => Context): Command {
       const show = kinds[type];
       if (!show) throw new ScrateError(`unknown object type ${type}`, 1, `one of: ${Object.keys(kinds).join(', ')}`);
       const value = await withRepository(ctx, 'none', (repo) => show(repo, id), { index: type === 'tree' });
-      ctx.out.result(value);
+      ctx.out.jsonLine(value);
     });
 }

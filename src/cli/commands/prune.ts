@@ -44,7 +44,7 @@ export function pruneCommand(context: (cmd: Command) => Context): Command {
           onProgress: out.showsProgress ? (w) => out.progress(w) : undefined,
         }).finally(() => out.stopProgress()),
       );
-      if (out.json) out.result(stats);
+      if (out.json) out.jsonLine(stats);
       else reportPrune(out, stats, !!flags.dryRun);
     });
 }

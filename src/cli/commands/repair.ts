@@ -23,7 +23,7 @@ export function repairCommand(context: (cmd: Command) => Context): Command {
       const { out } = ctx;
       const result = await withRepository(ctx, 'exclusive', (repo, session) => repairIndex(repo, progress(out, session.signal)).finally(() => out.stopProgress()));
       if (out.json) {
-        out.result(result);
+        out.jsonLine(result);
         return;
       }
       for (const { pack, why } of result.leftOut) out.warn(`pack ${pack.slice(0, 12)} left out: ${displayName(why)}`);
@@ -40,7 +40,7 @@ export function repairCommand(context: (cmd: Command) => Context): Command {
       const { out } = ctx;
       const results = await withRepository(ctx, 'exclusive', (repo, session) => repairPacks(repo, packs, progress(out, session.signal)).finally(() => out.stopProgress()));
       if (out.json) {
-        out.result(results);
+        out.jsonLine(results);
         return;
       }
       for (const r of results) {
@@ -68,7 +68,7 @@ export function repairCommand(context: (cmd: Command) => Context): Command {
         repairSnapshots(repo, { ...flags, ...progress(out, session.signal) }).finally(() => out.stopProgress()),
       );
       if (out.json) {
-        out.result(results);
+        out.jsonLine(results);
         return;
       }
       for (const r of results) {
