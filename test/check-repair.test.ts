@@ -202,12 +202,12 @@ describe('loss: a data pack deleted, another damaged', () => {
   });
 
   test('repair snapshots --forget writes the damaged snapshots again without what they lost', async () => {
-    const results = json<{ original: string; repaired: string; rootLost: boolean; lost: { path: string }[]; forgotten: boolean }[]>(cli('repair', 'snapshots', '--forget', '--json'));
+    const results = json<{ original: string; repaired: string; root_lost: boolean; lost: { path: string }[]; forgotten: boolean }[]>(cli('repair', 'snapshots', '--forget', '--json'));
     assert.deepEqual(results.map((r) => r.original), snapshots.slice(0, 2));
     for (const r of results) {
       assert.deepEqual(r.lost.map((l) => l.path), [`${src}/${small(7)}`]);
       assert.equal(r.forgotten, true);
-      assert.equal(r.rootLost, false);
+      assert.equal(r.root_lost, false);
     }
     const check = cli('check', '--read-data');
     assert.equal(check.code, 0, check.stderr);
@@ -373,10 +373,10 @@ describe('repair index, and repairs of a write-only writer\'s snapshots', () => 
     for (const name of fs.readdirSync(path.join(dir, 'index'))) fs.rmSync(path.join(dir, 'index', name));
     assert.equal((await openRepo(dir)).index.packs.length, 0);
 
-    const result = json<{ packs: number; leftOut: { pack: string; why: string }[]; removed: number }>(scrate(['repair', 'index', '--json'], env));
+    const result = json<{ packs: number; left_out: { pack: string; why: string }[]; removed: number }>(scrate(['repair', 'index', '--json'], env));
     assert.equal(result.packs, packCount);
-    assert.deepEqual(result.leftOut.map((l) => l.pack), [id.toString('hex')]);
-    assert.match(result.leftOut[0]!.why, /content does not match its ID/);
+    assert.deepEqual(result.left_out.map((l) => l.pack), [id.toString('hex')]);
+    assert.match(result.left_out[0]!.why, /content does not match its ID/);
     fs.rmSync(packFile(dir, id.toString('hex')));
 
     const repaired = await check(await openRepo(dir), { readData: true });

@@ -4,8 +4,9 @@ import { resolvePrefix, shortId } from '../../repository/ids.js';
 import { addFullKey, addWriteOnlyKey, listKeyEntries, removeKey } from '../../repository/key-admin.js';
 import { DEFAULT_KDF_MS } from '../../repository/keys.js';
 import { displayName } from '../../tree/node.js';
-import { humanTime } from '../local-time.js';
+import { humanTime, jsonTimeOfIso } from '../local-time.js';
 import { withRepository, type Context } from '../context.js';
+import { snakeCaseKeys } from '../json/snake-case.js';
 import { kdfMs } from '../parse.js';
 import { getNewPassword } from '../password.js';
 
@@ -32,7 +33,7 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         async (repo) => {
           const keys = await listKeyEntries(repo, (id, why) => ctx.out.warn(`key ${id.slice(0, 8)} skipped: ${why}`));
           if (ctx.out.json) {
-            ctx.out.jsonLine(keys.map((k) => ({ id: k.id, current: k.id === repo.keyId, ...(k.info ?? { info: 'unreadable' }) })));
+            ctx.out.jsonLine(snakeCaseKeys(keys.map((k) => ({ id: k.id, current: k.id === repo.keyId, ...(k.info ? { ...k.info, created: jsonTimeOfIso(k.info.created) } : { info: 'unreadable' }) }))));
             return;
           }
           ctx.out.table(
@@ -83,7 +84,7 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         },
         { index: false },
       );
-      if (ctx.out.json) ctx.out.jsonLine({ removed: done.id, ...(done.revoked ? { revokedWriter: done.revoked } : {}) });
+      if (ctx.out.json) ctx.out.jsonLine({ removed: done.id, ...(done.revoked ? { revoked_writer: done.revoked } : {}) });
       ctx.out.info(`removed key ${shortId(done.id)}${done.revoked ? `; writer ${done.revoked.slice(0, 8)} is revoked: what it stores from now on is refused` : ''}`);
     });
 

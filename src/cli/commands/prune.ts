@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { prune, type PruneOptions, type PruneStats } from '../../maintenance/prune.js';
 import { withRepository, type Context } from '../context.js';
+import { snakeCaseKeys } from '../json/snake-case.js';
 import { formatBytes, type Output } from '../output.js';
 import { durationOption, sizeOption } from '../parse.js';
 
@@ -44,7 +45,7 @@ export function pruneCommand(context: (cmd: Command) => Context): Command {
           onProgress: out.showsProgress ? (w) => out.progress(w) : undefined,
         }).finally(() => out.stopProgress()),
       );
-      if (out.json) out.jsonLine(stats);
+      if (out.json) out.jsonLine(snakeCaseKeys(stats));
       else reportPrune(out, stats, !!flags.dryRun);
     });
 }

@@ -69,8 +69,8 @@ export class BackupJson {
   }
 
   /**
-   * A status line. The totals are known only when everything is done (scrate does not scan
-   * ahead yet): until then they are left out, and percent_done is 0.
+   * A status line. The totals (and so the time remaining) are known only when everything is
+   * done (scrate does not scan ahead yet): until then they are left out, and percent_done is 0.
    */
   private status(seconds: number, done: boolean): object | undefined {
     const s = this.summary;
@@ -78,13 +78,14 @@ export class BackupJson {
     const files = s.filesNew + s.filesChanged + s.filesUnmodified;
     return {
       seconds_elapsed: seconds,
+      ...(done ? { seconds_remaining: 0 } : {}),
       percent_done: done ? 1 : 0,
       ...(done ? { total_files: files } : {}),
       files_done: files,
       ...(done ? { total_bytes: s.bytesProcessed } : {}),
       bytes_done: s.bytesProcessed,
       error_count: s.errors,
-      ...(this.current ? { current_files: [this.current] } : {}),
+      current_files: this.current ? [this.current] : [],
     };
   }
 }

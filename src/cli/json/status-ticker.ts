@@ -1,7 +1,10 @@
 import type { Output } from '../output.js';
 
-/** How often a `status` line is printed while a command runs. */
-const STATUS_INTERVAL_MS = 1000;
+/** How often a `status` line is printed while a command runs: once a second unless SCRATE_PROGRESS_FPS (restic's RESTIC_PROGRESS_FPS) says otherwise. */
+function statusIntervalMs(): number {
+  const fps = Number(process.env['SCRATE_PROGRESS_FPS']);
+  return fps > 0 ? 1000 / fps : 1000;
+}
 
 /**
  * restic's `status` lines under --json: one a second while a command runs (from its latest
@@ -16,7 +19,7 @@ export class StatusTicker {
     private readonly out: Output,
     private readonly line: (secondsElapsed: number, done: boolean) => object | undefined,
   ) {
-    this.timer = setInterval(() => this.print(false), STATUS_INTERVAL_MS);
+    this.timer = setInterval(() => this.print(false), statusIntervalMs());
     // Never what keeps the process alive.
     this.timer.unref();
   }
