@@ -117,6 +117,12 @@ describe('--json: restic\'s messages, names and types', () => {
     assert.equal(snapshot!.short_id, summary.snapshot_id);
     assert.equal(snapshot!.id, summary.full_snapshot_id);
     assert.deepEqual(snapshot!.tags, restic.snapshots[0]!.tags);
+    // As filters, restic's tag lists: all tags of one list, any of the lists.
+    const listed = (...tags: string[]) => (JSON.parse(run(['snapshots', '--json', ...tags.flatMap((t) => ['--tag', t])]).stdout) as Message[]).length;
+    assert.deepEqual([listed('a,c'), listed('x', 'b,c'), listed('a,x'), listed('x')], [1, 1, 0, 0]);
+    // The table shows the time JSON gives, local, to the second.
+    const table = run(['snapshots']).stdout;
+    assert.match(table, new RegExp(`^${summary.snapshot_id}  ${String(snapshot!.time).slice(0, 19).replace('T', ' ')}  `, 'm'));
   });
 
   test('backup -v: verbose_status for each file and directory, as restic decides new, modified and unchanged', () => {
@@ -180,6 +186,9 @@ describe('--json: restic\'s messages, names and types', () => {
     assert.equal(only.stdout, '');
     assert.deepEqual(jsonLines(only.stderr), [{ message_type: 'exit_error', code: 1, message: `cannot back up ${gone}: no such file or directory` }]);
     assertCleanError(scrate(['backup', gone, path.join(tmp.dir, 'gone too')], env), 1, /^scrate: cannot back up any of the paths/);
+    const text = scrate(['backup', src, gone], env);
+    assert.equal(text.code, 3);
+    assert.equal(text.stderr, `warning: ${gone}: no such file or directory\nwarning: 1 source(s) could not be read; the snapshot is incomplete\n`);
   });
 
   test('restore and check: restic\'s status and summary', () => {

@@ -9,6 +9,7 @@ import { isoWeek, parseLocalTime } from '../src/forget/local-time.js';
 import { applyPolicy, type Policy } from '../src/forget/policy.js';
 import { parseTagList } from '../src/snapshot/tags.js';
 import { assertCleanError, cliEnv, jsonMessage, scrate } from './helpers/cli.js';
+import { inZone } from './helpers/time-zone.js';
 import { listObjects, scratch } from './helpers/repo.js';
 
 /** What restic 0.14 decided, recorded by test/fixtures/forget/make-fixture.sh. */
@@ -37,17 +38,6 @@ type ScrateGroup = ForgetGroup<Shown, { snapshot: Shown; matches: string[]; coun
 
 const fixture = JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../test/fixtures/forget/restic-cases.json', import.meta.url)), 'utf8')) as Fixture;
 
-/** Runs `fn` with the process in time zone `tz` (Node applies an assigned TZ at once). */
-function inZone<T>(tz: string, fn: () => T): T {
-  const before = process.env['TZ'];
-  process.env['TZ'] = tz;
-  try {
-    return fn();
-  } finally {
-    if (before === undefined) delete process.env['TZ'];
-    else process.env['TZ'] = before;
-  }
-}
 
 const COUNTS: Record<string, 'last' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly'> = {
   '--keep-last': 'last',

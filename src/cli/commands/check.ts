@@ -50,7 +50,7 @@ export function checkCommand(context: (cmd: Command) => Context): Command {
         (repo, session) => check(repo, { readData, signal: session.signal, onProgress: out.showsProgress ? (w) => out.progress(`checking ${w}`) : undefined }).finally(() => out.stopProgress()),
         { index: false },
       );
-      if (out.json) out.jsonLine(summaryJson(result));
+      if (out.json) out.jsonLine(checkSummaryJson(result));
       else report(out, result, !!readData);
       if (result.errors.length) process.exitCode = ExitCode.fatal;
     });
@@ -88,7 +88,7 @@ function suggestsRepairIndex(result: CheckResult): boolean {
 }
 
 /** restic's check summary (restic 0.17), then scrate's counts and each problem with what it costs. */
-function summaryJson(result: CheckResult): object {
+function checkSummaryJson(result: CheckResult): object {
   return {
     message_type: 'summary',
     num_errors: result.errors.length,
