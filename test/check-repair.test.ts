@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { backup } from '../src/archiver/archiver.js';
 import { LocalBackend } from '../src/backend/local.js';
 import type { ObjectOptions, ObjectType } from '../src/backend/backend.js';
-import { check, type CheckError, type CheckOptions, type CheckResult } from '../src/checker/checker.js';
+import { check, type CheckError, type CheckOptions } from '../src/checker/checker.js';
 import { repairSnapshots } from '../src/maintenance/repair-snapshots.js';
 import { addWriteOnlyKey } from '../src/repository/key-admin.js';
 import { BlobType, newPack } from '../src/repository/pack.js';
@@ -14,7 +14,7 @@ import { Repository } from '../src/repository/repository.js';
 import { restore } from '../src/restorer/restorer.js';
 import { listSnapshots, saveSnapshot, type SnapshotEntry } from '../src/snapshot/snapshot.js';
 import { walkTree } from '../src/tree/walk.js';
-import { cliEnv, scrate, type RunResult } from './helpers/cli.js';
+import { cliEnv, jsonMessage, scrate, type RunResult } from './helpers/cli.js';
 import { initRepo, openRepo, PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
 
 const KiB = 1024;
@@ -52,6 +52,21 @@ function json<T>(r: RunResult, code = 0): T {
   return JSON.parse(r.stdout) as T;
 }
 
+/** A backup that must succeed: the full ID of its snapshot, from its summary line. */
+function backupId(r: RunResult): string {
+  assert.equal(r.code, 0, r.stderr);
+  return jsonMessage<{ full_snapshot_id: string }>(r.stdout, 'summary').full_snapshot_id;
+}
+
+/** What `check --json` prints: restic's summary, with scrate's counts and problems. */
+interface CheckSummary {
+  num_errors: number;
+  broken_packs: string[];
+  packs: number;
+  packs_read: number;
+  errors: CheckError[];
+}
+
 /** The dependents of a check's errors as "snapshot path" lines, sorted. */
 function dependents(errors: CheckError[]): string[] {
   return errors.flatMap((e) => e.dependents.map((d) => `${d.snapshot} ${d.path}`)).sort();
@@ -85,11 +100,11 @@ describe('loss: a data pack deleted, another damaged', () => {
     await initRepo(repo, { packSize: 256 * KiB });
     env = cliEnv(repo, { SCRATE_PASSWORD: PASSWORD, XDG_CACHE_HOME: path.join(tmp.dir, 'cache') });
     const ids = [];
-    ids.push(json<{ snapshotId: string }>(cli('backup', src, '--json')).snapshotId);
+    ids.push(backupId(cli('backup', src, '--json')));
     fs.writeFileSync(path.join(src, 'big.bin'), randomBytes(2 * MiB));
-    ids.push(json<{ snapshotId: string }>(cli('backup', src, '--json')).snapshotId);
+    ids.push(backupId(cli('backup', src, '--json')));
     fs.rmSync(path.join(src, small(7)));
-    ids.push(json<{ snapshotId: string }>(cli('backup', src, '--json')).snapshotId);
+    ids.push(backupId(cli('backup', src, '--json')));
     snapshots = ids;
 
     const r = await openRepo(repo);
@@ -120,8 +135,10 @@ describe('loss: a data pack deleted, another damaged', () => {
 
   test('check names the files the missing pack costs, in every snapshot', () => {
     assert.deepEqual(lostWithDeleted, [`${snapshots[1]} ${src}/big.bin`, `${snapshots[2]} ${src}/big.bin`].sort());
-    const result = json<CheckResult>(cli('check', '--json'), 1);
+    const result = json<CheckSummary>(cli('check', '--json'), 1);
     assert.deepEqual(result.errors.map((e) => [e.kind, e.object]), [['pack-missing', deleted]]);
+    assert.equal(result.num_errors, 1);
+    assert.deepEqual(result.broken_packs, [deleted]);
     assert.deepEqual(dependents(result.errors), lostWithDeleted);
     const text = cli('check');
     assert.equal(text.code, 1);
@@ -138,12 +155,13 @@ describe('loss: a data pack deleted, another damaged', () => {
       `${snapshots[1]} ${flipped.other}`,
       `${snapshots[2]} ${flipped.other}`,
     ].sort());
-    const result = json<CheckResult>(cli('check', '--read-data', '--json'), 1);
+    const result = json<CheckSummary>(cli('check', '--read-data', '--json'), 1);
     assert.deepEqual(result.errors.map((e) => [e.kind, e.object]), [['pack-missing', deleted], ['pack-damaged', damaged]]);
     const [, packError] = result.errors;
     assert.match(packError!.message, /content does not match its name; 2 damaged blob\(s\) \(blob [0-9a-f]{12} in pack [0-9a-f]{12}: blob failed authentication, …\)/);
     assert.deepEqual(dependents([packError!]), lostWithDamaged);
-    assert.equal(result.packsRead, result.packs);
+    assert.equal(result.packs_read, result.packs);
+    assert.deepEqual(result.broken_packs, [deleted, damaged]);
   });
 
   test('restore of the latest snapshot restores every other file exactly, names the damaged ones, exits 3', () => {
@@ -168,27 +186,28 @@ describe('loss: a data pack deleted, another damaged', () => {
     assert.ok(fromDeleted!.lost.length >= 1 && fromDeleted!.lost.every((l) => l.type === 'data'));
     assert.ok(!fs.existsSync(packFile(repo, damaged)));
     // What is lost is now a blob no index lists, needed by the same files.
-    const result = json<CheckResult>(cli('check', '--read-data', '--json'), 1);
+    const result = json<CheckSummary>(cli('check', '--read-data', '--json'), 1);
     assert.ok(result.errors.every((e) => e.kind === 'blob-missing'), result.errors.map((e) => e.message).join('\n'));
     assert.deepEqual(dependents(result.errors), [...lostWithDeleted, ...lostWithDamaged].sort());
   });
 
   test('a backup of the same sources stores again what was lost and still exists', () => {
-    const summary = json<{ snapshotId: string; filesUnmodified: number; bytesRead: number }>(cli('backup', src, '--json'));
-    assert.ok(summary.bytesRead >= 2 * MiB + 8000, `${summary.bytesRead} bytes read`);
-    snapshots.push(summary.snapshotId);
+    const r = cli('backup', src, '--json');
+    const summary = jsonMessage<{ full_snapshot_id: string; bytes_read: number }>(r.stdout, 'summary');
+    assert.ok(summary.bytes_read >= 2 * MiB + 8000, `${summary.bytes_read} bytes read`);
+    snapshots.push(summary.full_snapshot_id);
     // Only small/s07 is gone for good: the first two snapshots still lack it.
-    const result = json<CheckResult>(cli('check', '--json'), 1);
+    const result = json<CheckSummary>(cli('check', '--json'), 1);
     assert.deepEqual(dependents(result.errors), [`${snapshots[0]} ${src}/${small(7)}`, `${snapshots[1]} ${src}/${small(7)}`].sort());
   });
 
   test('repair snapshots --forget writes the damaged snapshots again without what they lost', async () => {
-    const results = json<{ original: string; repaired: string; rootLost: boolean; lost: { path: string }[]; forgotten: boolean }[]>(cli('repair', 'snapshots', '--forget', '--json'));
+    const results = json<{ original: string; repaired: string; root_lost: boolean; lost: { path: string }[]; forgotten: boolean }[]>(cli('repair', 'snapshots', '--forget', '--json'));
     assert.deepEqual(results.map((r) => r.original), snapshots.slice(0, 2));
     for (const r of results) {
       assert.deepEqual(r.lost.map((l) => l.path), [`${src}/${small(7)}`]);
       assert.equal(r.forgotten, true);
-      assert.equal(r.rootLost, false);
+      assert.equal(r.root_lost, false);
     }
     const check = cli('check', '--read-data');
     assert.equal(check.code, 0, check.stderr);
@@ -283,8 +302,8 @@ describe('check --read-data-subset', () => {
   test('the CLI takes restic\'s three forms and refuses the rest', () => {
     const env = cliEnv(dir, { SCRATE_PASSWORD: PASSWORD, XDG_CACHE_HOME: path.join(tmp.dir, 'cache') });
     for (const [subset, count] of [['2/3', [...packs.keys()].filter((id) => parseInt(id.slice(0, 2), 16) % 3 === 1).length], ['50%', Math.floor(packs.size / 2)], ['1G', packs.size]] as const) {
-      const result = json<CheckResult>(scrate(['check', '--read-data-subset', subset, '--json'], env));
-      assert.equal(result.packsRead, count, subset);
+      const result = json<CheckSummary>(scrate(['check', '--read-data-subset', subset, '--json'], env));
+      assert.equal(result.packs_read, count, subset);
     }
     for (const bad of ['0/3', '4/3', '1/257', '0%', '101%', 'lots']) {
       const r = scrate(['check', '--read-data-subset', bad], env);
@@ -354,10 +373,10 @@ describe('repair index, and repairs of a write-only writer\'s snapshots', () => 
     for (const name of fs.readdirSync(path.join(dir, 'index'))) fs.rmSync(path.join(dir, 'index', name));
     assert.equal((await openRepo(dir)).index.packs.length, 0);
 
-    const result = json<{ packs: number; leftOut: { pack: string; why: string }[]; removed: number }>(scrate(['repair', 'index', '--json'], env));
+    const result = json<{ packs: number; left_out: { pack: string; why: string }[]; removed: number }>(scrate(['repair', 'index', '--json'], env));
     assert.equal(result.packs, packCount);
-    assert.deepEqual(result.leftOut.map((l) => l.pack), [id.toString('hex')]);
-    assert.match(result.leftOut[0]!.why, /content does not match its ID/);
+    assert.deepEqual(result.left_out.map((l) => l.pack), [id.toString('hex')]);
+    assert.match(result.left_out[0]!.why, /content does not match its ID/);
     fs.rmSync(packFile(dir, id.toString('hex')));
 
     const repaired = await check(await openRepo(dir, PASSWORD, { index: false }), { readData: true });

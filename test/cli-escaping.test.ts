@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { displayName } from '../src/tree/node.js';
-import { cliEnv, SCRATE } from './helpers/cli.js';
+import { cliEnv, jsonLines, SCRATE } from './helpers/cli.js';
 import { scratch } from './helpers/repo.js';
 
 /** Names that would drive a terminal or forge output lines if printed raw. */
@@ -119,11 +119,12 @@ describe('names with control characters in plain output', () => {
   });
 
   test('ls --json keeps the exact names; a name that is not UTF-8 as before, in \\xNN escapes', () => {
-    const entries = JSON.parse(run(['ls', '--json', 'latest', src], env).stdout.toString()) as { path: string; linkTarget?: string }[];
+    const entries = jsonLines(run(['ls', '--json', 'latest', src], env).stdout.toString()).filter((e) => e.struct_type === 'node') as { name: string; path: string; link_target?: string }[];
     const paths = new Set(entries.map((e) => e.path));
     for (const name of NAMES) assert.ok(paths.has(`${src}/${name.toString()}`), JSON.stringify(name.toString()));
     assert.ok(paths.has(`${src}/bad-\\xff\\xfe`));
-    assert.equal(entries.find((e) => e.path === `${src}/${LINK}`)?.linkTarget, LINK_TARGET);
+    assert.equal(entries.find((e) => e.path === `${src}/bad-\\xff\\xfe`)?.name, 'bad-\\xff\\xfe');
+    assert.equal(entries.find((e) => e.path === `${src}/${LINK}`)?.link_target, LINK_TARGET);
   });
 
   test('snapshots: tags, host and paths quoted; --json exact', () => {

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { sha256 } from '../src/crypto/primitives.js';
 import { posix } from '../src/native/posix.js';
 import { makedev } from './helpers/tree.js';
-import { assertCleanError, cliEnv, scrate } from './helpers/cli.js';
+import { assertCleanError, cliEnv, jsonMessage, scrate } from './helpers/cli.js';
 import { listObjects, scratch } from './helpers/repo.js';
 
 const MiB = 1024 * 1024;
@@ -64,9 +64,9 @@ describe('a write-only backup host, through the CLI', () => {
   test('the host backs up incrementally, lists only its own snapshots, and can read nothing', () => {
     const first = scrate(['backup', '--host', HOST, path.join(tmp.dir, 'srv'), '--json'], hostEnv);
     assert.equal(first.code, 0, first.stderr);
-    const second = JSON.parse(scrate(['backup', '--host', HOST, path.join(tmp.dir, 'srv'), '--json'], hostEnv).stdout);
-    assert.equal(second.blobsAdded, 0);
-    assert.equal(second.filesUnmodified, 3);
+    const second = jsonMessage<{ data_blobs: number; files_unmodified: number }>(scrate(['backup', '--host', HOST, path.join(tmp.dir, 'srv'), '--json'], hostEnv).stdout, 'summary');
+    assert.equal(second.data_blobs, 0);
+    assert.equal(second.files_unmodified, 3);
     const outputs: string[] = [];
     const run = (args: string[]) => {
       const r = scrate(args, hostEnv);

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { LocalBackend } from '../src/backend/local.js';
 import { Repository } from '../src/repository/repository.js';
 import { saveLock } from '../src/repository/lock.js';
-import { assertCleanError, cliEnv, scrate, scrateAsync } from './helpers/cli.js';
+import { assertCleanError, cliEnv, jsonLines, jsonMessage, scrate, scrateAsync } from './helpers/cli.js';
 import { scratch } from './helpers/repo.js';
 
 const asRoot = process.getuid?.() === 0;
@@ -43,19 +43,20 @@ describe('scrate CLI', () => {
   test('backup, snapshots, ls and restore', () => {
     const b = scrate(['backup', src, '--tag', 'nightly', '--json'], env);
     assert.equal(b.code, 0, b.stderr);
-    const summary = JSON.parse(b.stdout);
-    assert.match(summary.snapshotId, /^[0-9a-f]{64}$/);
-    assert.equal(summary.filesNew, 2);
+    const summary = jsonMessage<{ full_snapshot_id: string; snapshot_id: string; files_new: number }>(b.stdout, 'summary');
+    assert.match(summary.full_snapshot_id, /^[0-9a-f]{64}$/);
+    assert.equal(summary.snapshot_id, summary.full_snapshot_id.slice(0, 8));
+    assert.equal(summary.files_new, 2);
 
     const list = JSON.parse(scrate(['snapshots', '--json'], env).stdout);
     assert.equal(list.length, 1);
     assert.deepEqual(list[0].tags, ['nightly']);
     assert.deepEqual(list[0].paths, [src]);
-    assert.match(scrate(['snapshots'], env).stdout, new RegExp(summary.snapshotId.slice(0, 8)));
+    assert.match(scrate(['snapshots'], env).stdout, new RegExp(summary.snapshot_id));
 
     const ls = scrate(['ls', 'latest', src], env).stdout.trim().split('\n');
     assert.deepEqual(ls, [src, `${src}/data.bin`, `${src}/docs`, `${src}/docs/readme.txt`, `${src}/link`]);
-    assert.match(scrate(['ls', '-l', summary.snapshotId.slice(0, 10), `${src}/link`], env).stdout, /^lrwxrwxrwx .* -> docs\/readme.txt$/m);
+    assert.match(scrate(['ls', '-l', summary.full_snapshot_id.slice(0, 10), `${src}/link`], env).stdout, /^lrwxrwxrwx .* -> docs\/readme.txt$/m);
 
     const target = path.join(tmp.dir, 'restored');
     const r = scrate(['restore', `latest:${src}`, '--target', target], env);
@@ -200,8 +201,10 @@ describe('scrate CLI', () => {
     assert.equal(scrate(['init'], e, as).code, 0);
     const r = scrate(['backup', src2, '--json'], e, as);
     assert.equal(r.code, 3, r.stderr);
-    assert.match(r.stderr, /secret: permission denied/);
-    assert.equal(JSON.parse(r.stdout).errors, 1);
+    const [error, exit] = jsonLines(r.stderr);
+    assert.deepEqual(error, { message_type: 'error', error: { message: 'permission denied' }, during: 'archival', item: path.join(src2, 'secret') });
+    assert.deepEqual(exit, { message_type: 'exit_error', code: 3, message: 'warning: 1 source(s) could not be read; the snapshot is incomplete' });
+    assert.equal(jsonMessage<{ error_count: number }>(r.stdout, 'summary').error_count, 1);
     const ls = scrate(['ls', 'latest', src2], e, as).stdout;
     assert.match(ls, /\/ok$/m);
     assert.doesNotMatch(ls, /secret/);

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { scrate, type RunResult } from './helpers/cli.js';
+import { backupSnapshotId, scrate, type RunResult } from './helpers/cli.js';
 import { count, crashpointUnavailable, ere, killLeftovers, repoPaths, Traced, type CallEvent, type Op } from './helpers/crashpoint.js';
 import { addWriteOnlyKey, assertChecks, assertRestores, backUpGenerations, copyDir, holdLock, newWorkspace, nextGeneration, repoEnv } from './helpers/history.js';
 import { scratch } from './helpers/repo.js';
@@ -118,7 +118,7 @@ async function killAt(s: Scenario, k: KillPoint): Promise<void> {
   const again = scrate(s.args, env);
   assert.equal(again.code, 0, `${when}, then run again: ${again.stderr}`);
   s.rerun?.(again, c.repo);
-  const produced = s.produces && new Map([[JSON.parse(again.stdout).snapshotId as string, s.produces]]);
+  const produced = s.produces && new Map([[backupSnapshotId(again.stdout), s.produces]]);
   await Promise.all([assertChecks(full, `${when}, then run again`), produced && assertRestores(c.repo, produced, s.source, c.dir, `${when}, then run again`)]);
   fs.rmSync(c.dir, { recursive: true, force: true });
 }

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cliEnv, SCRATE, scrate } from './helpers/cli.js';
+import { cliEnv, jsonMessage, SCRATE, scrate } from './helpers/cli.js';
 import { attachLoop, changeFiles, detachLoop, loopDevicesUnavailable, makeExt4Image, mount, umount } from './helpers/disk.js';
 import { scratch } from './helpers/repo.js';
 
@@ -54,7 +54,7 @@ describe('block devices', { skip: unavailable ?? false }, () => {
   const backupJson = (args: string[]) => {
     const r = scrate(['backup', '--json', ...args], env);
     assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout);
+    return jsonMessage<{ files_new: number; data_added_packed: number; total_bytes_processed: number; bytes_read: number }>(r.stdout, 'summary');
   };
 
   test('an ext4 device: incremental backup costs about the change; restore to another device is identical', () => {
@@ -63,9 +63,9 @@ describe('block devices', { skip: unavailable ?? false }, () => {
     makeExt4Image(image, 1024, trees, path.join(tmp.dir, 'mnt-setup'));
     let dev = attach(image);
     const first = backupJson([dev, '--tag', 'first']);
-    assert.equal(first.filesNew, 1);
+    assert.equal(first.files_new, 1);
     // Most of the device is empty, and empty regions cost nothing.
-    assert.ok(first.dataStored < first.bytesProcessed / 4, `stored ${first.dataStored} of ${first.bytesProcessed}`);
+    assert.ok(first.data_added_packed < first.total_bytes_processed / 4, `stored ${first.data_added_packed} of ${first.total_bytes_processed}`);
 
     const mnt = path.join(tmp.dir, 'mnt-a');
     mount(dev, mnt);
@@ -74,7 +74,7 @@ describe('block devices', { skip: unavailable ?? false }, () => {
     detach(dev);
     dev = attach(image);
     const second = backupJson([dev, '--tag', 'second']);
-    assert.ok(second.dataStored <= 3 * changed, `second backup added ${second.dataStored} for ${changed} changed`);
+    assert.ok(second.data_added_packed <= 3 * changed, `second backup added ${second.data_added_packed} for ${changed} changed`);
 
     const copy = path.join(tmp.dir, 'copy.img');
     fs.writeFileSync(copy, '');
@@ -113,8 +113,8 @@ describe('block devices', { skip: unavailable ?? false }, () => {
     fs.writeSync(fd, randomBytes(100_000), 0, 100_000, 3 * 1024 * MiB + 12345);
     fs.closeSync(fd);
     const s = backupJson([image, '--as-device', '--tag', 'sparse']);
-    assert.ok(s.dataStored < MiB, `added ${s.dataStored}`);
-    assert.equal(s.bytesRead, 8 * 1024 * MiB);
+    assert.ok(s.data_added_packed < MiB, `added ${s.data_added_packed}`);
+    assert.equal(s.bytes_read, 8 * 1024 * MiB);
 
     const out = path.join(tmp.dir, 'restored-sparse.img');
     const r = scrate(['restore', 'latest', '--tag', 'sparse', '--target', out], env);

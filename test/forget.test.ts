@@ -6,8 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import { formatDuration, parseDuration } from '../src/forget/duration.js';
 import { groupSnapshots, parseGroupBy } from '../src/forget/group.js';
 import { isoWeek, parseLocalTime } from '../src/forget/local-time.js';
-import { applyPolicy, parseTagList, type Policy } from '../src/forget/policy.js';
-import { assertCleanError, cliEnv, scrate } from './helpers/cli.js';
+import { applyPolicy, type Policy } from '../src/forget/policy.js';
+import { parseTagList } from '../src/snapshot/tags.js';
+import { assertCleanError, cliEnv, jsonMessage, scrate } from './helpers/cli.js';
+import { inZone } from './helpers/time-zone.js';
 import { listObjects, scratch } from './helpers/repo.js';
 
 /** What restic 0.14 decided, recorded by test/fixtures/forget/make-fixture.sh. */
@@ -36,17 +38,6 @@ type ScrateGroup = ForgetGroup<Shown, { snapshot: Shown; matches: string[]; coun
 
 const fixture = JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../test/fixtures/forget/restic-cases.json', import.meta.url)), 'utf8')) as Fixture;
 
-/** Runs `fn` with the process in time zone `tz` (Node applies an assigned TZ at once). */
-function inZone<T>(tz: string, fn: () => T): T {
-  const before = process.env['TZ'];
-  process.env['TZ'] = tz;
-  try {
-    return fn();
-  } finally {
-    if (before === undefined) delete process.env['TZ'];
-    else process.env['TZ'] = before;
-  }
-}
 
 const COUNTS: Record<string, 'last' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly'> = {
   '--keep-last': 'last',
@@ -189,10 +180,11 @@ describe('scrate forget and backup --time', () => {
     for (const [name, time] of [['d1', '2021-03-27 10:00:00'], ['d2', '2021-03-28 02:30:00'], ['d3', '2021-03-28 09:00:00'], ['d4', '2021-03-29 10:00:00']]) {
       const r = scrate(['backup', '--time', time!, '--tag', name!, src, '--json'], env);
       assert.equal(r.code, 0, r.stderr);
-      ids.set(name!, JSON.parse(r.stdout).snapshotId);
+      ids.set(name!, jsonMessage<{ full_snapshot_id: string }>(r.stdout, 'summary').full_snapshot_id);
     }
     const list = JSON.parse(scrate(['snapshots', '--json'], env).stdout) as { id: string; time: string }[];
-    assert.deepEqual(list.map((s) => s.time), ['2021-03-27T09:00:00.000Z', '2021-03-28T01:30:00.000Z', '2021-03-28T07:00:00.000Z', '2021-03-29T08:00:00.000Z']);
+    // Shown in local time with its offset, as restic shows them.
+    assert.deepEqual(list.map((s) => s.time), ['2021-03-27T10:00:00+01:00', '2021-03-28T03:30:00+02:00', '2021-03-28T09:00:00+02:00', '2021-03-29T10:00:00+02:00']);
     assertCleanError(scrate(['backup', '--time', '2021-02-30 10:00:00', src], env), 1, /--time .*local time/);
     assertCleanError(scrate(['backup', '--time', '2021-01-02T03:04:05Z', src], env), 1, /--time/);
   });
@@ -203,7 +195,7 @@ describe('scrate forget and backup --time', () => {
     assertCleanError(scrate(['backup', '--time', '2099-01-01 00:00:00', src], hostEnv), 1, /write-only key cannot date a snapshot over a day ahead/);
     const r = scrate(['backup', '--time', '2021-03-29 11:00:00', src, '--json'], hostEnv);
     assert.equal(r.code, 0, r.stderr);
-    ids.set('web1', JSON.parse(r.stdout).snapshotId);
+    ids.set('web1', jsonMessage<{ full_snapshot_id: string }>(r.stdout, 'summary').full_snapshot_id);
   });
 
   test('forget refuses a write-only key, and runs without a policy or IDs no more than restic 0.17 does', () => {
@@ -237,7 +229,7 @@ describe('scrate forget and backup --time', () => {
     assert.deepEqual(full.keep.map((s) => s.id), [ids.get('d4'), ids.get('d1')]);
     assert.deepEqual(full.remove.map((s) => s.id), [ids.get('d3'), ids.get('d2')]);
     assert.deepEqual(full.reasons.map((x) => [x.snapshot.id, x.matches, x.counters]), [[ids.get('d4'), ['last snapshot'], {}], [ids.get('d1'), ['has tags [d1]'], {}]]);
-    assert.deepEqual([full.keep[0]!.time, full.keep[0]!.writer.access], ['2021-03-29T08:00:00.000Z', 'full']);
+    assert.deepEqual([full.keep[0]!.time, full.keep[0]!.writer.access], ['2021-03-29T10:00:00+02:00', 'full']);
     const web1 = groups.find((g) => g.host === 'web1')!;
     assert.deepEqual([web1.keep.map((s) => s.writer.access), web1.remove], [['write-only'], []]);
     assert.deepEqual(snapshotNames(), [ids.get('d1')!, ids.get('d4')!, ids.get('web1')!].sort());

@@ -19,7 +19,7 @@ import { BlobType } from '../src/repository/pack.js';
 import { restore } from '../src/restorer/restorer.js';
 import { loadSnapshot } from '../src/snapshot/snapshot.js';
 import { walkTree } from '../src/tree/walk.js';
-import { scrate } from './helpers/cli.js';
+import { backupSnapshotId, scrate } from './helpers/cli.js';
 import { crashpointUnavailable, killLeftovers, repoPaths, Traced, type StopRule } from './helpers/crashpoint.js';
 import { addWriteOnlyKey, assertChecks, assertRestores, backUpGenerations, backupCli, holdLock, names, newWorkspace, openLocation, removeLocks, waitFor, type Workspace } from './helpers/history.js';
 import { scratch } from './helpers/repo.js';
@@ -101,7 +101,7 @@ async function finish(b: Traced): Promise<string> {
   b.child.stdin!.end();
   const done = await b.exited;
   assert.equal(done.code, 0, `the backup beside the prune: ${done.stderr}`);
-  return JSON.parse(done.stdout).snapshotId as string;
+  return backupSnapshotId(done.stdout);
 }
 
 /** The packs the index marks for deletion. */

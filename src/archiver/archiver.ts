@@ -58,10 +58,23 @@ export interface BackupOptions {
   onError?: (path: string, message: string) => void;
   /** Something worth telling that is not an error (a socket skipped, a file changed while read). */
   onNote?: (path: string, message: string) => void;
-  /** Each file as it is done, and how it compares with the parent (restic's -vv listing). */
-  onFile?: (path: string, state: 'new' | 'modified' | 'unchanged') => void;
   /** Counted into as the backup goes, its totals by a scan beside it: for a status line or JSON status lines. */
   progress?: ProgressMeter;
+  /** A file or directory done, and how it compares with the parent (restic's -vv listing and verbose items). */
+  onItem?: (item: ItemDone) => void;
+}
+
+/** How a file or directory compares with the parent snapshot's. */
+export type ItemAction = 'new' | 'modified' | 'unchanged';
+
+export interface ItemDone {
+  path: string;
+  type: 'file' | 'dir';
+  action: ItemAction;
+  /** Bytes of content read for it (0 when unchanged, and for a directory). */
+  bytesRead: number;
+  /** From when it was reached until its content was read, in milliseconds. */
+  ms: number;
 }
 
 export interface StreamSource {
@@ -125,16 +138,18 @@ const IMAGE_FILE_BLOCK = 512;
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
   const { stream } = opts;
   if (opts.paths.length === 0 && !stream) throw new ScrateError('nothing to back up: give at least one path');
-  const sources = stream ? [`/${stream.name}`] : normaliseSources(opts.paths);
+  const given = stream ? [`/${stream.name}`] : normaliseSources(opts.paths);
+  // As restic: a source that is missing or unreadable is left out (an error of the run, which
+  // then exits 3) and the others are saved; when none is left there is nothing to save.
+  const missing = new Map<string, string>();
   if (!stream) {
-    for (const src of sources) {
-      try {
-        await fs.lstat(src);
-      } catch (err) {
-        throw new ScrateError(`cannot back up ${src}: ${describeError(err)}`);
-      }
-    }
+    for (const src of given) await fs.lstat(src).catch((err: unknown) => missing.set(src, describeError(err)));
   }
+  if (missing.size === given.length) {
+    const reasons = [...missing].map(([src, reason]) => `${src}: ${reason}`);
+    throw new ScrateError(`cannot back up ${reasons.length === 1 ? reasons[0] : `any of the paths (${reasons.join(', ')})`}`);
+  }
+  const sources = given.filter((s) => !missing.has(s));
   // A write-only key backs up the host it was made for, under that name only.
   const own = repo.keys.hostname;
   if (own !== undefined && opts.host !== undefined && opts.host !== own) throw new ScrateError(`this write-only key backs up host ${own} only`, ExitCode.fatal, 'leave out --host');
@@ -151,6 +166,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const sweeping = opts.dryRun ? undefined : repo.backend.staging?.sweep(STALE_TEMPORARY_MS);
   sweeping?.catch(() => undefined); // awaited with the run
   const run = new BackupRun(repo, opts, parent?.trees, treeLog);
+  for (const [src, reason] of missing) run.sourceMissing(src, reason);
   const scanning = new AbortController();
   if (opts.progress && !stream) {
     // Only totals for a status line: a scan that fails leaves them short, nothing else.
@@ -264,10 +280,13 @@ class BackupRun implements BlobSink {
     filesNew: 0,
     filesChanged: 0,
     filesUnmodified: 0,
-    dirs: 0,
+    dirsNew: 0,
+    dirsChanged: 0,
+    dirsUnmodified: 0,
     bytesProcessed: 0,
     bytesRead: 0,
-    blobsAdded: 0,
+    dataBlobs: 0,
+    treeBlobs: 0,
     dataAdded: 0,
     dataStored: 0,
     errors: 0,
@@ -342,12 +361,12 @@ class BackupRun implements BlobSink {
       const key = String.fromCharCode(type) + id.toString('latin1');
       if (!this.repo.index.has(type, id, this.repo.self.no) && !this.dryRunSeen.has(key)) {
         this.dryRunSeen.add(key);
-        this.countAdded(rawLength);
+        this.countAdded(type, rawLength);
       }
       return false;
     }
     if (!this.repo.packer.claim(type, id)) return false;
-    this.countAdded(rawLength);
+    this.countAdded(type, rawLength);
     return true;
   }
 
@@ -357,12 +376,13 @@ class BackupRun implements BlobSink {
 
   /** A snapshot of one file read from a stream: a root tree holding just that file. */
   async saveStream(stream: StreamSource): Promise<Buffer> {
+    const started = performance.now();
     const now = BigInt(Date.now()) * 1_000_000n;
     const user = os.userInfo();
     const { content: pending, read } = await this.storeContent(stream.read, this.repo.chunker);
     const content = await pending;
     this.summary.bytesProcessed += read;
-    this.summary.filesNew++;
+    this.fileDone(Buffer.from(`/${stream.name}`), true, read, started);
     const node: Node = { name: Buffer.from(stream.name), type: 'file', mode: 0o600, uid: user.uid, gid: user.gid, mtimeNs: now, ctimeNs: now, inode: 0n, deviceId: 0n, links: 1, size: read, content };
     node.user = user.username;
     return this.saveTree([node]);
@@ -480,8 +500,9 @@ class BackupRun implements BlobSink {
     return blob.id;
   }
 
-  private countAdded(bytes: number): void {
-    this.summary.blobsAdded++;
+  private countAdded(type: BlobType, bytes: number): void {
+    if (type === BlobType.tree) this.summary.treeBlobs++;
+    else this.summary.dataBlobs++;
     this.summary.dataAdded += bytes;
   }
 
@@ -499,6 +520,28 @@ class BackupRun implements BlobSink {
     this.summary.errors++;
     if (this.progress) this.progress.errors++;
     this.opts.onError?.(displayName(p), message);
+  }
+
+  /** A source given on the command line that could not be looked at: left out of the snapshot. */
+  sourceMissing(src: string, reason: string): void {
+    this.error(Buffer.from(src), reason);
+  }
+
+  /** Counts a file read (new or modified) and tells onItem. */
+  private fileDone(full: Buffer, isNew: boolean, bytesRead: number, started: number): void {
+    if (isNew) this.summary.filesNew++;
+    else this.summary.filesChanged++;
+    this.done(0);
+    this.opts.onItem?.({ path: displayName(full), type: 'file', action: isNew ? 'new' : 'modified', bytesRead, ms: performance.now() - started });
+  }
+
+  /** Counts a directory by its tree: the parent's same tree is unchanged, another one modified. */
+  private dirDone(full: Buffer, id: Buffer, prevTree: Buffer | undefined): void {
+    const action: ItemAction = !prevTree ? 'new' : prevTree.equals(id) ? 'unchanged' : 'modified';
+    if (action === 'new') this.summary.dirsNew++;
+    else if (action === 'modified') this.summary.dirsChanged++;
+    else this.summary.dirsUnmodified++;
+    this.opts.onItem?.({ path: `${displayName(full)}/`, type: 'dir', action, bytesRead: 0, ms: 0 });
   }
 
   /** Stores a source given on the command line, lstat'ed on its own. */
@@ -529,9 +572,14 @@ class BackupRun implements BlobSink {
     }
     switch (type) {
       case 'dir': {
-        const { result } = await this.saveDir(full, st, prev?.type === 'dir' ? prev.subtree : undefined);
-        this.defer(result.then((id) => (node.subtree = id)));
-        this.summary.dirs++;
+        const prevTree = prev?.type === 'dir' ? prev.subtree : undefined;
+        const { result } = await this.saveDir(full, st, prevTree);
+        this.defer(
+          result.then((id) => {
+            node.subtree = id;
+            this.dirDone(full, id, prevTree);
+          }),
+        );
         return node;
       }
       case 'file':
@@ -582,6 +630,7 @@ class BackupRun implements BlobSink {
   }
 
   private async saveFile(full: Buffer, st: EntryStat, node: Node, prev: Node | undefined): Promise<boolean> {
+    const started = performance.now();
     const size = st.size;
     if (st.blocks * 512 < st.size) node.sparse = true;
     this.summary.bytesProcessed += size;
@@ -593,7 +642,7 @@ class BackupRun implements BlobSink {
       node.content = prev.content;
       this.summary.filesUnmodified++;
       this.done(size);
-      this.opts.onFile?.(displayName(full), 'unchanged');
+      this.opts.onItem?.({ path: displayName(full), type: 'file', action: 'unchanged', bytesRead: 0, ms: 0 });
       return true;
     }
     const linkKey = st.nlink > 1 ? `${st.dev}:${st.ino}` : undefined;
@@ -608,12 +657,12 @@ class BackupRun implements BlobSink {
     if (size <= SMALL_FILE_MAX) {
       const admission = this.inFlight.admit(size);
       if (admission) await admission;
-      content = this.saveSmallFile(full, st, node, isNew);
+      content = this.saveSmallFile(full, st, node, isNew, started);
     } else {
       // Read beside the walk, one large file at a time: its chunks alone kept the pool at less
       // than one job (1–8 MiB each against 4 MiB in flight, one after another through a lane).
       await this.largeFileRead;
-      const saving = this.saveLargeFile(full, st, node, isNew);
+      const saving = this.saveLargeFile(full, st, node, isNew, started);
       this.largeFileRead = saving.then(
         () => undefined,
         () => undefined,
@@ -640,13 +689,6 @@ class BackupRun implements BlobSink {
     else this.dropped.add(node);
   }
 
-  private countFile(full: Buffer, isNew: boolean): void {
-    if (isNew) this.summary.filesNew++;
-    else this.summary.filesChanged++;
-    this.done(0);
-    this.opts.onFile?.(displayName(full), isNew ? 'new' : 'modified');
-  }
-
   /** A file is done: `bytes` of it not counted as read (see storeContent). */
   private done(bytes: number): void {
     if (!this.progress) return;
@@ -661,7 +703,7 @@ class BackupRun implements BlobSink {
    * (admitted by the caller) is given back once its blobs are packed. One promise per file
    * (the caller defers it): these are the walk's most numerous objects.
    */
-  private saveSmallFile(full: Buffer, st: EntryStat, node: Node, isNew: boolean): Promise<Buffer[] | null> {
+  private saveSmallFile(full: Buffer, st: EntryStat, node: Node, isNew: boolean, started: number): Promise<Buffer[] | null> {
     const size = node.size;
     const release = (err?: unknown) => {
       if (err !== undefined) this.failure ??= err;
@@ -679,7 +721,7 @@ class BackupRun implements BlobSink {
         if (r.changed) this.changedWhileRead(full, node, r.read);
         this.summary.bytesRead += r.read;
         if (this.progress) this.progress.bytesDone += r.read;
-        this.countFile(full, isNew);
+        this.fileDone(full, isNew, r.read, started);
         node.content = r.ids;
         return r.ids;
       },
@@ -691,7 +733,7 @@ class BackupRun implements BlobSink {
   }
 
   /** Large files are read here through the thread pool, so a slow disk does not stall the walk; the pool hashes their chunks. */
-  private async saveLargeFile(full: Buffer, st: EntryStat, node: Node, isNew: boolean): Promise<Pending<Buffer[]> | null> {
+  private async saveLargeFile(full: Buffer, st: EntryStat, node: Node, isNew: boolean, started: number): Promise<Pending<Buffer[]> | null> {
     let fd: number;
     try {
       fd = openNoAtime(full);
@@ -704,7 +746,7 @@ class BackupRun implements BlobSink {
       const { content, read } = await this.storeContent(fdReader(fd), this.repo.chunker);
       const after = fstatSync(fd, { bigint: true });
       if (after.mtimeNs !== st.mtimeNs || Number(after.size) !== st.size || read !== node.size) this.changedWhileRead(full, node, read);
-      this.countFile(full, isNew);
+      this.fileDone(full, isNew, read, started);
       return { result: content };
     } catch (err) {
       if (err instanceof ScrateError) throw err;
@@ -727,6 +769,7 @@ class BackupRun implements BlobSink {
    * default, its zero regions costing nothing.
    */
   private async saveImage(full: Buffer, st: EntryStat, node: Node): Promise<boolean> {
+    const started = performance.now();
     let fd: number;
     try {
       fd = openSync(full, constants.O_RDONLY);
@@ -751,7 +794,7 @@ class BackupRun implements BlobSink {
         node.size = read;
       }
       node.content = content;
-      this.summary.filesNew++;
+      this.fileDone(full, true, read, started);
       return true;
     } catch (err) {
       if (err instanceof ScrateError) throw err;

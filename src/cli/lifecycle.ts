@@ -1,4 +1,5 @@
 import { describeError, ExitCode, ScrateError } from '../errors.js';
+import { writeExitError } from './json/messages.js';
 
 /**
  * How the process starts and ends: signals, standard output's failures, and an exit that
@@ -69,9 +70,9 @@ function restoreTerminal(): void {
  * A command that completed all the same (the signal came as it saved its result) exits as it
  * did: its result stands.
  */
-export function reportInterruption(): number {
+export function reportInterruption(json: boolean): number {
   const reason = interruption.signal.reason as ScrateError;
-  if (reason.exitCode !== ExitCode.outputClosed) process.stderr.write(`scrate: ${reason.message}\n`);
+  if (reason.exitCode !== ExitCode.outputClosed) writeExitError(json, reason.exitCode, reason.message);
   return reason.exitCode;
 }
 

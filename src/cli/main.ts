@@ -20,6 +20,7 @@ import { unlockCommand } from './commands/unlock.js';
 import { versionCommand } from './commands/version.js';
 import type { Context, GlobalOptions } from './context.js';
 import { collect } from './parse.js';
+import { writeExitError } from './json/messages.js';
 import { interruption, reportInterruption, showTraces } from './lifecycle.js';
 import { Output } from './output.js';
 
@@ -50,17 +51,17 @@ export function buildProgram(): Command {
   return program;
 }
 
-function report(err: unknown, debug: boolean): number {
+function report(err: unknown, debug: boolean, json: boolean): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.fatal;
   // Messages name paths, from the command line, the filesystem or a repository: one that
   // includes a control character is shown quoted, as a name would be, not let loose on the terminal.
   if (err instanceof ScrateError) {
-    process.stderr.write(`scrate: ${displayName(err.message)}${err.hint ? ` (${err.hint})` : ''}\n`);
+    writeExitError(json, err.exitCode, `${displayName(err.message)}${err.hint ? ` (${err.hint})` : ''}`);
     if (debug) process.stderr.write(`${err.stack}\n`);
     return err.exitCode;
   }
   const e = err as NodeJS.ErrnoException;
-  process.stderr.write(`scrate: ${displayName(e?.message ?? String(err))}${debug ? '' : ' (run with --debug for details)'}\n`);
+  writeExitError(json, ExitCode.fatal, `${displayName(e?.message ?? String(err))}${debug ? '' : ' (run with --debug for details)'}`);
   if (debug) process.stderr.write(`${e?.stack}\n`);
   return ExitCode.fatal;
 }
@@ -80,12 +81,13 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (err) {
+    const json = argv.includes('--json');
     // Whatever a command fails with once interrupted is the interruption's echo (the abort
     // itself, or what it cut short): the interruption is what is said.
     if (interruption.signal.aborted) {
-      if (debug) report(err, debug);
-      return reportInterruption();
+      if (debug) report(err, debug, json);
+      return reportInterruption(json);
     }
-    return report(err, debug);
+    return report(err, debug, json);
   }
 }

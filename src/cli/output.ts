@@ -37,9 +37,9 @@ export class Output {
     this.write(process.stderr, `warning: ${line}`);
   }
 
-  /** The machine-readable result of a command under --json. */
-  result(value: unknown): void {
-    process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  /** One JSON message, on one line as restic prints them (scripts read them line by line); errors go to stderr. */
+  jsonLine(value: unknown, stream: NodeJS.WriteStream = process.stdout): void {
+    stream.write(JSON.stringify(value) + '\n');
   }
 
   table(headers: string[], rows: string[][]): void {

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { parseTagList } from '../snapshot/tags.js';
 
 export function intOption(value: string): number {
   const n = Number(value);
@@ -8,6 +9,11 @@ export function intOption(value: string): number {
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/** A repeatable --tag or --keep-tag: restic's tag lists, `a,b` being one list of two tags. */
+export function collectTagList(value: string, previous: string[][] = []): string[][] {
+  return [...previous, parseTagList(value)];
 }
 
 /** Test suites lower the key-derivation time through SCRATE_KDF_MS; users keep the default. */

@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import type { SnapshotFilter } from '../snapshot/snapshot.js';
-import { collect } from './parse.js';
+import { collect, collectTagList } from './parse.js';
 
 /** The flags as commander names them. */
 export interface SnapshotFilterFlags {
   host?: string;
   path: string[];
-  tag: string[];
+  tag: string[][];
 }
 
 /**
@@ -18,7 +18,7 @@ export function snapshotFilterOptions(cmd: Command, what = 'for "latest": only s
   return cmd
     .option('--host <name>', `${what} of this host`)
     .option('--path <path>', `${what} of this path (repeatable)`, collect, [])
-    .option('--tag <tag>', `${what} with this tag (repeatable)`, collect, []);
+    .option('--tag <tags>', `${what} with all of these comma-separated tags (repeatable: any of the lists)`, collectTagList, []);
 }
 
 export function snapshotFilter(flags: SnapshotFilterFlags): SnapshotFilter {

@@ -1,5 +1,6 @@
 import { formatDuration, isZero, type Duration } from './duration.js';
 import { addDate, isoWeek, wallClock, type WallClock } from './local-time.js';
+import { hasTags } from '../snapshot/tags.js';
 
 /**
  * Which snapshots of a group to keep, as restic 0.14's ApplyPolicy decides
@@ -84,23 +85,6 @@ const WITHIN: { name: 'withinHourly' | 'withinDaily' | 'withinWeekly' | 'withinM
 export function isEmptyPolicy(p: Policy): boolean {
   const durations = [p.within, ...WITHIN.map((b) => p[b.name])];
   return !p.tags?.length && COUNTED.every((b) => !p[b.name]) && durations.every((d) => !d || isZero(d));
-}
-
-/** restic's `--keep-tag a,b`: one list, whose tags a snapshot must all have. */
-export function parseTagList(text: string): string[] {
-  return text.split(',').map((t) => t.trim());
-}
-
-/**
- * As restic's Snapshot.HasTags: all of the list's tags; an empty tag in it matches a snapshot
- * without tags (`--keep-tag ''`).
- */
-function hasTags(tags: readonly string[], list: readonly string[]): boolean {
-  for (const tag of list) {
-    if (tag === '' && tags.length === 0) return true;
-    if (!tags.includes(tag)) return false;
-  }
-  return true;
 }
 
 /**

@@ -2,18 +2,24 @@ import { IntegrityError, RefusedError, ScrateError } from '../errors.js';
 import { resolvePrefix } from '../repository/ids.js';
 import type { Repository } from '../repository/repository.js';
 import { ObjectKind } from '../repository/sealed-object.js';
+import { hasAnyTagList } from './tags.js';
 import type { Writer } from '../repository/writers.js';
 
 export interface BackupSummary {
   filesNew: number;
   filesChanged: number;
   filesUnmodified: number;
-  dirs: number;
+  /** Directories by their tree: none in the parent, another tree than the parent's, the parent's tree. */
+  dirsNew: number;
+  dirsChanged: number;
+  dirsUnmodified: number;
   /** Bytes of file content looked at (read, or reused from the parent). */
   bytesProcessed: number;
   /** Bytes of file content actually read this run. */
   bytesRead: number;
-  blobsAdded: number;
+  /** New blobs of file content, and of directories. */
+  dataBlobs: number;
+  treeBlobs: number;
   /** Plaintext bytes of new blobs. */
   dataAdded: number;
   /** Bytes of new packs in the repository. */
@@ -87,7 +93,7 @@ const HEX_ID = /^[0-9a-f]{64}$/;
 const WRITER_ID = /^[0-9a-f]{32}$/;
 /** As toISOString() writes times: any other form (which Date.parse might take) is refused. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
-const SUMMARY_NUMBERS = ['filesNew', 'filesChanged', 'filesUnmodified', 'dirs', 'bytesProcessed', 'bytesRead', 'blobsAdded', 'dataAdded', 'dataStored', 'errors'] as const;
+const SUMMARY_NUMBERS = ['filesNew', 'filesChanged', 'filesUnmodified', 'dirsNew', 'dirsChanged', 'dirsUnmodified', 'bytesProcessed', 'bytesRead', 'dataBlobs', 'treeBlobs', 'dataAdded', 'dataStored', 'errors'] as const;
 /** How far in the future a write-only writer's snapshot may be dated (clocks drift); later ones are refused. */
 const FUTURE_SLACK_MS = 24 * 3600 * 1000;
 
@@ -177,13 +183,14 @@ export async function listSnapshots(repo: Repository, onSkipped?: (id: string, e
 export interface SnapshotFilter {
   host?: string;
   paths?: string[];
-  tags?: string[];
+  /** restic's tag lists: a snapshot with all the tags of any one of them. */
+  tags?: string[][];
 }
 
 export function matches(sn: Snapshot, f: SnapshotFilter): boolean {
   if (f.host !== undefined && sn.hostname !== f.host) return false;
   if (f.paths?.length && !f.paths.every((p) => sn.paths.includes(p))) return false;
-  if (f.tags?.length && !f.tags.every((t) => sn.tags.includes(t))) return false;
+  if (f.tags && !hasAnyTagList(sn.tags, f.tags)) return false;
   return true;
 }
 

@@ -37,3 +37,23 @@ export function assertCleanError(r: RunResult, code: number, pattern: RegExp): v
   assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
   assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
 }
+
+/** The JSON lines a command printed under --json (restic's form: one message a line). */
+export function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** The one message of a type (`summary` of a backup, a restore or a check) among a command's JSON lines. */
+export function jsonMessage<T = Record<string, unknown>>(stdout: string, type: string): T {
+  const found = jsonLines(stdout).filter((m) => m.message_type === type);
+  assert.equal(found.length, 1, `one ${type} message in ${stdout}`);
+  return found[0] as T;
+}
+
+/** The full ID of the snapshot `backup --json` printed it saved. */
+export function backupSnapshotId(stdout: string): string {
+  return jsonMessage<{ full_snapshot_id: string }>(stdout, 'summary').full_snapshot_id;
+}

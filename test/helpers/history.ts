@@ -16,7 +16,7 @@ import { saveLock } from '../../src/repository/lock.js';
 import { Repository } from '../../src/repository/repository.js';
 import { restore } from '../../src/restorer/restorer.js';
 import { loadSnapshot } from '../../src/snapshot/snapshot.js';
-import { cliEnv, SCRATE, scrate, type RunResult } from './cli.js';
+import { backupSnapshotId, cliEnv, SCRATE, scrate, type RunResult } from './cli.js';
 import { PASSWORD, TEST_KDF_MS } from './repo.js';
 import { compareTrees, pseudoRandom } from './tree.js';
 
@@ -154,7 +154,7 @@ export function backUpGenerations(w: Workspace, gens: number[], env = w.env): Ma
 export function backupCli(env: NodeJS.ProcessEnv, src: string, args: string[] = []): string {
   const r = scrate(['backup', src, '--json', ...args], env);
   assert.equal(r.code, 0, `backup: ${r.stderr}`);
-  return JSON.parse(r.stdout).snapshotId as string;
+  return backupSnapshotId(r.stdout);
 }
 
 /** Runs scrate to its end without blocking this process (so that a test can restore meanwhile). */

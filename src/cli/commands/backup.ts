@@ -12,14 +12,17 @@ import { filesFrom } from '../../filter/files-from.js';
 import { ExitCode } from '../../errors.js';
 import { checkCompressionLevel } from '../../repository/config.js';
 import { parseLocalTime } from '../../forget/local-time.js';
+import { flattenTagLists } from '../../snapshot/tags.js';
 import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
+import { BackupJson } from '../json/backup.js';
+import { writeExitError } from '../json/messages.js';
 import { formatBytes, formatDuration } from '../output.js';
-import { collect, intOption, sizeOption } from '../parse.js';
+import { collect, collectTagList, intOption, sizeOption } from '../parse.js';
 import { ProgressMeter } from '../../util/progress.js';
 
 interface BackupFlags {
-  tag: string[];
+  tag: string[][];
   host?: string;
   parent?: string;
   force?: boolean;
@@ -55,7 +58,7 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
   return new Command('backup')
     .description('save files and directories as a new snapshot')
     .argument('[path...]', 'files, directories or block devices to back up (with --stdin-from-command: the command and its arguments)')
-    .option('--tag <tag>', 'tag the snapshot (repeatable)', collect, [])
+    .option('--tag <tags>', 'tag the snapshot with these comma-separated tags (repeatable)', collectTagList, [])
     .option('--host <name>', 'record this host name instead of the real one')
     .option('--time <time>', 'the snapshot\'s time, local, as "2012-11-01 22:08:41" (default: now)', timeOption)
     .option('--parent <snapshot>', 'compare against this snapshot instead of the latest of the same paths')
@@ -87,18 +90,19 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
       if (listed.length && (flags.stdin || flags.stdinFromCommand)) throw new ScrateError('--files-from and its variants cannot be used with --stdin or --stdin-from-command');
       const stream = await streamSource(flags, [...listed, ...paths]);
       const started = Date.now();
-      const progress = out.showsProgress ? new ProgressMeter() : undefined;
+      const progress = out.showsProgress || out.json ? new ProgressMeter() : undefined;
+      const json = out.json ? new BackupJson(out, progress!) : undefined;
       const result = await withRepository(
         ctx,
         flags.dryRun ? 'none' : 'shared',
         (repo, session) => {
-          out.follow(progress);
+          if (!json) out.follow(progress);
           return backup(repo, {
             paths: stream ? [] : [...listed, ...paths],
             stream: stream?.source,
             asDevice: flags.asDevice,
             chunker: flags.chunker,
-            tags: flags.tag,
+            tags: flattenTagLists(flags.tag),
             host: flags.host,
             time: flags.time,
             parent: flags.parent,
@@ -108,24 +112,33 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
             dryRun: flags.dryRun,
             compression: flags.compression,
             signal: session.signal,
-            onError: (p, m) => out.warn(`${p}: ${m}`),
+            onError: json?.error ?? ((p, m) => out.warn(`${p}: ${m}`)),
             onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
-            onFile: out.listsFiles ? (p, state) => out.listing(`${state.padEnd(9)} ${p}`) : undefined,
+            onItem: json?.item ?? (out.listsFiles
+                ? (item) => {
+                    if (item.type === 'file') out.listing(`${item.action.padEnd(9)} ${item.path}`);
+                  }
+                : undefined),
             progress,
           }).finally(() => out.stopProgress());
         },
         { reads: false },
-      ).finally(() => stream?.stop());
+      ).finally(() => {
+        stream?.stop();
+        json?.stop();
+      });
       const s = result.snapshot.summary!;
-      if (out.json) out.result({ snapshotId: result.snapshotId ?? null, parent: result.parentId ?? null, dryRun: !!flags.dryRun, ...s });
+      json?.finish(result, !!flags.dryRun);
       if (result.parentId) out.info(`using parent snapshot ${result.parentId.slice(0, 8)}`);
       out.info(`Files:  ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified`);
-      out.info(`Dirs:   ${s.dirs}`);
-      out.info(`Added:  ${formatBytes(s.dataAdded)} in ${s.blobsAdded} blobs${flags.dryRun ? ' (dry run: nothing written)' : `, ${formatBytes(s.dataStored)} stored`}`);
+      out.info(`Dirs:   ${s.dirsNew} new, ${s.dirsChanged} changed, ${s.dirsUnmodified} unmodified`);
+      out.info(`Added:  ${formatBytes(s.dataAdded)} in ${s.dataBlobs + s.treeBlobs} blobs${flags.dryRun ? ' (dry run: nothing written)' : `, ${formatBytes(s.dataStored)} stored`}`);
       out.info(`processed ${formatBytes(s.bytesProcessed)} in ${formatDuration(Date.now() - started)}`);
       if (result.snapshotId) out.info(`snapshot ${result.snapshotId.slice(0, 8)} saved`);
       if (s.errors > 0) {
-        out.warn(`${s.errors} source(s) could not be read; the snapshot is incomplete`);
+        const warning = `${s.errors} source(s) could not be read; the snapshot is incomplete`;
+        if (json) writeExitError(true, ExitCode.partial, `warning: ${warning}`);
+        else out.warn(warning);
         process.exitCode = ExitCode.partial;
       }
     });

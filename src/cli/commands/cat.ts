@@ -70,6 +70,6 @@ export function catCommand(context: (cmd: Command) => Context): Command {
       const ctx = context(cmd);
       const show = kinds[type]!;
       const value = await withRepository(ctx, 'none', (repo) => show(repo, id), { index: type === 'tree' });
-      ctx.out.result(value);
+      ctx.out.jsonLine(value);
     });
 }

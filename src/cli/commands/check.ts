@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { check, type CheckResult } from '../../checker/checker.js';
+import { check, type CheckErrorKind, type CheckResult } from '../../checker/checker.js';
 import { MAX_GROUPS, type ReadSubset } from '../../checker/subset.js';
 import { ExitCode } from '../../errors.js';
 import { displayName } from '../../tree/node.js';
@@ -57,7 +57,7 @@ export function checkCommand(context: (cmd: Command) => Context): Command {
         },
         { index: false },
       );
-      if (out.json) out.result(result);
+      if (out.json) out.jsonLine(checkSummaryJson(result));
       else report(out, result, !!readData);
       if (result.errors.length) process.exitCode = ExitCode.fatal;
     });
@@ -77,11 +77,36 @@ function report(out: Output, result: CheckResult, readData: boolean): void {
   }
   out.info(`${result.snapshots} snapshots, ${result.trees} trees, ${result.packs} packs${readData ? ` (${result.packsRead} read)` : ''}; ${result.errors.length} error(s)`);
   if (lost.size) out.info(`${lost.size} file(s) or directories in ${hurt.size} snapshot(s) are damaged or lost`);
-  const kinds = new Set(result.errors.map((e) => e.kind));
-  if (kinds.has('pack-missing') || kinds.has('pack-damaged') || kinds.has('pack-size')) {
-    out.info('`scrate repair packs ID…` keeps what can be read of those packs and drops them from the index');
-  }
-  if (kinds.has('index') || (kinds.has('blob-missing') && result.unreferencedPacks)) out.info('`scrate repair index` rebuilds the index from the packs');
+  if (brokenPacks(result).length) out.info('`scrate repair packs ID…` keeps what can be read of those packs and drops them from the index');
+  if (suggestsRepairIndex(result)) out.info('`scrate repair index` rebuilds the index from the packs');
   if (lost.size) out.info('`scrate backup` stores again what still exists; `scrate repair snapshots` rewrites the snapshots without what is lost');
   if (result.unreferencedPacks) out.info(`note: ${result.unreferencedPacks} pack(s) are not in any index (left by interrupted runs; \`scrate prune\` removes them)`);
+}
+
+const PACK_PROBLEMS = new Set<CheckErrorKind>(['pack-missing', 'pack-damaged', 'pack-size']);
+
+/** The packs `repair packs` is for (restic's broken_packs). */
+function brokenPacks(result: CheckResult): string[] {
+  return [...new Set(result.errors.filter((e) => PACK_PROBLEMS.has(e.kind)).map((e) => e.object))];
+}
+
+function suggestsRepairIndex(result: CheckResult): boolean {
+  return result.errors.some((e) => e.kind === 'index' || (e.kind === 'blob-missing' && result.unreferencedPacks > 0));
+}
+
+/** restic's check summary (restic 0.17), then scrate's counts and each problem with what it costs. */
+function checkSummaryJson(result: CheckResult): object {
+  return {
+    message_type: 'summary',
+    num_errors: result.errors.length,
+    broken_packs: brokenPacks(result),
+    suggest_repair_index: suggestsRepairIndex(result),
+    suggest_prune: result.unreferencedPacks > 0,
+    snapshots: result.snapshots,
+    trees: result.trees,
+    packs: result.packs,
+    packs_read: result.packsRead,
+    unreferenced_packs: result.unreferencedPacks,
+    errors: result.errors,
+  };
 }

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, ScrateError } from '../../errors.js';
 import { parseDuration, type Duration } from '../../forget/duration.js';
 import { groupSnapshots, parseGroupBy, type GroupBy, type GroupKey } from '../../forget/group.js';
-import { applyPolicy, isEmptyPolicy, parseTagList, type KeepReason, type Policy } from '../../forget/policy.js';
+import { applyPolicy, isEmptyPolicy, type KeepReason, type Policy } from '../../forget/policy.js';
 import { shortId } from '../../repository/ids.js';
 import type { Repository } from '../../repository/repository.js';
 import { Writers } from '../../repository/writers.js';
@@ -10,9 +10,11 @@ import { findSnapshot, listSnapshots, matches, type SnapshotEntry } from '../../
 import { displayName } from '../../tree/node.js';
 import { prune } from '../../maintenance/prune.js';
 import { withRepository, type Context } from '../context.js';
+import { snapshotJson } from '../json/snapshot.js';
+import { humanTime } from '../local-time.js';
 import { PRUNE_DEFAULTS, reportPrune } from './prune.js';
 import type { Output } from '../output.js';
-import { intOption } from '../parse.js';
+import { collectTagList, intOption } from '../parse.js';
 import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
 interface ForgetFlags extends SnapshotFilterFlags {
@@ -54,8 +56,6 @@ function parsedBy<T>(parse: (value: string) => T): (value: string) => T {
 }
 
 const durationOption = parsedBy(parseDuration);
-
-const collectTagList = (value: string, previous: string[][]) => [...previous, parseTagList(value)];
 
 export function forgetCommand(context: (cmd: Command) => Context): Command {
   return snapshotFilterOptions(new Command('forget').description('remove snapshots by a retention policy (as restic\'s) or by ID; their data stays until a prune'), 'only snapshots')
@@ -162,7 +162,7 @@ async function namedSnapshots(repo: Repository, ids: string[], flags: ForgetFlag
 
 function report(out: Output, groups: GroupDecision[], removed: SnapshotEntry[], dryRun: boolean): void {
   if (out.json) {
-    out.result(
+    out.jsonLine(
       groups.map((g) => ({
         ...g.key,
         keep: g.keep.map(snapshotJson),
@@ -196,15 +196,10 @@ function table(out: Output, title: string, list: SnapshotEntry[], reasons?: Map<
   out.info(title);
   const rows = [...list].reverse().map((e) => {
     const sn = e.snapshot;
-    const cells = [shortId(e.id), sn.time.replace('T', ' ').slice(0, 19), displayName(sn.hostname), sn.tags.map(displayName).join(',')];
+    const cells = [shortId(e.id), humanTime(Date.parse(sn.time)), displayName(sn.hostname), sn.tags.map(displayName).join(',')];
     if (reasons) cells.push(reasons.get(e.id)!.join(', '));
     return [...cells, sn.paths.map(displayName).join(', '), displayName(Writers.label(e.writer))];
   });
   out.table(['ID', 'Time', 'Host', 'Tags', ...(reasons ? ['Reasons'] : []), 'Paths', 'Writer'], rows);
   out.info(`${list.length} snapshots\n`);
-}
-
-/** A snapshot as `scrate snapshots --json` prints it. */
-function snapshotJson(e: SnapshotEntry): object {
-  return { id: e.id, ...e.snapshot, writer: { id: e.writer.hex, access: e.writer.access, ...(e.writer.hostname ? { hostname: e.writer.hostname } : {}) } };
 }

@@ -23,7 +23,7 @@ export function initCommand(context: (cmd: Command) => Context): Command {
         kdfMs: kdfMs() ?? DEFAULT_KDF_MS,
         stateRoot: stateRoot(ctx.globals),
       });
-      if (ctx.out.json) ctx.out.result({ id: repo.config.id, location: backend.location, key: repo.keyId });
+      if (ctx.out.json) ctx.out.jsonLine({ message_type: 'initialized', id: repo.config.id, repository: backend.location, key: repo.keyId });
       ctx.out.info(`created repository ${repo.config.id.slice(0, 10)} at ${backend.location}`);
       ctx.out.info('keep the password safe: without it the data cannot be read back');
     });

@@ -4,7 +4,9 @@ import { resolvePrefix, shortId } from '../../repository/ids.js';
 import { addFullKey, addWriteOnlyKey, listKeyEntries, removeKey } from '../../repository/key-admin.js';
 import { DEFAULT_KDF_MS } from '../../repository/keys.js';
 import { displayName } from '../../tree/node.js';
+import { humanTime, jsonTimeOfIso } from '../local-time.js';
 import { withRepository, type Context } from '../context.js';
+import { snakeCaseKeys } from '../json/snake-case.js';
 import { kdfMs } from '../parse.js';
 import { getNewPassword } from '../password.js';
 
@@ -31,12 +33,12 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         async (repo) => {
           const keys = await listKeyEntries(repo, (id, why) => ctx.out.warn(`key ${id.slice(0, 8)} skipped: ${why}`));
           if (ctx.out.json) {
-            ctx.out.result(keys.map((k) => ({ id: k.id, current: k.id === repo.keyId, ...(k.info ?? { info: 'unreadable' }) })));
+            ctx.out.jsonLine(snakeCaseKeys(keys.map((k) => ({ id: k.id, current: k.id === repo.keyId, ...(k.info ? { ...k.info, created: jsonTimeOfIso(k.info.created) } : { info: 'unreadable' }) }))));
             return;
           }
           ctx.out.table(
             [' ID', 'Created', 'Host', 'User', 'Access', 'Writer'],
-            keys.map((k) => [`${k.id === repo.keyId ? '*' : ' '}${shortId(k.id)}`, k.info?.created.replace('T', ' ').slice(0, 19) ?? '?', displayName(k.info?.hostname ?? '?'), displayName(k.info?.username ?? '?'), k.info?.access ?? 'unreadable', k.info?.access === 'write-only' ? k.info.writer.slice(0, 8) : '']),
+            keys.map((k) => [`${k.id === repo.keyId ? '*' : ' '}${shortId(k.id)}`, humanTime(Date.parse(k.info?.created ?? '')), displayName(k.info?.hostname ?? '?'), displayName(k.info?.username ?? '?'), k.info?.access ?? 'unreadable', k.info?.access === 'write-only' ? k.info.writer.slice(0, 8) : '']),
           );
         },
         { index: false },
@@ -63,7 +65,7 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         },
         { index: false },
       );
-      if (ctx.out.json) ctx.out.result({ id: added.keyId, ...(added.writer ? { writer: added.writer, access: 'write-only' } : { access: 'full' }) });
+      if (ctx.out.json) ctx.out.jsonLine({ id: added.keyId, ...(added.writer ? { writer: added.writer, access: 'write-only' } : { access: 'full' }) });
       ctx.out.info(added.writer ? `added write-only key ${shortId(added.keyId)} for ${displayName(flags.host!)} (writer ${added.writer.slice(0, 8)})` : `added key ${shortId(added.keyId)}`);
     });
 
@@ -82,7 +84,7 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         },
         { index: false },
       );
-      if (ctx.out.json) ctx.out.result({ removed: done.id, ...(done.revoked ? { revokedWriter: done.revoked } : {}) });
+      if (ctx.out.json) ctx.out.jsonLine({ removed: done.id, ...(done.revoked ? { revoked_writer: done.revoked } : {}) });
       ctx.out.info(`removed key ${shortId(done.id)}${done.revoked ? `; writer ${done.revoked.slice(0, 8)} is revoked: what it stores from now on is refused` : ''}`);
     });
 
@@ -103,7 +105,7 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
         },
         { index: false },
       );
-      if (ctx.out.json) ctx.out.result(ids);
+      if (ctx.out.json) ctx.out.jsonLine(ids);
       ctx.out.info(`password changed: key ${shortId(ids.removed)} replaced by ${shortId(ids.added)}`);
     });
 

@@ -1,10 +1,12 @@
 import { Command } from 'commander';
-import { isUtf8 } from 'node:buffer';
 import { checkAborted } from '../../errors.js';
 import { findSnapshot } from '../../snapshot/snapshot.js';
 import { displayName, type Node } from '../../tree/node.js';
 import { findNode, joinPath, pathComponents, walkTree } from '../../tree/walk.js';
 import { withRepository, type Context } from '../context.js';
+import { nodeJson } from '../json/node.js';
+import { snapshotJson } from '../json/snapshot.js';
+import { humanTime } from '../local-time.js';
 import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
 function modeString(n: Node): string {
@@ -14,17 +16,6 @@ function modeString(n: Node): string {
   if (n.mode & 0o2000) bits[5] = bits[5] === 'x' ? 's' : 'S';
   if (n.mode & 0o1000) bits[8] = bits[8] === 'x' ? 't' : 'T';
   return t + bits.join('');
-}
-
-/**
- * A name in ls --json, as it always was: exact when it is UTF-8 (JSON escapes what needs it),
- * else each byte outside printable ASCII as \xNN.
- */
-function jsonName(name: Buffer): string {
-  if (isUtf8(name)) return name.toString('utf8');
-  let out = '';
-  for (const b of name) out += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
-  return out;
 }
 
 export function lsCommand(context: (cmd: Command) => Context): Command {
@@ -37,7 +28,8 @@ export function lsCommand(context: (cmd: Command) => Context): Command {
   ).action(async (spec: string, dir: string, flags: SnapshotFilterFlags & { long?: boolean }, cmd: Command) => {
     const ctx = context(cmd);
     await withRepository(ctx, 'none', async (repo, { signal }) => {
-      const { snapshot, writer } = await findSnapshot(repo, spec, snapshotFilter(flags));
+      const found = await findSnapshot(repo, spec, snapshotFilter(flags));
+      const { snapshot, writer } = found;
       const reader = repo.reader(writer);
       const root = Buffer.from(snapshot.tree, 'hex');
       const start = pathComponents(dir);
@@ -51,7 +43,9 @@ export function lsCommand(context: (cmd: Command) => Context): Command {
         }
       }
       if (ctx.out.json) {
-        ctx.out.result(entries.map((e) => ({ path: jsonName(joinPath(e.path)), type: e.node.type, mode: e.node.mode, uid: e.node.uid, gid: e.node.gid, size: e.node.size, mtime: e.node.mtimeNs.toString(), ...(e.node.linkTarget ? { linkTarget: jsonName(e.node.linkTarget) } : {}) })));
+        // restic's JSON lines: the snapshot, then one node per line.
+        ctx.out.jsonLine({ ...snapshotJson(found), struct_type: 'snapshot' });
+        for (const e of entries) ctx.out.jsonLine(nodeJson(e.node, joinPath(e.path)));
         return;
       }
       for (const e of entries) {
@@ -59,7 +53,7 @@ export function lsCommand(context: (cmd: Command) => Context): Command {
         if (!flags.long) ctx.out.info(p);
         else {
           const n = e.node;
-          const time = new Date(Number(n.mtimeNs / 1_000_000n)).toISOString().replace('T', ' ').slice(0, 19);
+          const time = humanTime(Number(n.mtimeNs / 1_000_000n));
           const link = n.linkTarget ? ` -> ${displayName(n.linkTarget)}` : '';
           ctx.out.info(`${modeString(n)} ${displayName(n.user ?? String(n.uid)).padEnd(8)} ${displayName(n.group ?? String(n.gid)).padEnd(8)} ${String(n.size).padStart(12)} ${time} ${p}${link}`);
         }

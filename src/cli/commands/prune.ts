@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { prune, type PruneOptions, type PruneStats } from '../../maintenance/prune.js';
 import { withRepository, type Context } from '../context.js';
+import { snakeCaseKeys } from '../json/snake-case.js';
 import { formatBytes, type Output } from '../output.js';
 import { durationOption, sizeOption } from '../parse.js';
 import { ProgressMeter } from '../../util/progress.js';
@@ -50,7 +51,7 @@ export function pruneCommand(context: (cmd: Command) => Context): Command {
           progress,
         }).finally(() => out.stopProgress());
       }, { index: false });
-      if (out.json) out.result(stats);
+      if (out.json) out.jsonLine(snakeCaseKeys(stats));
       else reportPrune(out, stats, !!flags.dryRun);
     });
 }

@@ -5,6 +5,7 @@ import { repairSnapshots } from '../../maintenance/repair-snapshots.js';
 import type { RepairOptions } from '../../maintenance/repair-shared.js';
 import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
+import { snakeCaseKeys } from '../json/snake-case.js';
 import type { Output } from '../output.js';
 
 /** Progress on a terminal, none otherwise (see Output.showsProgress). */
@@ -23,7 +24,7 @@ export function repairCommand(context: (cmd: Command) => Context): Command {
       const { out } = ctx;
       const result = await withRepository(ctx, 'exclusive', (repo, session) => repairIndex(repo, progress(out, session.signal)).finally(() => out.stopProgress()));
       if (out.json) {
-        out.result(result);
+        out.jsonLine(snakeCaseKeys(result));
         return;
       }
       for (const { pack, why } of result.leftOut) out.warn(`pack ${pack.slice(0, 12)} left out: ${displayName(why)}`);
@@ -40,7 +41,7 @@ export function repairCommand(context: (cmd: Command) => Context): Command {
       const { out } = ctx;
       const results = await withRepository(ctx, 'exclusive', (repo, session) => repairPacks(repo, packs, progress(out, session.signal)).finally(() => out.stopProgress()));
       if (out.json) {
-        out.result(results);
+        out.jsonLine(snakeCaseKeys(results));
         return;
       }
       for (const r of results) {
@@ -68,7 +69,7 @@ export function repairCommand(context: (cmd: Command) => Context): Command {
         repairSnapshots(repo, { ...flags, ...progress(out, session.signal) }).finally(() => out.stopProgress()),
       );
       if (out.json) {
-        out.result(results);
+        out.jsonLine(snakeCaseKeys(results));
         return;
       }
       for (const r of results) {

@@ -9,6 +9,8 @@ import { ExitCode, ScrateError } from '../../errors.js';
 import { Writers } from '../../repository/writers.js';
 import { findSnapshot, type Snapshot } from '../../snapshot/snapshot.js';
 import { withRepository, type Context } from '../context.js';
+import { errorMessage, writeExitError } from '../json/messages.js';
+import { RestoreJson } from '../json/restore.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { collect } from '../parse.js';
 import { ProgressMeter } from '../../util/progress.js';
@@ -67,6 +69,7 @@ export function restoreCommand(context: (cmd: Command) => Context): Command {
 async function restoreFiles(ctx: Context, signal: AbortSignal, reader: BlobReader, snapshot: Snapshot, subpath: string | undefined, filter: RestoreFilter, flags: RestoreFlags): Promise<void> {
   const { out } = ctx;
   const started = Date.now();
+  const json = out.json ? new RestoreJson(out) : undefined;
   const progress = out.showsProgress ? new ProgressMeter() : undefined;
   out.follow(progress);
   const stats = await restore(reader, snapshot, {
@@ -77,15 +80,21 @@ async function restoreFiles(ctx: Context, signal: AbortSignal, reader: BlobReade
     numericOwner: flags.numericOwner,
     allowPrivileged: flags.allowPrivileged,
     signal,
-    onError: (p, m) => out.warn(`${p}: ${m}`),
+    onError: json ? (p, m) => out.jsonLine(errorMessage(p, m, 'restore'), process.stderr) : (p, m) => out.warn(`${p}: ${m}`),
     onNote: (p, m) => out.warn(`${p}: ${m}`),
+    onProgress: json ? (s) => json.progress(s) : undefined,
     progress,
-  }).finally(() => out.stopProgress());
-  if (out.json) out.result(stats);
+  }).finally(() => {
+    out.stopProgress();
+    json?.stop();
+  });
+  json?.finish(stats, { dirs_restored: stats.dirs, others_restored: stats.others, error_count: stats.errors });
   out.info(`restored ${stats.files} files, ${stats.dirs} directories, ${stats.others} others, ${formatBytes(stats.bytes)} in ${formatDuration(Date.now() - started)}`);
   if (stats.errors > 0) {
     // Everything else is restored exactly: as a backup that could not read some sources.
-    out.warn(`${stats.errors} item(s) could not be restored; everything else was`);
+    const warning = `${stats.errors} item(s) could not be restored; everything else was`;
+    if (json) writeExitError(true, ExitCode.partial, `warning: ${warning}`);
+    else out.warn(warning);
     process.exitCode = ExitCode.partial;
   }
 }
@@ -93,12 +102,20 @@ async function restoreFiles(ctx: Context, signal: AbortSignal, reader: BlobReade
 async function restoreDisk(ctx: Context, signal: AbortSignal, reader: BlobReader, image: Node, target: string, flags: RestoreFlags): Promise<void> {
   const { out } = ctx;
   const started = Date.now();
+  const json = out.json ? new RestoreJson(out) : undefined;
   const stats = await restoreImage(reader, image, target, {
     overwrite: flags.overwrite,
     verify: flags.verify,
     signal,
-    onProgress: out.showsProgress ? (done, total) => out.progress(`${formatBytes(done)} of ${formatBytes(total)}`) : undefined,
-  }).finally(() => out.stopProgress());
-  if (out.json) out.result(stats);
+    onProgress: json
+      ? (done, total) => json.progress({ files: 0, bytes: done, totalFiles: 1, totalBytes: total })
+      : out.showsProgress
+        ? (done, total) => out.progress(`${formatBytes(done)} of ${formatBytes(total)}`)
+        : undefined,
+  }).finally(() => {
+    out.stopProgress();
+    json?.stop();
+  });
+  json?.finish({ files: 1, bytes: stats.bytes, totalFiles: 1, totalBytes: stats.bytes }, { bytes_written: stats.written, verified: stats.verified });
   out.info(`restored a ${formatBytes(stats.bytes)} image (${formatBytes(stats.written)} written) in ${formatDuration(Date.now() - started)}${stats.verified ? ', verified' : ''}`);
 }

@@ -3,6 +3,8 @@ import { Writers } from '../../repository/writers.js';
 import { listSnapshots, matches } from '../../snapshot/snapshot.js';
 import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
+import { snapshotJson } from '../json/snapshot.js';
+import { humanTime } from '../local-time.js';
 import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
 export function snapshotsCommand(context: (cmd: Command) => Context): Command {
@@ -13,12 +15,12 @@ export function snapshotsCommand(context: (cmd: Command) => Context): Command {
       const list = await withRepository(ctx, 'none', (repo) => listSnapshots(repo, (id, err) => ctx.out.warn(`snapshot ${id.slice(0, 8)} skipped: ${displayName(err.message)}`)), { index: false, reads: false });
       const shown = list.filter((e) => matches(e.snapshot, snapshotFilter(flags)));
       if (ctx.out.json) {
-        ctx.out.result(shown.map((e) => ({ id: e.id, ...e.snapshot, writer: { id: e.writer.hex, access: e.writer.access, ...(e.writer.hostname ? { hostname: e.writer.hostname } : {}) } })));
+        ctx.out.jsonLine(shown.map(snapshotJson));
         return;
       }
       ctx.out.table(
         ['ID', 'Time', 'Host', 'Tags', 'Paths', 'Writer'],
-        shown.map((e) => [e.id.slice(0, 8), e.snapshot.time.replace('T', ' ').slice(0, 19), displayName(e.snapshot.hostname), e.snapshot.tags.map(displayName).join(','), e.snapshot.paths.map(displayName).join(', '), displayName(Writers.label(e.writer))]),
+        shown.map((e) => [e.id.slice(0, 8), humanTime(Date.parse(e.snapshot.time)), displayName(e.snapshot.hostname), e.snapshot.tags.map(displayName).join(','), e.snapshot.paths.map(displayName).join(', '), displayName(Writers.label(e.writer))]),
       );
       ctx.out.info(`${shown.length} snapshot${shown.length === 1 ? '' : 's'}`);
     });

@@ -19,7 +19,7 @@ export function unlockCommand(context: (cmd: Command) => Context): Command {
         },
         { index: false, reads: false },
       );
-      if (ctx.out.json) ctx.out.result({ removed: n });
+      if (ctx.out.json) ctx.out.jsonLine({ removed: n });
       ctx.out.info(n === 0 ? 'no locks to remove' : `removed ${n} lock(s)`);
     });
 }
