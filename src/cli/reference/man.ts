@@ -44,6 +44,15 @@ const EXIT_STATUS: Record<keyof typeof ExitCode, string> = {
   terminated: 'stopped by SIGTERM (systemctl stop, a timeout): as SIGINT',
 };
 
+/** The man page's summary of docs/JSON.md: every message, by command. */
+const JSON_OUTPUT = `With --json, commands print one JSON object a line, in the shapes and with the field names of restic's (snake_case; times in RFC 3339 with the local offset). Every message names itself in message_type. docs/JSON.md in the scrate source gives every field with its meaning.
+
+Every command that fails prints exit_error on stderr: code (the exit status) and message.
+
+backup prints on stdout status lines while it runs (seconds_elapsed, seconds_remaining, percent_done, total_files, files_done, total_bytes, bytes_done, error_count, current_files; SCRATE_PROGRESS_FPS sets how often), verbose_status lines with -v (action new, modified or unchanged, item, duration, data_size), and last one summary: files_new, files_changed, files_unmodified, dirs_new, dirs_changed, dirs_unmodified, data_blobs, tree_blobs, data_added, data_added_packed, total_files_processed, total_bytes_processed, total_duration, snapshot_id (8 hex digits), dry_run, and scrate's own bytes_read, error_count, full_snapshot_id, parent, backup_start, backup_end. A file it could not read is an error line on stderr: error.message, during, item.
+
+ls prints a line for the snapshot (struct_type snapshot) and then one per entry (struct_type node: name, type, path, uid, gid, size, mode, permissions, mtime, ctime, and the like). snapshots prints an array of snapshots (id, short_id, time, tree, paths, hostname, username, uid, gid, tags, program_version, summary, writer); forget an array of groups (tags, host, paths, keep, remove, reasons). restore prints status lines and a summary (total_files, files_restored, total_bytes, bytes_restored, seconds_elapsed, dirs_restored, others_restored, error_count); check one summary (num_errors, broken_packs, suggest_repair_index, suggest_prune, and errors, each with the files it costs). init, key, prune, repair, unlock and version print one object each.`;
+
 /** [variable, meaning]: every variable scrate reads (a test checks the sources name no other). */
 const ENVIRONMENT: [string, string][] = [
   ['SCRATE_REPOSITORY', 'the repository, as -r/--repo.'],
@@ -127,7 +136,7 @@ export function manPage(program: CommandSpec): string {
     '.SH PATTERNS',
     ...paragraphs(PATTERN_SYNTAX),
     '.SH JSON OUTPUT',
-    ...paragraphs('With --json, commands print machine-readable output on stdout, in the shapes and with the field names of restic\'s. docs/JSON.md in the scrate source describes every message.'),
+    ...paragraphs(JSON_OUTPUT),
     '.SH ENVIRONMENT',
     ...definitions(ENVIRONMENT),
     '.SH FILES',
