@@ -1,13 +1,13 @@
 /**
- * Crash safety (issue #21): `scrate backup` and `scrate prune` run as child processes and are
- * killed (SIGKILL) right before or after one chosen file system call on the repository, found
+ * Crash safety (issue #21): `scrate backup`, `prune`, `forget` and `repair index` run as child
+ * processes and are killed (SIGKILL) right before or after one chosen file system call on the repository, found
  * by an LD_PRELOAD shim (test/helpers/crashpoint.c) that stops the process there: a pack
  * adopted, the first index file written, between the index and the snapshot, during a repack,
  * between the new index and the deletes, in the middle of the deletes. Each point is chosen from
  * what an uninterrupted run of the same command on the same repository did (how many packs it
  * wrote, index files it removed, packs it deleted). After every kill: `check --read-data`
- * passes (packs no index lists are only a note), every snapshot that existed before restores
- * bit-exactly, the killed process's lock does not stand in the way (same host, dead pid), and
+ * passes (packs no index lists are only a note), every snapshot that existed before (that a
+ * forget keeps) restores bit-exactly, the killed process's lock does not stand in the way (same host, dead pid), and
  * the same command run again succeeds and leaves the repository checking clean.
  */
 import assert from 'node:assert/strict';
@@ -268,5 +268,36 @@ describe('scrate prune killed at every step', { skip: unavailable ?? false }, ()
     point('with the old index files removed, the old marks still there', 'before', 'unlink', (p) => p.object('marks')),
     point('with the old marks removed, before the deletes', 'after', 'unlink', (p) => p.object('marks')),
     point('after the first marked pack deleted', 'after', 'unlink', pack),
+  ]);
+});
+
+describe('scrate forget and repair index killed at every step', { skip: unavailable ?? false }, () => {
+  let forget: Scenario;
+  let repairIndex: Scenario;
+
+  before(async () => {
+    const w = await newWorkspace(path.join(tmp.dir, 'forget'));
+    const { location: repo, cache, source } = w;
+    const made = [...backUpGenerations(w, [1, 2, 3, 4])];
+    // What forget must never lose: the snapshot it keeps. The others may go at any step.
+    const kept = new Map(made.slice(-1));
+    forget = await recordReference({ repo, cache, expected: kept, source, args: ['forget', '--keep-last', '1'] });
+    assert.equal(count(forget.reference, 'unlink', forget.referenceAt.object('snapshots')), 3, 'the uninterrupted forget removes three snapshots');
+    repairIndex = await recordReference({ repo, cache, expected: new Map(made), source, args: ['repair', 'index'] });
+  });
+
+  const snapshot = (p: Paths) => p.object('snapshots');
+  const index = (p: Paths) => p.object('index');
+  killPoints('forget', () => forget, [
+    point('with its exclusive lock taken', 'after', 'rename', (p) => p.object('locks')),
+    point('after the first snapshot removed', 'after', 'unlink', snapshot),
+    point('with one snapshot left to remove', 'before', 'unlink', snapshot, (m) => m),
+  ]);
+
+  killPoints('repair index', () => repairIndex, [
+    point('while the new index is written', 'after', 'create', (p) => p.temp('index')),
+    point('with the new index in place, the old still there', 'after', 'rename', index, (m) => m),
+    point('after the first old index file removed', 'after', 'unlink', index),
+    point('with one old index file left', 'before', 'unlink', index, (m) => m),
   ]);
 });
