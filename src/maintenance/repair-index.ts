@@ -25,7 +25,8 @@ export interface RepairIndexResult {
  */
 export async function repairIndex(repo: Repository, opts: RepairOptions = {}): Promise<RepairIndexResult> {
   requireFullKey(repo);
-  const oldFiles = await repo.listNames('index');
+  // The files the loaded index came from (their marks are carried over): listed once, at load.
+  const oldFiles = repo.indexFiles;
   const marks = new Map<string, number>();
   for (const p of repo.index.packs) if (p.markedAt) marks.set(`${p.writer}:${p.id.toString('hex')}`, p.markedAt);
   const result: RepairIndexResult = { packs: 0, blobs: 0, leftOut: [], written: 0, removed: 0 };
