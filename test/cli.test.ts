@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -6,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { LocalBackend } from '../src/backend/local.js';
 import { Repository } from '../src/repository/repository.js';
 import { saveLock } from '../src/repository/lock.js';
-import { assertCleanError, cliEnv, jsonLines, jsonMessage, scrate, scrateAsync } from './helpers/cli.js';
+import { assertCleanError, cliEnv, jsonLines, jsonMessage, SCRATE, scrate, scrateAsync } from './helpers/cli.js';
 import { scratch } from './helpers/repo.js';
 
 const asRoot = process.getuid?.() === 0;
@@ -181,31 +182,31 @@ describe('scrate CLI', () => {
   });
 
   test('an unreadable file: the snapshot is written without it, exit code 3', () => {
-    // Root reads everything, so as root the run drops to nobody for this test.
+    // Root reads everything: as root the run gives up every capability (still uid 0, so it
+    // reaches the checkout wherever it lies, and the repository it makes), so the file's mode rules.
     const dir = path.join(tmp.dir, 'unreadable');
-    fs.mkdirSync(dir, { mode: 0o777 });
-    fs.chmodSync(dir, 0o777);
+    fs.mkdirSync(dir);
     const repo2 = path.join(dir, 'repo');
     const src2 = path.join(dir, 'src');
     fs.mkdirSync(src2);
     fs.writeFileSync(path.join(src2, 'ok'), 'fine');
     fs.writeFileSync(path.join(src2, 'secret'), 'hidden');
     fs.chmodSync(path.join(src2, 'secret'), 0o000);
-    const as = asRoot ? { uid: 65534, gid: 65534 } : {};
-    if (asRoot) {
-      fs.chmodSync(tmp.dir, 0o755);
-      fs.chownSync(src2, 65534, 65534);
-      fs.chownSync(path.join(src2, 'ok'), 65534, 65534);
-    }
+    const run = (args: string[], env: NodeJS.ProcessEnv) => {
+      if (!asRoot) return scrate(args, env);
+      const r = spawnSync('setpriv', ['--bounding-set=-all', '--inh-caps=-all', '--', SCRATE, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      if (r.error) throw r.error;
+      return { code: r.status ?? 130, stdout: r.stdout, stderr: r.stderr };
+    };
     const e = cliEnv(repo2);
-    assert.equal(scrate(['init'], e, as).code, 0);
-    const r = scrate(['backup', src2, '--json'], e, as);
+    assert.equal(run(['init'], e).code, 0);
+    const r = run(['backup', src2, '--json'], e);
     assert.equal(r.code, 3, r.stderr);
     const [error, exit] = jsonLines(r.stderr);
     assert.deepEqual(error, { message_type: 'error', error: { message: 'permission denied' }, during: 'archival', item: path.join(src2, 'secret') });
     assert.deepEqual(exit, { message_type: 'exit_error', code: 3, message: 'warning: 1 source(s) could not be read; the snapshot is incomplete' });
     assert.equal(jsonMessage<{ error_count: number }>(r.stdout, 'summary').error_count, 1);
-    const ls = scrate(['ls', 'latest', src2], e, as).stdout;
+    const ls = run(['ls', 'latest', src2], e).stdout;
     assert.match(ls, /\/ok$/m);
     assert.doesNotMatch(ls, /secret/);
   });
