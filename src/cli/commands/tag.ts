@@ -5,6 +5,7 @@ import { selectSnapshots } from '../../snapshot/select.js';
 import { flattenTagLists } from '../../snapshot/tags.js';
 import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
+import { changedJson, tagSummaryJson } from '../json/tag.js';
 import { collectTagList } from '../parse.js';
 import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
@@ -28,7 +29,8 @@ export function tagCommand(context: (cmd: Command) => Context): Command {
     const { out } = ctx;
     const change: TagChange = { set: flags.set.length ? flattenTagLists(flags.set) : undefined, add: flattenTagLists(flags.add), remove: flattenTagLists(flags.remove) };
     checkTagChange(change);
-    // Exclusive, as restic's and as forget: it removes snapshot objects, which a prune beside backups must not see go.
+    // Exclusive, as restic's and as forget's: it removes snapshot objects, and a prune beside backups
+    // (docs/FORMAT.md §9.2) lists the snapshots once, so it must not run between a save and a removal.
     const count = await withRepository(
       ctx,
       'exclusive',
@@ -39,7 +41,7 @@ export function tagCommand(context: (cmd: Command) => Context): Command {
           snapshots,
           change,
           (r) => {
-            if (out.json) out.jsonLine({ message_type: 'changed', old_snapshot_id: r.old, new_snapshot_id: r.new });
+            if (out.json) out.jsonLine(changedJson(r));
             else out.detail(`old snapshot ID: ${r.old} -> new snapshot ID: ${r.new}`);
           },
           signal,
@@ -47,7 +49,7 @@ export function tagCommand(context: (cmd: Command) => Context): Command {
       },
       { index: false },
     );
-    if (out.json) out.jsonLine({ message_type: 'summary', changed_snapshots: count });
+    if (out.json) out.jsonLine(tagSummaryJson(count));
     else out.info(count === 0 ? 'no snapshots were modified' : `modified ${count} snapshots`);
   });
 }
