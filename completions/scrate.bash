@@ -63,6 +63,7 @@ __scrate_value() {
     'stats':--mode) __scrate_reply words 'restore-size files-by-contents raw-data blobs-per-file' ;;
     'stats':--path) __scrate_reply file ;;
     'snapshots':--path) __scrate_reply file ;;
+    'snapshots':-g|'snapshots':--group-by) __scrate_reply words 'host paths tags host,paths host,tags paths,tags host,paths,tags' ;;
     'backup':--exclude-file) __scrate_reply file ;;
     'backup':--iexclude-file) __scrate_reply file ;;
     'backup':--files-from) __scrate_reply file ;;

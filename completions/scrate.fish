@@ -223,7 +223,7 @@ complete -c scrate -n '__scrate_at \'snapshots\'' -l host -x -d 'only snapshots 
 complete -c scrate -n '__scrate_at \'snapshots\'' -l path -r -F -d 'only snapshots of this path (repeatable)'
 complete -c scrate -n '__scrate_at \'snapshots\'' -l tag -x -d 'only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
 complete -c scrate -n '__scrate_at \'snapshots\'' -l latest -x -d 'only the newest n snapshots of each host and paths (of each group with --group-by)'
-complete -c scrate -n '__scrate_at \'snapshots\'' -s g -l group-by -x -d 'show snapshots in groups with the same host, paths and/or tags, comma-separated'
+complete -c scrate -n '__scrate_at \'snapshots\'' -s g -l group-by -x -a 'host paths tags host,paths host,tags paths,tags host,paths,tags' -d 'show snapshots in groups with the same host, paths and/or tags, comma-separated'
 complete -c scrate -n '__scrate_at \'stats\'' -l mode -x -a 'restore-size files-by-contents raw-data blobs-per-file' -d 'restore-size: what a restore writes; files-by-contents: each content once; raw-data: the blobs stored; blobs-per-file: each content\'s blobs once per path'
 complete -c scrate -n '__scrate_at \'stats\'' -l host -x -d 'without snapshot IDs: only snapshots of this host'
 complete -c scrate -n '__scrate_at \'stats\'' -l path -r -F -d 'without snapshot IDs: only snapshots of this path (repeatable)'
