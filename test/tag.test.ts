@@ -3,6 +3,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { LocalBackend } from '../src/backend/local.js';
+import { Repository } from '../src/repository/repository.js';
+import { saveLock } from '../src/repository/lock.js';
+import { changedTags } from '../src/snapshot/retag.js';
 import { assertCleanError, backupSnapshotId, cliEnv, jsonLines, scrate } from './helpers/cli.js';
 import { listObjects, scratch } from './helpers/repo.js';
 
@@ -18,6 +22,20 @@ interface Shown {
   summary?: object;
   writer: { id: string; access: string };
 }
+
+test('changedTags: restic\'s --add, --remove and --set; undefined when nothing changes', () => {
+  const no = { add: [], remove: [] };
+  assert.deepEqual(changedTags(['a', 'b'], { ...no, add: ['c', 'a', 'c'] }), ['a', 'b', 'c']);
+  assert.equal(changedTags(['a', 'b'], { ...no, add: ['b'] }), undefined);
+  assert.deepEqual(changedTags(['a', 'b', 'c'], { ...no, remove: ['a', 'z'] }), ['b', 'c']);
+  assert.equal(changedTags(['a'], { ...no, remove: ['z'] }), undefined);
+  // Added, then removed: as restic, which adds before it removes.
+  assert.deepEqual(changedTags(['a'], { add: ['x'], remove: ['x', 'a'] }), []);
+  assert.deepEqual(changedTags(['a'], { ...no, set: ['b', 'b', 'c'] }), ['b', 'c']);
+  assert.equal(changedTags(['b', 'c'], { ...no, set: ['b', 'c'] }), undefined);
+  assert.deepEqual(changedTags(['a'], { ...no, set: [] }), []);
+  assert.equal(changedTags([], { ...no, set: [] }), undefined);
+});
 
 describe('scrate tag', () => {
   let tmp: ReturnType<typeof scratch>;
@@ -127,5 +145,15 @@ describe('scrate tag', () => {
     assertCleanError(scrate(['tag', '--add', 'b', 'ffffffff'], env), 1, /snapshot/);
     assertCleanError(scrate(['tag', '--add', 'b'], woEnv), 1, /write-only/);
     assert.deepEqual(snapshotObjects(), before);
+  });
+
+  test('tag takes an exclusive lock: a backup\'s shared lock stops it (exit 11) before it writes; stats reads beside it', async () => {
+    const r = await Repository.open(new LocalBackend(repo), env['SCRATE_PASSWORD']!);
+    const lock = await saveLock(r, false, process.pid);
+    const before = snapshotObjects();
+    assertCleanError(scrate(['tag', '--add', 'b'], env), 11, /locked/);
+    assert.deepEqual(snapshotObjects(), before);
+    assert.equal(scrate(['stats'], env).code, 0);
+    fs.rmSync(path.join(repo, 'locks', lock));
   });
 });
