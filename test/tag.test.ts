@@ -8,6 +8,7 @@ import { Repository } from '../src/repository/repository.js';
 import { saveLock } from '../src/repository/lock.js';
 import { changedTags } from '../src/snapshot/retag.js';
 import { assertCleanError, backupSnapshotId, cliEnv, jsonLines, scrate } from './helpers/cli.js';
+import { crashpointUnavailable, repoPaths, Traced } from './helpers/crashpoint.js';
 import { listObjects, scratch } from './helpers/repo.js';
 
 interface Shown {
@@ -155,5 +156,26 @@ describe('scrate tag', () => {
     assert.deepEqual(snapshotObjects(), before);
     assert.equal(scrate(['stats'], env).code, 0);
     fs.rmSync(path.join(repo, 'locks', lock));
+  });
+
+  // Under CI the shim must build: fail there rather than skip.
+  const unavailable = crashpointUnavailable();
+  test('the old snapshot not removed once the new is stored (the disk fails): both are there, and either can go', { skip: unavailable && !process.env['CI'] ? unavailable : false }, async () => {
+    const old = current('s1');
+    const objects = repoPaths(repo);
+    // A failed removal rather than a kill there: the shim's stop lets a thread-pool call run on before the process stops.
+    const run = new Traced(['tag', '--add', 'crash', old.id], env, { scope: objects.all, fail: { op: 'unlink', from: 1, path: objects.object('snapshots') } });
+    const failed = await run.exited;
+    assertCleanError(failed, 1, /input\/output error|EIO/i);
+    const both = list().filter((s) => s.id === old.id || s.original === ids.get('s1'));
+    assert.deepEqual(both.map((s) => s.tags).sort(), [['x'], ['x', 'crash']]);
+    assert.equal(new Set(both.map((s) => `${s.time} ${s.tree}`)).size, 1, 'the same backup twice');
+    assert.equal(scrate(['check'], env).code, 0);
+    const again = scrate(['tag', '--add', 'crash', old.id], env);
+    assert.equal(again.stdout, 'modified 1 snapshots\n', again.stderr);
+    const twins = list().filter((s) => s.original === ids.get('s1'));
+    assert.deepEqual(twins.map((s) => s.tags), [['x', 'crash'], ['x', 'crash']]);
+    assert.equal(scrate(['forget', twins[0]!.id], env).code, 0);
+    assert.deepEqual(current('s1').tags, ['x', 'crash']);
   });
 });
