@@ -1,5 +1,5 @@
 import { checkAborted, IntegrityError } from '../errors.js';
-import { TAG_BYTES } from '../crypto/primitives.js';
+import { sha256, TAG_BYTES } from '../crypto/primitives.js';
 import { BlobType } from '../repository/pack.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
 import type { SnapshotEntry } from '../snapshot/snapshot.js';
@@ -155,7 +155,8 @@ class UniqueContents extends TreesOnce {
 
   protected node(reader: BlobReader, node: Node, path: string): void {
     const content = node.content ?? [];
-    const key = `${reader.writer.no}:${Buffer.concat(content).toString('latin1')}`;
+    // As restic's file ID: a hash of the blob IDs in order (a large file has thousands).
+    const key = `${reader.writer.no}:${sha256(Buffer.concat(content)).toString('latin1')}`;
     if (this.contents.has(key)) return;
     this.contents.add(key);
     if (!this.perFile) {
