@@ -64,7 +64,8 @@ interface Counter {
 interface RestoreTotals {
   nodes: number;
   size: number;
-  linked: Map<string, number>;
+  /** Only when there are any: most trees have none, and a repository may have millions of trees. */
+  linked?: Map<string, number>;
 }
 
 class RestoreSize implements Counter {
@@ -80,7 +81,7 @@ class RestoreSize implements Counter {
     const t = await this.tree(reader, root);
     this.stats.totalFileCount += t.nodes;
     this.stats.totalSize += t.size;
-    for (const size of t.linked.values()) this.stats.totalSize += size;
+    for (const size of t.linked?.values() ?? []) this.stats.totalSize += size;
   }
 
   private async tree(reader: BlobReader, id: Buffer): Promise<RestoreTotals> {
@@ -88,17 +89,17 @@ class RestoreSize implements Counter {
     const known = this.trees.get(key);
     if (known) return known;
     checkAborted(this.signal);
-    const totals: RestoreTotals = { nodes: 0, size: 0, linked: new Map() };
+    const totals: RestoreTotals = { nodes: 0, size: 0 };
     for (const node of await loadTree(reader, id)) {
       totals.nodes++;
       // restic's rule: a directory or a file of one link always; others once per device and inode (inode 0: always).
       if (node.links === 1 || node.type === 'dir' || node.inode === 0n) totals.size += node.size;
-      else addLinked(totals.linked, `${node.deviceId}:${node.inode}`, node.size);
+      else addLinked(totals, `${node.deviceId}:${node.inode}`, node.size);
       if (node.type === 'dir' && node.subtree) {
         const sub = await this.tree(reader, node.subtree);
         totals.nodes += sub.nodes;
         totals.size += sub.size;
-        for (const [inode, size] of sub.linked) addLinked(totals.linked, inode, size);
+        for (const [inode, size] of sub.linked ?? []) addLinked(totals, inode, size);
       }
     }
     this.trees.set(key, totals);
@@ -107,8 +108,9 @@ class RestoreSize implements Counter {
 }
 
 /** The first name met of an inode counts, as in restic's walk. */
-function addLinked(linked: Map<string, number>, inode: string, size: number): void {
-  if (!linked.has(inode)) linked.set(inode, size);
+function addLinked(totals: RestoreTotals, inode: string, size: number): void {
+  totals.linked ??= new Map();
+  if (!totals.linked.has(inode)) totals.linked.set(inode, size);
 }
 
 /** Walks each tree once: all it holds was counted the first time it was met. */
