@@ -4,12 +4,16 @@
 function __scrate_subcommands --argument-names path
     switch $path
         case ''
-            printf '%s\n' init backup snapshots forget prune ls restore dump check repair key cat unlock version completion help
+            printf '%s\n' init backup snapshots stats tag forget prune ls restore dump check repair key cat unlock version completion help
         case 'init'
             printf '%s\n' 
         case 'backup'
             printf '%s\n' 
         case 'snapshots'
+            printf '%s\n' 
+        case 'stats'
+            printf '%s\n' 
+        case 'tag'
             printf '%s\n' 
         case 'forget'
             printf '%s\n' 
@@ -64,7 +68,11 @@ function __scrate_valued --argument-names path
         case 'backup'
             printf '%s\n' --tag --host --time --parent -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --compression --chunker --stdin-filename -r --repo -o --option -p --password-file --password-command
         case 'snapshots'
-            printf '%s\n' --host --path --tag -r --repo -o --option -p --password-file --password-command
+            printf '%s\n' --host --path --tag --latest -g --group-by -r --repo -o --option -p --password-file --password-command
+        case 'stats'
+            printf '%s\n' --mode --host --path --tag -r --repo -o --option -p --password-file --password-command
+        case 'tag'
+            printf '%s\n' --set --add --remove --host --path --tag -r --repo -o --option -p --password-file --password-command
         case 'forget'
             printf '%s\n' --host --path --tag -l --keep-last -H --keep-hourly -d --keep-daily -w --keep-weekly -m --keep-monthly -y --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag -g --group-by -r --repo -o --option -p --password-file --password-command
         case 'prune'
@@ -168,6 +176,8 @@ complete -c scrate -s h -l help -d 'display help for the command'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'init' -d 'create a new repository'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'backup' -d 'save files and directories as a new snapshot'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'snapshots' -d 'list snapshots'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'stats' -d 'count the files and sizes of snapshots (all that match the filters unless some are named), from trees and the index, as restic\'s modes'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'tag' -d 'change the tags of snapshots (all that match the filters unless some are named): each changed one is stored again as a new snapshot, then the old one removed'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'forget' -d 'remove snapshots by a retention policy (as restic\'s) or by ID; their data stays until a prune'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'prune' -d 'give back the space of data no snapshot needs (beside running backups: in two phases)'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'ls' -d 'list the files in a snapshot'
@@ -212,6 +222,20 @@ complete -c scrate -n '__scrate_at \'backup\' 0+' -r -F
 complete -c scrate -n '__scrate_at \'snapshots\'' -l host -x -d 'only snapshots of this host'
 complete -c scrate -n '__scrate_at \'snapshots\'' -l path -r -F -d 'only snapshots of this path (repeatable)'
 complete -c scrate -n '__scrate_at \'snapshots\'' -l tag -x -d 'only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
+complete -c scrate -n '__scrate_at \'snapshots\'' -l latest -x -d 'only the newest n snapshots of each host and paths (of each group with --group-by)'
+complete -c scrate -n '__scrate_at \'snapshots\'' -s g -l group-by -x -a 'host paths tags host,paths host,tags paths,tags host,paths,tags' -d 'show snapshots in groups with the same host, paths and/or tags, comma-separated'
+complete -c scrate -n '__scrate_at \'stats\'' -l mode -x -a 'restore-size files-by-contents raw-data blobs-per-file' -d 'restore-size: what a restore writes; files-by-contents: each content once; raw-data: the blobs stored; blobs-per-file: each content\'s blobs once per path'
+complete -c scrate -n '__scrate_at \'stats\'' -l host -x -d 'without snapshot IDs: only snapshots of this host'
+complete -c scrate -n '__scrate_at \'stats\'' -l path -r -F -d 'without snapshot IDs: only snapshots of this path (repeatable)'
+complete -c scrate -n '__scrate_at \'stats\'' -l tag -x -d 'without snapshot IDs: only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
+complete -c scrate -n '__scrate_at \'stats\' 0+' -x -a '(__scrate_snapshot_ids)'
+complete -c scrate -n '__scrate_at \'tag\'' -l set -x -d 'replace the tags with these comma-separated tags (repeatable; \'\' for none)'
+complete -c scrate -n '__scrate_at \'tag\'' -l add -x -d 'add these comma-separated tags (repeatable)'
+complete -c scrate -n '__scrate_at \'tag\'' -l remove -x -d 'remove these comma-separated tags (repeatable)'
+complete -c scrate -n '__scrate_at \'tag\'' -l host -x -d 'without snapshot IDs: only snapshots of this host'
+complete -c scrate -n '__scrate_at \'tag\'' -l path -r -F -d 'without snapshot IDs: only snapshots of this path (repeatable)'
+complete -c scrate -n '__scrate_at \'tag\'' -l tag -x -d 'without snapshot IDs: only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
+complete -c scrate -n '__scrate_at \'tag\' 0+' -x -a '(__scrate_snapshot_ids)'
 complete -c scrate -n '__scrate_at \'forget\'' -l host -x -d 'only snapshots of this host'
 complete -c scrate -n '__scrate_at \'forget\'' -l path -r -F -d 'only snapshots of this path (repeatable)'
 complete -c scrate -n '__scrate_at \'forget\'' -l tag -x -d 'only snapshots with all of these comma-separated tags (repeatable: any of the lists)'

@@ -16,6 +16,8 @@ import { pruneCommand } from './commands/prune.js';
 import { repairCommand } from './commands/repair.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
+import { statsCommand } from './commands/stats.js';
+import { tagCommand } from './commands/tag.js';
 import { unlockCommand } from './commands/unlock.js';
 import { versionCommand } from './commands/version.js';
 import type { Context, GlobalOptions } from './context.js';
@@ -45,7 +47,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, repairCommand, keyCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, statsCommand, tagCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, repairCommand, keyCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;

@@ -39,3 +39,14 @@ export function durationOption(value: string): number {
   if (!m) throw new InvalidArgumentError('not a duration (e.g. 30m, 1h, 2d)');
   return Number(m[1]) * DURATION_UNITS[m[2]!]!;
 }
+
+/** An option's parser from an engine module's parse function, whose errors commander reports as the option's. */
+export function parsedBy<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}

@@ -1,3 +1,5 @@
+import { displayName } from '../tree/node.js';
+
 /** What a policy is applied to separately, as restic's `--group-by` divides snapshots. */
 export interface GroupBy {
   host: boolean;
@@ -45,4 +47,11 @@ export function groupSnapshots<T extends Groupable>(list: readonly T[], by: Grou
     group.snapshots.push(sn);
   }
   return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g);
+}
+
+/** restic's header ("snapshots for (host [h], paths [/a, /b]):"); none when nothing divides the snapshots. */
+export function groupHeader(key: GroupKey): string | undefined {
+  const names = (list: string[]) => list.map(displayName).join(', ');
+  const parts = [key.host !== '' ? `host [${displayName(key.host)}]` : '', key.tags ? `tags [${names(key.tags)}]` : '', key.paths ? `paths [${names(key.paths)}]` : ''].filter(Boolean);
+  return parts.length ? `snapshots for (${parts.join(', ')}):` : undefined;
 }

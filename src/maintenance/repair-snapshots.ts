@@ -2,7 +2,8 @@ import { DamageFinder } from '../checker/damage.js';
 import { checkAborted } from '../errors.js';
 import { BlobType } from '../repository/pack.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
-import { listSnapshots, saveSnapshot, type Snapshot, type SnapshotEntry } from '../snapshot/snapshot.js';
+import { rewrittenSnapshot } from '../snapshot/rewrite.js';
+import { listSnapshots, saveSnapshot, type SnapshotEntry } from '../snapshot/snapshot.js';
 import { encodeTree, type Node } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { requireFullKey, WriterPackers, type RepairOptions } from './repair-shared.js';
@@ -66,7 +67,7 @@ export async function repairSnapshots(repo: Repository, opts: RepairSnapshotsOpt
   await trees.flush();
   for (const { entry, root, report } of repairs) {
     checkAborted(opts.signal);
-    if (root) report.repaired = await saveSnapshot(repo, repairedSnapshot(repo, entry, root));
+    if (root) report.repaired = await saveSnapshot(repo, rewrittenSnapshot(repo, entry, { tree: root.toString('hex'), tags: withRepairedTag(entry.snapshot.tags) }));
     if (opts.forget) {
       await repo.backend.remove('snapshots', entry.id);
       report.forgotten = true;
@@ -75,17 +76,8 @@ export async function repairSnapshots(repo: Repository, opts: RepairSnapshotsOpt
   return repairs.map((r) => r.report);
 }
 
-function repairedSnapshot(repo: Repository, { id, snapshot, writer }: SnapshotEntry, root: Buffer): Snapshot {
-  const sn: Snapshot = {
-    ...snapshot,
-    tree: root.toString('hex'),
-    tags: snapshot.tags.includes(REPAIRED_TAG) ? snapshot.tags : [...snapshot.tags, REPAIRED_TAG],
-    // A repaired snapshot repaired again still names the one a backup wrote.
-    original: snapshot.original ?? id,
-  };
-  if (writer === repo.self) delete sn.writer;
-  else sn.writer = writer.hex;
-  return sn;
+function withRepairedTag(tags: string[]): string[] {
+  return tags.includes(REPAIRED_TAG) ? tags : [...tags, REPAIRED_TAG];
 }
 
 /** Writes trees again without what they lost, each once per writer, as blobs of that writer. */

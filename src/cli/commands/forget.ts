@@ -1,7 +1,7 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { ExitCode, ScrateError } from '../../errors.js';
 import { parseDuration, type Duration } from '../../forget/duration.js';
-import { groupSnapshots, parseGroupBy, type GroupBy, type GroupKey } from '../../forget/group.js';
+import { groupHeader, groupSnapshots, parseGroupBy, type GroupBy, type GroupKey } from '../../forget/group.js';
 import { applyPolicy, isEmptyPolicy, type KeepReason, type Policy } from '../../forget/policy.js';
 import { shortId } from '../../repository/ids.js';
 import type { Repository } from '../../repository/repository.js';
@@ -14,7 +14,7 @@ import { snapshotJson } from '../json/snapshot.js';
 import { humanTime } from '../local-time.js';
 import { PRUNE_DEFAULTS, reportPrune } from './prune.js';
 import type { Output } from '../output.js';
-import { collectTagList, intOption } from '../parse.js';
+import { collectTagList, intOption, parsedBy } from '../parse.js';
 import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
 interface ForgetFlags extends SnapshotFilterFlags {
@@ -42,17 +42,6 @@ interface GroupDecision {
   keep: SnapshotEntry[];
   remove: SnapshotEntry[];
   reasons: KeepReason<SnapshotEntry>[];
-}
-
-/** An option's parser from one of the policy module's, whose errors commander reports as the option's. */
-function parsedBy<T>(parse: (value: string) => T): (value: string) => T {
-  return (value) => {
-    try {
-      return parse(value);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  };
 }
 
 const durationOption = parsedBy(parseDuration);
@@ -182,13 +171,6 @@ function report(out: Output, groups: GroupDecision[], removed: SnapshotEntry[], 
   const names = removed.map((e) => shortId(e.id)).sort();
   if (dryRun) out.info(`Would have removed the following snapshots:\n{${names.join(' ')}}\n`);
   else out.info(`removed ${removed.length} snapshot${removed.length === 1 ? '' : 's'}`);
-}
-
-/** restic's header ("snapshots for (host [h], paths [/a, /b]):"); none when nothing divides the snapshots. */
-function groupHeader(key: GroupKey): string | undefined {
-  const names = (list: string[]) => list.map(displayName).join(', ');
-  const parts = [key.host !== '' ? `host [${displayName(key.host)}]` : '', key.tags ? `tags [${names(key.tags)}]` : '', key.paths ? `paths [${names(key.paths)}]` : ''].filter(Boolean);
-  return parts.length ? `snapshots for (${parts.join(', ')}):` : undefined;
 }
 
 /** Oldest first, as restic prints them, in the columns of `scrate snapshots` with the reasons beside the kept ones. */

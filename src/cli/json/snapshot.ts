@@ -1,3 +1,4 @@
+import type { GroupKey } from '../../forget/group.js';
 import { shortId } from '../../repository/ids.js';
 import type { BackupSummary, SnapshotEntry } from '../../snapshot/snapshot.js';
 import { jsonTimeOfIso } from '../local-time.js';
@@ -52,4 +53,9 @@ export function snapshotJson(e: SnapshotEntry): Record<string, unknown> {
     short_id: shortId(e.id),
     writer: { id: e.writer.hex, access: e.writer.access, ...(e.writer.hostname ? { hostname: e.writer.hostname } : {}) },
   };
+}
+
+/** A group of `snapshots --group-by`, as restic's: the key's fields in its order and names (its snapshots oldest first, as scrate's list). */
+export function snapshotGroupJson(key: GroupKey, list: readonly SnapshotEntry[]): Record<string, unknown> {
+  return { group_key: { hostname: key.host, paths: key.paths, tags: key.tags }, snapshots: list.map(snapshotJson) };
 }

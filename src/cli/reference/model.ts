@@ -44,12 +44,16 @@ export interface CommandSpec {
   subcommands: CommandSpec[];
 }
 
+/** restic's --group-by values. */
+const GROUPINGS = ['host', 'paths', 'tags', 'host,paths', 'host,tags', 'paths,tags', 'host,paths,tags'];
+
 /**
  * Values of options that take any combination of words, which commander's `.choices()` cannot
  * declare: the completions offer these; a test checks that the option accepts each.
  */
 export const SUGGESTED_VALUES: Record<string, readonly string[]> = {
-  'forget --group-by': ['host', 'paths', 'tags', 'host,paths', 'host,tags', 'paths,tags', 'host,paths,tags'],
+  'forget --group-by': GROUPINGS,
+  'snapshots --group-by': GROUPINGS,
 };
 
 /** Commander adds it to every command itself, outside `options`. */
