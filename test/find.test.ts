@@ -8,7 +8,7 @@ import { BlobType } from '../src/repository/pack.js';
 import { findSnapshot } from '../src/snapshot/snapshot.js';
 import { findNode, walkTree } from '../src/tree/walk.js';
 import { assertCleanError, backupSnapshotId, cliEnv, scrate } from './helpers/cli.js';
-import { openRepo, scratch } from './helpers/repo.js';
+import { flipByte, openRepo, scratch } from './helpers/repo.js';
 
 const PASSWORD = 'cli test password';
 const FIXED = new Date('2026-01-02T03:04:05Z');
@@ -255,5 +255,22 @@ describe('scrate find', () => {
       for await (const e of walkTree(opened.reader(writer), Buffer.from(snapshot.tree, 'hex'))) if (/\.(txt|conf)$/.test(e.node.name.toString())) walked++;
     }
     assert.equal(expected.length, walked);
+  });
+  // Last: it damages the repository.
+  test('a tree that cannot be read: the rest is searched, a warning names it, exit 3; diff stops with one line', async () => {
+    const opened = await openRepo(repo, PASSWORD);
+    const { snapshot, writer } = await findSnapshot(opened, ids[2]!);
+    const reader = opened.reader(writer);
+    const damaged = (await findNode(reader, Buffer.from(snapshot.tree, 'hex'), `${src}/d3/s`))!.subtree!;
+    const loc = reader.find(BlobType.tree, damaged)!;
+    const packId = loc.pack.id.toString('hex');
+    flipByte(path.join(repo, 'data', packId.slice(0, 2), packId), loc.offset + Math.floor(loc.length / 2));
+    const r = scrate(['find', '*.txt'], env);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, new RegExp(`^warning: unable to load tree ${damaged.toString('hex').slice(0, 12)} of snapshot ${ids[2]!.slice(0, 8)}: `, 'm'));
+    const groups = r.stdout.trimEnd().split('\n\n').map((g) => g.split('\n').slice(1));
+    const notes = (skip: number) => [0, 1, 2, 3, 4].filter((i) => i !== skip).map((i) => `${src}/d${i}/s/note${i}.txt`);
+    assert.deepEqual(groups, [notes(3), notes(-1), notes(-1)]);
+    assertCleanError(scrate(['diff', ids[0]!, ids[2]!], env), 1, /blob|tree/);
   });
 });

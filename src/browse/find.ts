@@ -30,8 +30,8 @@ type Found = readonly (Match | Found)[];
 
 const EMPTY: Found = [];
 const SLASH = Buffer.from('/');
-/** How many memo entries and matches the search keeps before it starts over: about 100 bytes each. */
-const MEMO_LIMIT = 1_000_000;
+/** How many memo entries and matches the search keeps before it starts over: up to a few hundred bytes each. */
+const MEMO_LIMIT = 200_000;
 
 /**
  * Walks snapshots' trees for a visitor, each (writer, tree, path) once: snapshots of one host
