@@ -238,7 +238,7 @@ describe('scrate find', () => {
       const out: string[] = [];
       for (const id of ids) {
         const { snapshot, writer } = await findSnapshot(opened, id);
-        for await (const m of search.search(opened.reader(writer), Buffer.from(snapshot.tree, 'hex'))) out.push(m.path.toString());
+        await search.search(opened.reader(writer), Buffer.from(snapshot.tree, 'hex'), (m) => out.push(m.path.toString()));
       }
       return out;
     };

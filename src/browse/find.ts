@@ -28,6 +28,12 @@ export type Visitor = (node: Node, path: Buffer, tree: Buffer, writer: Writer) =
 /** The matches below a tree, in walk order; nested arrays are the subtrees', shared with their own memo entries. */
 type Found = readonly (Match | Found)[];
 
+/** What is remembered of a subtree: its matches and how many they are. */
+interface Kept {
+  found: Found;
+  count: number;
+}
+
 const EMPTY: Found = [];
 const SLASH = Buffer.from('/');
 /** How many memo entries and matches the search keeps before it starts over: up to a few hundred bytes each. */
@@ -37,13 +43,16 @@ const MEMO_LIMIT = 200_000;
  * Walks snapshots' trees for a visitor, each (writer, tree, path) once: snapshots of one host
  * share most of their trees, and a subtree at the same place gives the same matches, so what
  * was found below it is remembered and given again without reading it. A moved subtree is read
- * again (what matches may depend on the path). Memory is bounded: past MEMO_LIMIT entries and
- * matches, the memo is dropped and filled anew.
+ * again (what matches may depend on the path).
+ *
+ * Memory is bounded: matches are handed on as they are found, a subtree with more than a tenth
+ * of the limit's matches is not remembered (its own subtrees are), and past the limit of entries
+ * and matches the memo is dropped and filled anew.
  */
 export class TreeSearch {
   /** Trees read and decoded so far. */
   treesRead = 0;
-  private readonly memo = new Map<string, Found>();
+  private readonly memo = new Map<string, Kept>();
   private held = 0;
 
   constructor(
@@ -53,16 +62,20 @@ export class TreeSearch {
     private readonly limit = MEMO_LIMIT,
   ) {}
 
-  /** The matches in a snapshot's tree, in name order, an entry before what is below it. */
-  async *search(reader: BlobReader, root: Buffer): AsyncGenerator<Match> {
-    yield* flatten(await this.below(reader, root, Buffer.alloc(0)));
+  /** Hands on the matches in a snapshot's tree, in name order, an entry before what is below it. */
+  async search(reader: BlobReader, root: Buffer, onMatch: (m: Match) => void): Promise<void> {
+    await this.below(reader, root, Buffer.alloc(0), onMatch);
   }
 
-  private async below(reader: BlobReader, id: Buffer, path: Buffer): Promise<Found> {
+  /** The subtree's matches, handed on; what to remember of it, or undefined when too much or not all was read. */
+  private async below(reader: BlobReader, id: Buffer, path: Buffer, onMatch: (m: Match) => void): Promise<Kept | undefined> {
     // latin1 keeps every byte of a name as one character: distinct paths, distinct keys.
     const key = `${reader.writer.no}:${id.toString('hex')}:${path.toString('latin1')}`;
     const known = this.memo.get(key);
-    if (known) return known;
+    if (known) {
+      replay(known.found, onMatch);
+      return known;
+    }
     checkAborted(this.signal);
     let nodes: Node[];
     try {
@@ -71,35 +84,45 @@ export class TreeSearch {
     } catch (err) {
       if (!(err instanceof IntegrityError)) throw err;
       this.onUnreadable(id, err);
-      return EMPTY;
+      return undefined;
     }
-    const found: (Match | Found)[] = [];
-    let matches = 0;
+    let kept: (Match | Found)[] | undefined = [];
+    let count = 0;
+    let own = 0;
     for (const node of nodes) {
       const at = Buffer.concat([path, SLASH, node.name]);
       const v = this.visit(node, at, id, reader.writer);
-      found.push(...v.matches);
-      matches += v.matches.length;
+      for (const m of v.matches) onMatch(m);
+      kept?.push(...v.matches);
+      count += v.matches.length;
+      own += v.matches.length;
       if (v.descend && node.subtree) {
-        const sub = await this.below(reader, node.subtree, at);
-        if (sub.length) found.push(sub);
+        const sub = await this.below(reader, node.subtree, at, onMatch);
+        if (!sub) kept = undefined;
+        else if (sub.count) {
+          kept?.push(sub.found);
+          count += sub.count;
+        }
       }
+      if (count > this.limit / 10) kept = undefined;
     }
-    const result = found.length ? found : EMPTY;
-    this.held += 1 + matches;
+    if (!kept) return undefined;
+    const entry = { found: kept.length ? kept : EMPTY, count };
+    // A subtree's matches count where they are remembered, not again in every tree above.
+    this.held += 1 + own;
     if (this.held > this.limit) {
       this.memo.clear();
-      this.held = 1 + matches;
+      this.held = 1 + own;
     }
-    this.memo.set(key, result);
-    return result;
+    this.memo.set(key, entry);
+    return entry;
   }
 }
 
-function* flatten(found: Found): Generator<Match> {
+function replay(found: Found, onMatch: (m: Match) => void): void {
   for (const item of found) {
-    if (Array.isArray(item)) yield* flatten(item as Found);
-    else yield item as Match;
+    if (Array.isArray(item)) replay(item as Found, onMatch);
+    else onMatch(item as Match);
   }
 }
 

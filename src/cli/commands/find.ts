@@ -105,7 +105,7 @@ export function findCommand(context: (cmd: Command) => Context): Command {
         };
         if (targets && isTargetRoot(targets, e.writer, root)) object({ kind: 'tree', id: root }, Buffer.alloc(0), root);
         let header = false;
-        for await (const m of search.search(reader, root)) {
+        await search.search(reader, root, (m) => {
           if (m.object) object(m.object, m.path, m.tree);
           else if (json) json.match(e.id, foundNodeJson(m.node, m.path));
           else {
@@ -114,7 +114,7 @@ export function findCommand(context: (cmd: Command) => Context): Command {
             first = false;
             ctx.out.info(flags.long ? longLine(m) : displayName(m.path));
           }
-        }
+        });
       }
       ctx.out.detail(`${search.treesRead} trees read`);
     });
