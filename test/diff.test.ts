@@ -8,6 +8,7 @@ import type { BlobReader } from '../src/repository/repository.js';
 import { findSnapshot } from '../src/snapshot/snapshot.js';
 import { findNode, walkTree } from '../src/tree/walk.js';
 import { assertCleanError, backupSnapshotId, cliEnv, jsonLines, scrate } from './helpers/cli.js';
+import { RawTrees } from './helpers/raw-tree.js';
 import { openRepo, scratch } from './helpers/repo.js';
 
 const PASSWORD = 'cli test password';
@@ -256,5 +257,44 @@ describe('scrate diff across writers', () => {
     const d = scrate(['diff', `${full}:${src}`, `${host2}:${src}`], fullEnv);
     assert.equal(d.code, 0, d.stderr);
     assert.deepEqual(d.stdout.split('\n').slice(2, 4), ['M    /b.txt', '']);
+  });
+});
+
+describe('scrate diff of hand-made trees', () => {
+  let tmp: ReturnType<typeof scratch>;
+  let env: NodeJS.ProcessEnv;
+  let repo: string;
+
+  before(() => {
+    tmp = scratch('diff-raw');
+    repo = path.join(tmp.dir, 'repo');
+    env = cliEnv(repo);
+    assert.equal(scrate(['init'], env).code, 0);
+  });
+  after(() => tmp.cleanup());
+
+  test('content changed with all metadata equal is M?; a blob still in an unchanged directory is not removed', async () => {
+    const raw = new RawTrees(await openRepo(repo, PASSWORD));
+    const same = await raw.dir('same', [await raw.file('x', 'moved content')]);
+    const before = [await raw.file('moved', 'moved content'), await raw.file('rot', 'one'), same];
+    const after = [await raw.file('rot', 'two'), same];
+    const a = await raw.snapshot(before);
+    const b = await raw.snapshot(after);
+    const r = scrate(['diff', a.id, b.id], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.split('\n').slice(2, 10), [
+      '-    /moved',
+      'M?   /rot',
+      '',
+      'Files:           0 new,     1 removed,     1 changed',
+      'Dirs:            0 new,     0 removed',
+      'Others:          0 new,     0 removed',
+      'Data Blobs:      1 new,     1 removed',
+      'Tree Blobs:      1 new,     1 removed',
+    ]);
+    // The bytes: the new (old) content of rot and the new (old) root tree, as RawTrees saved it.
+    const stats = jsonLines(scrate(['diff', '--json', a.id, b.id], env).stdout).at(-1) as { added: { bytes: number }; removed: { bytes: number } };
+    const treeBytes = (nodes: unknown[]) => Buffer.byteLength(JSON.stringify({ nodes }));
+    assert.deepEqual([stats.added.bytes, stats.removed.bytes], [3 + treeBytes(after), 3 + treeBytes(before)]);
   });
 });

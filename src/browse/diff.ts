@@ -95,7 +95,7 @@ class Comparer {
 
   private async diffTree(idA: Buffer, idB: Buffer, prefix: Buffer): Promise<void> {
     checkAborted(this.opts.signal);
-    const [nodesA, nodesB] = [await loadTree(this.a.reader, idA), await loadTree(this.b.reader, idB)];
+    const [nodesA, nodesB] = await Promise.all([loadTree(this.a.reader, idA), loadTree(this.b.reader, idB)]);
     let i = 0;
     let j = 0;
     while (i < nodesA.length || j < nodesB.length) {
