@@ -193,6 +193,8 @@ describe('scrate find', () => {
       assert.match(inSnapshot!, new RegExp(`^ \\.\\.\\. in snapshot ${id.slice(0, 8)} \\(${TIME}\\)$`));
     }
 
+    assert.equal(scrate(['find', '--blob', blob.toUpperCase()], env).stdout, b.stdout);
+
     const tr = scrate(['find', '--tree', tree, '--json'], env);
     assert.equal(tr.code, 0, tr.stderr);
     const objects = JSON.parse(tr.stdout) as Record<string, unknown>[];
@@ -224,7 +226,10 @@ describe('scrate find', () => {
 
   test('bad IDs and patterns are one-line errors', () => {
     assertCleanError(scrate(['find', '--blob', 'xyz'], env), 1, /invalid blob ID "xyz"/);
-    assertCleanError(scrate(['find', '--blob', 'f'.repeat(64)], env), 1, /no blob f{64} in the index/);
+    assertCleanError(scrate(['find', '--blob', 'fffffffffff'], env), 1, /no blob fffffffffff in the index/);
+    // A full ID is searched for whether the index lists it or not (`check` may have reported it lost).
+    const full = scrate(['find', '--blob', 'f'.repeat(64)], env);
+    assert.deepEqual([full.code, full.stdout], [0, ''], full.stderr);
     assertCleanError(scrate(['find', '--pack', '0123456789abcdef'], env), 1, /unable to find pack\(s\): 0123456789abcdef/);
     assertCleanError(scrate(['find', '--blob', '--tree', 'ab'], env), 1, /exclude each other/);
     assertCleanError(scrate(['find', '[x'], env), 1, /invalid pattern/);

@@ -180,8 +180,10 @@ export function objectVisitor(targets: ObjectTargets): Visitor {
 const HEX_PREFIX = /^[0-9a-f]{1,64}$/;
 
 /**
- * The blobs that IDs (full, or prefixes of them) name, from the index: a blob's or a tree's
- * own, or for packs every blob in them. An ID that is not hex, or names nothing, is an error.
+ * The blobs that IDs name: a blob's or a tree's own, or for packs every blob in them, from the
+ * index. A full ID is looked for as any writer's, in the index or not (a blob `check` reports
+ * lost is what one asks about); a prefix must name something the index has. An ID that is not
+ * hex, a prefix naming nothing or an unknown pack is an error.
  */
 export function resolveObjects(repo: Repository, kind: ObjectKind, ids: readonly string[]): ObjectTargets {
   const prefixes = ids.map((raw) => {
@@ -189,6 +191,7 @@ export function resolveObjects(repo: Repository, kind: ObjectKind, ids: readonly
     if (!HEX_PREFIX.test(id)) throw new ScrateError(`invalid ${kind} ID ${JSON.stringify(raw)}`, undefined, 'give hexadecimal IDs (or prefixes of them)');
     return id;
   });
+  const targets: ObjectTargets = { data: new Set(), trees: new Set() };
   const index = repo.index;
   const packs = new Set<number>();
   if (kind === 'pack') {
@@ -199,23 +202,25 @@ export function resolveObjects(repo: Repository, kind: ObjectKind, ids: readonly
     });
     if (unknown.length) throw new ScrateError(`unable to find pack(s): ${unknown.join(', ')}`, undefined, 'pack IDs are the names of files under data/');
   }
-  const targets: ObjectTargets = { data: new Set(), trees: new Set() };
+  const wanted = kind === 'tree' ? targets.trees : targets.data;
+  for (const id of prefixes.filter((p) => p.length === 64)) for (const w of repo.writers.all) wanted.add(`${w.no}:${id}`);
+  const short = kind === 'pack' ? [] : prefixes.filter((p) => p.length < 64);
+  if (kind !== 'pack' && short.length === 0) return targets;
   const seen = new Set<string>();
   for (let n = 0; n < index.size; n++) {
     const e = index.entry(n);
     const pack = index.packs[e.pack]!;
-    let wanted: boolean;
-    if (kind === 'pack') wanted = packs.has(e.pack);
-    else if ((pack.type === BlobType.tree) !== (kind === 'tree')) continue;
-    else {
-      const hex = e.id.toString('hex');
-      const named = prefixes.filter((p) => hex.startsWith(p));
-      for (const p of named) seen.add(p);
-      wanted = named.length > 0;
+    if (kind === 'pack') {
+      if (packs.has(e.pack)) (pack.type === BlobType.tree ? targets.trees : targets.data).add(`${pack.writer}:${e.id.toString('hex')}`);
+      continue;
     }
-    if (wanted) (pack.type === BlobType.tree ? targets.trees : targets.data).add(`${pack.writer}:${e.id.toString('hex')}`);
+    if ((pack.type === BlobType.tree) !== (kind === 'tree')) continue;
+    const hex = e.id.toString('hex');
+    const named = short.filter((p) => hex.startsWith(p));
+    for (const p of named) seen.add(p);
+    if (named.length) wanted.add(`${pack.writer}:${hex}`);
   }
-  const missing = kind === 'pack' ? [] : prefixes.filter((p) => !seen.has(p));
-  if (missing.length) throw new ScrateError(`no ${kind} ${missing.join(', ')} in the index`);
+  const missing = short.filter((p) => !seen.has(p));
+  if (missing.length) throw new ScrateError(`no ${kind} ${missing.join(', ')} in the index`, undefined, 'give the full ID to search for a blob the index does not list');
   return targets;
 }
