@@ -44,8 +44,8 @@ export interface DiffOptions {
 
 const SLASH = Buffer.from('/');
 
-/** Blob handles as set keys: a type letter and the hex ID. The writer is the set's side's. */
-const blobKey = (type: BlobType, id: Buffer) => (type === BlobType.tree ? 't' : 'd') + id.toString('hex');
+/** Blob handles as set keys: a type letter and the ID's bytes, one character each (latin1). The writer is the set's side's. */
+const blobKey = (type: BlobType, id: Buffer) => (type === BlobType.tree ? 't' : 'd') + id.toString('latin1');
 
 /**
  * Compares two trees by their IDs, as restic's diff does, without reading any file data: two
@@ -189,9 +189,10 @@ class Comparer {
       const type = key[0] === 't' ? BlobType.tree : BlobType.data;
       if (type === BlobType.tree) stat.treeBlobs++;
       else stat.dataBlobs++;
-      const loc = reader.find(type, Buffer.from(key.slice(1), 'hex'));
+      const id = Buffer.from(key.slice(1), 'latin1');
+      const loc = reader.find(type, id);
       if (loc) stat.bytes += loc.rawLength;
-      else this.opts.onWarning(`unable to find the size of ${type === BlobType.tree ? 'tree' : 'data'} blob ${key.slice(1, 13)}: not in the index`);
+      else this.opts.onWarning(`unable to find the size of ${type === BlobType.tree ? 'tree' : 'data'} blob ${id.toString('hex').slice(0, 12)}: not in the index`);
     }
   }
 }
