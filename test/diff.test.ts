@@ -258,6 +258,11 @@ describe('scrate diff across writers', () => {
     assert.equal(d.code, 0, d.stderr);
     assert.deepEqual(d.stdout.split('\n').slice(2, 4), ['M    /b.txt', '']);
   });
+
+  test('a write-only key may neither diff nor find', () => {
+    assertCleanError(scrate(['diff', 'latest', 'latest'], hostEnv), 1, /write-only/);
+    assertCleanError(scrate(['find', 'a.txt'], hostEnv), 1, /write-only/);
+  });
 });
 
 describe('scrate diff of hand-made trees', () => {
