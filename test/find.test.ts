@@ -243,13 +243,13 @@ describe('scrate find', () => {
       const out: string[] = [];
       for (const id of ids) {
         const { snapshot, writer } = await findSnapshot(opened, id);
-        await search.search(opened.reader(writer), Buffer.from(snapshot.tree, 'hex'), (m) => out.push(m.path.toString()));
+        await search.search(opened.reader(writer), Buffer.from(snapshot.tree, 'hex'), (m) => void out.push(m.path.toString()));
       }
       return out;
     };
     const fail = () => assert.fail('no tree is unreadable');
     const roomy = new TreeSearch(visit, fail);
-    const tiny = new TreeSearch(visit, fail, undefined, 1);
+    const tiny = new TreeSearch(visit, fail, undefined, { entries: 1, matches: 1 });
     const expected = await collect(roomy);
     assert.deepEqual(await collect(tiny), expected);
     assert.ok(tiny.treesRead > roomy.treesRead, `${tiny.treesRead} > ${roomy.treesRead}`);

@@ -25,6 +25,8 @@ export interface FoundObject {
 /** What a search does with one entry: what it found there, and whether to look below it. */
 export type Visitor = (node: Node, path: Buffer, tree: Buffer, writer: Writer) => { matches: Match[]; descend: boolean };
 
+export type OnMatch = (m: Match) => void | Promise<void>;
+
 /** The matches below a tree, in walk order; nested arrays are the subtrees', shared with their own memo entries. */
 type Found = readonly (Match | Found)[];
 
@@ -36,8 +38,13 @@ interface Kept {
 
 const EMPTY: Found = [];
 const SLASH = Buffer.from('/');
-/** How many memo entries and matches the search keeps before it starts over: up to a few hundred bytes each. */
-const MEMO_LIMIT = 200_000;
+/**
+ * What the memo holds before it starts over: entries (a key of up to a few hundred bytes each)
+ * and matches (a node each, about a kilobyte). Remembering subtrees without matches saves the
+ * most reading; a match costs more to print than to find again.
+ */
+const MEMO_ENTRIES = 200_000;
+const MEMO_MATCHES = 20_000;
 
 /**
  * Walks snapshots' trees for a visitor, each (writer, tree, path) once: snapshots of one host
@@ -46,34 +53,38 @@ const MEMO_LIMIT = 200_000;
  * again (what matches may depend on the path).
  *
  * Memory is bounded: matches are handed on as they are found, a subtree with more than a tenth
- * of the limit's matches is not remembered (its own subtrees are), and past the limit of entries
- * and matches the memo is dropped and filled anew.
+ * of MEMO_MATCHES is not remembered (its own subtrees are), and past MEMO_ENTRIES or
+ * MEMO_MATCHES the memo is dropped and filled anew.
  */
 export class TreeSearch {
   /** Trees read and decoded so far. */
   treesRead = 0;
   private readonly memo = new Map<string, Kept>();
-  private held = 0;
+  /** Matches the memo holds, each counted at the entry of the tree that lists it. */
+  private matchesHeld = 0;
 
   constructor(
     private readonly visit: Visitor,
     private readonly onUnreadable: (tree: Buffer, err: IntegrityError) => void,
     private readonly signal?: AbortSignal,
-    private readonly limit = MEMO_LIMIT,
+    private readonly limits = { entries: MEMO_ENTRIES, matches: MEMO_MATCHES },
   ) {}
 
-  /** Hands on the matches in a snapshot's tree, in name order, an entry before what is below it. */
-  async search(reader: BlobReader, root: Buffer, onMatch: (m: Match) => void): Promise<void> {
+  /**
+   * Hands on the matches in a snapshot's tree, in name order, an entry before what is below it;
+   * a promise `onMatch` returns (output waiting for its reader) is awaited before going on.
+   */
+  async search(reader: BlobReader, root: Buffer, onMatch: OnMatch): Promise<void> {
     await this.below(reader, root, Buffer.alloc(0), onMatch);
   }
 
   /** The subtree's matches, handed on; what to remember of it, or undefined when too much or not all was read. */
-  private async below(reader: BlobReader, id: Buffer, path: Buffer, onMatch: (m: Match) => void): Promise<Kept | undefined> {
+  private async below(reader: BlobReader, id: Buffer, path: Buffer, onMatch: OnMatch): Promise<Kept | undefined> {
     // latin1 keeps every byte of a name as one character: distinct paths, distinct keys.
     const key = `${reader.writer.no}:${id.toString('hex')}:${path.toString('latin1')}`;
     const known = this.memo.get(key);
     if (known) {
-      replay(known.found, onMatch);
+      await replay(known.found, onMatch);
       return known;
     }
     checkAborted(this.signal);
@@ -92,7 +103,7 @@ export class TreeSearch {
     for (const node of nodes) {
       const at = Buffer.concat([path, SLASH, node.name]);
       const v = this.visit(node, at, id, reader.writer);
-      for (const m of v.matches) onMatch(m);
+      for (const m of v.matches) await onMatch(m);
       kept?.push(...v.matches);
       count += v.matches.length;
       own += v.matches.length;
@@ -104,25 +115,25 @@ export class TreeSearch {
           count += sub.count;
         }
       }
-      if (count > this.limit / 10) kept = undefined;
+      if (count > this.limits.matches / 10) kept = undefined;
     }
     if (!kept) return undefined;
     const entry = { found: kept.length ? kept : EMPTY, count };
     // A subtree's matches count where they are remembered, not again in every tree above.
-    this.held += 1 + own;
-    if (this.held > this.limit) {
+    this.matchesHeld += own;
+    if (this.memo.size >= this.limits.entries || this.matchesHeld > this.limits.matches) {
       this.memo.clear();
-      this.held = 1 + own;
+      this.matchesHeld = own;
     }
     this.memo.set(key, entry);
     return entry;
   }
 }
 
-function replay(found: Found, onMatch: (m: Match) => void): void {
+async function replay(found: Found, onMatch: OnMatch): Promise<void> {
   for (const item of found) {
-    if (Array.isArray(item)) replay(item as Found, onMatch);
-    else onMatch(item as Match);
+    if (Array.isArray(item)) await replay(item as Found, onMatch);
+    else await onMatch(item as Match);
   }
 }
 
