@@ -301,5 +301,17 @@ describe('scrate diff of hand-made trees', () => {
     const stats = jsonLines(scrate(['diff', '--json', a.id, b.id], env).stdout).at(-1) as { added: { bytes: number }; removed: { bytes: number } };
     const treeBytes = (nodes: unknown[]) => Buffer.byteLength(JSON.stringify({ nodes }));
     assert.deepEqual([stats.added.bytes, stats.removed.bytes], [3 + treeBytes(after), 3 + treeBytes(before)]);
+
+    // A directory without a tree, which only a hand-made tree has, is an empty one.
+    const c = await raw.snapshot([...after, raw.node('treeless', { type: 'dir', mode: 0o755 })]);
+    const d = scrate(['diff', b.id, c.id], env);
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual(d.stdout.split('\n').slice(2, 5), ['+    /treeless/', '', 'Files:           0 new,     0 removed,     0 changed']);
+    const back = scrate(['diff', '--metadata', c.id, b.id], env);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(back.stdout.split('\n')[2], '-    /treeless/');
+    const f = scrate(['find', 'treeless'], env);
+    assert.equal(f.code, 0, f.stderr);
+    assert.equal(f.stdout.split('\n')[1], '/treeless');
   });
 });

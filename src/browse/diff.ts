@@ -93,9 +93,9 @@ class Comparer {
     return this.result;
   }
 
-  private async diffTree(idA: Buffer, idB: Buffer, prefix: Buffer): Promise<void> {
+  private async diffTree(idA: Buffer | undefined, idB: Buffer | undefined, prefix: Buffer): Promise<void> {
     checkAborted(this.opts.signal);
-    const [nodesA, nodesB] = await Promise.all([loadTree(this.a.reader, idA), loadTree(this.b.reader, idB)]);
+    const [nodesA, nodesB] = await Promise.all([loadNodes(this.a.reader, idA), loadNodes(this.b.reader, idB)]);
     let i = 0;
     let j = 0;
     while (i < nodesA.length || j < nodesB.length) {
@@ -129,11 +129,11 @@ class Comparer {
     } else if (this.opts.metadata && !sameMetadata(n1, n2)) modifier += 'U';
     if (modifier) this.opts.onChange({ path, dir: n2.type === 'dir', modifier });
     if (n1.type === 'dir' && n2.type === 'dir') {
-      if (this.sameWriter && n1.subtree!.equals(n2.subtree!)) this.shared.push(n1.subtree!);
-      else await this.diffTree(n1.subtree!, n2.subtree!, path);
+      if (this.sameWriter && n1.subtree && n2.subtree?.equals(n1.subtree)) this.shared.push(n1.subtree);
+      else await this.diffTree(n1.subtree, n2.subtree, path);
     } else {
-      if (n1.type === 'dir') await this.listTree('-', n1.subtree!, path, this.a.reader, this.before, this.result.removed);
-      if (n2.type === 'dir') await this.listTree('+', n2.subtree!, path, this.b.reader, this.after, this.result.added);
+      if (n1.type === 'dir') await this.listTree('-', n1.subtree, path, this.a.reader, this.before, this.result.removed);
+      if (n2.type === 'dir') await this.listTree('+', n2.subtree, path, this.b.reader, this.after, this.result.added);
     }
   }
 
@@ -148,12 +148,12 @@ class Comparer {
     this.opts.onChange({ path, dir: node.type === 'dir', modifier });
     addNode(stat, node);
     addBlobs(blobs, node);
-    if (node.type === 'dir') await this.listTree(modifier, node.subtree!, path, reader, blobs, stat);
+    if (node.type === 'dir') await this.listTree(modifier, node.subtree, path, reader, blobs, stat);
   }
 
-  private async listTree(modifier: string, id: Buffer, prefix: Buffer, reader: BlobReader, blobs: Set<string>, stat: DiffStat): Promise<void> {
+  private async listTree(modifier: string, id: Buffer | undefined, prefix: Buffer, reader: BlobReader, blobs: Set<string>, stat: DiffStat): Promise<void> {
     checkAborted(this.opts.signal);
-    for (const node of await loadTree(reader, id)) await this.whole(modifier, node, Buffer.concat([prefix, SLASH, node.name]), reader, blobs, stat);
+    for (const node of await loadNodes(reader, id)) await this.whole(modifier, node, Buffer.concat([prefix, SLASH, node.name]), reader, blobs, stat);
   }
 
   /**
@@ -195,6 +195,11 @@ class Comparer {
       else this.opts.onWarning(`unable to find the size of ${type === BlobType.tree ? 'tree' : 'data'} blob ${id.toString('hex').slice(0, 12)}: not in the index`);
     }
   }
+}
+
+/** A directory's entries; one without a tree (which only a hand-made tree has) is empty, as walkTree takes it. */
+async function loadNodes(reader: BlobReader, id: Buffer | undefined): Promise<Node[]> {
+  return id ? loadTree(reader, id) : [];
 }
 
 function emptyStat(): DiffStat {
