@@ -13,7 +13,7 @@ __scrate_command() {
     'prune') subs='' opts="--max-unused --max-repack-size --delete-after -n --dry-run $global" valued="--max-unused --max-repack-size --delete-after $global_valued" ;;
     'ls') subs='' opts="-l --long --host --path --tag $global" valued="--host --path --tag $global_valued" ;;
     'restore') subs='' opts="-t --target -i --include --iinclude -e --exclude --iexclude --overwrite --numeric-owner --allow-privileged --verify --host --path --tag $global" valued="-t --target -i --include --iinclude -e --exclude --iexclude --host --path --tag $global_valued" ;;
-    'dump') subs='' opts="--host --path --tag $global" valued="--host --path --tag $global_valued" ;;
+    'dump') subs='' opts="-a --archive -t --target --allow-privileged --host --path --tag $global" valued="-a --archive -t --target --host --path --tag $global_valued" ;;
     'check') subs='' opts="--read-data --read-data-subset $global" valued="--read-data-subset $global_valued" ;;
     'repair') subs='index packs snapshots' opts="$global" valued="$global_valued" ;;
     'repair index') subs='' opts="$global" valued="$global_valued" ;;
@@ -51,6 +51,8 @@ __scrate_value() {
   case $1:$2 in
     'key passwd':--new-password-file) __scrate_reply file ;;
     'key add':--new-password-file) __scrate_reply file ;;
+    'dump':-a|'dump':--archive) __scrate_reply words 'tar zip' ;;
+    'dump':-t|'dump':--target) __scrate_reply file ;;
     'dump':--path) __scrate_reply file ;;
     'restore':-t|'restore':--target) __scrate_reply file ;;
     'restore':--path) __scrate_reply file ;;

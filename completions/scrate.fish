@@ -74,7 +74,7 @@ function __scrate_valued --argument-names path
         case 'restore'
             printf '%s\n' -t --target -i --include --iinclude -e --exclude --iexclude --host --path --tag -r --repo -o --option -p --password-file --password-command
         case 'dump'
-            printf '%s\n' --host --path --tag -r --repo -o --option -p --password-file --password-command
+            printf '%s\n' -a --archive -t --target --host --path --tag -r --repo -o --option -p --password-file --password-command
         case 'check'
             printf '%s\n' --read-data-subset -r --repo -o --option -p --password-file --password-command
         case 'repair'
@@ -172,7 +172,7 @@ complete -c scrate -n '__scrate_at \'\' 0' -a 'forget' -d 'remove snapshots by a
 complete -c scrate -n '__scrate_at \'\' 0' -a 'prune' -d 'give back the space of data no snapshot needs (beside running backups: in two phases)'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'ls' -d 'list the files in a snapshot'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'restore' -d 'write the files of a snapshot into a directory'
-complete -c scrate -n '__scrate_at \'\' 0' -a 'dump' -d 'write the content of one file (or disk image) of a snapshot to standard output'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'dump' -d 'write a file (or disk image) of a snapshot to standard output, or a directory as a tar or zip archive'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'check' -d 'verify the repository (snapshots, trees, index, packs) and name the files of each snapshot that a problem costs'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'repair' -d 'repair a damaged repository: rebuild the index, salvage packs, write snapshots again without what is lost'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'key' -d 'manage the passwords (key files) that open the repository, and write-only keys for backup hosts'
@@ -254,6 +254,9 @@ complete -c scrate -n '__scrate_at \'restore\'' -l host -x -d 'for "latest": onl
 complete -c scrate -n '__scrate_at \'restore\'' -l path -r -F -d 'for "latest": only snapshots of this path (repeatable)'
 complete -c scrate -n '__scrate_at \'restore\'' -l tag -x -d 'for "latest": only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
 complete -c scrate -n '__scrate_at \'restore\' 0' -x -a '(__scrate_snapshot_ids)'
+complete -c scrate -n '__scrate_at \'dump\'' -s a -l archive -x -a 'tar zip' -d 'archive format for a directory (default tar), or to put a single file in an archive'
+complete -c scrate -n '__scrate_at \'dump\'' -s t -l target -r -F -d 'write to this file instead of standard output'
+complete -c scrate -n '__scrate_at \'dump\'' -l allow-privileged -d 'keep setuid/setgid bits and device nodes of a snapshot written with a write-only key'
 complete -c scrate -n '__scrate_at \'dump\'' -l host -x -d 'for "latest": only snapshots of this host'
 complete -c scrate -n '__scrate_at \'dump\'' -l path -r -F -d 'for "latest": only snapshots of this path (repeatable)'
 complete -c scrate -n '__scrate_at \'dump\'' -l tag -x -d 'for "latest": only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
