@@ -216,8 +216,8 @@ describe('dump --archive', { skip }, () => {
     assert.equal(scrate(['backup', '-q', big], env).code, 0);
     for (const [format, unpack] of [['tar', 'tar -xOf -'], ['zip', `cat > ${q(path.join(tmp.dir, 'big.zip'))} && unzip -p ${q(path.join(tmp.dir, 'big.zip'))}`]] as const) {
       const rss = path.join(tmp.dir, `rss-${format}`);
-      // The reader starts after two seconds: without backpressure the whole archive would wait in memory.
-      const r = pipeline(`/usr/bin/time -f %M -o ${q(rss)} ${q(SCRATE)} dump --archive ${format} latest ${q(big)} | (sleep 2; ${unpack}) | sha256sum`, env);
+      // The reader starts after four seconds: without backpressure the whole archive would wait in memory.
+      const r = pipeline(`/usr/bin/time -f %M -o ${q(rss)} ${q(SCRATE)} dump --archive ${format} latest ${q(big)} | (sleep 4; ${unpack}) | sha256sum`, env);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.split(' ')[0], expected, `${format}: the content`);
       const peakKiB = Number(fs.readFileSync(rss, 'utf8').trim().split('\n').pop());
@@ -271,6 +271,29 @@ describe('dump --archive', { skip }, () => {
     const all = path.join(tmp.dir, 'all.tar');
     assert.equal(scrate(['dump', '-t', all, snapshot, '/'], env).code, 0);
     assert.equal(tarMembers(fs.readFileSync(all))[0]!.name.toString(), `${src.split('/')[1]}/`);
+  });
+
+  test('a snapshot of a write-only key: setuid/setgid bits cleared and devices left out, unless --allow-privileged', () => {
+    const host = path.join(tmp.dir, 'host');
+    fs.mkdirSync(host);
+    fs.writeFileSync(path.join(host, 'suid'), '#!/bin/sh\n');
+    fs.chmodSync(path.join(host, 'suid'), 0o4755);
+    spawnSync('mknod', [path.join(host, 'null'), 'c', '1', '3']);
+    fs.writeFileSync(path.join(tmp.dir, 'wo.pass'), 'host password\n');
+    assert.equal(scrate(['key', 'add', '--write-only', '--host', 'web-01', '--new-password-file', path.join(tmp.dir, 'wo.pass')], env).code, 0);
+    const b = scrate(['backup', '--json', host], cliEnv(repo, { SCRATE_PASSWORD: 'host password' }));
+    assert.equal(b.code, 0, b.stderr);
+    const id = backupSnapshotId(b.stdout);
+    const listing = (...flags: string[]) => pipeline(`${q(SCRATE)} dump ${flags.join(' ')} ${id} ${q(host)} | tar -tvf -`, env);
+    const plain = listing();
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /^-rwxr-xr-x .*\/suid$/m);
+    assert.doesNotMatch(plain.stdout, /\/null$/m);
+    assert.match(plain.stderr, /setuid\/setgid bits cleared.*write-only key/);
+    assert.match(plain.stderr, /null: device node left out/);
+    const allowed = listing('--allow-privileged');
+    assert.match(allowed.stdout, /^-rwsr-xr-x .*\/suid$/m);
+    assert.match(allowed.stdout, /^crw-r--r-- .* 1,3 .*\/null$/m);
   });
 
   test('errors are one line: a missing path, an unknown format, a special file without --archive, an unwritable target', () => {

@@ -57,14 +57,13 @@ export async function* archiveEntries(reader: BlobReader, start: DumpStart, opts
     firstNames.set(key, path);
     return { path, node };
   };
-  const [tree, prefix] = 'tree' in start ? [start.tree, []] : [start.node.subtree, start.path];
   if ('node' in start) {
     const first = entry(start.path, start.node);
     if (first) yield first;
-    if (start.node.type !== 'dir') return;
   }
+  const tree = 'tree' in start ? start.tree : start.node.type === 'dir' ? start.node.subtree : undefined;
   if (!tree) return;
-  for await (const { path, node } of walkTree(reader, tree, prefix)) {
+  for await (const { path, node } of walkTree(reader, tree, 'node' in start ? start.path : [])) {
     const next = entry(path, node);
     if (next) yield next;
   }
