@@ -53,6 +53,7 @@ export function dumpCommand(context: (cmd: Command) => Context): Command {
           await sink.write(data);
         }
       }
+      await sink.flush();
       if (output !== process.stdout) {
         output.end();
         await finished(output).catch((err: unknown) => {
