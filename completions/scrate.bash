@@ -5,7 +5,7 @@
 __scrate_command() {
   local global='-V --version -r --repo -o --option --no-cache -p --password-file --password-command --insecure-no-password --json -q --quiet -v --verbose --debug -h --help' global_valued='-r --repo -o --option -p --password-file --password-command'
   case $1 in
-    '') subs='init backup snapshots forget prune ls restore dump diff find check repair key cat unlock version completion help' opts="$global" valued="$global_valued" ;;
+    '') subs='init backup snapshots forget prune ls restore dump check repair key cat unlock version completion help' opts="$global" valued="$global_valued" ;;
     'init') subs='' opts="--chunk-min --chunk-avg --chunk-max --compression $global" valued="--chunk-min --chunk-avg --chunk-max --compression $global_valued" ;;
     'backup') subs='' opts="--tag --host --time --parent --force -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-caches --exclude-larger-than --files-from --files-from-verbatim --files-from-raw -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command $global" valued="--tag --host --time --parent -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --compression --chunker --stdin-filename $global_valued" ;;
     'snapshots') subs='' opts="--host --path --tag $global" valued="--host --path --tag $global_valued" ;;
@@ -13,9 +13,7 @@ __scrate_command() {
     'prune') subs='' opts="--max-unused --max-repack-size --delete-after -n --dry-run $global" valued="--max-unused --max-repack-size --delete-after $global_valued" ;;
     'ls') subs='' opts="-l --long --host --path --tag $global" valued="--host --path --tag $global_valued" ;;
     'restore') subs='' opts="-t --target -i --include --iinclude -e --exclude --iexclude --overwrite --numeric-owner --allow-privileged --verify --host --path --tag $global" valued="-t --target -i --include --iinclude -e --exclude --iexclude --host --path --tag $global_valued" ;;
-    'dump') subs='' opts="--host --path --tag $global" valued="--host --path --tag $global_valued" ;;
-    'diff') subs='' opts="--metadata $global" valued="$global_valued" ;;
-    'find') subs='' opts="-s --snapshot -O --oldest -N --newest -i --ignore-case -l --long -R --reverse --blob --tree --pack --host --path --tag $global" valued="-s --snapshot -O --oldest -N --newest --host --path --tag $global_valued" ;;
+    'dump') subs='' opts="-a --archive -t --target --allow-privileged --host --path --tag $global" valued="-a --archive -t --target --host --path --tag $global_valued" ;;
     'check') subs='' opts="--read-data --read-data-subset $global" valued="--read-data-subset $global_valued" ;;
     'repair') subs='index packs snapshots' opts="$global" valued="$global_valued" ;;
     'repair index') subs='' opts="$global" valued="$global_valued" ;;
@@ -53,7 +51,8 @@ __scrate_value() {
   case $1:$2 in
     'key passwd':--new-password-file) __scrate_reply file ;;
     'key add':--new-password-file) __scrate_reply file ;;
-    'find':--path) __scrate_reply file ;;
+    'dump':-a|'dump':--archive) __scrate_reply words 'tar zip' ;;
+    'dump':-t|'dump':--target) __scrate_reply file ;;
     'dump':--path) __scrate_reply file ;;
     'restore':-t|'restore':--target) __scrate_reply file ;;
     'restore':--path) __scrate_reply file ;;

@@ -4,7 +4,7 @@
 function __scrate_subcommands --argument-names path
     switch $path
         case ''
-            printf '%s\n' init backup snapshots forget prune ls restore dump diff find check repair key cat unlock version completion help
+            printf '%s\n' init backup snapshots forget prune ls restore dump check repair key cat unlock version completion help
         case 'init'
             printf '%s\n' 
         case 'backup'
@@ -20,10 +20,6 @@ function __scrate_subcommands --argument-names path
         case 'restore'
             printf '%s\n' 
         case 'dump'
-            printf '%s\n' 
-        case 'diff'
-            printf '%s\n' 
-        case 'find'
             printf '%s\n' 
         case 'check'
             printf '%s\n' 
@@ -78,11 +74,7 @@ function __scrate_valued --argument-names path
         case 'restore'
             printf '%s\n' -t --target -i --include --iinclude -e --exclude --iexclude --host --path --tag -r --repo -o --option -p --password-file --password-command
         case 'dump'
-            printf '%s\n' --host --path --tag -r --repo -o --option -p --password-file --password-command
-        case 'diff'
-            printf '%s\n' -r --repo -o --option -p --password-file --password-command
-        case 'find'
-            printf '%s\n' -s --snapshot -O --oldest -N --newest --host --path --tag -r --repo -o --option -p --password-file --password-command
+            printf '%s\n' -a --archive -t --target --host --path --tag -r --repo -o --option -p --password-file --password-command
         case 'check'
             printf '%s\n' --read-data-subset -r --repo -o --option -p --password-file --password-command
         case 'repair'
@@ -180,9 +172,7 @@ complete -c scrate -n '__scrate_at \'\' 0' -a 'forget' -d 'remove snapshots by a
 complete -c scrate -n '__scrate_at \'\' 0' -a 'prune' -d 'give back the space of data no snapshot needs (beside running backups: in two phases)'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'ls' -d 'list the files in a snapshot'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'restore' -d 'write the files of a snapshot into a directory'
-complete -c scrate -n '__scrate_at \'\' 0' -a 'dump' -d 'write the content of one file (or disk image) of a snapshot to standard output'
-complete -c scrate -n '__scrate_at \'\' 0' -a 'diff' -d 'show the differences between two snapshots, from the first to the second'
-complete -c scrate -n '__scrate_at \'\' 0' -a 'find' -d 'find files and directories by name in snapshots, or the snapshots and files that use a blob, tree or pack'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'dump' -d 'write a file (or disk image) of a snapshot to standard output, or a directory as a tar or zip archive'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'check' -d 'verify the repository (snapshots, trees, index, packs) and name the files of each snapshot that a problem costs'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'repair' -d 'repair a damaged repository: rebuild the index, salvage packs, write snapshots again without what is lost'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'key' -d 'manage the passwords (key files) that open the repository, and write-only keys for backup hosts'
@@ -264,23 +254,13 @@ complete -c scrate -n '__scrate_at \'restore\'' -l host -x -d 'for "latest": onl
 complete -c scrate -n '__scrate_at \'restore\'' -l path -r -F -d 'for "latest": only snapshots of this path (repeatable)'
 complete -c scrate -n '__scrate_at \'restore\'' -l tag -x -d 'for "latest": only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
 complete -c scrate -n '__scrate_at \'restore\' 0' -x -a '(__scrate_snapshot_ids)'
+complete -c scrate -n '__scrate_at \'dump\'' -s a -l archive -x -a 'tar zip' -d 'archive format for a directory (default tar), or to put a single file in an archive'
+complete -c scrate -n '__scrate_at \'dump\'' -s t -l target -r -F -d 'write to this file instead of standard output'
+complete -c scrate -n '__scrate_at \'dump\'' -l allow-privileged -d 'keep setuid/setgid bits and device nodes of a snapshot written with a write-only key'
 complete -c scrate -n '__scrate_at \'dump\'' -l host -x -d 'for "latest": only snapshots of this host'
 complete -c scrate -n '__scrate_at \'dump\'' -l path -r -F -d 'for "latest": only snapshots of this path (repeatable)'
 complete -c scrate -n '__scrate_at \'dump\'' -l tag -x -d 'for "latest": only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
 complete -c scrate -n '__scrate_at \'dump\' 0' -x -a '(__scrate_snapshot_ids)'
-complete -c scrate -n '__scrate_at \'diff\'' -l metadata -d 'also show entries whose metadata alone changed (U)'
-complete -c scrate -n '__scrate_at \'find\'' -s s -l snapshot -x -d 'search only this snapshot (repeatable)'
-complete -c scrate -n '__scrate_at \'find\'' -s O -l oldest -x -d 'only entries modified at or after this local time'
-complete -c scrate -n '__scrate_at \'find\'' -s N -l newest -x -d 'only entries modified at or before this local time'
-complete -c scrate -n '__scrate_at \'find\'' -s i -l ignore-case -d 'ignore case in patterns'
-complete -c scrate -n '__scrate_at \'find\'' -s l -l long -d 'show mode, owner, size and time'
-complete -c scrate -n '__scrate_at \'find\'' -s R -l reverse -d 'oldest snapshot first (default: newest first)'
-complete -c scrate -n '__scrate_at \'find\'' -l blob -d 'the arguments are data blob IDs'
-complete -c scrate -n '__scrate_at \'find\'' -l tree -d 'the arguments are tree IDs'
-complete -c scrate -n '__scrate_at \'find\'' -l pack -d 'the arguments are pack IDs: find the blobs in them'
-complete -c scrate -n '__scrate_at \'find\'' -l host -x -d 'only snapshots of this host'
-complete -c scrate -n '__scrate_at \'find\'' -l path -r -F -d 'only snapshots of this path (repeatable)'
-complete -c scrate -n '__scrate_at \'find\'' -l tag -x -d 'only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
 complete -c scrate -n '__scrate_at \'check\'' -l read-data -d 'also download every pack and verify every blob in it'
 complete -c scrate -n '__scrate_at \'check\'' -l read-data-subset -x -d 'read only some packs: "n/t" (group n of t, by pack ID: t runs read every pack once), "x%" or a size such as 500M (packs at random)'
 complete -c scrate -n '__scrate_at \'repair\' 0' -a 'index' -d 'rebuild the index from the packs: each read whole and verified, packs that fail are left out and named'

@@ -27,7 +27,7 @@ const ZEROS = Buffer.alloc(HOLE_BLOCK);
  * The [from, to) ranges of `data` that are not all-zero, cut at file offsets that are multiples
  * of HOLE_BLOCK (data starts at file offset `position`), adjacent ranges merged.
  */
-function* nonZeroRuns(data: Buffer, position: number): Generator<[number, number]> {
+export function* nonZeroRuns(data: Buffer, position: number): Generator<[number, number]> {
   let runStart = -1;
   let at = 0;
   while (at < data.length) {
