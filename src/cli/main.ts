@@ -12,6 +12,7 @@ import { helpCommand } from './commands/help.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
 import { lsCommand } from './commands/ls.js';
+import { mountCommand } from './commands/mount.js';
 import { pruneCommand } from './commands/prune.js';
 import { repairCommand } from './commands/repair.js';
 import { restoreCommand } from './commands/restore.js';
@@ -45,7 +46,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, checkCommand, repairCommand, keyCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, forgetCommand, pruneCommand, lsCommand, mountCommand, restoreCommand, dumpCommand, checkCommand, repairCommand, keyCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;
