@@ -5,13 +5,14 @@
 __scrate_command() {
   local global='-V --version -r --repo -o --option --no-cache -p --password-file --password-command --insecure-no-password --json -q --quiet -v --verbose --debug -h --help' global_valued='-r --repo -o --option -p --password-file --password-command'
   case $1 in
-    '') subs='init backup snapshots forget prune ls restore dump check repair key cat unlock version completion help' opts="$global" valued="$global_valued" ;;
+    '') subs='init backup snapshots forget prune ls mount restore dump check repair key cat unlock version completion help' opts="$global" valued="$global_valued" ;;
     'init') subs='' opts="--chunk-min --chunk-avg --chunk-max --compression $global" valued="--chunk-min --chunk-avg --chunk-max --compression $global_valued" ;;
     'backup') subs='' opts="--tag --host --time --parent --force -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-caches --exclude-larger-than --files-from --files-from-verbatim --files-from-raw -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command $global" valued="--tag --host --time --parent -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --compression --chunker --stdin-filename $global_valued" ;;
     'snapshots') subs='' opts="--host --path --tag $global" valued="--host --path --tag $global_valued" ;;
     'forget') subs='' opts="--host --path --tag -l --keep-last -H --keep-hourly -d --keep-daily -w --keep-weekly -m --keep-monthly -y --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag -g --group-by -n --dry-run --prune $global" valued="--host --path --tag -l --keep-last -H --keep-hourly -d --keep-daily -w --keep-weekly -m --keep-monthly -y --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag -g --group-by $global_valued" ;;
     'prune') subs='' opts="--max-unused --max-repack-size --delete-after -n --dry-run $global" valued="--max-unused --max-repack-size --delete-after $global_valued" ;;
     'ls') subs='' opts="-l --long --host --path --tag $global" valued="--host --path --tag $global_valued" ;;
+    'mount') subs='' opts="--allow-other $global" valued="$global_valued" ;;
     'restore') subs='' opts="-t --target -i --include --iinclude -e --exclude --iexclude --overwrite --numeric-owner --allow-privileged --verify --host --path --tag $global" valued="-t --target -i --include --iinclude -e --exclude --iexclude --host --path --tag $global_valued" ;;
     'dump') subs='' opts="--host --path --tag $global" valued="--host --path --tag $global_valued" ;;
     'check') subs='' opts="--read-data --read-data-subset $global" valued="--read-data-subset $global_valued" ;;

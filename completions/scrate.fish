@@ -4,7 +4,7 @@
 function __scrate_subcommands --argument-names path
     switch $path
         case ''
-            printf '%s\n' init backup snapshots forget prune ls restore dump check repair key cat unlock version completion help
+            printf '%s\n' init backup snapshots forget prune ls mount restore dump check repair key cat unlock version completion help
         case 'init'
             printf '%s\n' 
         case 'backup'
@@ -16,6 +16,8 @@ function __scrate_subcommands --argument-names path
         case 'prune'
             printf '%s\n' 
         case 'ls'
+            printf '%s\n' 
+        case 'mount'
             printf '%s\n' 
         case 'restore'
             printf '%s\n' 
@@ -71,6 +73,8 @@ function __scrate_valued --argument-names path
             printf '%s\n' --max-unused --max-repack-size --delete-after -r --repo -o --option -p --password-file --password-command
         case 'ls'
             printf '%s\n' --host --path --tag -r --repo -o --option -p --password-file --password-command
+        case 'mount'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
         case 'restore'
             printf '%s\n' -t --target -i --include --iinclude -e --exclude --iexclude --host --path --tag -r --repo -o --option -p --password-file --password-command
         case 'dump'
@@ -171,6 +175,7 @@ complete -c scrate -n '__scrate_at \'\' 0' -a 'snapshots' -d 'list snapshots'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'forget' -d 'remove snapshots by a retention policy (as restic\'s) or by ID; their data stays until a prune'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'prune' -d 'give back the space of data no snapshot needs (beside running backups: in two phases)'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'ls' -d 'list the files in a snapshot'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'mount' -d 'browse the snapshots as a read-only filesystem (FUSE), in the foreground until unmounted'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'restore' -d 'write the files of a snapshot into a directory'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'dump' -d 'write the content of one file (or disk image) of a snapshot to standard output'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'check' -d 'verify the repository (snapshots, trees, index, packs) and name the files of each snapshot that a problem costs'
@@ -241,6 +246,7 @@ complete -c scrate -n '__scrate_at \'ls\'' -l host -x -d 'for "latest": only sna
 complete -c scrate -n '__scrate_at \'ls\'' -l path -r -F -d 'for "latest": only snapshots of this path (repeatable)'
 complete -c scrate -n '__scrate_at \'ls\'' -l tag -x -d 'for "latest": only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
 complete -c scrate -n '__scrate_at \'ls\' 0' -x -a '(__scrate_snapshot_ids)'
+complete -c scrate -n '__scrate_at \'mount\'' -l allow-other -d 'let other users than the one mounting in'
 complete -c scrate -n '__scrate_at \'restore\'' -s t -l target -r -F -d 'directory to restore into; for a disk image, a block device or a file (required)'
 complete -c scrate -n '__scrate_at \'restore\'' -s i -l include -x -d 'restore only paths matching the pattern, and the directories above them (repeatable; see PATTERNS)'
 complete -c scrate -n '__scrate_at \'restore\'' -l iinclude -x -d 'as --include, ignoring case (repeatable)'

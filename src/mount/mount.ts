@@ -18,6 +18,8 @@ export interface MountOptions {
 
 /** The kernel's read-ahead for the mount (KiB): larger requests, fewer round trips to JavaScript. */
 const READ_AHEAD_KB = 1024;
+/** How often the mount is looked for: one detached from outside ends the command within this. */
+const DETACH_POLL_MS = 500;
 
 /**
  * Mounts the repository (its index not yet loaded: mounting is instant, reads wait for the
@@ -38,12 +40,20 @@ export async function serveMount(repo: Repository, mountpoint: string, opts: Mou
   } catch (err) {
     throw new ScrateError(`cannot mount at ${dir}: ${(err as Error).message}`);
   }
+  let watch: NodeJS.Timeout | undefined;
   try {
-    await raiseReadAhead(dir);
+    const device = await mountedDevice(dir);
+    await raiseReadAhead(device);
+    // Detached lazily (`umount -l`, `fusermount -uz`) while a process still sits in it: the
+    // kernel keeps the connection until that process leaves, but the mount is gone, and so is its server.
+    const detached = new Promise<number>((resolve) => {
+      watch = setInterval(() => void isMounted(device).then((mounted) => mounted || resolve(0)), DETACH_POLL_MS);
+    });
     opts.onMounted?.(dir);
-    const errno = await Promise.race([outside, aborted(opts.signal), index.then(() => new Promise<never>(() => undefined))]);
+    const errno = await Promise.race([outside, detached, aborted(opts.signal), index.then(() => new Promise<never>(() => undefined))]);
     if (errno !== 0) throw new ScrateError(`the FUSE connection failed: ${errnoCode(errno)}`);
   } finally {
+    clearInterval(watch);
     fuse.unmount();
   }
 }
@@ -62,14 +72,24 @@ async function checkMountpoint(dir: string): Promise<void> {
   });
 }
 
+/** The mount's device as /proc and /sys name it ("0:52"). */
+async function mountedDevice(dir: string): Promise<string> {
+  const { dev } = await fs.stat(dir);
+  return `${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
+}
+
+/** Whether a filesystem of this device is mounted in this process's mount namespace (mountinfo's third field). */
+async function isMounted(device: string): Promise<boolean> {
+  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').some((line) => line.split(' ')[2] === device);
+}
+
 /**
  * FUSE mounts start with the default read-ahead of 128 KiB: a sequential read then costs a
  * request to JavaScript every 128 KiB. Raised where the system lets us (root); else it stays.
  */
-async function raiseReadAhead(dir: string): Promise<void> {
-  const { dev } = await fs.stat(dir);
-  const bdi = `/sys/class/bdi/${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}/read_ahead_kb`;
-  await fs.writeFile(bdi, `${READ_AHEAD_KB}\n`).catch(() => undefined);
+async function raiseReadAhead(device: string): Promise<void> {
+  await fs.writeFile(`/sys/class/bdi/${device}/read_ahead_kb`, `${READ_AHEAD_KB}\n`).catch(() => undefined);
 }
 
 function aborted(signal: AbortSignal): Promise<never> {
