@@ -1,4 +1,3 @@
-import { BlobType } from '../repository/pack.js';
 import type { BlobReader } from '../repository/repository.js';
 
 interface Cached {
@@ -16,7 +15,10 @@ export class BlobCache {
   private readonly entries = new Map<string, Cached>();
   private bytes = 0;
 
-  constructor(private readonly budget: number) {}
+  constructor(
+    private readonly budget: number,
+    private readonly load: (reader: BlobReader, id: Buffer) => Promise<Buffer>,
+  ) {}
 
   get(reader: BlobReader, id: Buffer, rawLength: number): Promise<Buffer> {
     const key = `${reader.writer.no}:${id.toString('hex')}`;
@@ -26,7 +28,7 @@ export class BlobCache {
       this.entries.set(key, hit);
       return hit.data;
     }
-    const data = reader.loadBlob(BlobType.data, id);
+    const data = this.load(reader, id);
     const entry = { data, bytes: rawLength };
     data.catch(() => {
       if (this.entries.get(key) === entry) this.drop(key, entry);

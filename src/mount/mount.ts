@@ -55,6 +55,7 @@ export async function serveMount(repo: Repository, mountpoint: string, opts: Mou
   } finally {
     clearInterval(watch);
     fuse.unmount();
+    await filesystem.close();
   }
 }
 
