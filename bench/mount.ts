@@ -15,6 +15,7 @@
  */
 import { spawn as spawnChild } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -36,9 +37,24 @@ export interface MountBenchOptions {
   tree: string;
 }
 
+/** Wall seconds, and CPU seconds of the program serving the read (the mount's server, or dump). */
+interface Timing {
+  seconds: number;
+  cpu: number;
+}
+
 interface Reading {
-  file: number;
-  tree: number;
+  file: Timing;
+  tree: Timing;
+}
+
+const CLOCK_TICKS = 100;
+
+/** User + system CPU seconds a process (all its threads) used so far. */
+function cpuOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 /** The large file, made once (the same bytes for every run and tool). */
@@ -56,11 +72,15 @@ function makeLargeFile(file: string, bytes: number): void {
   }
 }
 
-/** Seconds a shell pipeline takes. */
-function seconds(script: string, env?: NodeJS.ProcessEnv): number {
+/** A shell pipeline's wall time, and the CPU time of `pid` meanwhile (none: of the pipeline itself). */
+function timed(script: string, pid?: number, env?: NodeJS.ProcessEnv): Timing {
+  const before = pid === undefined ? 0 : cpuOf(pid);
   const start = performance.now();
-  spawn({ cmd: 'bash', args: ['-o', 'pipefail', '-c', script], env });
-  return (performance.now() - start) / 1000;
+  const { stderr } = spawn({ cmd: '/usr/bin/time', args: ['-f', '%U %S', 'bash', '-o', 'pipefail', '-c', script], env });
+  const seconds = (performance.now() - start) / 1000;
+  if (pid !== undefined) return { seconds, cpu: cpuOf(pid) - before };
+  const [user, sys] = stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { seconds, cpu: user! + sys! };
 }
 
 function isMounted(dir: string): boolean {
@@ -68,7 +88,7 @@ function isMounted(dir: string): boolean {
 }
 
 /** Runs `run` (a mount command) in the background while `use` reads from `dir` once `ready` holds; then ends it with SIGINT. */
-async function whileMounted<T>(run: Run, dir: string, ready: () => boolean, use: () => T): Promise<T> {
+async function whileMounted<T>(run: Run, dir: string, ready: () => boolean, use: (pid: number) => T): Promise<T> {
   const child = spawnChild(run.cmd, run.args, { env: { ...process.env, ...run.env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -79,7 +99,7 @@ async function whileMounted<T>(run: Run, dir: string, ready: () => boolean, use:
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${run.cmd} mount did not come up: ${stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    return use();
+    return use(child.pid!);
   } finally {
     child.kill('SIGINT');
     await exited;
@@ -115,39 +135,45 @@ export async function mountBench(o: MountBenchOptions): Promise<void> {
   spawn(restic('backup', '-q', data, o.tree));
 
   const inMount = (root: string) => ({ file: path.join(root, file), tree: path.join(root, o.tree) });
-  const read = (at: { file: string; tree: string }): Reading => ({
-    file: seconds(`cat ${quote(at.file)} > /dev/null`),
-    tree: seconds(`tar cf - -C ${quote(at.tree)} . | cat > /dev/null`),
+  const read = (at: { file: string; tree: string }, pid: number): Reading => ({
+    file: timed(`cat ${quote(at.file)} > /dev/null`, pid),
+    tree: timed(`tar cf - -C ${quote(at.tree)} . | cat > /dev/null`, pid),
   });
-  const samples = { scrateMount: [] as Reading[], resticMount: [] as Reading[], dump: [] as number[], open: [] as number[] };
+  const samples = { scrateMount: [] as Reading[], resticMount: [] as Reading[], dump: [] as Timing[], open: [] as Timing[] };
+  const latest = path.join(mnt, 'snapshots', 'latest');
+  const show = (t: Timing) => `${t.seconds.toFixed(2)} s (CPU ${t.cpu.toFixed(2)} s)`;
   for (let r = 0; r < o.runs; r++) {
-    const latest = path.join(mnt, 'snapshots', 'latest');
-    samples.dump.push(seconds(`${quote(o.scrate)} dump latest ${quote(file)} > /dev/null`, scrateEnv));
+    samples.dump.push(timed(`${quote(o.scrate)} dump latest ${quote(file)} > /dev/null`, undefined, scrateEnv));
     // What dump spends before it reads (start, key, index, snapshot list): mount spends it before it is mounted.
-    samples.open.push(seconds(`${quote(o.scrate)} snapshots -q > /dev/null`, scrateEnv));
-    samples.scrateMount.push(await whileMounted(scrate('mount', mnt), mnt, () => fs.existsSync(latest), () => read(inMount(latest))));
-    samples.resticMount.push(await whileMounted(restic('mount', mnt), mnt, () => fs.existsSync(latest), () => read(inMount(latest))));
+    samples.open.push(timed(`${quote(o.scrate)} snapshots -q > /dev/null`, undefined, scrateEnv));
+    samples.scrateMount.push(await whileMounted(scrate('mount', mnt), mnt, () => fs.existsSync(latest), (pid) => read(inMount(latest), pid)));
+    samples.resticMount.push(await whileMounted(restic('mount', mnt), mnt, () => fs.existsSync(latest), (pid) => read(inMount(latest), pid)));
     const [s, t] = [samples.scrateMount.at(-1)!, samples.resticMount.at(-1)!];
-    console.log(`  run ${r + 1}: dump ${samples.dump.at(-1)!.toFixed(2)} s; scrate mount file ${s.file.toFixed(2)} s, tree ${s.tree.toFixed(2)} s; restic mount file ${t.file.toFixed(2)} s, tree ${t.tree.toFixed(2)} s`);
+    console.log(`  run ${r + 1}: dump ${show(samples.dump.at(-1)!)}; scrate mount: file ${show(s.file)}, tree ${show(s.tree)}; restic mount: file ${show(t.file)}, tree ${show(t.tree)}; load ${os.loadavg()[0]!.toFixed(1)}`);
   }
-  const mbps = (s: number) => `${(o.fileBytes / MiB / s).toFixed(0)} MiB/s`;
-  const dump = median(samples.dump);
-  const stream = dump - median(samples.open);
-  const mountFile = median(samples.scrateMount.map((s) => s.file));
-  const resticFile = median(samples.resticMount.map((s) => s.file));
-  const mountTree = median(samples.scrateMount.map((s) => s.tree));
-  const resticTree = median(samples.resticMount.map((s) => s.tree));
-  console.log('| read | time | throughput |');
-  console.log('|---|---:|---:|');
-  console.log(`| large file: scrate dump | ${dump.toFixed(2)} s | ${mbps(dump)} |`);
-  console.log(`| large file: scrate mount | ${mountFile.toFixed(2)} s | ${mbps(mountFile)} |`);
-  console.log(`| large file: restic mount | ${resticFile.toFixed(2)} s | ${mbps(resticFile)} |`);
-  console.log(`| tree: scrate mount | ${mountTree.toFixed(2)} s | |`);
-  console.log(`| tree: restic mount | ${resticTree.toFixed(2)} s | |`);
-  console.log(`| large file: scrate dump less opening the repository | ${stream.toFixed(2)} s | ${mbps(stream)} |`);
-  console.log(`(medians of ${o.runs}; opening = \`scrate snapshots\`)`);
-  console.log(`scrate mount / scrate dump throughput, large file: ${(dump / mountFile).toFixed(2)}, against dump less opening ${(stream / mountFile).toFixed(2)} (target >= 0.80)`);
-  console.log(`scrate mount / restic mount throughput: large file ${(resticFile / mountFile).toFixed(2)}, tree ${(resticTree / mountTree).toFixed(2)} (target > 1)`);
+  const med = (ts: Timing[]): Timing => ({ seconds: median(ts.map((t) => t.seconds)), cpu: median(ts.map((t) => t.cpu)) });
+  const dump = med(samples.dump);
+  const open = med(samples.open);
+  const stream = { seconds: dump.seconds - open.seconds, cpu: dump.cpu - open.cpu };
+  const mountFile = med(samples.scrateMount.map((s) => s.file));
+  const resticFile = med(samples.resticMount.map((s) => s.file));
+  const mountTree = med(samples.scrateMount.map((s) => s.tree));
+  const resticTree = med(samples.resticMount.map((s) => s.tree));
+  const row = (label: string, t: Timing, bytes?: number) =>
+    console.log(`| ${label} | ${t.seconds.toFixed(2)} s | ${bytes ? `${(bytes / MiB / t.seconds).toFixed(0)} MiB/s` : ''} | ${t.cpu.toFixed(2)} s |`);
+  console.log('| read | time | throughput | CPU of the reading server (user+sys) |');
+  console.log('|---|---:|---:|---:|');
+  row('large file: scrate dump', dump, o.fileBytes);
+  row('large file: scrate dump less opening the repository', stream, o.fileBytes);
+  row('large file: scrate mount', mountFile, o.fileBytes);
+  row('large file: restic mount', resticFile, o.fileBytes);
+  row('tree: scrate mount', mountTree);
+  row('tree: restic mount', resticTree);
+  console.log(`(medians of ${o.runs}; opening = \`scrate snapshots\`; the machine's other load changes wall times, CPU times less)`);
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  console.log(`scrate mount / scrate dump throughput, large file: ${ratio(dump.seconds, mountFile.seconds)}, against dump less opening ${ratio(stream.seconds, mountFile.seconds)} (target >= 0.80)`);
+  console.log(`scrate mount / restic mount throughput: large file ${ratio(resticFile.seconds, mountFile.seconds)}, tree ${ratio(resticTree.seconds, mountTree.seconds)} (target > 1)`);
+  console.log(`CPU per byte, restic mount / scrate mount: large file ${ratio(resticFile.cpu, mountFile.cpu)}, tree ${ratio(resticTree.cpu, mountTree.cpu)}`);
   for (const repo of [scrateRepo, resticRepo, resticEnv.RESTIC_CACHE_DIR]) fs.rmSync(repo, { recursive: true, force: true });
 }
 

@@ -2,6 +2,9 @@ import type { BlobReader } from '../repository/repository.js';
 import { isZeroBlob, locate } from '../restorer/content.js';
 import type { BlobCache } from './blob-cache.js';
 
+/** The pieces fuse.replyData takes. */
+const MAX_PIECES = 64;
+
 /** One shared all-zero buffer, grown to the largest zero blob read: zero regions are never loaded. */
 let zeros = Buffer.alloc(0);
 
@@ -32,11 +35,11 @@ export class FileContent {
     private readonly ahead: number,
   ) {}
 
-  /** Up to `size` bytes from `offset`; fewer only at the end of the content. */
-  async read(offset: number, size: number): Promise<Buffer> {
+  /** Up to `size` bytes from `offset`, as slices of blobs in order; fewer only at the end of the content. */
+  async read(offset: number, size: number): Promise<Buffer[]> {
     const ends = this.layout();
     const total = ends.length ? ends[ends.length - 1]! : 0;
-    if (offset >= total || size === 0) return Buffer.alloc(0);
+    if (offset >= total || size === 0) return [];
     const end = Math.min(total, offset + size);
     const first = this.blobAt(offset);
     let last = first;
@@ -49,7 +52,8 @@ export class FileContent {
       const blob = await this.blob(i);
       pieces.push(blob.subarray(Math.max(0, offset - start), Math.min(blob.length, end - start)));
     }
-    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+    // Small blobs (a repository may have any): joined, as a reply takes at most MAX_PIECES.
+    return pieces.length > MAX_PIECES ? [Buffer.concat(pieces)] : pieces;
   }
 
   private blob(i: number): Promise<Buffer> {

@@ -153,7 +153,7 @@ export class SnapshotFilesystem {
     fuse.replyEntry(req, inode.attr, timeout, timeout);
   }
 
-  private async read(inode: Inode, offset: number, size: number): Promise<Buffer> {
+  private async read(inode: Inode, offset: number, size: number): Promise<Buffer[]> {
     const t = inode.target;
     if (t.kind !== 'node' || t.node.type !== 'file') throw new ScrateError('read of a non-file');
     await this.indexReady;

@@ -17,6 +17,7 @@
 #include <fuse_lowlevel.h>
 #include <node_api.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -246,6 +247,13 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (session) return throw_error(env, "a filesystem is already mounted by this process");
+  /*
+   * A mount decodes blob after blob into new buffers of about 1 MiB, which bin/scrate's
+   * MALLOC_MMAP_THRESHOLD_ (128 KiB) gives each fresh pages from mmap: a page fault every 4 KiB,
+   * most of the system time of a sequential read. The mount keeps them on the heap instead,
+   * where freed blobs are reused; its blob cache bounds what that heap holds.
+   */
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   last_log[0] = 0;
   fuse_set_log_func(log_to_buffer);
   char *args[] = {"scrate", "-o", options, NULL};
@@ -406,12 +414,21 @@ static int get_bytes(napi_env env, napi_value v, fuse_req_t req, void **data, si
   return -1;
 }
 
-/* replyData(req, data: Buffer): a read's bytes */
+/* replyData(req, pieces: Buffer[]): a read's bytes, the pieces in order (slices of blobs: never copied into one) */
 static napi_value reply_data(napi_env env, napi_callback_info info) {
   ARGS(2)
-  void *data;
-  size_t length;
-  if (get_bytes(env, argv[1], req, &data, &length) == 0) fuse_reply_buf(req, data, length);
+  uint32_t count = 0;
+  if (napi_get_array_length(env, argv[1], &count) != napi_ok || count > 64) {
+    fuse_reply_err(req, EIO);
+    return NULL;
+  }
+  struct iovec iov[64];
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value piece;
+    napi_get_element(env, argv[1], i, &piece);
+    if (get_bytes(env, piece, req, &iov[i].iov_base, &iov[i].iov_len)) return NULL;
+  }
+  fuse_reply_iov(req, iov, (int)count);
   return NULL;
 }
 

@@ -50,7 +50,8 @@ interface FuseBinding {
   replyAttr(req: FuseRequest, attr: Float64Array, timeout: number): void;
   replyErr(req: FuseRequest, errno: number): void;
   replyOpen(req: FuseRequest, fh: number, keepCache: boolean): void;
-  replyData(req: FuseRequest, data: Buffer): void;
+  /** A read's bytes: the pieces in order (at most 64), sent without joining them. */
+  replyData(req: FuseRequest, pieces: Buffer[]): void;
   replyLink(req: FuseRequest, target: Buffer): void;
   /** Entries from `offset` on, entry i at offset offset+i+1, as many as fit in `size` bytes; modes carry the type bits. */
   replyDir(req: FuseRequest, size: number, offset: number, names: Buffer, ends: Uint32Array, inos: Float64Array, modes: Uint32Array): void;
