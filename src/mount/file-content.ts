@@ -1,3 +1,4 @@
+import { BlobType } from '../repository/pack.js';
 import type { BlobReader } from '../repository/repository.js';
 import { isZeroBlob, locate } from '../restorer/content.js';
 import type { BlobCache } from './blob-cache.js';
@@ -100,12 +101,15 @@ export class FileContent {
   }
 }
 
-/** Bytes of a file's blobs that are not zero blobs: what a sparse file allocates. */
+/**
+ * Bytes of a file's blobs that are not zero blobs: what a sparse file allocates. A blob missing
+ * from the index counts as nothing here: it fails the file's reads, not its listing.
+ */
 export function storedBytes(reader: BlobReader, ids: readonly Buffer[]): number {
   let bytes = 0;
   for (const id of ids) {
-    const loc = locate(reader, id);
-    if (!isZeroBlob(reader, id, loc)) bytes += loc.rawLength;
+    const loc = reader.find(BlobType.data, id);
+    if (loc && !isZeroBlob(reader, id, loc)) bytes += loc.rawLength;
   }
   return bytes;
 }

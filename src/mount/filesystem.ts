@@ -81,6 +81,8 @@ export class SnapshotFilesystem {
   private readonly decoder = new BlobDecoder();
   private readonly blobs = new BlobCache(BLOB_CACHE_BYTES, (reader, id) => this.decoder.load(reader, id));
   private readonly trees = new Map<string, Promise<Node[]>>();
+  /** One reader per writer: each keeps the IDs of zero blobs it computed. */
+  private readonly readers = new Map<number, BlobReader>();
   private layoutAt = 0;
   private layoutNames = '';
   private layoutLoad: Promise<Layout> | undefined;
@@ -243,13 +245,19 @@ export class SnapshotFilesystem {
     const children: Child[] = [];
     for (const [name, entry] of names.byName) {
       // The snapshot's ID is part of the key: a name that comes to mean another snapshot is another inode.
-      children.push({ name: Buffer.from(name, 'latin1'), key: `${dir.ino}/${name}/${entry.id}`, target: { kind: 'snapshot', entry, reader: this.repo.reader(entry.writer) } });
+      children.push({ name: Buffer.from(name, 'latin1'), key: `${dir.ino}/${name}/${entry.id}`, target: { kind: 'snapshot', entry, reader: this.readerOf(entry) } });
     }
     if (names.latest !== undefined) {
       const target = Buffer.from(names.latest, 'latin1');
       children.push({ name: LATEST, key: `${dir.ino}/latest/${names.latest}`, target: { kind: 'link', target } });
     }
     return new Listing(children);
+  }
+
+  private readerOf(entry: SnapshotEntry): BlobReader {
+    let reader = this.readers.get(entry.writer.no);
+    if (!reader) this.readers.set(entry.writer.no, (reader = this.repo.reader(entry.writer)));
+    return reader;
   }
 
   private async treeListing(dir: Inode, reader: BlobReader, tree: Buffer | undefined, root: number): Promise<Listing> {

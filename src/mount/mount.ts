@@ -34,7 +34,9 @@ export async function serveMount(repo: Repository, mountpoint: string, opts: Mou
   const filesystem = new SnapshotFilesystem(repo, index, { onWarning: opts.onWarning });
   let ended!: (errno: number) => void;
   const outside = new Promise<number>((resolve) => (ended = resolve));
-  const options = ['ro', 'fsname=scrate', 'subtype=scrate', 'default_permissions', ...(opts.allowOther ? ['allow_other'] : [])].join(',');
+  // A snapshot's setuid files and device nodes are shown, never honoured: whoever wrote the
+  // repository would otherwise choose what runs as root and which disks can be opened.
+  const options = ['ro', 'nosuid', 'nodev', 'fsname=scrate', 'subtype=scrate', 'default_permissions', ...(opts.allowOther ? ['allow_other'] : [])].join(',');
   try {
     fuse.mount(dir, options, (op, req, ino, a, b, fh, data) => (op === FuseOp.exit ? ended(a) : filesystem.handle(op, req, ino, a, b, fh, data)));
   } catch (err) {
