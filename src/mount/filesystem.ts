@@ -176,12 +176,11 @@ export class SnapshotFilesystem {
       inos.push(ino);
       modes.push(mode);
     };
-    const entries = listing.entries;
-    for (let i = offset; i < entries.length + 2 && names.length < room; i++) {
+    for (let i = offset; i < listing.size + 2 && names.length < room; i++) {
       if (i === 0) push(DOT, dir.ino, S_IFDIR);
       else if (i === 1) push(DOTDOT, UNKNOWN_INO, S_IFDIR);
       else {
-        const child = entries[i - 2]!;
+        const child = listing.at(i - 2);
         push(child.name, this.byKey.get(child.key)?.ino ?? UNKNOWN_INO, typeOf(child.target));
       }
     }
@@ -221,11 +220,11 @@ export class SnapshotFilesystem {
     const t = dir.target;
     switch (t.kind) {
       case 'root':
-        return new Listing(TOP_DIRS.map((d) => ({ name: Buffer.from(d), key: `${dir.ino}/${d}`, target: { kind: 'top', dir: d } })));
+        return new ChildList(TOP_DIRS.map((d) => ({ name: Buffer.from(d), key: `${dir.ino}/${d}`, target: { kind: 'top', dir: d } })));
       case 'top': {
         const layout = await this.layout();
         if (t.dir === 'snapshots' || t.dir === 'ids') return this.snapshotListing(dir, layout[t.dir]);
-        return new Listing([...layout[t.dir].keys()].map((name) => ({ name: Buffer.from(name, 'latin1'), key: `${dir.ino}/${name}`, target: { kind: 'group', dir: t.dir as 'hosts' | 'tags', name } })));
+        return new ChildList([...layout[t.dir].keys()].map((name) => ({ name: Buffer.from(name, 'latin1'), key: `${dir.ino}/${name}`, target: { kind: 'group', dir: t.dir as 'hosts' | 'tags', name } })));
       }
       case 'group': {
         const names = (await this.layout())[t.dir].get(t.name);
@@ -251,7 +250,7 @@ export class SnapshotFilesystem {
       const target = Buffer.from(names.latest, 'latin1');
       children.push({ name: LATEST, key: `${dir.ino}/latest/${names.latest}`, target: { kind: 'link', target } });
     }
-    return new Listing(children);
+    return new ChildList(children);
   }
 
   private readerOf(entry: SnapshotEntry): BlobReader {
@@ -262,15 +261,12 @@ export class SnapshotFilesystem {
 
   private async treeListing(dir: Inode, reader: BlobReader, tree: Buffer | undefined, root: number): Promise<Listing> {
     const nodes = tree ? await this.tree(reader, tree) : [];
-    return new Listing(
-      nodes.map((node) => ({
-        name: node.name,
-        // Hardlinks: one inode for all names of one file of the snapshot, as it was.
-        key: node.links > 1 && node.type !== 'dir' ? `${root}:${node.deviceId}:${node.inode}` : `${dir.ino}/${node.name.toString('latin1')}`,
-        target: { kind: 'node', node, reader, root },
-      })),
-      true,
-    );
+    return new NodeList(nodes, (node) => ({
+      name: node.name,
+      // Hardlinks: one inode for all names of one file of the snapshot, as it was.
+      key: node.links > 1 && node.type !== 'dir' ? `${root}:${node.deviceId}:${node.inode}` : `${dir.ino}/${node.name.toString('latin1')}`,
+      target: { kind: 'node', node, reader, root },
+    }));
   }
 
   /** A decoded tree, from a cache of the most recently used. */
@@ -344,21 +340,52 @@ const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
 const LATEST = Buffer.from('latest');
 
-/** A directory's children in name order (a tree's) or in the order given (snapshots by time). */
-class Listing {
-  constructor(
-    readonly entries: Child[],
-    private readonly sorted = false,
-  ) {}
+/** A directory's children, by position (readdir's offsets) and by name. */
+interface Listing {
+  readonly size: number;
+  at(i: number): Child;
+  find(name: Buffer): Child | undefined;
+}
+
+/** The directories above the snapshots: few children, made whole. */
+class ChildList implements Listing {
+  constructor(private readonly children: Child[]) {}
+
+  get size(): number {
+    return this.children.length;
+  }
+
+  at(i: number): Child {
+    return this.children[i]!;
+  }
 
   find(name: Buffer): Child | undefined {
-    if (!this.sorted) return this.entries.find((c) => c.name.equals(name));
+    return this.children.find((c) => c.name.equals(name));
+  }
+}
+
+/** A tree's nodes, in name order: a child is made only for the node asked for, found by binary search. */
+class NodeList implements Listing {
+  constructor(
+    private readonly nodes: readonly Node[],
+    private readonly child: (node: Node) => Child,
+  ) {}
+
+  get size(): number {
+    return this.nodes.length;
+  }
+
+  at(i: number): Child {
+    return this.child(this.nodes[i]!);
+  }
+
+  find(name: Buffer): Child | undefined {
     let lo = 0;
-    let hi = this.entries.length;
+    let hi = this.nodes.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const order = Buffer.compare(this.entries[mid]!.name, name);
-      if (order === 0) return this.entries[mid];
+      const order = Buffer.compare(this.nodes[mid]!.name, name);
+      if (order === 0) return this.child(this.nodes[mid]!);
       if (order < 0) lo = mid + 1;
       else hi = mid;
     }
