@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { IntegrityError, ScrateError } from '../errors.js';
+import { ScrateError } from '../errors.js';
 import { ATTR_SIZE, Attr, fuse, FuseOp, type FuseRequest } from '../native/fuse.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
 import { listSnapshots, type SnapshotEntry } from '../snapshot/snapshot.js';
@@ -106,20 +106,20 @@ export class SnapshotFilesystem {
   }
 
   /** fuse.ts's handler: every request is answered, an unexpected failure with EIO. */
-  handle(op: FuseOp, req: FuseRequest, ino: number, a: number, b: number, fh: number, data: Buffer | Float64Array | undefined): void {
+  handle(op: FuseOp, req: FuseRequest, ino: number, a: number, b: number, data: Buffer | Float64Array | undefined): void {
     if (op === FuseOp.forget) {
       if (data instanceof Float64Array) for (let i = 0; i < data.length; i += 2) this.forget(data[i]!, data[i + 1]!);
       else this.forget(ino, a);
       return;
     }
-    this.answer(op, req, ino, a, b, fh, data as Buffer).catch((err: unknown) => {
-      if (err instanceof IntegrityError || err instanceof ScrateError) this.opts.onWarning(err.message);
+    this.answer(op, req, ino, a, b, data as Buffer).catch((err: unknown) => {
+      if (err instanceof ScrateError) this.opts.onWarning(err.message);
       else this.opts.onWarning(`internal error: ${(err as Error)?.message ?? String(err)}`);
       fuse.replyErr(req, EIO);
     });
   }
 
-  private async answer(op: FuseOp, req: FuseRequest, ino: number, a: number, b: number, _fh: number, name: Buffer | undefined): Promise<void> {
+  private async answer(op: FuseOp, req: FuseRequest, ino: number, a: number, b: number, name: Buffer | undefined): Promise<void> {
     const inode = this.inodes.get(ino);
     if (!inode) return fuse.replyErr(req, ENOENT);
     switch (op) {
@@ -134,7 +134,7 @@ export class SnapshotFilesystem {
       case FuseOp.open:
         if (inode.target.kind !== 'node') return fuse.replyErr(req, EISDIR);
         // Snapshot content never changes: what the kernel cached stays valid between opens.
-        return fuse.replyOpen(req, 0, true);
+        return fuse.replyOpen(req, true);
       case FuseOp.read:
         return fuse.replyData(req, await this.read(inode, a, b));
       case FuseOp.readdir:

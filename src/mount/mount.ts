@@ -38,7 +38,7 @@ export async function serveMount(repo: Repository, mountpoint: string, opts: Mou
   // repository would otherwise choose what runs as root and which disks can be opened.
   const options = ['ro', 'nosuid', 'nodev', 'fsname=scrate', 'subtype=scrate', 'default_permissions', ...(opts.allowOther ? ['allow_other'] : [])].join(',');
   try {
-    fuse.mount(dir, options, (op, req, ino, a, b, fh, data) => (op === FuseOp.exit ? ended(a) : filesystem.handle(op, req, ino, a, b, fh, data)));
+    fuse.mount(dir, options, (op, req, ino, a, b, data) => (op === FuseOp.exit ? ended(a) : filesystem.handle(op, req, ino, a, b, data)));
   } catch (err) {
     throw new ScrateError(`cannot mount at ${dir}: ${(err as Error).message}`);
   }

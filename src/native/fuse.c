@@ -35,7 +35,7 @@ struct message {
   enum op op;
   fuse_req_t req;
   fuse_ino_t ino;
-  uint64_t a, b, fh;
+  uint64_t a, b;
   size_t len;    /* of name, or the number of (ino, nlookup) pairs of a forget */
   char data[];   /* a name, or forget pairs */
 };
@@ -78,12 +78,11 @@ static struct message *message(enum op op, fuse_req_t req, fuse_ino_t ino, size_
   return m;
 }
 
-static void simple(enum op op, fuse_req_t req, fuse_ino_t ino, uint64_t a, uint64_t b, uint64_t fh) {
+static void simple(enum op op, fuse_req_t req, fuse_ino_t ino, uint64_t a, uint64_t b) {
   struct message *m = message(op, req, ino, 0);
   if (!m) return;
   m->a = a;
   m->b = b;
-  m->fh = fh;
   post(m);
 }
 
@@ -106,7 +105,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   fuse_reply_none(req);
-  simple(OP_FORGET, NULL, ino, nlookup, 0, 0);
+  simple(OP_FORGET, NULL, ino, nlookup, 0);
 }
 
 static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
@@ -124,26 +123,27 @@ static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   (void)fi;
-  simple(OP_GETATTR, req, ino, 0, 0, 0);
+  simple(OP_GETATTR, req, ino, 0, 0);
 }
 
-static void fs_readlink(fuse_req_t req, fuse_ino_t ino) { simple(OP_READLINK, req, ino, 0, 0, 0); }
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino) { simple(OP_READLINK, req, ino, 0, 0); }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   if ((fi->flags & O_ACCMODE) != O_RDONLY) {
     fuse_reply_err(req, EROFS);
     return;
   }
-  simple(OP_OPEN, req, ino, 0, 0, 0);
+  simple(OP_OPEN, req, ino, 0, 0);
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  simple(OP_READ, req, ino, (uint64_t)off, size, fi->fh);
+  (void)fi;
+  simple(OP_READ, req, ino, (uint64_t)off, size);
 }
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
   (void)fi;
-  simple(OP_READDIR, req, ino, (uint64_t)off, size, 0);
+  simple(OP_READDIR, req, ino, (uint64_t)off, size);
 }
 
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino) {
@@ -192,11 +192,11 @@ static void *run_loop(void *arg) {
   pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
   loop_result = fuse_session_loop(session);
   /* Ended from outside (fusermount -u, umount): JavaScript learns of it and cleans up. */
-  if (!closing) simple(OP_EXIT, NULL, 0, (uint64_t)(loop_result < 0 ? -loop_result : 0), 0, 0);
+  if (!closing) simple(OP_EXIT, NULL, 0, (uint64_t)(loop_result < 0 ? -loop_result : 0), 0);
   return NULL;
 }
 
-/* Runs on the main thread for each message: calls the JS handler (op, req, ino, a, b, fh, data). */
+/* Runs on the main thread for each message: calls the JS handler (op, req, ino, a, b, data). */
 static void call_js(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
   struct message *m = data;
@@ -205,27 +205,26 @@ static void call_js(napi_env env, napi_value callback, void *context, void *data
     free(m);
     return;
   }
-  napi_value argv[7], undefined;
+  napi_value argv[6], undefined;
   napi_get_undefined(env, &undefined);
   napi_create_int32(env, m->op, &argv[0]);
   napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)m->req, &argv[1]);
   napi_create_double(env, (double)m->ino, &argv[2]);
   napi_create_double(env, (double)m->a, &argv[3]);
   napi_create_double(env, (double)m->b, &argv[4]);
-  napi_create_double(env, (double)m->fh, &argv[5]);
   if (m->op == OP_LOOKUP) {
-    napi_create_buffer_copy(env, m->len, m->data, NULL, &argv[6]);
+    napi_create_buffer_copy(env, m->len, m->data, NULL, &argv[5]);
   } else if (m->op == OP_FORGET && m->ino == 0) {
     napi_value ab;
     void *pairs;
     napi_create_arraybuffer(env, m->len * 2 * sizeof(double), &pairs, &ab);
     memcpy(pairs, m->data, m->len * 2 * sizeof(double));
-    napi_create_typedarray(env, napi_float64_array, m->len * 2, ab, 0, &argv[6]);
+    napi_create_typedarray(env, napi_float64_array, m->len * 2, ab, 0, &argv[5]);
   } else {
-    argv[6] = undefined;
+    argv[5] = undefined;
   }
   free(m);
-  napi_call_function(env, undefined, callback, 7, argv, NULL);
+  napi_call_function(env, undefined, callback, 6, argv, NULL);
 }
 
 static napi_value throw_error(napi_env env, const char *what) {
@@ -395,13 +394,12 @@ static napi_value reply_err(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* replyOpen(req, fh, keepCache) */
+/* replyOpen(req, keepCache) */
 static napi_value reply_open(napi_env env, napi_callback_info info) {
-  ARGS(3)
+  ARGS(2)
   struct fuse_file_info fi = {0};
   bool keep = false;
-  napi_get_value_bool(env, argv[2], &keep);
-  fi.fh = (uint64_t)get_double(env, argv[1]);
+  napi_get_value_bool(env, argv[1], &keep);
   fi.keep_cache = keep;
   fuse_reply_open(req, &fi);
   return NULL;

@@ -18,10 +18,11 @@ export type FuseRequest = bigint;
 
 /**
  * Called on the main thread for each request. `ino` is the inode asked about (the parent of a
- * lookup); lookup: `data` is the name; read: a = offset, b = size, fh = handle; readdir: a = offset,
- * b = size; forget: a = nlookup, or with ino 0 `data` holds (ino, nlookup) pairs.
+ * lookup); lookup: `data` is the name; read and readdir: a = offset, b = size; forget:
+ * a = nlookup, or with ino 0 `data` holds (ino, nlookup) pairs. Files are known by inode: no
+ * file handles.
  */
-export type FuseHandler = (op: FuseOp, req: FuseRequest, ino: number, a: number, b: number, fh: number, data: Buffer | Float64Array | undefined) => void;
+export type FuseHandler = (op: FuseOp, req: FuseRequest, ino: number, a: number, b: number, data: Buffer | Float64Array | undefined) => void;
 
 /** Attributes as fuse.c reads them: ATTR_SIZE numbers at the ATTR_* positions. */
 export const ATTR_SIZE = 12;
@@ -49,7 +50,8 @@ interface FuseBinding {
   replyEntry(req: FuseRequest, attr: Float64Array, entryTimeout: number, attrTimeout: number): void;
   replyAttr(req: FuseRequest, attr: Float64Array, timeout: number): void;
   replyErr(req: FuseRequest, errno: number): void;
-  replyOpen(req: FuseRequest, fh: number, keepCache: boolean): void;
+  /** keepCache: what the kernel cached of the file stays valid (its content never changes). */
+  replyOpen(req: FuseRequest, keepCache: boolean): void;
   /** A read's bytes: the pieces in order (at most 64), sent without joining them. */
   replyData(req: FuseRequest, pieces: Buffer[]): void;
   replyLink(req: FuseRequest, target: Buffer): void;
