@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertCleanError, backupSnapshotId, cliEnv, scrate } from './helpers/cli.js';
 import { detachLoop, loopDevicesUnavailable, makeExt4Image, mount, umount } from './helpers/disk.js';
 import { cleanupMount, eventually, fuseUnavailable, isMounted, startMount, type RunningMount } from './helpers/fuse-mount.js';
-import { scratch } from './helpers/repo.js';
+import { flipByte, listObjects, scratch } from './helpers/repo.js';
 import { compareTrees, makeTree, TREE, treePath } from './helpers/tree.js';
 
 const unavailable = fuseUnavailable() ?? loopDevicesUnavailable();
@@ -231,6 +231,35 @@ describe('scrate mount', { skip: unavailable ?? false }, () => {
       execFileSync('fusermount', ['-u', mnt]);
       assert.equal((await m.exited).code, 0);
       assert.equal(isMounted(mnt), false);
+    } finally {
+      await cleanupMount(m, mnt);
+    }
+  });
+
+  test('a damaged blob fails its reads with EIO and a warning; the rest is served', async () => {
+    const repoDir = path.join(tmp.dir, 'damaged-repo');
+    const denv = cliEnv(repoDir);
+    const data = path.join(tmp.dir, 'damaged-src');
+    fs.mkdirSync(data);
+    fs.writeFileSync(path.join(data, 'big'), randomBytes(3 * 1024 * 1024));
+    fs.writeFileSync(path.join(data, 'small'), 'fine\n');
+    assert.equal(scrate(['init'], denv).code, 0);
+    assert.equal(scrate(['backup', data], denv).code, 0);
+    // The largest pack holds the big file's blobs; a bit flipped in its middle breaks one of them.
+    const packs = listObjects(repoDir, 'data').map((p) => path.join(repoDir, p));
+    const largest = packs.sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]!;
+    flipByte(largest, Math.floor(fs.statSync(largest).size / 2));
+    let m: RunningMount | undefined;
+    try {
+      m = await startMount(mnt, denv);
+      const snap = path.join(mnt, 'snapshots', 'latest', data);
+      assert.throws(() => fs.readFileSync(path.join(snap, 'big')), { code: 'EIO' });
+      assert.equal(fs.readFileSync(path.join(snap, 'small'), 'utf8'), 'fine\n');
+      execFileSync('fusermount', ['-u', mnt]);
+      const { code, stderr } = await m.exited;
+      assert.equal(code, 0, stderr);
+      assert.match(stderr, /blob \w+ in pack \w+: blob failed authentication/);
+      assert.doesNotMatch(stderr, /^\s+at /m, 'no stack trace');
     } finally {
       await cleanupMount(m, mnt);
     }
