@@ -47,6 +47,12 @@
       "cflags": ["-O2", "-Wall"],
       "include_dirs": ["deps/blake3"],
       "dependencies": ["blake3"]
+    },
+    {
+      "target_name": "scrate_fuse",
+      "sources": ["src/native/fuse.c"],
+      "cflags": ["-O2", "-Wall", "<!@(pkg-config --cflags fuse3)"],
+      "libraries": ["<!@(pkg-config --libs fuse3)"]
     }
   ]
 }

@@ -9,7 +9,9 @@
  *
  *   npx tsc -p tsconfig.json && node dist/bench/run.js
  *   env: BENCH_DIR (/var/tmp/scrate-bench), BENCH_RUNS (3), BENCH_SEED (6101),
- *        BENCH_SCRATE_KDF_MS (scrate's default, 500), BENCH_BLOB_ENTRIES (10000000)
+ *        BENCH_SCRATE_KDF_MS (scrate's default, 500), BENCH_BLOB_ENTRIES (10000000),
+ *        BENCH_MOUNT=1: then also reading through `scrate mount` (bench/mount.ts, the kernel
+ *        tree and a 1 GiB file; a few minutes more)
  *
  * Both tools derive their key as they would for a user: each calibrates scrypt at init to about
  * 500 ms (restic cannot be told otherwise), and every command pays for one derivation.
@@ -23,6 +25,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_KDF_MS } from '../src/repository/keys.js';
+import { mountBench } from './mount.js';
 
 import {
   applyUpdate,
@@ -439,6 +442,9 @@ async function main(): Promise<void> {
   const samples = await runAll(cfg, l, tools, plan);
   console.log(`\n## Results: ${path.basename(l.work)} at ${l.work}, A ${(stats.bytes / 1e9).toFixed(2)} GB`);
   printTable(samples);
+  if (process.env['BENCH_MOUNT'] === '1') {
+    await mountBench({ dir: cfg.dir, runs: cfg.runs, scrate: path.join(l.scrateBuild, 'bin', 'scrate'), fileBytes: 1024 * MiB, tree: l.pristine });
+  }
   console.log(`\ntotal time of the benchmark: ${((performance.now() - started) / 60_000).toFixed(1)} min`);
 }
 

@@ -14,6 +14,7 @@ import { helpCommand } from './commands/help.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
 import { lsCommand } from './commands/ls.js';
+import { mountCommand } from './commands/mount.js';
 import { pruneCommand } from './commands/prune.js';
 import { repairCommand } from './commands/repair.js';
 import { restoreCommand } from './commands/restore.js';
@@ -49,7 +50,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, statsCommand, tagCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, diffCommand, findCommand, checkCommand, repairCommand, keyCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, statsCommand, tagCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, mountCommand, diffCommand, findCommand, checkCommand, repairCommand, keyCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;

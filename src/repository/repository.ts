@@ -350,14 +350,33 @@ export class Repository {
       return;
     }
     if (this.loadedIndexFiles) throw new Error('the index is loaded once');
-    this.loadedIndexFiles = await this.listNames('index');
-    for (const name of this.loadedIndexFiles) {
+    this.loadedIndexFiles = [];
+    await this.addIndexFiles(await this.listNames('index'), packs, onWarning);
+  }
+
+  /**
+   * Adds the index files written since the index was loaded (a full key's): a long-lived
+   * reader (a mount) then finds the blobs of snapshots saved meanwhile. What was loaded stays;
+   * a file already loaded is not read again. Gives how many files were new.
+   */
+  async loadNewIndexFiles(onWarning?: (message: string, skipped?: string) => void): Promise<number> {
+    if (!this.loadedIndexFiles) throw new Error('the index is not loaded');
+    const known = new Set(this.loadedIndexFiles);
+    const fresh = (await this.listNames('index')).filter((name) => !known.has(name));
+    if (fresh.length > 0) await this.addIndexFiles(fresh, this.listNames('data'), onWarning);
+    return fresh.length;
+  }
+
+  private async addIndexFiles(names: string[], packs: Promise<string[]>, onWarning?: (message: string, skipped?: string) => void): Promise<void> {
+    packs.catch(() => undefined); // awaited below
+    for (const name of names) {
       try {
         for (const { pack, entries } of await this.loadIndexFile(name)) this.index.addPack(pack, entries);
       } catch (err) {
         if (!(err instanceof IntegrityError)) throw err;
         onWarning?.(`${err.message}; skipped`, name);
       }
+      this.loadedIndexFiles!.push(name);
     }
     const missing = this.index.markMissing(new Set(await packs));
     if (missing > 0) onWarning?.(`${missing} pack(s) listed in the index are missing from the repository: their blobs are lost unless stored again`);
