@@ -5,16 +5,20 @@
 __scrate_command() {
   local global='-V --version -r --repo -o --option --no-cache -p --password-file --password-command --insecure-no-password --json -q --quiet -v --verbose --debug -h --help' global_valued='-r --repo -o --option -p --password-file --password-command'
   case $1 in
-    '') subs='init backup snapshots forget prune ls mount restore dump check repair key cat unlock version completion help' opts="$global" valued="$global_valued" ;;
+    '') subs='init backup snapshots stats tag forget prune ls restore dump mount diff find check repair key cat unlock version completion help' opts="$global" valued="$global_valued" ;;
     'init') subs='' opts="--chunk-min --chunk-avg --chunk-max --compression $global" valued="--chunk-min --chunk-avg --chunk-max --compression $global_valued" ;;
     'backup') subs='' opts="--tag --host --time --parent --force -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-caches --exclude-larger-than --files-from --files-from-verbatim --files-from-raw -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command $global" valued="--tag --host --time --parent -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --compression --chunker --stdin-filename $global_valued" ;;
-    'snapshots') subs='' opts="--host --path --tag $global" valued="--host --path --tag $global_valued" ;;
+    'snapshots') subs='' opts="--host --path --tag --latest -g --group-by $global" valued="--host --path --tag --latest -g --group-by $global_valued" ;;
+    'stats') subs='' opts="--mode --host --path --tag $global" valued="--mode --host --path --tag $global_valued" ;;
+    'tag') subs='' opts="--set --add --remove --host --path --tag $global" valued="--set --add --remove --host --path --tag $global_valued" ;;
     'forget') subs='' opts="--host --path --tag -l --keep-last -H --keep-hourly -d --keep-daily -w --keep-weekly -m --keep-monthly -y --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag -g --group-by -n --dry-run --prune $global" valued="--host --path --tag -l --keep-last -H --keep-hourly -d --keep-daily -w --keep-weekly -m --keep-monthly -y --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag -g --group-by $global_valued" ;;
     'prune') subs='' opts="--max-unused --max-repack-size --delete-after -n --dry-run $global" valued="--max-unused --max-repack-size --delete-after $global_valued" ;;
     'ls') subs='' opts="-l --long --host --path --tag $global" valued="--host --path --tag $global_valued" ;;
-    'mount') subs='' opts="--allow-other $global" valued="$global_valued" ;;
     'restore') subs='' opts="-t --target -i --include --iinclude -e --exclude --iexclude --overwrite --numeric-owner --allow-privileged --verify --host --path --tag $global" valued="-t --target -i --include --iinclude -e --exclude --iexclude --host --path --tag $global_valued" ;;
-    'dump') subs='' opts="--host --path --tag $global" valued="--host --path --tag $global_valued" ;;
+    'dump') subs='' opts="-a --archive -t --target --allow-privileged --host --path --tag $global" valued="-a --archive -t --target --host --path --tag $global_valued" ;;
+    'mount') subs='' opts="--allow-other $global" valued="$global_valued" ;;
+    'diff') subs='' opts="--metadata $global" valued="$global_valued" ;;
+    'find') subs='' opts="-s --snapshot -O --oldest -N --newest -i --ignore-case -l --long -R --reverse --blob --tree --pack --host --path --tag $global" valued="-s --snapshot -O --oldest -N --newest --host --path --tag $global_valued" ;;
     'check') subs='' opts="--read-data --read-data-subset $global" valued="--read-data-subset $global_valued" ;;
     'repair') subs='index packs snapshots' opts="$global" valued="$global_valued" ;;
     'repair index') subs='' opts="$global" valued="$global_valued" ;;
@@ -52,13 +56,20 @@ __scrate_value() {
   case $1:$2 in
     'key passwd':--new-password-file) __scrate_reply file ;;
     'key add':--new-password-file) __scrate_reply file ;;
+    'find':--path) __scrate_reply file ;;
+    'dump':-a|'dump':--archive) __scrate_reply words 'tar zip' ;;
+    'dump':-t|'dump':--target) __scrate_reply file ;;
     'dump':--path) __scrate_reply file ;;
     'restore':-t|'restore':--target) __scrate_reply file ;;
     'restore':--path) __scrate_reply file ;;
     'ls':--path) __scrate_reply file ;;
     'forget':--path) __scrate_reply file ;;
     'forget':-g|'forget':--group-by) __scrate_reply words 'host paths tags host,paths host,tags paths,tags host,paths,tags' ;;
+    'tag':--path) __scrate_reply file ;;
+    'stats':--mode) __scrate_reply words 'restore-size files-by-contents raw-data blobs-per-file' ;;
+    'stats':--path) __scrate_reply file ;;
     'snapshots':--path) __scrate_reply file ;;
+    'snapshots':-g|'snapshots':--group-by) __scrate_reply words 'host paths tags host,paths host,tags paths,tags host,paths,tags' ;;
     'backup':--exclude-file) __scrate_reply file ;;
     'backup':--iexclude-file) __scrate_reply file ;;
     'backup':--files-from) __scrate_reply file ;;
@@ -74,6 +85,8 @@ __scrate_value() {
 __scrate_argument() {
   case $1 in
     'backup') case $2 in *) __scrate_reply file ;; esac ;;
+    'stats') case $2 in *) __scrate_reply snapshot ;; esac ;;
+    'tag') case $2 in *) __scrate_reply snapshot ;; esac ;;
     'forget') case $2 in *) __scrate_reply snapshot ;; esac ;;
     'ls') case $2 in 0) __scrate_reply snapshot ;; 1)  ;; esac ;;
     'restore') case $2 in 0) __scrate_reply snapshot ;; esac ;;
