@@ -76,7 +76,6 @@ export function findCommand(context: (cmd: Command) => Context): Command {
     if (kinds.length > 1) throw new ScrateError('--blob, --tree and --pack exclude each other');
     if (flags.oldest !== undefined && flags.newest !== undefined && flags.oldest > flags.newest) throw new ScrateError('--oldest must be a time before --newest');
     const kind: ObjectKind | undefined = kinds[0];
-    const line = (text: string) => ctx.out.print(text);
     const json = ctx.out.json ? new FindJsonWriter((text) => ctx.out.printJsonText(text)) : undefined;
     let unreadable = 0;
     await withRepository(ctx, 'shared', async (repo, { signal }) => {
@@ -99,10 +98,10 @@ export function findCommand(context: (cmd: Command) => Context): Command {
         const when = humanTime(Date.parse(e.snapshot.time));
         const object = (o: FoundObject, path: Buffer, tree: Buffer) => {
           if (json) return json.object(foundObjectJson(o, path, tree, e));
-          line(`Found ${o.kind} ${o.id.toString('hex')}`);
-          if (o.kind === 'blob') line(` ... in file ${displayName(path)}\n     (tree ${tree.toString('hex')})`);
-          else line(` ... path ${path.length ? displayName(path) : '/'}`);
-          line(` ... in snapshot ${e.id.slice(0, 8)} (${when})`);
+          ctx.out.print(`Found ${o.kind} ${o.id.toString('hex')}`);
+          if (o.kind === 'blob') ctx.out.print(` ... in file ${displayName(path)}\n     (tree ${tree.toString('hex')})`);
+          else ctx.out.print(` ... path ${path.length ? displayName(path) : '/'}`);
+          ctx.out.print(` ... in snapshot ${e.id.slice(0, 8)} (${when})`);
         };
         if (targets && isTargetRoot(targets, e.writer, root)) object({ kind: 'tree', id: root }, Buffer.alloc(0), root);
         let header = false;
@@ -110,10 +109,10 @@ export function findCommand(context: (cmd: Command) => Context): Command {
           if (m.object) object(m.object, m.path, m.tree);
           else if (json) json.match(e.id, foundNodeJson(m.node, m.path));
           else {
-            if (!header) line(`${first ? '' : '\n'}Found matching entries in snapshot ${e.id.slice(0, 8)} from ${when}`);
+            if (!header) ctx.out.print(`${first ? '' : '\n'}Found matching entries in snapshot ${e.id.slice(0, 8)} from ${when}`);
             header = true;
             first = false;
-            line(flags.long ? longLine(m) : displayName(m.path));
+            ctx.out.print(flags.long ? longLine(m) : displayName(m.path));
           }
           return ctx.out.ready(signal);
         });
