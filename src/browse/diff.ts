@@ -38,7 +38,8 @@ export interface DiffOptions {
   /** Also report entries whose metadata alone changed (U). */
   metadata: boolean;
   signal?: AbortSignal;
-  onChange: (c: Change) => void;
+  /** A promise it returns (output waiting for its reader) is awaited before going on. */
+  onChange: (c: Change) => void | Promise<void>;
   onWarning: (message: string) => void;
 }
 
@@ -127,7 +128,7 @@ class Comparer {
       modifier += 'M';
       if (this.sameWriter && sameMetadata(n1, n2)) modifier += '?';
     } else if (this.opts.metadata && !sameMetadata(n1, n2)) modifier += 'U';
-    if (modifier) this.opts.onChange({ path, dir: n2.type === 'dir', modifier });
+    if (modifier) await this.opts.onChange({ path, dir: n2.type === 'dir', modifier });
     if (n1.type === 'dir' && n2.type === 'dir') {
       if (this.sameWriter && n1.subtree && n2.subtree?.equals(n1.subtree)) this.shared.push(n1.subtree);
       else await this.diffTree(n1.subtree, n2.subtree, path);
@@ -145,7 +146,7 @@ class Comparer {
 
   /** An entry only one side has: it and everything below it. */
   private async whole(modifier: string, node: Node, path: Buffer, reader: BlobReader, blobs: Set<string>, stat: DiffStat): Promise<void> {
-    this.opts.onChange({ path, dir: node.type === 'dir', modifier });
+    await this.opts.onChange({ path, dir: node.type === 'dir', modifier });
     addNode(stat, node);
     addBlobs(blobs, node);
     if (node.type === 'dir') await this.listTree(modifier, node.subtree, path, reader, blobs, stat);

@@ -1,5 +1,6 @@
 import { describeError, ExitCode, ScrateError } from '../errors.js';
 import { writeExitError } from './json/messages.js';
+import { flushGathered } from './stdout.js';
 
 /**
  * How the process starts and ends: signals, standard output's failures, and an exit that
@@ -83,6 +84,7 @@ export function reportInterruption(json: boolean): number {
  */
 export async function exitWhenFlushed(code: number): Promise<never> {
   restoreTerminal();
+  flushGathered();
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   let exitCode = code;
   if (stdoutFailure) {

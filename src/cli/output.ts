@@ -1,6 +1,7 @@
 import type { ProgressMeter } from '../util/progress.js';
 import { progressText } from './progress-text.js';
 import { StatusLine } from './status-line.js';
+import { caughtUp, flushGathered, gather } from './stdout.js';
 
 /** How the user asked to be talked to; every command prints through this. */
 export class Output {
@@ -23,9 +24,40 @@ export class Output {
     if (this.verbosity > 0 && !this.json) this.write(process.stderr, line);
   }
 
-  /** A line of restic's -vv listing (every file of a backup), on stdout as restic prints it. */
+  /**
+   * As info(), for output without bound (the entries of ls, diff and find): gathered into large
+   * writes, and the command awaits ready() between lines.
+   */
+  print(line: string): void {
+    if (!this.quiet && !this.json) gather(`${line}\n`);
+  }
+
+  /** As jsonLine() on stdout, for output without bound. */
+  printJson(value: unknown): void {
+    this.printJsonText(JSON.stringify(value) + '\n');
+  }
+
+  /** Part of a JSON document without bound (find's one array), as it is produced. */
+  printJsonText(text: string): void {
+    gather(text);
+  }
+
+  /**
+   * Undefined while standard output's reader keeps up with print(); else a promise that settles
+   * once it has caught up. Both throw `signal`'s reason once it is aborted (the reader went away).
+   */
+  ready(signal: AbortSignal): Promise<void> | undefined {
+    return caughtUp(signal);
+  }
+
+  /**
+   * A line of restic's -vv listing (every file of a backup), on stdout as restic prints it;
+   * gathered as print() is, unless a status line shares the terminal.
+   */
   listing(line: string): void {
-    if (this.listsFiles) this.write(process.stdout, line);
+    if (!this.listsFiles) return;
+    if (this.status) this.write(process.stdout, line);
+    else gather(`${line}\n`);
   }
 
   get listsFiles(): boolean {
@@ -39,7 +71,7 @@ export class Output {
 
   /** One JSON message, on one line as restic prints them (scripts read them line by line); errors go to stderr. */
   jsonLine(value: unknown, stream: NodeJS.WriteStream = process.stdout): void {
-    stream.write(JSON.stringify(value) + '\n');
+    this.write(stream, JSON.stringify(value));
   }
 
   table(headers: string[], rows: string[][]): void {
@@ -79,6 +111,7 @@ export class Output {
 
   private write(stream: NodeJS.WriteStream, line: string): void {
     this.status?.clear();
+    flushGathered();
     stream.write(line + '\n');
     this.status?.draw();
   }

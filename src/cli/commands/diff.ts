@@ -40,8 +40,9 @@ export function diffCommand(context: (cmd: Command) => Context): Command {
           signal,
           onChange: (c) => {
             if (ctx.out.json) {
-              if (!ctx.out.quiet) ctx.out.jsonLine(changeJson(c));
-            } else ctx.out.info(`${c.modifier.padEnd(5)}${displayName(c.dir ? Buffer.concat([c.path, Buffer.from('/')]) : c.path)}`);
+              if (!ctx.out.quiet) ctx.out.printJson(changeJson(c));
+            } else ctx.out.print(`${c.modifier.padEnd(5)}${displayName(c.dir ? Buffer.concat([c.path, Buffer.from('/')]) : c.path)}`);
+            return ctx.out.ready(signal);
           },
           onWarning: (m) => ctx.out.warn(m),
         });

@@ -1,7 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { once } from 'node:events';
 import { isTargetRoot, objectVisitor, patternVisitor, resolveObjects, TreeSearch, type FoundObject, type Match, type ObjectKind } from '../../browse/find.js';
-import { checkAborted, ExitCode, ScrateError } from '../../errors.js';
+import { ExitCode, ScrateError } from '../../errors.js';
 import { parseLocalTime } from '../../forget/local-time.js';
 import type { Repository } from '../../repository/repository.js';
 import { findSnapshot, listSnapshots, matches, type SnapshotEntry } from '../../snapshot/snapshot.js';
@@ -56,42 +55,6 @@ function longLine(m: Match): string {
   return `${goFileMode(n).permissions} ${String(n.uid).padStart(5)} ${String(n.gid).padStart(5)} ${String(size).padStart(6)} ${humanTime(Number(n.mtimeNs / 1_000_000n))} ${displayName(m.path)}${link}`;
 }
 
-/**
- * Standard output gathered into writes of about 64 KiB (a search may print millions of lines,
- * and a write each cost more than finding them), waiting for a slow reader: a pipe queues what
- * it has not taken, in memory.
- */
-class Batch {
-  private text = '';
-
-  constructor(
-    private readonly signal: AbortSignal,
-    private readonly silent: boolean,
-  ) {}
-
-  add(text: string): void {
-    this.text += text;
-  }
-
-  /** Writes what has gathered once there is enough; a promise when the reader must catch up first. */
-  ready(): Promise<void> | undefined {
-    return this.text.length >= 65536 ? this.flush() : undefined;
-  }
-
-  flush(): Promise<void> | undefined {
-    const text = this.text;
-    this.text = '';
-    if (!text || this.silent || process.stdout.write(text)) return undefined;
-    return once(process.stdout, 'drain', { signal: this.signal }).then(
-      () => undefined,
-      (err: unknown) => {
-        checkAborted(this.signal);
-        throw err;
-      },
-    );
-  }
-}
-
 export function findCommand(context: (cmd: Command) => Context): Command {
   return snapshotFilterOptions(
     new Command('find')
@@ -113,9 +76,7 @@ export function findCommand(context: (cmd: Command) => Context): Command {
     if (kinds.length > 1) throw new ScrateError('--blob, --tree and --pack exclude each other');
     if (flags.oldest !== undefined && flags.newest !== undefined && flags.oldest > flags.newest) throw new ScrateError('--oldest must be a time before --newest');
     const kind: ObjectKind | undefined = kinds[0];
-    const out = new Batch(ctx.signal, ctx.out.quiet && !ctx.out.json);
-    const line = (text: string) => out.add(`${text}\n`);
-    const json = ctx.out.json ? new FindJsonWriter((text) => out.add(text)) : undefined;
+    const json = ctx.out.json ? new FindJsonWriter((text) => ctx.out.printJsonText(text)) : undefined;
     let unreadable = 0;
     await withRepository(ctx, 'shared', async (repo, { signal }) => {
       const targets = kind ? resolveObjects(repo, kind, args) : undefined;
@@ -137,10 +98,10 @@ export function findCommand(context: (cmd: Command) => Context): Command {
         const when = humanTime(Date.parse(e.snapshot.time));
         const object = (o: FoundObject, path: Buffer, tree: Buffer) => {
           if (json) return json.object(foundObjectJson(o, path, tree, e));
-          line(`Found ${o.kind} ${o.id.toString('hex')}`);
-          if (o.kind === 'blob') line(` ... in file ${displayName(path)}\n     (tree ${tree.toString('hex')})`);
-          else line(` ... path ${path.length ? displayName(path) : '/'}`);
-          line(` ... in snapshot ${e.id.slice(0, 8)} (${when})`);
+          ctx.out.print(`Found ${o.kind} ${o.id.toString('hex')}`);
+          if (o.kind === 'blob') ctx.out.print(` ... in file ${displayName(path)}\n     (tree ${tree.toString('hex')})`);
+          else ctx.out.print(` ... path ${path.length ? displayName(path) : '/'}`);
+          ctx.out.print(` ... in snapshot ${e.id.slice(0, 8)} (${when})`);
         };
         if (targets && isTargetRoot(targets, e.writer, root)) object({ kind: 'tree', id: root }, Buffer.alloc(0), root);
         let header = false;
@@ -148,19 +109,17 @@ export function findCommand(context: (cmd: Command) => Context): Command {
           if (m.object) object(m.object, m.path, m.tree);
           else if (json) json.match(e.id, foundNodeJson(m.node, m.path));
           else {
-            if (!header) line(`${first ? '' : '\n'}Found matching entries in snapshot ${e.id.slice(0, 8)} from ${when}`);
+            if (!header) ctx.out.print(`${first ? '' : '\n'}Found matching entries in snapshot ${e.id.slice(0, 8)} from ${when}`);
             header = true;
             first = false;
-            line(flags.long ? longLine(m) : displayName(m.path));
+            ctx.out.print(flags.long ? longLine(m) : displayName(m.path));
           }
-          return out.ready();
+          return ctx.out.ready(signal);
         });
-        await out.flush();
       }
       ctx.out.detail(`${search.treesRead} trees read`);
     });
     json?.finish();
-    await out.flush();
     if (unreadable) throw new ScrateError(`${unreadable} tree(s) could not be read: what is below them was not searched`, ExitCode.partial, 'run `scrate check`');
   });
 }

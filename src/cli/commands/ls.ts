@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { checkAborted } from '../../errors.js';
 import { findSnapshot } from '../../snapshot/snapshot.js';
 import { displayName, type Node } from '../../tree/node.js';
-import { findNode, joinPath, pathComponents, walkTree } from '../../tree/walk.js';
+import { findNode, joinPath, pathComponents, walkTree, type WalkEntry } from '../../tree/walk.js';
 import { withRepository, type Context } from '../context.js';
 import { nodeJson } from '../json/node.js';
 import { snapshotJson } from '../json/snapshot.js';
@@ -16,6 +15,14 @@ function modeString(n: Node): string {
   if (n.mode & 0o2000) bits[5] = bits[5] === 'x' ? 's' : 'S';
   if (n.mode & 0o1000) bits[8] = bits[8] === 'x' ? 't' : 'T';
   return t + bits.join('');
+}
+
+/** `ls -l`: restic's columns, with the owner's and group's names where stored. */
+function longLine(e: WalkEntry): string {
+  const n = e.node;
+  const time = humanTime(Number(n.mtimeNs / 1_000_000n));
+  const link = n.linkTarget ? ` -> ${displayName(n.linkTarget)}` : '';
+  return `${modeString(n)} ${displayName(n.user ?? String(n.uid)).padEnd(8)} ${displayName(n.group ?? String(n.gid)).padEnd(8)} ${String(n.size).padStart(12)} ${time} ${displayName(joinPath(e.path))}${link}`;
 }
 
 export function lsCommand(context: (cmd: Command) => Context): Command {
@@ -34,29 +41,14 @@ export function lsCommand(context: (cmd: Command) => Context): Command {
       const root = Buffer.from(snapshot.tree, 'hex');
       const start = pathComponents(dir);
       const node = start.length ? await findNode(reader, root, dir) : null;
-      const entries: { path: Buffer[]; node: Node }[] = [];
-      if (node) entries.push({ path: start, node });
-      if (!node || node.type === 'dir') {
-        for await (const e of walkTree(reader, node ? node.subtree! : root, start)) {
-          checkAborted(signal);
-          entries.push(e);
-        }
-      }
-      if (ctx.out.json) {
-        // restic's JSON lines: the snapshot, then one node per line.
-        ctx.out.jsonLine({ ...snapshotJson(found), struct_type: 'snapshot' });
-        for (const e of entries) ctx.out.jsonLine(nodeJson(e.node, joinPath(e.path)));
-        return;
-      }
-      for (const e of entries) {
-        const p = displayName(joinPath(e.path));
-        if (!flags.long) ctx.out.info(p);
-        else {
-          const n = e.node;
-          const time = humanTime(Number(n.mtimeNs / 1_000_000n));
-          const link = n.linkTarget ? ` -> ${displayName(n.linkTarget)}` : '';
-          ctx.out.info(`${modeString(n)} ${displayName(n.user ?? String(n.uid)).padEnd(8)} ${displayName(n.group ?? String(n.gid)).padEnd(8)} ${String(n.size).padStart(12)} ${time} ${p}${link}`);
-        }
+      const print = ctx.out.json ? (e: WalkEntry) => ctx.out.printJson(nodeJson(e.node, joinPath(e.path))) : (e: WalkEntry) => ctx.out.print(flags.long ? longLine(e) : displayName(joinPath(e.path)));
+      // restic's JSON lines: the snapshot, then one node per line.
+      if (ctx.out.json) ctx.out.printJson({ ...snapshotJson(found), struct_type: 'snapshot' });
+      if (node) print({ path: start, node });
+      if (node && node.type !== 'dir') return;
+      for await (const e of walkTree(reader, node ? node.subtree! : root, start)) {
+        print(e);
+        await ctx.out.ready(signal);
       }
     });
   });

@@ -27,7 +27,7 @@ export class BackupJson {
   /** The archiver's onItem: restic's verbose_status (printed with -v only). */
   readonly item = (item: ItemDone): void => {
     if (this.out.verbosity < 1) return;
-    this.out.jsonLine({
+    this.out.printJson({
       message_type: 'verbose_status',
       action: item.action,
       item: item.path,
