@@ -15,6 +15,8 @@ export const interruption = new AbortController();
 const SIGNAL_EXIT: Record<string, ExitCode> = { SIGINT: ExitCode.interrupted, SIGTERM: ExitCode.terminated };
 const SIGNAL_WORDS: Record<string, string> = { SIGINT: 'interrupted (SIGINT)', SIGTERM: 'terminated (SIGTERM)' };
 
+/** How long output may take to leave after a signal stopped the command. */
+const SIGNAL_FLUSH_MS = 1000;
 /** The signal received, if any: a second one ends the process at once. */
 let received: NodeJS.Signals | undefined;
 
@@ -85,7 +87,10 @@ export function reportInterruption(json: boolean): number {
 export async function exitWhenFlushed(code: number): Promise<never> {
   restoreTerminal();
   flushGathered();
-  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  const drained = Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  // Stopped by a signal, the output is cut short anyway: a reader that stopped reading must not
+  // keep the process from ending (a service manager would escalate to SIGKILL, lock left behind).
+  await (received ? Promise.race([drained, new Promise((resolve) => setTimeout(resolve, SIGNAL_FLUSH_MS))]) : drained);
   let exitCode = code;
   if (stdoutFailure) {
     exitCode = stdoutFailure.code === 'EPIPE' ? ExitCode.outputClosed : ExitCode.fatal;
