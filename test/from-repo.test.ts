@@ -88,14 +88,12 @@ describe('init --from-repo --copy-chunker-params', () => {
     for (const k of ['sealPublic', 'adminPublic', 'lockKey'] as const) assert.ok(!b.keys[k].equals(a.keys[k]), k);
     assert.ok(!b.keys.read!.master.equals(a.keys.read!.master));
     assert.ok(b.keys.read!.idRoot.equals(a.keys.read!.idRoot) && b.keys.read!.chunkerRoot.equals(a.keys.read!.chunkerRoot));
-    // Each key file planted in the other repository: never signed by its admin key, never tried.
-    for (const [from, to, password] of [[dir('B'), dir('A'), TARGET_PW], [dir('A'), dir('B'), SOURCE_PW]] as const) {
-      for (const name of fs.readdirSync(path.join(from, 'keys'))) fs.copyFileSync(path.join(from, 'keys', name), path.join(to, 'keys', name));
-      await assert.rejects(Repository.open(new LocalBackend(to), password), (err: ScrateError) => err.exitCode === ExitCode.wrongPassword);
-    }
-    for (const d of [dir('A'), dir('B')]) {
-      const own = (await Repository.open(new LocalBackend(d), d === dir('A') ? SOURCE_PW : TARGET_PW)).keyId;
-      for (const name of fs.readdirSync(path.join(d, 'keys'))) if (name !== own) fs.rmSync(path.join(d, 'keys', name));
+    // Each key file planted in (a copy of) the other repository: never signed by its admin key, never tried.
+    for (const [from, to, password] of [['B', 'A', TARGET_PW], ['A', 'B', SOURCE_PW]] as const) {
+      const planted = dir(`${to}-planted`);
+      fs.cpSync(dir(to), planted, { recursive: true });
+      for (const name of fs.readdirSync(path.join(dir(from), 'keys'))) fs.copyFileSync(path.join(dir(from), 'keys', name), path.join(planted, 'keys', name));
+      await assert.rejects(Repository.open(new LocalBackend(planted), password), (err: ScrateError) => err.exitCode === ExitCode.wrongPassword);
     }
   });
 
@@ -145,6 +143,12 @@ describe('init --from-repo --copy-chunker-params', () => {
     assert.equal(byVariables.code, 1, 'the file does not exist yet');
     fs.writeFileSync(dir('source.pw'), `${SOURCE_PW}\n`);
     assert.equal(scrate(['init', '--copy-chunker-params'], env(dir('G'), { SCRATE_FROM_REPOSITORY: dir('A'), SCRATE_FROM_PASSWORD: undefined, SCRATE_FROM_PASSWORD_FILE: dir('source.pw') })).code, 0);
+    // A source with the empty password, said with the source's own option.
+    assert.equal(scrate(['init', '--insecure-no-password'], env(dir('N'), { SCRATE_PASSWORD: undefined })).code, 0);
+    const contradicted = scrate(['init', '--from-repo', dir('N'), '--copy-chunker-params', '--from-insecure-no-password'], env(dir('H')));
+    assertCleanError(contradicted, 1, /--from-insecure-no-password contradicts the password from SCRATE_FROM_PASSWORD/);
+    assert.equal(scrate(['init', '--from-repo', dir('N'), '--copy-chunker-params', '--from-insecure-no-password'], env(dir('H'), { SCRATE_FROM_PASSWORD: undefined })).code, 0);
+    assert.ok((await open(dir('H'), TARGET_PW)).keys.read!.idRoot.equals((await open(dir('N'), '')).keys.read!.idRoot));
     const a = await open(dir('A'), SOURCE_PW);
     for (const d of ['F', 'G']) assert.ok((await open(dir(d), TARGET_PW)).keys.read!.idRoot.equals(a.keys.read!.idRoot), d);
   });
