@@ -6,7 +6,7 @@ __scrate_command() {
   local global='-V --version -r --repo -o --option --no-cache -p --password-file --password-command --insecure-no-password --json -q --quiet -v --verbose --debug -h --help' global_valued='-r --repo -o --option -p --password-file --password-command'
   case $1 in
     '') subs='init backup snapshots stats tag forget prune ls restore dump mount diff find check repair key cat unlock version completion help' opts="$global" valued="$global_valued" ;;
-    'init') subs='' opts="--chunk-min --chunk-avg --chunk-max --compression $global" valued="--chunk-min --chunk-avg --chunk-max --compression $global_valued" ;;
+    'init') subs='' opts="--chunk-min --chunk-avg --chunk-max --compression --copy-chunker-params --from-repo --from-option --from-password-file --from-password-command --from-insecure-no-password $global" valued="--chunk-min --chunk-avg --chunk-max --compression --from-repo --from-option --from-password-file --from-password-command $global_valued" ;;
     'backup') subs='' opts="--tag --host --time --parent --force -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-caches --exclude-larger-than --files-from --files-from-verbatim --files-from-raw -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command $global" valued="--tag --host --time --parent -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --compression --chunker --stdin-filename $global_valued" ;;
     'snapshots') subs='' opts="--host --path --tag --latest -g --group-by $global" valued="--host --path --tag --latest -g --group-by $global_valued" ;;
     'stats') subs='' opts="--mode --host --path --tag $global" valued="--mode --host --path --tag $global_valued" ;;
@@ -76,6 +76,8 @@ __scrate_value() {
     'backup':--files-from-verbatim) __scrate_reply file ;;
     'backup':--files-from-raw) __scrate_reply file ;;
     'backup':--chunker) __scrate_reply words 'fixed cdc' ;;
+    'init':--from-repo) __scrate_reply directory ;;
+    'init':--from-password-file) __scrate_reply file ;;
     *:-r|*:--repo) __scrate_reply directory ;;
     *:-p|*:--password-file) __scrate_reply file ;;
   esac

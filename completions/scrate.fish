@@ -70,7 +70,7 @@ function __scrate_valued --argument-names path
         case ''
             printf '%s\n' -r --repo -o --option -p --password-file --password-command
         case 'init'
-            printf '%s\n' --chunk-min --chunk-avg --chunk-max --compression -r --repo -o --option -p --password-file --password-command
+            printf '%s\n' --chunk-min --chunk-avg --chunk-max --compression --from-repo --from-option --from-password-file --from-password-command -r --repo -o --option -p --password-file --password-command
         case 'backup'
             printf '%s\n' --tag --host --time --parent -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --compression --chunker --stdin-filename -r --repo -o --option -p --password-file --password-command
         case 'snapshots'
@@ -210,6 +210,12 @@ complete -c scrate -n '__scrate_at \'init\'' -l chunk-min -x -d 'smallest chunk'
 complete -c scrate -n '__scrate_at \'init\'' -l chunk-avg -x -d 'average chunk'
 complete -c scrate -n '__scrate_at \'init\'' -l chunk-max -x -d 'largest chunk'
 complete -c scrate -n '__scrate_at \'init\'' -l compression -x -d 'default zstd level for data (0 = off)'
+complete -c scrate -n '__scrate_at \'init\'' -l copy-chunker-params -d 'take the chunker parameters and blob-ID keys of --from-repo (needs a full key of it): the same files give the same chunks and blob IDs in both'
+complete -c scrate -n '__scrate_at \'init\'' -l from-repo -x -a '(__fish_complete_directories (commandline -ct))' -d 'the repository to take the chunker parameters of, as -r/--repo'
+complete -c scrate -n '__scrate_at \'init\'' -l from-option -x -d 'backend option of --from-repo, as -o (repeatable)'
+complete -c scrate -n '__scrate_at \'init\'' -l from-password-file -r -F -d 'read the password of --from-repo from a file'
+complete -c scrate -n '__scrate_at \'init\'' -l from-password-command -x -d 'run a shell command that prints the password of --from-repo'
+complete -c scrate -n '__scrate_at \'init\'' -l from-insecure-no-password -d '--from-repo has an empty password: none is asked for'
 complete -c scrate -n '__scrate_at \'backup\'' -l tag -x -d 'tag the snapshot with these comma-separated tags (repeatable)'
 complete -c scrate -n '__scrate_at \'backup\'' -l host -x -d 'record this host name instead of the real one'
 complete -c scrate -n '__scrate_at \'backup\'' -l time -x -d 'the snapshot\'s time, local, as "2012-11-01 22:08:41" (default: now)'

@@ -6,7 +6,7 @@ import { ExitCode, ScrateError } from '../errors.js';
 import { Lock } from '../repository/lock.js';
 import { Repository } from '../repository/repository.js';
 import { Output } from './output.js';
-import { getPassword } from './password.js';
+import { getPassword, REPO_PASSWORD, type PasswordNames, type PasswordSources } from './password.js';
 
 /** Options every command accepts (see main.ts). */
 export interface GlobalOptions {
@@ -32,10 +32,30 @@ export interface Context {
   signal: AbortSignal;
 }
 
+/** Where a repository is and how its password is given: -r's options, or --from-repo's (from-repo.ts). */
+export interface RepositoryAccess {
+  location?: string;
+  /** Backend options, key=value. */
+  options: string[];
+  password: PasswordSources;
+  names: PasswordNames;
+  /** How to name the repository when none is given. */
+  locationHint: string;
+}
+
+/** The repository of -r/--repo, -o and the password options. */
+export function mainRepository(g: GlobalOptions): RepositoryAccess {
+  return { location: g.repo, options: g.option, password: g, names: REPO_PASSWORD, locationHint: 'use -r/--repo or set SCRATE_REPOSITORY' };
+}
+
+export function backendAt(a: RepositoryAccess): Promise<Backend> {
+  if (!a.location) throw new ScrateError('no repository given', ExitCode.fatal, a.locationHint);
+  return openBackend(a.location, parseBackendOptions(a.options));
+}
+
 /** The backend of -r/--repo with the -o options. */
 export function backendOf(g: GlobalOptions): Promise<Backend> {
-  if (!g.repo) throw new ScrateError('no repository given', ExitCode.fatal, 'use -r/--repo or set SCRATE_REPOSITORY');
-  return openBackend(g.repo, parseBackendOptions(g.option));
+  return backendAt(mainRepository(g));
 }
 
 /** Where this machine keeps caches and what it knows of repositories (see OpenOptions.stateRoot); none with --no-cache. */
@@ -67,17 +87,7 @@ export interface RepositoryOptions {
  * repository is only read, and never locked (nothing is written to it).
  */
 export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo: Repository, session: Session) => Promise<T>, opts: RepositoryOptions = {}): Promise<T> {
-  const backend = await backendOf(ctx.globals);
-  if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
-  const password = await getPassword(ctx.globals, `enter password for repository ${backend.location}: `);
-  const cacheRoot = stateRoot(ctx.globals);
-  const repo = await Repository.open(backend, password, {
-    // A local repository is its own cache; what this machine knows of it is kept either way.
-    cacheRoot: backend instanceof LocalBackend ? undefined : cacheRoot,
-    stateRoot: cacheRoot,
-    onWarning: (m) => ctx.out.warn(m),
-  });
-  if (opts.reads !== false) repo.requireRead();
+  const repo = await openRepository(ctx, mainRepository(ctx.globals), opts);
   const lost = new AbortController();
   const onLost = (err: ScrateError) => lost.abort(err);
   const held =
@@ -88,4 +98,23 @@ export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo:
   } finally {
     await held?.release();
   }
+}
+
+/**
+ * Opens a repository with its password, neither locked nor indexed (withRepository does both).
+ * A command that reads (`opts.reads`, default true) is refused a write-only key here.
+ */
+export async function openRepository(ctx: Context, access: RepositoryAccess, opts: Pick<RepositoryOptions, 'reads'> = {}): Promise<Repository> {
+  const backend = await backendAt(access);
+  if (!(await backend.exists())) throw new ScrateError(`repository ${backend.location} does not exist`, ExitCode.noRepository, 'create it with `scrate init`');
+  const password = await getPassword(access.password, `enter password for repository ${backend.location}: `, false, access.names);
+  const cacheRoot = stateRoot(ctx.globals);
+  const repo = await Repository.open(backend, password, {
+    // A local repository is its own cache; what this machine knows of it is kept either way.
+    cacheRoot: backend instanceof LocalBackend ? undefined : cacheRoot,
+    stateRoot: cacheRoot,
+    onWarning: (m) => ctx.out.warn(m),
+  });
+  if (opts.reads !== false) repo.requireRead();
+  return repo;
 }

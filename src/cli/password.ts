@@ -12,6 +12,27 @@ export interface PasswordSources {
   insecureNoPassword?: boolean;
 }
 
+/**
+ * How the user gives one repository's password: the options and the variable named in messages,
+ * and the variable's value. -r's are below; --from-repo's are in from-repo.ts.
+ */
+export interface PasswordNames {
+  file: string;
+  command: string;
+  insecure: string;
+  variable: string;
+  /** Read where it is needed, not before: a literal name (the man page test finds it). */
+  fromEnv(): string | undefined;
+}
+
+export const REPO_PASSWORD: PasswordNames = {
+  file: '--password-file',
+  command: '--password-command',
+  insecure: '--insecure-no-password',
+  variable: 'SCRATE_PASSWORD',
+  fromEnv: () => process.env['SCRATE_PASSWORD'],
+};
+
 /** One trailing newline is not part of the password: files and commands usually end with one. */
 function chomp(s: string): string {
   return s.replace(/\r?\n$/, '');
@@ -26,34 +47,34 @@ function isEmpty(password: string): boolean {
  * An empty password protects nothing, and from a file or a variable it is usually a mistake
  * (a file not yet written, a variable set from an unset one): refused unless the user said so.
  */
-function nonEmpty(password: string, from: string, allowEmpty: boolean | undefined): string {
+function nonEmpty(password: string, from: string, allowEmpty: boolean | undefined, insecure: string): string {
   if (!allowEmpty && isEmpty(password)) {
-    throw new ScrateError(`empty password from ${from}`, ExitCode.fatal, 'a repository without a password needs --insecure-no-password');
+    throw new ScrateError(`empty password from ${from}`, ExitCode.fatal, `a repository without a password needs ${insecure}`);
   }
   return password;
 }
 
-/** From --password-file, --password-command, SCRATE_PASSWORD, or a hidden prompt when stdin is a terminal. */
-export async function getPassword(src: PasswordSources, prompt: string, confirm = false): Promise<string> {
-  const given = await givenPassword(src);
+/** From --password-file, --password-command, SCRATE_PASSWORD (or `names`' equivalents), or a hidden prompt when stdin is a terminal. */
+export async function getPassword(src: PasswordSources, prompt: string, confirm = false, names = REPO_PASSWORD): Promise<string> {
+  const given = await givenPassword(src, names);
   if (src.insecureNoPassword) {
     // As restic: an empty password given as well agrees with the option; any other contradicts it.
-    if (given && !isEmpty(given.password)) throw new ScrateError(`--insecure-no-password contradicts the password from ${given.from}`);
+    if (given && !isEmpty(given.password)) throw new ScrateError(`${names.insecure} contradicts the password from ${given.from}`);
     return '';
   }
-  if (given) return nonEmpty(given.password, given.from, false);
+  if (given) return nonEmpty(given.password, given.from, false, names.insecure);
   if (!process.stdin.isTTY) {
-    throw new ScrateError('no password given', ExitCode.fatal, 'use --password-file, --password-command or SCRATE_PASSWORD when there is no terminal');
+    throw new ScrateError('no password given', ExitCode.fatal, `use ${names.file}, ${names.command} or ${names.variable} when there is no terminal`);
   }
-  return nonEmpty(await promptPassword(prompt, confirm), 'the prompt', false);
+  return nonEmpty(await promptPassword(prompt, confirm), 'the prompt', false, names.insecure);
 }
 
 /** The password of the first source given, and where it came from. */
-async function givenPassword(src: PasswordSources): Promise<{ password: string; from: string } | undefined> {
+async function givenPassword(src: PasswordSources, names: PasswordNames): Promise<{ password: string; from: string } | undefined> {
   if (src.passwordFile) return { password: await readPasswordFile(src.passwordFile), from: `password file ${src.passwordFile}` };
-  if (src.passwordCommand) return { password: await runPasswordCommand(src.passwordCommand), from: 'the password command' };
-  const env = process.env['SCRATE_PASSWORD'];
-  return env === undefined ? undefined : { password: env, from: 'SCRATE_PASSWORD' };
+  if (src.passwordCommand) return { password: await runPasswordCommand(src.passwordCommand), from: `the password command (${names.command})` };
+  const env = names.fromEnv();
+  return env === undefined ? undefined : { password: env, from: names.variable };
 }
 
 async function runPasswordCommand(command: string): Promise<string> {
@@ -79,9 +100,9 @@ async function readPasswordFile(file: string): Promise<string> {
  * --insecure-no-password.
  */
 export async function getNewPassword(newPasswordFile: string | undefined, allowEmpty: boolean | undefined): Promise<string> {
-  if (newPasswordFile) return nonEmpty(await readPasswordFile(newPasswordFile), `--new-password-file ${newPasswordFile}`, allowEmpty);
+  if (newPasswordFile) return nonEmpty(await readPasswordFile(newPasswordFile), `--new-password-file ${newPasswordFile}`, allowEmpty, REPO_PASSWORD.insecure);
   if (!process.stdin.isTTY) throw new ScrateError('no new password given', ExitCode.fatal, 'use --new-password-file when there is no terminal');
-  return nonEmpty(await promptPassword('enter the new password: ', true), 'the prompt', allowEmpty);
+  return nonEmpty(await promptPassword('enter the new password: ', true), 'the prompt', allowEmpty, REPO_PASSWORD.insecure);
 }
 
 /** A hidden prompt on the terminal, asked twice when `confirm`. */

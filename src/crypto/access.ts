@@ -33,6 +33,14 @@ export interface ReadSecrets {
   seal: X25519Keys;
   idRoot: Buffer;
   chunkerRoot: Buffer;
+  /** The roots came from another repository (init --from-repo --copy-chunker-params), not from `master`. */
+  rootsImported: boolean;
+}
+
+/** What decides a writer's blob IDs and cut points besides the chunk sizes (docs/FORMAT.md §3). */
+export interface KeyRoots {
+  idRoot: Buffer;
+  chunkerRoot: Buffer;
 }
 
 export interface AccessKeys {
@@ -65,12 +73,18 @@ export function writerKeys(read: ReadSecrets, id: Buffer): { chunkIdKey: Buffer;
   return { chunkIdKey: deriveKey(read.idRoot, id, INFO.chunkId), chunkerKey: deriveKey(read.chunkerRoot, id, INFO.chunker) };
 }
 
-export function fullKeys(master: Buffer, repository: string): AccessKeys {
+/**
+ * A full key's secrets from its master secret. The roots derive from it too, unless the
+ * repository took them from another one (`imported`): then its blob IDs and cut points are that
+ * repository's, while everything that reads, signs or locks stays its own.
+ */
+export function fullKeys(master: Buffer, repository: string, imported?: KeyRoots): AccessKeys {
   const read: ReadSecrets = {
     master,
     seal: x25519Keys(deriveKey(master, NO_SALT, INFO.seal)),
-    idRoot: deriveKey(master, NO_SALT, INFO.idRoot),
-    chunkerRoot: deriveKey(master, NO_SALT, INFO.chunkerRoot),
+    idRoot: imported?.idRoot ?? deriveKey(master, NO_SALT, INFO.idRoot),
+    chunkerRoot: imported?.chunkerRoot ?? deriveKey(master, NO_SALT, INFO.chunkerRoot),
+    rootsImported: imported !== undefined,
   };
   const admin = signingKey(deriveKey(master, NO_SALT, INFO.admin));
   return {
@@ -125,13 +139,18 @@ interface FullJson {
   access: 'full';
   repository: string;
   master: string;
+  /** Only when imported: derived roots are never stored. */
+  idRoot?: string;
+  chunkerRoot?: string;
 }
 
 /** The secrets of a key file, as JSON; a write-only key needs its signing seed, which AccessKeys holds only as a key object. */
 export function encodeAccess(keys: AccessKeys, signingSeed?: Buffer): Buffer {
   let json: FullJson | WriteOnlyJson;
   if (keys.access === 'full') {
-    json = { access: 'full', repository: keys.repository, master: keys.read!.master.toString('base64') };
+    const read = keys.read!;
+    json = { access: 'full', repository: keys.repository, master: read.master.toString('base64') };
+    if (read.rootsImported) Object.assign(json, { idRoot: read.idRoot.toString('base64'), chunkerRoot: read.chunkerRoot.toString('base64') });
   } else {
     json = {
       access: 'write-only',
@@ -161,7 +180,10 @@ export function decodeAccess(bytes: Buffer): AccessKeys | null {
   const repository = j['repository'];
   if (j['access'] === 'full') {
     const master = key32(j['master']);
-    return master && fullKeys(master, repository);
+    if (!master) return null;
+    if (j['idRoot'] === undefined && j['chunkerRoot'] === undefined) return fullKeys(master, repository);
+    const [idRoot, chunkerRoot] = [key32(j['idRoot']), key32(j['chunkerRoot'])];
+    return idRoot && chunkerRoot && fullKeys(master, repository, { idRoot, chunkerRoot });
   }
   if (j['access'] !== 'write-only') return null;
   const [seed, chunkIdKey, chunkerKey, lockKey, sealPublic, adminPublic] = ['signingSeed', 'chunkIdKey', 'chunkerKey', 'lockKey', 'sealPublic', 'adminPublic'].map((k) => key32(j[k]));

@@ -21,6 +21,11 @@ export interface RepoConfig {
   sealPublic: string;
   /** Ed25519: signs config, key files and writer records, and what full keys store (base64). */
   adminPublic: string;
+  /**
+   * The blob-ID and chunker roots were taken from another repository (init --from-repo
+   * --copy-chunker-params): every full key file carries them. Absent otherwise.
+   */
+  roots?: 'imported';
 }
 
 export const DEFAULT_CHUNKER = { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024 };
@@ -46,8 +51,9 @@ export function checkCompressionLevel(level: number): void {
 
 /** The config's fields in a fixed order: what is signed, and (with the signature) what is stored. */
 function canonical(c: RepoConfig): string {
-  const { version, id, chunker, compression, packSize, sealPublic, adminPublic } = c;
-  return JSON.stringify({ version, id, chunker: { min: chunker.min, avg: chunker.avg, max: chunker.max }, compression, packSize, sealPublic, adminPublic });
+  const { version, id, chunker, compression, packSize, sealPublic, adminPublic, roots } = c;
+  // Without the marker, the bytes are those of every config written before it existed.
+  return JSON.stringify({ version, id, chunker: { min: chunker.min, avg: chunker.avg, max: chunker.max }, compression, packSize, sealPublic, adminPublic, ...(roots && { roots }) });
 }
 
 export function encodeConfig(c: RepoConfig, admin: SigningKey): Buffer {
@@ -104,6 +110,10 @@ export function decodeConfig(bytes: Buffer, adminPublic: Buffer): RepoConfig {
     sealPublic: j['sealPublic'] as string,
     adminPublic: j['adminPublic'] as string,
   };
+  if (j['roots'] !== undefined) {
+    if (j['roots'] !== 'imported') throw bad('bad roots');
+    c.roots = 'imported';
+  }
   if (typeof c.id !== 'string' || !/^[0-9a-f]{64}$/.test(c.id)) throw bad('bad id');
   try {
     checkChunkerParams(c.chunker);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { NotFoundError, ObjectTooLargeError, type Backend, type ObjectType } from '../backend/backend.js';
 import { CachedBackend } from '../backend/cache.js';
 import { FastCDC } from '../chunker/fastcdc.js';
-import { fullKeys, newMasterSecret, type AccessKeys } from '../crypto/access.js';
+import { fullKeys, newMasterSecret, type AccessKeys, type KeyRoots } from '../crypto/access.js';
 import { blobId, openInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
 import { ExitCode, IntegrityError, RefusedError, ScrateError } from '../errors.js';
 import { BlobIndex, type BlobLocation, type PackInfo } from './blob-index.js';
@@ -27,6 +27,8 @@ export interface InitOptions {
   compression?: number;
   packSize?: number;
   kdfMs?: number;
+  /** Blob-ID and chunker roots of another repository (see Repository.chunking), instead of its own. */
+  roots?: KeyRoots;
   /** See OpenOptions: the new repository is remembered there. */
   stateRoot?: string;
 }
@@ -91,6 +93,19 @@ function v3Codec(keys: AccessKeys): Codec {
     packSize,
     decodeIndex: decodeIndexFile,
   };
+}
+
+/**
+ * A full key names blobs with the roots the config says the repository uses: imported ones
+ * exactly when the signed config says so. Otherwise it would write blobs under IDs no other key
+ * of the repository computes (or, a key without the roots, read everything as damaged).
+ */
+function checkRoots(config: RepoConfig, keys: AccessKeys, keyId: string): void {
+  if (!keys.read || keys.read.rootsImported === (config.roots === 'imported')) return;
+  const detail = keys.read.rootsImported
+    ? 'carries imported blob-ID and chunker roots, but the config says this repository has its own'
+    : 'lacks the blob-ID and chunker roots this repository took from another (init --from-repo)';
+  throw new IntegrityError(`key ${keyId.slice(0, 8)}`, detail);
 }
 
 /** Said whenever a write-only key is asked to read. */
@@ -186,7 +201,7 @@ export class Repository {
     const packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
     checkPackSize(packSize);
     const id = randomBytes(32).toString('hex');
-    const keys = fullKeys(newMasterSecret(), id);
+    const keys = fullKeys(newMasterSecret(), id, opts.roots);
     const config: RepoConfig = {
       version: FORMAT_VERSION,
       id,
@@ -195,6 +210,7 @@ export class Repository {
       packSize,
       sealPublic: keys.sealPublic.toString('base64'),
       adminPublic: keys.adminPublic.toString('base64'),
+      ...(opts.roots && { roots: 'imported' as const }),
     };
     await backend.create();
     const keyId = await addKey(backend, keys, password, opts.kdfMs ?? DEFAULT_KDF_MS, keys.writer.signing);
@@ -231,6 +247,7 @@ export class Repository {
     const { keyId, keys } = await unlockKeys(backend, password, admin, skipped, pin?.key);
     const config = decodeConfig(stored, keys.adminPublic);
     if (config.id !== keys.repository) throw new IntegrityError('config', `belongs to repository ${config.id.slice(0, 10)}, the key to ${keys.repository.slice(0, 10)}`);
+    checkRoots(config, keys, keyId);
     if (stateRoot && (pin?.key !== keyId || pin.id !== config.id)) await writePin(stateRoot, backend.location, { id: config.id, admin: config.adminPublic, key: keyId });
     const store = await cached(backend, opts, config.id);
     const writers = Writers.of(keys);
@@ -244,6 +261,16 @@ export class Repository {
   get keys(): AccessKeys {
     if (!this.accessKeys) throw new ScrateError('this repository has format version 2, which scrate only reads', ExitCode.fatal, 'back up into a new repository (`scrate init`)');
     return this.accessKeys;
+  }
+
+  /**
+   * What `init --from-repo --copy-chunker-params` takes from this repository: the chunk sizes
+   * and both key roots, which only a full key holds.
+   */
+  get chunking(): { chunker: RepoConfig['chunker']; roots: KeyRoots } {
+    const read = this.keys.read;
+    if (!read) throw new ScrateError(`the key of ${this.backend.location} is write-only: copying its chunker parameters needs a full key`);
+    return { chunker: { ...this.config.chunker }, roots: { idRoot: read.idRoot, chunkerRoot: read.chunkerRoot } };
   }
 
   /** Whether this key reads what the repository holds (a write-only key does not). */
