@@ -106,6 +106,27 @@ describe('output without bound waits for its reader', () => {
     ['ls -l', () => ['ls', '-l', full]],
     ['--json diff', () => ['--json', 'diff', full, part]],
   ];
+  test('SIGINT while nobody reads the listing: exit 130 within seconds, not when a reader comes', async () => {
+    const child = spawn(SCRATE, ['ls', full], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exit = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    // Stopped for want of a reader: the pipe is full and the process idle.
+    let ticks = cpuTicks(child.pid!);
+    for (let idle = 0; idle < 5; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      const now = cpuTicks(child.pid!);
+      idle = now === ticks ? idle + 1 : 0;
+      ticks = now;
+    }
+    child.kill('SIGINT');
+    const stillWaiting = Symbol('still waiting for a reader');
+    const code = await Promise.race([exit, new Promise((r) => setTimeout(() => r(stillWaiting), 10_000))]);
+    child.stdout.resume();
+    assert.equal(code, 130, `exit code (stderr: ${stderr})`);
+    assert.match(stderr, /interrupted/);
+  });
+
   for (const [name, args] of commands) {
     test(`${name} of 200,000 entries into a pipe read late: peak RSS near a tiny listing's, the output whole and as read at once`, async (t) => {
       const argv = args();
