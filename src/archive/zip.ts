@@ -72,9 +72,11 @@ export class ZipWriter {
 /** DOS times (local, two-second steps) span 1980 to 2107: outside, the nearest end; the "UT" field has the time itself. */
 function dosDateTime(mtimeNs: bigint): number {
   const t = new Date(Number(mtimeNs / 1_000_000n));
-  if (t.getFullYear() < 1980) return dosDateTimeOf(1980, 0, 1, 0, 0, 0);
-  if (t.getFullYear() > 2107) return dosDateTimeOf(2107, 11, 31, 23, 59, 58);
-  return dosDateTimeOf(t.getFullYear(), t.getMonth(), t.getDate(), t.getHours(), t.getMinutes(), t.getSeconds());
+  // NaN past the range of a Date (a time from an untrusted tree may be anything).
+  const year = t.getFullYear();
+  if (year < 1980 || (Number.isNaN(year) && mtimeNs < 0n)) return dosDateTimeOf(1980, 0, 1, 0, 0, 0);
+  if (!(year <= 2107)) return dosDateTimeOf(2107, 11, 31, 23, 59, 58);
+  return dosDateTimeOf(year, t.getMonth(), t.getDate(), t.getHours(), t.getMinutes(), t.getSeconds());
 }
 
 function dosDateTimeOf(year: number, month: number, day: number, hours: number, minutes: number, seconds: number): number {
