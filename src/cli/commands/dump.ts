@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import type { WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { ARCHIVE_FORMATS, writeArchive, type ArchiveFormat } from '../../archive/archive.js';
@@ -40,32 +41,39 @@ export function dumpCommand(context: (cmd: Command) => Context): Command {
       // A directory (or the whole snapshot) is an archive, tar unless said otherwise; a file is its content.
       const archive = flags.archive ?? (node === null || node.type === 'dir' ? 'tar' : undefined);
       if (!archive && node!.type !== 'file') throw new ScrateError(`${file} is a ${node!.type}, not a file`, ExitCode.fatal, 'use --archive to dump it in an archive');
-      const output = flags.target ? await openTarget(flags.target) : process.stdout;
-      const sink = new Sink(output, signal);
-      if (archive) {
-        const unprivileged = writer.access === 'write-only' && !flags.allowPrivileged;
-        await writeArchive(archive, reader, start, sink, { unprivileged, onNote: (p, m) => ctx.out.warn(`${displayName(archivePath(p))}: ${m}`) });
-      } else {
-        const { blobs } = contentLayout(reader, node!);
-        let i = 0;
-        for await (const { data } of readContent(reader, blobs.map((b) => b.id))) {
-          checkLength(blobs[i++]!, data);
-          await sink.write(data);
+      const target = flags.target ? await openTarget(flags.target) : undefined;
+      const output = target ?? process.stdout;
+      try {
+        const sink = new Sink(output, signal);
+        if (archive) {
+          const unprivileged = writer.access === 'write-only' && !flags.allowPrivileged;
+          await writeArchive(archive, reader, start, sink, { unprivileged, onNote: (p, m) => ctx.out.warn(`${displayName(archivePath(p))}: ${m}`) });
+        } else {
+          const { blobs } = contentLayout(reader, node!);
+          let i = 0;
+          for await (const { data } of readContent(reader, blobs.map((b) => b.id))) {
+            checkLength(blobs[i++]!, data);
+            await sink.write(data);
+          }
         }
-      }
-      await sink.flush();
-      if (output !== process.stdout) {
-        output.end();
-        await finished(output).catch((err: unknown) => {
-          throw new ScrateError(`cannot write ${flags.target}: ${describeError(err)}`);
-        });
+        await sink.flush();
+        if (target) {
+          target.end();
+          await finished(target).catch((err: unknown) => {
+            throw new ScrateError(`cannot write ${flags.target}: ${describeError(err)}`);
+          });
+        }
+      } catch (err) {
+        // A dump that failed leaves what it wrote (as restic), but no descriptor open to the end.
+        target?.destroy();
+        throw err;
       }
     });
   });
 }
 
 /** The --target file, created or emptied, as restic does. */
-async function openTarget(target: string): Promise<NodeJS.WritableStream & { end(): void }> {
+async function openTarget(target: string): Promise<WriteStream> {
   const fh = await open(target, 'w').catch((err: unknown) => {
     throw new ScrateError(`cannot dump to ${target}: ${describeError(err)}`);
   });
