@@ -1,4 +1,6 @@
 import { Option, type Command } from 'commander';
+import type { ScrateError } from '../errors.js';
+import { Lock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { openRepository, type Context, type RepositoryAccess } from './context.js';
 import { collect } from './parse.js';
@@ -48,4 +50,20 @@ export function fromRepository(o: FromRepoOptions): RepositoryAccess {
 /** Opens the --from-repo repository, neither locked nor indexed. */
 export function openFromRepository(ctx: Context, o: FromRepoOptions, opts: { reads?: boolean } = {}): Promise<Repository> {
   return openRepository(ctx, fromRepository(o), opts);
+}
+
+/**
+ * Opens the --from-repo repository to read from it: a full key, a shared lock (taken before the
+ * target's, released after it), the index loaded. `signal` is also aborted if the lock is lost.
+ */
+export async function withFromRepository<T>(ctx: Context, o: FromRepoOptions, fn: (repo: Repository, signal: AbortSignal) => Promise<T>): Promise<T> {
+  const repo = await openFromRepository(ctx, o);
+  const lost = new AbortController();
+  const lock = await Lock.acquire(repo, false, (err: ScrateError) => lost.abort(err));
+  try {
+    await repo.loadIndex((m) => ctx.out.warn(m));
+    return await fn(repo, AbortSignal.any([ctx.signal, lost.signal]));
+  } finally {
+    await lock.release();
+  }
 }

@@ -6,6 +6,7 @@ import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
 import { checkCommand } from './commands/check.js';
 import { completionCommand } from './commands/completion.js';
+import { copyCommand } from './commands/copy.js';
 import { diffCommand } from './commands/diff.js';
 import { dumpCommand } from './commands/dump.js';
 import { findCommand } from './commands/find.js';
@@ -50,7 +51,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, statsCommand, tagCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, mountCommand, diffCommand, findCommand, checkCommand, repairCommand, keyCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, statsCommand, tagCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, mountCommand, diffCommand, findCommand, checkCommand, copyCommand, repairCommand, keyCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;
