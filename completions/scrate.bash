@@ -5,7 +5,7 @@
 __scrate_command() {
   local global='-V --version -r --repo -o --option --no-cache -p --password-file --password-command --insecure-no-password --json -q --quiet -v --verbose --debug -h --help' global_valued='-r --repo -o --option -p --password-file --password-command'
   case $1 in
-    '') subs='init backup snapshots stats tag forget prune ls restore dump mount diff find check repair key cat unlock version completion help' opts="$global" valued="$global_valued" ;;
+    '') subs='init backup snapshots stats tag forget prune ls restore dump mount diff find check copy repair key cat unlock version completion help' opts="$global" valued="$global_valued" ;;
     'init') subs='' opts="--chunk-min --chunk-avg --chunk-max --compression --copy-chunker-params --from-repo --from-option --from-password-file --from-password-command --from-insecure-no-password $global" valued="--chunk-min --chunk-avg --chunk-max --compression --from-repo --from-option --from-password-file --from-password-command $global_valued" ;;
     'backup') subs='' opts="--tag --host --time --parent --force -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-caches --exclude-larger-than --files-from --files-from-verbatim --files-from-raw -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command $global" valued="--tag --host --time --parent -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --compression --chunker --stdin-filename $global_valued" ;;
     'snapshots') subs='' opts="--host --path --tag --latest -g --group-by $global" valued="--host --path --tag --latest -g --group-by $global_valued" ;;
@@ -20,6 +20,7 @@ __scrate_command() {
     'diff') subs='' opts="--metadata $global" valued="$global_valued" ;;
     'find') subs='' opts="-s --snapshot -O --oldest -N --newest -i --ignore-case -l --long -R --reverse --blob --tree --pack --host --path --tag $global" valued="-s --snapshot -O --oldest -N --newest --host --path --tag $global_valued" ;;
     'check') subs='' opts="--read-data --read-data-subset $global" valued="--read-data-subset $global_valued" ;;
+    'copy') subs='' opts="--host --path --tag --from-repo --from-option --from-password-file --from-password-command --from-insecure-no-password $global" valued="--host --path --tag --from-repo --from-option --from-password-file --from-password-command $global_valued" ;;
     'repair') subs='index packs snapshots' opts="$global" valued="$global_valued" ;;
     'repair index') subs='' opts="$global" valued="$global_valued" ;;
     'repair packs') subs='' opts="$global" valued="$global_valued" ;;
@@ -56,6 +57,9 @@ __scrate_value() {
   case $1:$2 in
     'key passwd':--new-password-file) __scrate_reply file ;;
     'key add':--new-password-file) __scrate_reply file ;;
+    'copy':--path) __scrate_reply file ;;
+    'copy':--from-repo) __scrate_reply directory ;;
+    'copy':--from-password-file) __scrate_reply file ;;
     'find':--path) __scrate_reply file ;;
     'dump':-a|'dump':--archive) __scrate_reply words 'tar zip' ;;
     'dump':-t|'dump':--target) __scrate_reply file ;;
@@ -93,6 +97,7 @@ __scrate_argument() {
     'ls') case $2 in 0) __scrate_reply snapshot ;; 1)  ;; esac ;;
     'restore') case $2 in 0) __scrate_reply snapshot ;; esac ;;
     'dump') case $2 in 0) __scrate_reply snapshot ;; 1)  ;; esac ;;
+    'copy') case $2 in *) __scrate_reply snapshot ;; esac ;;
     'cat') case $2 in 0) __scrate_reply words 'config keys writers snapshot index pack tree' ;; 1)  ;; esac ;;
     'completion') case $2 in 0) __scrate_reply words 'bash zsh fish' ;; esac ;;
   esac

@@ -4,7 +4,7 @@
 function __scrate_subcommands --argument-names path
     switch $path
         case ''
-            printf '%s\n' init backup snapshots stats tag forget prune ls restore dump mount diff find check repair key cat unlock version completion help
+            printf '%s\n' init backup snapshots stats tag forget prune ls restore dump mount diff find check copy repair key cat unlock version completion help
         case 'init'
             printf '%s\n' 
         case 'backup'
@@ -32,6 +32,8 @@ function __scrate_subcommands --argument-names path
         case 'find'
             printf '%s\n' 
         case 'check'
+            printf '%s\n' 
+        case 'copy'
             printf '%s\n' 
         case 'repair'
             printf '%s\n' index packs snapshots
@@ -97,6 +99,8 @@ function __scrate_valued --argument-names path
             printf '%s\n' -s --snapshot -O --oldest -N --newest --host --path --tag -r --repo -o --option -p --password-file --password-command
         case 'check'
             printf '%s\n' --read-data-subset -r --repo -o --option -p --password-file --password-command
+        case 'copy'
+            printf '%s\n' --host --path --tag --from-repo --from-option --from-password-file --from-password-command -r --repo -o --option -p --password-file --password-command
         case 'repair'
             printf '%s\n' -r --repo -o --option -p --password-file --password-command
         case 'repair index'
@@ -199,6 +203,7 @@ complete -c scrate -n '__scrate_at \'\' 0' -a 'mount' -d 'browse the snapshots a
 complete -c scrate -n '__scrate_at \'\' 0' -a 'diff' -d 'show the differences between two snapshots, from the first to the second'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'find' -d 'find files and directories by name in snapshots, or the snapshots and files that use a blob, tree or pack'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'check' -d 'verify the repository (snapshots, trees, index, packs) and name the files of each snapshot that a problem costs'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'copy' -d 'copy snapshots from --from-repo into this repository (made with init --from-repo --copy-chunker-params)'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'repair' -d 'repair a damaged repository: rebuild the index, salvage packs, write snapshots again without what is lost'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'key' -d 'manage the passwords (key files) that open the repository, and write-only keys for backup hosts'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'cat' -d 'print a repository object, decrypted, as JSON (for debugging): config|keys|writers|snapshot|index|pack|tree'
@@ -322,6 +327,15 @@ complete -c scrate -n '__scrate_at \'find\'' -l path -r -F -d 'only snapshots of
 complete -c scrate -n '__scrate_at \'find\'' -l tag -x -d 'only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
 complete -c scrate -n '__scrate_at \'check\'' -l read-data -d 'also download every pack and verify every blob in it'
 complete -c scrate -n '__scrate_at \'check\'' -l read-data-subset -x -d 'read only some packs: "n/t" (group n of t, by pack ID: t runs read every pack once), "x%" or a size such as 500M (packs at random)'
+complete -c scrate -n '__scrate_at \'copy\'' -l host -x -d 'only snapshots of this host'
+complete -c scrate -n '__scrate_at \'copy\'' -l path -r -F -d 'only snapshots of this path (repeatable)'
+complete -c scrate -n '__scrate_at \'copy\'' -l tag -x -d 'only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
+complete -c scrate -n '__scrate_at \'copy\'' -l from-repo -x -a '(__fish_complete_directories (commandline -ct))' -d 'the repository to copy snapshots from, as -r/--repo'
+complete -c scrate -n '__scrate_at \'copy\'' -l from-option -x -d 'backend option of --from-repo, as -o (repeatable)'
+complete -c scrate -n '__scrate_at \'copy\'' -l from-password-file -r -F -d 'read the password of --from-repo from a file'
+complete -c scrate -n '__scrate_at \'copy\'' -l from-password-command -x -d 'run a shell command that prints the password of --from-repo'
+complete -c scrate -n '__scrate_at \'copy\'' -l from-insecure-no-password -d '--from-repo has an empty password: none is asked for'
+complete -c scrate -n '__scrate_at \'copy\' 0+' -x -a '(__scrate_snapshot_ids)'
 complete -c scrate -n '__scrate_at \'repair\' 0' -a 'index' -d 'rebuild the index from the packs: each read whole and verified, packs that fail are left out and named'
 complete -c scrate -n '__scrate_at \'repair\' 0' -a 'packs' -d 'store again what can be read of damaged or missing packs, then drop them from the index and the repository'
 complete -c scrate -n '__scrate_at \'repair\' 0' -a 'snapshots' -d 'write each snapshot that lost something again without it (a file that lost any blob is left out, a directory that does not load becomes empty), tagged "repaired"'
