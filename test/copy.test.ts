@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { openBackend } from '../src/backend/open.js';
 import { assertCleanError, backupSnapshotId, cliEnv, jsonLines, jsonMessage, scrate } from './helpers/cli.js';
-import { scratch } from './helpers/repo.js';
+import { crashpointUnavailable, killLeftovers, repoPaths, Traced } from './helpers/crashpoint.js';
+import { listObjects, scratch } from './helpers/repo.js';
 import { s3ServerUnavailable, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 
@@ -168,5 +169,62 @@ describe('copy --from-repo', { skip: unavailable ?? false }, () => {
   function writePassword(name: string, password: string): string {
     fs.writeFileSync(dir(name), password + '\n');
     return dir(name);
+  }
+});
+
+describe('copy killed (kill -9) and run again', { skip: crashpointUnavailable() ?? false }, () => {
+  let tmp: ReturnType<typeof scratch>;
+  let data: string;
+  const dir = (name: string) => path.join(tmp.dir, name);
+  const env = (repo: string, password = TARGET_PW) => cliEnv(repo, { SCRATE_PASSWORD: password, SCRATE_FROM_PASSWORD: SOURCE_PW, SCRATE_FROM_REPOSITORY: dir('src'), XDG_CACHE_HOME: dir('cache') });
+  const ok = (args: string[], e: NodeJS.ProcessEnv) => {
+    const r = scrate(args, e);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r;
+  };
+  /** The source's objects but its locks: a copy writes nothing else there. */
+  const sourceObjects = () => listObjects(dir('src')).filter((name) => !name.startsWith('locks/'));
+
+  before(async () => {
+    tmp = scratch('copy-crash');
+    data = dir('data');
+    fs.mkdirSync(data);
+    await makeTree(data);
+    ok(['init'], env(dir('src'), SOURCE_PW));
+    ok(['backup', data], env(dir('src'), SOURCE_PW));
+    fs.writeFileSync(path.join(data, 'second.bin'), randomBytes(2 * 1024 * 1024));
+    ok(['backup', data], env(dir('src'), SOURCE_PW));
+  });
+  afterEach(() => killLeftovers());
+  after(() => tmp?.cleanup());
+
+  const points = [
+    { label: 'after its first pack is in place', op: 'rename' as const, path: (p: ReturnType<typeof repoPaths>) => p.pack },
+    { label: 'between the first index file and the first snapshot', op: 'rename' as const, path: (p: ReturnType<typeof repoPaths>) => p.object('index') },
+  ];
+  for (const [i, k] of points.entries()) {
+    test(`killed ${k.label}: the rerun finishes, nothing twice, both check clean`, async () => {
+      const target = dir(`target-${i}`);
+      ok(['init', '--from-repo', dir('src'), '--copy-chunker-params'], env(target));
+      const before = sourceObjects();
+      const p = repoPaths(target);
+      const run = new Traced(['copy'], env(target), { scope: p.all, stop: { when: 'after', op: k.op, n: 1, path: k.path(p) } });
+      await run.stopped();
+      assert.equal((await run.kill()).signal, 'SIGKILL');
+      assert.deepEqual(jsonLines(ok(['snapshots', '--json'], env(target)).stdout)[0], [], 'killed before any snapshot was written');
+      const again = jsonMessage<CopySummary>(ok(['copy', '--json'], env(target)).stdout, 'summary');
+      assert.equal(again.snapshots_copied + again.snapshots_skipped, 2);
+      const copies = jsonLines(ok(['snapshots', '--json'], env(target)).stdout)[0] as unknown as { original: string }[];
+      const sources = jsonLines(ok(['snapshots', '--json'], env(dir('src'), SOURCE_PW)).stdout)[0] as unknown as { id: string }[];
+      assert.deepEqual(copies.map((c) => c.original).sort(), sources.map((s) => s.id).sort(), 'each source snapshot copied once');
+      ok(['check', '--read-data'], env(target));
+      ok(['check', '--read-data'], env(dir('src'), SOURCE_PW));
+      assert.deepEqual(sourceObjects(), before, 'the source is only read');
+      const restored = dir(`restored-${i}`);
+      ok(['restore', 'latest', '--target', restored], env(target));
+      assert.deepEqual(compareTrees(data, path.join(restored, data)), []);
+      const none = jsonMessage<CopySummary>(ok(['copy', '--json'], env(target)).stdout, 'summary');
+      assert.deepEqual([none.snapshots_copied, none.blobs_copied], [0, 0]);
+    });
   }
 });
