@@ -156,6 +156,28 @@ describe('copy --from-repo', { skip: unavailable ?? false }, () => {
     assert.match(all, /copied 1 snapshots, skipped 2/);
   });
 
+  test('a write-only writer\'s snapshot is copied as that writer\'s, registered in the target', () => {
+    const woPass = writePassword('web2.pass', 'web2 password');
+    ok(['key', 'add', '--write-only', '--host', 'web2', '--new-password-file', woPass], sourceEnv(dir('A')));
+    ok(['backup', '--host', 'web2', data], { ...sourceEnv(dir('A')), SCRATE_PASSWORD: 'web2 password' });
+    const W = dir('W');
+    ok(['init', '--from-repo', dir('A'), '--copy-chunker-params'], env(W));
+    const r = copy(['--host', 'web2'], env(W, dir('A')));
+    assert.deepEqual([r.snapshots_copied, r.snapshots_failed], [1, 0]);
+    type Listed = { writer: { id: string; access: string; hostname?: string } };
+    const source = (jsonLines(ok(['snapshots', '--json', '--host', 'web2'], sourceEnv(dir('A'))).stdout)[0] as unknown as Listed[])[0]!;
+    const copied = (jsonLines(ok(['snapshots', '--json'], env(W)).stdout)[0] as unknown as Listed[])[0]!;
+    assert.deepEqual(copied.writer, source.writer);
+    assert.equal(copied.writer.access, 'write-only');
+    // A write-only writer's snapshot restores without set-id bits and devices, from either repository.
+    ok(['restore', 'latest', '--host', 'web2', '--target', dir('restored-web2')], sourceEnv(dir('A')));
+    ok(['restore', 'latest', '--target', dir('restored-W')], env(W));
+    assert.deepEqual(compareTrees(dir('restored-web2'), dir('restored-W')), []);
+    assert.ok(fs.readdirSync(path.join(dir('restored-W'), data)).length > 3);
+    assertClean(env(W));
+    assert.equal(copy(['--host', 'web2'], env(W, dir('A'))).snapshots_skipped, 1);
+  });
+
   test('refusals are one line: a target of other chunker keys, a write-only source key, no source', () => {
     const E = dir('E');
     ok(['init'], env(E));

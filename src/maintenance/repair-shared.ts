@@ -59,4 +59,11 @@ export class WriterPackers {
   async flush(): Promise<void> {
     for (const packer of this.packers.values()) await packer.flush();
   }
+
+  /** Bytes of the packs stored so far. */
+  get bytesStored(): number {
+    let n = 0;
+    for (const packer of this.packers.values()) n += packer.bytesStored;
+    return n;
+  }
 }

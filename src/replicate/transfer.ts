@@ -53,7 +53,8 @@ export function planReads(src: Repository, wanted: Uint8Array): ReadJob[] {
 /**
  * Reads the planned ranges (`connections` at once, taken in order), verifies each blob with the
  * source key of its pack's writer (GCM and keyed ID: a mislabelled blob is not spread) and puts
- * it into the target's packer as stored, never recompressed, as prune's repack does.
+ * it into the target's packer of the same writer as stored, never recompressed, as prune's
+ * repack does.
  */
 export async function transferBlobs(src: Repository, packer: Packer, jobs: readonly ReadJob[], signal?: AbortSignal): Promise<TransferStats> {
   const { index } = src;

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { ExitCode, ScrateError } from '../../errors.js';
 import { shortId } from '../../repository/ids.js';
-import { copySnapshots, requireIdentity, type CopyStats } from '../../replicate/copy.js';
+import { copySnapshots, type CopyStats } from '../../replicate/copy.js';
+import { requireIdentity } from '../../replicate/mode.js';
 import { findSnapshot, listSnapshots, matches, type SnapshotEntry } from '../../snapshot/snapshot.js';
 import type { Repository } from '../../repository/repository.js';
 import { withRepository, type Context } from '../context.js';
