@@ -9,7 +9,7 @@ import type { PasswordNames } from './password.js';
 /**
  * A second repository, the one a command takes from (restic's "secondary repository"): its
  * location, backend options and password, each with options and variables of its own, so that
- * the two passwords never mix. init --copy-chunker-params uses it; copy will.
+ * the two passwords never mix. init --copy-chunker-params and copy use it.
  */
 export interface FromRepoOptions {
   fromRepo?: string;
