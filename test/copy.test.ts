@@ -197,6 +197,7 @@ describe('copy --from-repo', { skip: unavailable ?? false }, () => {
 describe('copy killed (kill -9) and run again', { skip: crashpointUnavailable() ?? false }, () => {
   let tmp: ReturnType<typeof scratch>;
   let data: string;
+  let firstIndex: string[];
   const dir = (name: string) => path.join(tmp.dir, name);
   const env = (repo: string, password = TARGET_PW) => cliEnv(repo, { SCRATE_PASSWORD: password, SCRATE_FROM_PASSWORD: SOURCE_PW, SCRATE_FROM_REPOSITORY: dir('src'), XDG_CACHE_HOME: dir('cache') });
   const ok = (args: string[], e: NodeJS.ProcessEnv) => {
@@ -214,11 +215,28 @@ describe('copy killed (kill -9) and run again', { skip: crashpointUnavailable() 
     await makeTree(data);
     ok(['init'], env(dir('src'), SOURCE_PW));
     ok(['backup', data], env(dir('src'), SOURCE_PW));
+    firstIndex = fs.readdirSync(path.join(dir('src'), 'index'));
     fs.writeFileSync(path.join(data, 'second.bin'), randomBytes(2 * 1024 * 1024));
     ok(['backup', data], env(dir('src'), SOURCE_PW));
   });
   afterEach(() => killLeftovers());
   after(() => tmp?.cleanup());
+
+  test('a damaged source snapshot is reported and left out, the others copied, exit 3', () => {
+    const damaged = dir('damaged');
+    fs.cpSync(dir('src'), damaged, { recursive: true });
+    // The second backup's index files list what only it added: without them, its snapshot lacks blobs.
+    const indexDir = path.join(damaged, 'index');
+    for (const name of fs.readdirSync(indexDir)) if (!firstIndex.includes(name)) fs.rmSync(path.join(indexDir, name));
+    const target = dir('target-damaged');
+    ok(['init', '--from-repo', damaged, '--copy-chunker-params'], env(target));
+    const r = scrate(['copy', '--json'], { ...env(target), SCRATE_FROM_REPOSITORY: damaged });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /snapshot [0-9a-f]{8}: damaged, not copied: /);
+    const summary = jsonMessage<CopySummary>(r.stdout, 'summary');
+    assert.deepEqual([summary.snapshots_copied, summary.snapshots_failed], [1, 1]);
+    ok(['check', '--read-data'], env(target));
+  });
 
   const points = [
     { label: 'after its first pack is in place', op: 'rename' as const, path: (p: ReturnType<typeof repoPaths>) => p.pack },
