@@ -3,8 +3,8 @@ import { ExitCode, ScrateError } from '../../errors.js';
 import { shortId } from '../../repository/ids.js';
 import { copySnapshots, type CopyStats } from '../../replicate/copy.js';
 import { requireIdentity } from '../../replicate/mode.js';
-import { findSnapshot, listSnapshots, matches, type SnapshotEntry } from '../../snapshot/snapshot.js';
-import type { Repository } from '../../repository/repository.js';
+import { listSnapshots, type SnapshotEntry } from '../../snapshot/snapshot.js';
+import { selectSnapshots } from '../../snapshot/select.js';
 import { withRepository, type Context } from '../context.js';
 import { addFromRepoOptions, withFromRepository, type FromRepoOptions } from '../from-repo.js';
 import { humanTime } from '../local-time.js';
@@ -25,7 +25,7 @@ export function copyCommand(context: (cmd: Command) => Context): Command {
         'shared',
         async (dst, session) => {
           requireIdentity(src, dst);
-          const sources = await selected(src, ids, opts, (m) => ctx.out.warn(m));
+          const sources = await selectSnapshots(src, ids, snapshotFilter(opts), (id, err) => ctx.out.warn(`snapshot ${shortId(id)} skipped: ${err.message}`));
           const signal = AbortSignal.any([srcSignal, session.signal]);
           return copySnapshots(src, dst, sources, await listSnapshots(dst), events(ctx.out), signal);
         },
@@ -35,18 +35,6 @@ export function copyCommand(context: (cmd: Command) => Context): Command {
     report(ctx.out, stats);
     if (stats.failed) process.exitCode = ExitCode.partial;
   });
-}
-
-/** The named snapshots, or all matching the filters; oldest first, each once. */
-async function selected(src: Repository, ids: string[], flags: SnapshotFilterFlags, warn: (m: string) => void): Promise<SnapshotEntry[]> {
-  const filter = snapshotFilter(flags);
-  if (ids.length === 0) return (await listSnapshots(src, (id, err) => warn(`snapshot ${shortId(id)} skipped: ${err.message}`))).filter((e) => matches(e.snapshot, filter));
-  const named = new Map<string, SnapshotEntry>();
-  for (const spec of ids) {
-    const e = await findSnapshot(src, spec, filter);
-    named.set(e.id, e);
-  }
-  return [...named.values()].sort((a, b) => Date.parse(a.snapshot.time) - Date.parse(b.snapshot.time) || a.id.localeCompare(b.id));
 }
 
 /** restic's lines. */

@@ -3,7 +3,8 @@ import { isTargetRoot, objectVisitor, patternVisitor, resolveObjects, TreeSearch
 import { ExitCode, ScrateError } from '../../errors.js';
 import { parseLocalTime } from '../../forget/local-time.js';
 import type { Repository } from '../../repository/repository.js';
-import { findSnapshot, listSnapshots, matches, type SnapshotEntry } from '../../snapshot/snapshot.js';
+import type { SnapshotEntry } from '../../snapshot/snapshot.js';
+import { selectSnapshots } from '../../snapshot/select.js';
 import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { FindJsonWriter, foundNodeJson, foundObjectJson } from '../json/find.js';
@@ -34,16 +35,7 @@ function timeOption(value: string): number {
 
 /** The snapshots searched, newest first as restic's find goes (--reverse: oldest first). */
 async function searched(repo: Repository, flags: FindFlags): Promise<SnapshotEntry[]> {
-  const filter = snapshotFilter(flags);
-  let list: SnapshotEntry[];
-  if (flags.snapshot.length) {
-    const byId = new Map<string, SnapshotEntry>();
-    for (const spec of flags.snapshot) {
-      const e = await findSnapshot(repo, spec, filter);
-      byId.set(e.id, e);
-    }
-    list = [...byId.values()].sort((a, b) => Date.parse(a.snapshot.time) - Date.parse(b.snapshot.time) || a.id.localeCompare(b.id));
-  } else list = (await listSnapshots(repo)).filter((e) => matches(e.snapshot, filter));
+  const list = await selectSnapshots(repo, flags.snapshot, snapshotFilter(flags));
   return flags.reverse ? list : list.reverse();
 }
 
