@@ -123,7 +123,9 @@ describe('scrate at run time: signals, terminals, pipes, unreachable servers', (
       ...(['SIGTERM', 'SIGINT'] as const).map((signal) => ({ args: () => ['prune', '--max-unused', '0%'], signal, maxDelayMs: 200 })),
     ];
     let stopped = 0;
-    for (const { args, signal, maxDelayMs } of runs) {
+    // The moments are drawn at random and a fast machine finishes some runs first: rounds until
+    // six were stopped part-way (at most three), so the count does not depend on the machine's speed.
+    for (let round = 0; round < 3 && stopped < 6; round++) for (const { args, signal, maxDelayMs } of runs) {
       if (args()[0] === 'prune') {
         const [victimId] = (JSON.parse(scrate(['snapshots', '--json', '--path', only], env).stdout) as { id: string }[]).map((s) => s.id);
         if (victimId) assert.equal(scrate(['forget', victimId], env).code, 0);
@@ -146,7 +148,7 @@ describe('scrate at run time: signals, terminals, pipes, unreachable servers', (
       assert.deepEqual(after, before, `no snapshot: ${what}`);
       stopped++;
     }
-    assert.ok(stopped >= 6, `${stopped} of ${runs.length} runs stopped part-way`);
+    assert.ok(stopped >= 6, `${stopped} runs stopped part-way`);
     const check = scrate(['check', '--read-data'], env);
     assert.equal(check.code, 0, check.stdout + check.stderr);
     assert.match(check.stdout, /0 error\(s\)/);
