@@ -41,6 +41,7 @@ describe('NBD server against real clients', { skip }, () => {
   });
 
   test('nbdinfo lists the exports and reports sizes, flags and the preferred block size', async () => {
+    assert.equal(fs.statSync(sock).mode & 0o777, 0o600, 'only its owner may connect');
     const list = (await run('nbdinfo', ['--list', '--json', `nbd+unix://?socket=${sock}`])).stdout;
     const exports = JSON.parse(list).exports as { 'export-name': string; description: string; 'export-size': number }[];
     assert.deepEqual(

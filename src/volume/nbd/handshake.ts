@@ -44,8 +44,9 @@ export class ExportTable {
   }
 }
 
-export function transmissionFlags(e: BlockExport): number {
-  const flags = TFlag.HAS_FLAGS | TFlag.SEND_FLUSH | TFlag.SEND_FUA | TFlag.SEND_DF | TFlag.CAN_MULTI_CONN;
+/** DF ("one chunk") only means something once structured replies are agreed, and may only be offered then. */
+export function transmissionFlags(e: BlockExport, structured: boolean): number {
+  const flags = TFlag.HAS_FLAGS | TFlag.SEND_FLUSH | TFlag.SEND_FUA | TFlag.CAN_MULTI_CONN | (structured ? TFlag.SEND_DF : 0);
   // Zeroing is a map change, never a write of zeros: always fast.
   return e.readOnly ? flags | TFlag.READ_ONLY : flags | TFlag.SEND_TRIM | TFlag.SEND_WRITE_ZEROES | TFlag.SEND_FAST_ZERO;
 }
@@ -109,7 +110,7 @@ export async function negotiate(reader: SocketReader, socket: Socket, table: Exp
         case Opt.EXPORT_NAME: {
           const e = table.find(data.toString('utf8'));
           if (!e) return hangUp(socket);
-          socket.write(exportNameReply(e.size, transmissionFlags(e), noZeroes));
+          socket.write(exportNameReply(e.size, transmissionFlags(e, structured), noZeroes));
           return { export: e, structured, allocation: allocationFor === e.name };
         }
         case Opt.ABORT:
@@ -131,7 +132,7 @@ export async function negotiate(reader: SocketReader, socket: Socket, table: Exp
             reply(Rep.ERR_UNKNOWN, Buffer.from(`no export named "${name}"`));
             break;
           }
-          reply(Rep.INFO, infoExport(e.size, transmissionFlags(e)));
+          reply(Rep.INFO, infoExport(e.size, transmissionFlags(e, structured)));
           reply(Rep.INFO, infoBlockSize(1, e.preferredBlock, MAX_PAYLOAD));
           if (requests.includes(Info.NAME)) reply(Rep.INFO, infoString(Info.NAME, e.name));
           if (requests.includes(Info.DESCRIPTION)) reply(Rep.INFO, infoString(Info.DESCRIPTION, e.description));

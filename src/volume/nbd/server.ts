@@ -1,4 +1,4 @@
-import { lstat, unlink } from 'node:fs/promises';
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { ScrateError } from '../../errors.js';
 import type { BlockExport } from './export.js';
@@ -39,6 +39,8 @@ export class NbdServer {
       if ('socket' in where) this.server.listen(where.socket, ready);
       else this.server.listen(where.port, where.host, ready);
     });
+    // Whoever can connect can read and write the disk.
+    if ('socket' in where) await chmod(where.socket, 0o600);
   }
 
   /** The TCP port listened on (for port 0). */
