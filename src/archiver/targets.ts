@@ -115,20 +115,26 @@ export class BackupTarget implements BlobSink {
     await work().catch((err: unknown) => this.fail(err));
   }
 
-  /** BlobSink, and anyone else who finds it broken (a lost lock): it gets nothing more. */
-  fail(err: unknown): void {
+  /**
+   * BlobSink, and anyone else who finds it broken: it gets nothing more, and its lock goes at
+   * once. A lost lock (`lockLost`) is released with the others at the end: until then it keeps
+   * trying to refresh, as a single backup's always did.
+   */
+  fail(err: unknown, lockLost = false): void {
     if (this.failure !== undefined) return;
     this.failure = err;
     this.repo.packer.abandon();
-    this.release();
+    if (!lockLost) void this.release();
   }
 
-  /** Waits for its uploads under way (a failed target's fail), then releases its lock; once. */
+  /**
+   * Releases its lock, once; a failed target's also waits for its uploads under way (what they
+   * leave is unindexed: nothing refers to it), beside the release, since a dead server makes
+   * both wait out the backend's retries.
+   */
   release(): Promise<void> {
-    this.released ??= (async () => {
-      if (this.failure !== undefined) await this.repo.packer.flush().catch(() => undefined);
-      await this.releaseLock().catch(() => undefined);
-    })();
+    const uploads = this.failure !== undefined ? this.repo.packer.flush().catch(() => undefined) : undefined;
+    this.released ??= Promise.all([uploads, this.releaseLock().catch(() => undefined)]).then(() => undefined);
     return this.released;
   }
 

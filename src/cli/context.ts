@@ -156,7 +156,7 @@ async function openTarget(ctx: Context, access: RepositoryAccess, lock: 'none' |
   const repo = await openRepository(ctx, access, { reads: false });
   let held: Lock | undefined;
   const target = new BackupTarget(repo, repo.backend.location, async () => held?.release());
-  if (lock !== 'none' && repo.codec.version !== 2) held = await Lock.acquire(repo, false, (err) => target.fail(err));
+  if (lock !== 'none' && repo.codec.version !== 2) held = await Lock.acquire(repo, false, (err) => target.fail(err, true));
   try {
     await repo.loadIndex((m) => ctx.out.warn(m));
   } catch (err) {

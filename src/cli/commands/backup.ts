@@ -126,7 +126,8 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
         const done: TargetResult[] = [];
         try {
           for (const [i, group] of classes.entries()) {
-            if (i > 0) out.info(`${group.map((t) => t.location).join(', ')}: other chunker than ${classes[0]![0]!.location}; the sources are read again for it (see init --from-repo --copy-chunker-params)`);
+            // Costly and avoidable: said even under --json (on stderr).
+            if (i > 0) out.warn(`${group.map((t) => t.location).join(', ')}: other chunker than ${classes[0]![0]!.location}; the sources are read again for it (see init --from-repo --copy-chunker-params)`);
             done.push(...(await backupTo(group, options)));
           }
         } finally {
