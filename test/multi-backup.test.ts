@@ -175,6 +175,13 @@ describe('backup to several repositories', { skip: unavailable ?? false }, () =>
     }
   });
 
+  test('when every repository fails, each is named and the exit code is 1', () => {
+    const r = scrate(['backup', ...repoArgs(dir('missing-1'), dir('missing-2')), data], env());
+    assert.equal(r.code, 1, r.stderr);
+    for (const name of ['missing-1', 'missing-2']) assert.match(r.stderr, new RegExp(`^warning: target .*${name} failed: repository .* does not exist`, 'm'));
+    assert.match(r.stderr, /^scrate: every repository failed/m);
+  });
+
   /**
    * Backs up to a local repository and an S3 one behind `breakS3`'s doing once the local one
    * holds a few packs (part-way: the run is still going): the local snapshot is complete.

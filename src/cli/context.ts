@@ -131,7 +131,7 @@ export interface UnopenedTarget {
 /**
  * backup's repositories (several -r), each opened, locked shared (unless `lock` is 'none')
  * and indexed as a BackupTarget whose lost lock fails it alone; one that cannot be is passed
- * on as failed, and when none can be, the first one's error is thrown. Every lock is released
+ * on as failed (a single repository's error is thrown). Every lock is released
  * at the end, after the uploads of a failed target settle.
  */
 export async function withTargets<T>(ctx: Context, lock: 'none' | 'shared', fn: (targets: BackupTarget[], unopened: UnopenedTarget[]) => Promise<T>): Promise<T> {
@@ -145,7 +145,8 @@ export async function withTargets<T>(ctx: Context, lock: 'none' | 'shared', fn: 
         unopened.push({ location: access.location!, failure: err });
       }
     }
-    if (targets.length === 0) throw unopened[0]?.failure ?? new ScrateError('no repository given', ExitCode.fatal, mainRepository(ctx.globals).locationHint);
+    // One repository that cannot be opened is the command's error, as it always was; of several, each is named.
+    if (targets.length === 0 && unopened.length <= 1) throw unopened[0]?.failure ?? new ScrateError('no repository given', ExitCode.fatal, mainRepository(ctx.globals).locationHint);
     return await fn(targets, unopened);
   } finally {
     await Promise.all(targets.map((t) => t.release()));
