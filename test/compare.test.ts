@@ -8,7 +8,7 @@ import { LocalBackend } from '../src/backend/local.js';
 import { BlobType } from '../src/repository/pack.js';
 import { Repository } from '../src/repository/repository.js';
 import { listSnapshots, saveSnapshot, type Snapshot } from '../src/snapshot/snapshot.js';
-import { backupSnapshotId, cliEnv, jsonMessage, scrate } from './helpers/cli.js';
+import { assertCleanError, backupSnapshotId, cliEnv, jsonMessage, scrate } from './helpers/cli.js';
 import { flipByte, scratch } from './helpers/repo.js';
 import { s3ServerUnavailable, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
 import { makeTree } from './helpers/tree.js';
@@ -204,6 +204,12 @@ describe('check --compare: differences', () => {
     assert.deepEqual(below(identity.summary.compare), ['a.txt: mode 0644 ≠ 0600', 'sub/b.bin: content differs']);
     assert.match(identity.text, new RegExp(`snapshot [0-9a-f]{8} \\(copy of ${sourceId.slice(0, 8)}\\): ${work}/a.txt: mode 0644 ≠ 0600`));
     assert.deepEqual(identity.summary.compare.uncopied.length, 1, 'the first source snapshot was not copied');
+  });
+
+  test('a write-only key of the source is refused in one line', () => {
+    fs.writeFileSync(dir('wo.pass'), 'write-only password\n');
+    ok(['key', 'add', '--write-only', '--host', 'web1', '--new-password-file', dir('wo.pass')], env(dir('S'), SOURCE_PW));
+    assertCleanError(scrate(['check', '--compare', dir('S'), '--from-password-file', dir('wo.pass')], env(dir('I'))), 1, /this key is write-only: it can add backups but not read any/);
   });
 
   test('a copy under other keys: sizes and metadata by walking, a changed byte only with --read-data', () => {
