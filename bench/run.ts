@@ -12,6 +12,8 @@
  *        BENCH_SCRATE_KDF_MS (scrate's default, 500), BENCH_BLOB_ENTRIES (10000000),
  *        BENCH_MOUNT=1: then also reading through `scrate mount` (bench/mount.ts, the kernel
  *        tree and a 1 GiB file; a few minutes more)
+ *        BENCH_COPY=1: then also `scrate copy` against `restic copy` (bench/copy.ts; local and
+ *        loopback S3 targets, BENCH_COPY_S3=0 for local only)
  *
  * Both tools derive their key as they would for a user: each calibrates scrypt at init to about
  * 500 ms (restic cannot be told otherwise), and every command pays for one derivation.
@@ -25,6 +27,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_KDF_MS } from '../src/repository/keys.js';
+import { copyBench } from './copy.js';
 import { mountBench } from './mount.js';
 
 import {
@@ -444,6 +447,9 @@ async function main(): Promise<void> {
   printTable(samples);
   if (process.env['BENCH_MOUNT'] === '1') {
     await mountBench({ dir: cfg.dir, runs: cfg.runs, scrate: path.join(l.scrateBuild, 'bin', 'scrate'), fileBytes: 1024 * MiB, tree: l.pristine });
+  }
+  if (process.env['BENCH_COPY'] === '1') {
+    await copyBench({ dir: cfg.dir, runs: cfg.runs, scrate: path.join(l.scrateBuild, 'bin', 'scrate'), tree: l.pristine, seed: cfg.seed, s3: process.env['BENCH_COPY_S3'] !== '0' });
   }
   console.log(`\ntotal time of the benchmark: ${((performance.now() - started) / 60_000).toFixed(1)} min`);
 }

@@ -19,7 +19,7 @@ __scrate_command() {
     'mount') subs='' opts="--allow-other $global" valued="$global_valued" ;;
     'diff') subs='' opts="--metadata $global" valued="$global_valued" ;;
     'find') subs='' opts="-s --snapshot -O --oldest -N --newest -i --ignore-case -l --long -R --reverse --blob --tree --pack --host --path --tag $global" valued="-s --snapshot -O --oldest -N --newest --host --path --tag $global_valued" ;;
-    'check') subs='' opts="--read-data --read-data-subset $global" valued="--read-data-subset $global_valued" ;;
+    'check') subs='' opts="--read-data --read-data-subset --compare --from-option --from-password-file --from-password-command --from-insecure-no-password $global" valued="--read-data-subset --compare --from-option --from-password-file --from-password-command $global_valued" ;;
     'copy') subs='' opts="--host --path --tag --from-repo --from-option --from-password-file --from-password-command --from-insecure-no-password $global" valued="--host --path --tag --from-repo --from-option --from-password-file --from-password-command $global_valued" ;;
     'repair') subs='index packs snapshots' opts="$global" valued="$global_valued" ;;
     'repair index') subs='' opts="$global" valued="$global_valued" ;;
@@ -60,6 +60,8 @@ __scrate_value() {
     'copy':--path) __scrate_reply file ;;
     'copy':--from-repo) __scrate_reply directory ;;
     'copy':--from-password-file) __scrate_reply file ;;
+    'check':--compare) __scrate_reply directory ;;
+    'check':--from-password-file) __scrate_reply file ;;
     'find':--path) __scrate_reply file ;;
     'dump':-a|'dump':--archive) __scrate_reply words 'tar zip' ;;
     'dump':-t|'dump':--target) __scrate_reply file ;;

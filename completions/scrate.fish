@@ -98,7 +98,7 @@ function __scrate_valued --argument-names path
         case 'find'
             printf '%s\n' -s --snapshot -O --oldest -N --newest --host --path --tag -r --repo -o --option -p --password-file --password-command
         case 'check'
-            printf '%s\n' --read-data-subset -r --repo -o --option -p --password-file --password-command
+            printf '%s\n' --read-data-subset --compare --from-option --from-password-file --from-password-command -r --repo -o --option -p --password-file --password-command
         case 'copy'
             printf '%s\n' --host --path --tag --from-repo --from-option --from-password-file --from-password-command -r --repo -o --option -p --password-file --password-command
         case 'repair'
@@ -327,6 +327,11 @@ complete -c scrate -n '__scrate_at \'find\'' -l path -r -F -d 'only snapshots of
 complete -c scrate -n '__scrate_at \'find\'' -l tag -x -d 'only snapshots with all of these comma-separated tags (repeatable: any of the lists)'
 complete -c scrate -n '__scrate_at \'check\'' -l read-data -d 'also download every pack and verify every blob in it'
 complete -c scrate -n '__scrate_at \'check\'' -l read-data-subset -x -d 'read only some packs: "n/t" (group n of t, by pack ID: t runs read every pack once), "x%" or a size such as 500M (packs at random)'
+complete -c scrate -n '__scrate_at \'check\'' -l compare -x -a '(__fish_complete_directories (commandline -ct))' -d 'also compare this repository\'s snapshots with their sources in another (copy --from-repo): the same snapshots, trees and, with --read-data, file contents'
+complete -c scrate -n '__scrate_at \'check\'' -l from-option -x -d 'backend option of --compare, as -o (repeatable)'
+complete -c scrate -n '__scrate_at \'check\'' -l from-password-file -r -F -d 'read the password of --compare from a file'
+complete -c scrate -n '__scrate_at \'check\'' -l from-password-command -x -d 'run a shell command that prints the password of --compare'
+complete -c scrate -n '__scrate_at \'check\'' -l from-insecure-no-password -d '--compare has an empty password: none is asked for'
 complete -c scrate -n '__scrate_at \'copy\'' -l host -x -d 'only snapshots of this host'
 complete -c scrate -n '__scrate_at \'copy\'' -l path -r -F -d 'only snapshots of this path (repeatable)'
 complete -c scrate -n '__scrate_at \'copy\'' -l tag -x -d 'only snapshots with all of these comma-separated tags (repeatable: any of the lists)'

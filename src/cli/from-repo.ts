@@ -29,12 +29,16 @@ const FROM_PASSWORD: PasswordNames = {
 
 /** Adds --from-repo and its options to `cmd`; `role` says what the command takes from it. */
 export function addFromRepoOptions(cmd: Command, role: string): Command {
+  return addFromAccessOptions(cmd.addOption(new Option('--from-repo <location>', `the repository to ${role}, as -r/--repo`).env('SCRATE_FROM_REPOSITORY')));
+}
+
+/** The options of the second repository but its location, for a command that takes that as another option's value. */
+export function addFromAccessOptions(cmd: Command, of = '--from-repo'): Command {
   return cmd
-    .addOption(new Option('--from-repo <location>', `the repository to ${role}, as -r/--repo`).env('SCRATE_FROM_REPOSITORY'))
-    .option('--from-option <key=value>', 'backend option of --from-repo, as -o (repeatable)', collect, [])
-    .addOption(new Option('--from-password-file <file>', 'read the password of --from-repo from a file').env('SCRATE_FROM_PASSWORD_FILE'))
-    .addOption(new Option('--from-password-command <command>', 'run a shell command that prints the password of --from-repo').env('SCRATE_FROM_PASSWORD_COMMAND'))
-    .option('--from-insecure-no-password', '--from-repo has an empty password: none is asked for');
+    .option('--from-option <key=value>', `backend option of ${of}, as -o (repeatable)`, collect, [])
+    .addOption(new Option('--from-password-file <file>', `read the password of ${of} from a file`).env('SCRATE_FROM_PASSWORD_FILE'))
+    .addOption(new Option('--from-password-command <command>', `run a shell command that prints the password of ${of}`).env('SCRATE_FROM_PASSWORD_COMMAND'))
+    .option('--from-insecure-no-password', `${of} has an empty password: none is asked for`);
 }
 
 export function fromRepository(o: FromRepoOptions): RepositoryAccess {

@@ -2,15 +2,21 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { check, type CheckErrorKind, type CheckResult } from '../../checker/checker.js';
 import { MAX_GROUPS, type ReadSubset } from '../../checker/subset.js';
 import { ExitCode } from '../../errors.js';
+import { shortId } from '../../repository/ids.js';
+import type { Repository } from '../../repository/repository.js';
+import { compareRepositories, type CompareResult } from '../../replicate/compare.js';
+import { listSnapshots } from '../../snapshot/snapshot.js';
 import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
+import { addFromAccessOptions, withFromRepository, type FromRepoOptions } from '../from-repo.js';
 import type { Output } from '../output.js';
 import { sizeOption } from '../parse.js';
 import { ProgressMeter } from '../../util/progress.js';
 
-interface CheckFlags {
+interface CheckFlags extends Omit<FromRepoOptions, 'fromRepo'> {
   readData?: boolean;
   readDataSubset?: ReadSubset;
+  compare?: string;
 }
 
 /** restic's three forms: `n/t` (group n of t, by pack ID), `x%` (at random), or a size (at random). */
@@ -33,7 +39,7 @@ function readDataSubsetOption(value: string): ReadSubset {
 }
 
 export function checkCommand(context: (cmd: Command) => Context): Command {
-  return new Command('check')
+  const cmd = new Command('check')
     .description('verify the repository (snapshots, trees, index, packs) and name the files of each snapshot that a problem costs')
     .option('--read-data', 'also download every pack and verify every blob in it')
     .addOption(
@@ -41,26 +47,67 @@ export function checkCommand(context: (cmd: Command) => Context): Command {
         .argParser(readDataSubsetOption)
         .conflicts('readData'),
     )
-    .action(async (flags: CheckFlags, cmd: Command) => {
-      const ctx = context(cmd);
-      const { out } = ctx;
-      const readData = flags.readDataSubset ?? flags.readData;
-      // Reading data, packs done of the total; else the step under way.
-      const progress = readData && out.showsProgress ? new ProgressMeter() : undefined;
-      const onProgress = out.showsProgress && !progress ? (w: string) => out.progress(`checking ${w}`) : undefined;
-      const result = await withRepository(
+    .option('--compare <location>', 'also compare this repository\'s snapshots with their sources in another (copy --from-repo): the same snapshots, trees and, with --read-data, file contents');
+  return addFromAccessOptions(cmd, '--compare').action(async (flags: CheckFlags, cmd: Command) => {
+    const ctx = context(cmd);
+    const { out } = ctx;
+    const readData = flags.readDataSubset ?? flags.readData;
+    // Reading data, packs done of the total; else the step under way.
+    const progress = readData && out.showsProgress ? new ProgressMeter() : undefined;
+    const onProgress = out.showsProgress && !progress ? (w: string) => out.progress(`checking ${w}`) : undefined;
+    const checked = (signal?: AbortSignal) =>
+      withRepository(
         ctx,
         'shared',
-        (repo, session) => {
+        async (repo, session) => {
           out.follow(progress, 'packs');
-          return check(repo, { readData, signal: session.signal, onProgress, progress }).finally(() => out.stopProgress());
+          const result = await check(repo, { readData, signal: AbortSignal.any([session.signal, ...(signal ? [signal] : [])]), onProgress, progress }).finally(() => out.stopProgress());
+          return { result, repo };
         },
         { index: false },
       );
-      if (out.json) out.jsonLine(checkSummaryJson(result));
-      else report(out, result, !!readData);
-      if (result.errors.length) process.exitCode = ExitCode.fatal;
-    });
+    let compared: CompareResult | undefined;
+    const { result } = flags.compare
+      ? await withFromRepository(ctx, { ...flags, fromRepo: flags.compare }, async (src, signal) => {
+          // The target's check comes first: equal IDs prove equal bytes only where the target holds them.
+          const done = await checked(signal);
+          compared = await compareWith(ctx, src, done.repo, !!flags.readData, signal);
+          return done;
+        })
+      : await checked();
+    if (out.json) out.jsonLine({ ...checkSummaryJson(result), ...(compared && { compare: compareJson(compared) }) });
+    else {
+      report(out, result, !!readData);
+      if (compared) reportComparison(out, compared, flags.compare!);
+    }
+    if (result.errors.length || compared?.differences.length) process.exitCode = ExitCode.fatal;
+  });
+}
+
+async function compareWith(ctx: Context, src: Repository, dst: Repository, readData: boolean, signal: AbortSignal): Promise<CompareResult> {
+  const { out } = ctx;
+  const skipped = (id: string) => out.warn(`snapshot ${shortId(id)} of ${src.backend.location} skipped: it does not load`);
+  const onProgress = out.showsProgress ? (w: string) => out.progress(`comparing ${w}`) : undefined;
+  return compareRepositories(src, dst, await listSnapshots(src, skipped), await listSnapshots(dst), { readData, signal, onProgress });
+}
+
+function reportComparison(out: Output, c: CompareResult, location: string): void {
+  for (const s of c.uncopied) out.info(`snapshot ${shortId(s.id)} of ${location} has no copy here`);
+  for (const t of c.unmatched) out.info(`snapshot ${shortId(t.id)} has no source in ${location}`);
+  for (const d of c.differences) out.warn(`snapshot ${shortId(d.target)} (copy of ${shortId(d.source)}): ${displayName(d.path)}: ${d.what}`);
+  const read = c.filesRead ? `, ${c.filesRead} file(s) read from both` : '';
+  out.info(`compared ${c.pairs} snapshot(s) with ${location}: ${c.sameRoot} equal by their root tree${read}; ${c.differences.length} difference(s)`);
+}
+
+function compareJson(c: CompareResult): object {
+  return {
+    pairs: c.pairs,
+    same_root: c.sameRoot,
+    files_read: c.filesRead,
+    uncopied: c.uncopied.map((s) => s.id),
+    unmatched: c.unmatched.map((t) => t.id),
+    differences: c.differences.map((d) => ({ source: d.source, target: d.target, path: displayName(d.path), what: d.what, unreadable: d.unreadable })),
+  };
 }
 
 function report(out: Output, result: CheckResult, readData: boolean): void {
