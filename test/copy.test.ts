@@ -178,10 +178,7 @@ describe('copy --from-repo', { skip: unavailable ?? false }, () => {
     assert.equal(copy(['--host', 'web2'], env(W, dir('A'))).snapshots_skipped, 1);
   });
 
-  test('refusals are one line: a target of other chunker keys, a write-only source key, no source', () => {
-    const E = dir('E');
-    ok(['init'], env(E));
-    assertCleanError(scrate(['copy'], env(E, dir('A'))), 1, /re-chunking copies are not supported yet.*init --from-repo SRC --copy-chunker-params/);
+  test('refusals are one line: a write-only source key, no source', () => {
     const woPass = writePassword('wo.pass', 'write-only password');
     ok(['key', 'add', '--write-only', '--host', 'web1', '--new-password-file', woPass], sourceEnv(dir('A')));
     assertCleanError(scrate(['copy', '--from-password-file', woPass], env(dir('D'), dir('A'))), 1, /write-only/);

@@ -4,22 +4,20 @@ import { signingKey } from '../crypto/signing.js';
 import type { Repository } from '../repository/repository.js';
 import type { Writer } from '../repository/writers.js';
 
+/** How blobs go over: as they are (identity), or re-chunked and renamed with the target's keys (translate). */
+export type CopyMode = 'identity' | 'translate';
+
 /**
- * Refuses what only a re-chunking copy could do: identity mode needs a full target key whose
- * repository took the source's chunker parameters and both key roots (init --from-repo
- * --copy-chunker-params), so that every writer names a blob with the same ID in both.
+ * Identity when the target took the source's chunker parameters and both key roots (init
+ * --from-repo --copy-chunker-params): every writer names a blob with the same ID in both.
+ * A write-only target key is refused.
  */
-export function requireIdentity(src: Repository, dst: Repository): void {
+export function copyMode(src: Repository, dst: Repository): CopyMode {
   if (!dst.canRead) throw new ScrateError(`copying into ${dst.backend.location} with a write-only key is not supported yet`, ExitCode.fatal, 'use a full key of the target');
   const a = src.chunking;
   const b = dst.chunking;
   const same = a.chunker.min === b.chunker.min && a.chunker.avg === b.chunker.avg && a.chunker.max === b.chunker.max && a.roots.idRoot.equals(b.roots.idRoot) && a.roots.chunkerRoot.equals(b.roots.chunkerRoot);
-  if (!same)
-    throw new ScrateError(
-      `${dst.backend.location} does not share the chunker parameters of ${src.backend.location}: re-chunking copies are not supported yet`,
-      ExitCode.fatal,
-      'copy into a repository made with `scrate init --from-repo SRC --copy-chunker-params`',
-    );
+  return same ? 'identity' : 'translate';
 }
 
 /**

@@ -7,15 +7,16 @@ export function originOf(e: SnapshotEntry): string {
 
 /**
  * restic's test for "already copied": every field but parent and original equal (paths and
- * tags as sets, excludes in order). The tree too: in identity mode a copy keeps it.
+ * tags as sets, excludes in order). The tree too, unless `sameTree` is false: a copy keeps it
+ * in identity mode only.
  */
-export function similar(a: Snapshot, b: Snapshot): boolean {
+export function similar(a: Snapshot, b: Snapshot, sameTree = true): boolean {
   const sameSet = (x: readonly string[], y: readonly string[]) => x.length === y.length && y.every((v) => x.includes(v));
   const ax = a.excludes ?? [];
   const bx = b.excludes ?? [];
   return (
     Date.parse(a.time) === Date.parse(b.time) &&
-    a.tree === b.tree &&
+    (!sameTree || a.tree === b.tree) &&
     a.hostname === b.hostname &&
     a.username === b.username &&
     a.uid === b.uid &&
@@ -39,6 +40,6 @@ export function targetsByOrigin(target: readonly SnapshotEntry[]): Map<string, S
 }
 
 /** The target snapshot a source snapshot was already copied to, if any. */
-export function copyOf(source: SnapshotEntry, byOrigin: ReadonlyMap<string, SnapshotEntry[]>): SnapshotEntry | undefined {
-  return byOrigin.get(originOf(source))?.find((t) => similar(t.snapshot, source.snapshot));
+export function copyOf(source: SnapshotEntry, byOrigin: ReadonlyMap<string, SnapshotEntry[]>, sameTree = true): SnapshotEntry | undefined {
+  return byOrigin.get(originOf(source))?.find((t) => similar(t.snapshot, source.snapshot, sameTree));
 }

@@ -2,7 +2,6 @@ import { Command } from 'commander';
 import { ExitCode, ScrateError } from '../../errors.js';
 import { shortId } from '../../repository/ids.js';
 import { copySnapshots, type CopyStats } from '../../replicate/copy.js';
-import { requireIdentity } from '../../replicate/mode.js';
 import { listSnapshots, type SnapshotEntry } from '../../snapshot/snapshot.js';
 import { selectSnapshots } from '../../snapshot/select.js';
 import { withRepository, type Context } from '../context.js';
@@ -24,7 +23,6 @@ export function copyCommand(context: (cmd: Command) => Context): Command {
         ctx,
         'shared',
         async (dst, session) => {
-          requireIdentity(src, dst);
           const sources = await selectSnapshots(src, ids, snapshotFilter(opts), (id, err) => ctx.out.warn(`snapshot ${shortId(id)} skipped: ${err.message}`));
           const signal = AbortSignal.any([srcSignal, session.signal]);
           return copySnapshots(src, dst, sources, await listSnapshots(dst), events(ctx.out), signal);
@@ -55,12 +53,15 @@ function events(out: Output) {
     onError(s: SnapshotEntry, message: string) {
       out.warn(`snapshot ${shortId(s.id)}: ${message}`);
     },
+    onNote(message: string) {
+      out.info(message);
+    },
   };
 }
 
 function report(out: Output, s: CopyStats): void {
   if (out.json) {
-    out.jsonLine({ message_type: 'summary', snapshots_copied: s.copied, snapshots_skipped: s.skipped, snapshots_failed: s.failed, blobs_copied: s.blobs, bytes_read: s.bytesRead, bytes_stored: s.bytesStored });
+    out.jsonLine({ message_type: 'summary', mode: s.mode, snapshots_copied: s.copied, snapshots_skipped: s.skipped, snapshots_failed: s.failed, blobs_copied: s.blobs, bytes_read: s.bytesRead, bytes_stored: s.bytesStored });
     return;
   }
   out.info('');
