@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { cliEnv, jsonLines, jsonMessage, scrate } from './helpers/cli.js';
-import { crashpointUnavailable, killLeftovers, repoPaths, Traced } from './helpers/crashpoint.js';
-import { listObjects, scratch } from './helpers/repo.js';
+import { scratch } from './helpers/repo.js';
 import { s3ServerUnavailable, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 
@@ -13,6 +12,7 @@ import { compareTrees, makeTree } from './helpers/tree.js';
  * copy --from-repo into a repository made with a plain `init` (design note of issue #24,
  * §2.6): its chunker keys (and here its chunk sizes) differ, so files are cut again and every
  * tree rewritten with the target's IDs; disk images keep their fixed chunks, named anew.
+ * (A damaged source and kill -9 mid-copy are tested for both modes in copy.test.ts.)
  */
 
 const SOURCE_PW = 'source password';
@@ -180,58 +180,3 @@ describe('copy into a repository of other chunker parameters', () => {
   });
 });
 
-describe('a re-chunking copy killed (kill -9) and run again', { skip: crashpointUnavailable() ?? false }, () => {
-  let tmp: ReturnType<typeof scratch>;
-  let data: string;
-  const dir = (name: string) => path.join(tmp.dir, name);
-  const env = (repo: string, password = TARGET_PW) => cliEnv(repo, { SCRATE_PASSWORD: password, SCRATE_FROM_PASSWORD: SOURCE_PW, SCRATE_FROM_REPOSITORY: dir('src'), XDG_CACHE_HOME: dir('cache') });
-  const ok = (args: string[], e: NodeJS.ProcessEnv) => {
-    const r = scrate(args, e);
-    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-    return r;
-  };
-  const sourceObjects = () => listObjects(dir('src')).filter((name) => !name.startsWith('locks/'));
-
-  before(async () => {
-    tmp = scratch('copy-translate-crash');
-    data = dir('data');
-    fs.mkdirSync(data);
-    await makeTree(data);
-    ok(['init'], env(dir('src'), SOURCE_PW));
-    ok(['backup', data], env(dir('src'), SOURCE_PW));
-    fs.writeFileSync(path.join(data, 'second.bin'), randomBytes(2 * MiB));
-    ok(['backup', data], env(dir('src'), SOURCE_PW));
-  });
-  afterEach(() => killLeftovers());
-  after(() => tmp?.cleanup());
-
-  const points = [
-    { label: 'after its first pack is in place', path: (p: ReturnType<typeof repoPaths>) => p.pack },
-    { label: 'between the first index file and the first snapshot', path: (p: ReturnType<typeof repoPaths>) => p.object('index') },
-  ];
-  for (const [i, k] of points.entries()) {
-    test(`killed ${k.label}: the rerun finishes, each snapshot once, both check clean`, async () => {
-      const target = dir(`target-${i}`);
-      ok(['init', ...TARGET_CHUNKS], env(target));
-      const before = sourceObjects();
-      const p = repoPaths(target);
-      const run = new Traced(['copy'], env(target), { scope: p.all, stop: { when: 'after', op: 'rename', n: 1, path: k.path(p) } });
-      await run.stopped();
-      assert.equal((await run.kill()).signal, 'SIGKILL');
-      assert.deepEqual(jsonLines(ok(['snapshots', '--json'], env(target)).stdout)[0], [], 'killed before any snapshot was written');
-      const again = jsonMessage<CopySummary>(ok(['copy', '--json'], env(target)).stdout, 'summary');
-      assert.equal(again.snapshots_copied, 2);
-      const copies = jsonLines(ok(['snapshots', '--json'], env(target)).stdout)[0] as unknown as Listed[];
-      const sources = jsonLines(ok(['snapshots', '--json'], env(dir('src'), SOURCE_PW)).stdout)[0] as unknown as Listed[];
-      assert.deepEqual(copies.map((c) => c.original).sort(), sources.map((s) => s.id).sort(), 'each source snapshot copied once');
-      ok(['check', '--read-data'], env(target));
-      ok(['check', '--read-data'], env(dir('src'), SOURCE_PW));
-      assert.deepEqual(sourceObjects(), before, 'the source is only read');
-      const restored = dir(`restored-${i}`);
-      ok(['restore', 'latest', '--target', restored], env(target));
-      assert.deepEqual(compareTrees(data, path.join(restored, data)), []);
-      const none = jsonMessage<CopySummary>(ok(['copy', '--json'], env(target)).stdout, 'summary');
-      assert.deepEqual([none.snapshots_copied, none.blobs_copied], [0, 0]);
-    });
-  }
-});
