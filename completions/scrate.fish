@@ -203,7 +203,7 @@ complete -c scrate -n '__scrate_at \'\' 0' -a 'mount' -d 'browse the snapshots a
 complete -c scrate -n '__scrate_at \'\' 0' -a 'diff' -d 'show the differences between two snapshots, from the first to the second'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'find' -d 'find files and directories by name in snapshots, or the snapshots and files that use a blob, tree or pack'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'check' -d 'verify the repository (snapshots, trees, index, packs) and name the files of each snapshot that a problem costs'
-complete -c scrate -n '__scrate_at \'\' 0' -a 'copy' -d 'copy snapshots from --from-repo into this repository (made with init --from-repo --copy-chunker-params)'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'copy' -d 'copy snapshots from --from-repo into this repository (re-chunked unless it was made with init --from-repo --copy-chunker-params)'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'repair' -d 'repair a damaged repository: rebuild the index, salvage packs, write snapshots again without what is lost'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'key' -d 'manage the passwords (key files) that open the repository, and write-only keys for backup hosts'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'cat' -d 'print a repository object, decrypted, as JSON (for debugging): config|keys|writers|snapshot|index|pack|tree'

@@ -13,7 +13,7 @@ import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from 
 type CopyFlags = FromRepoOptions & SnapshotFilterFlags;
 
 export function copyCommand(context: (cmd: Command) => Context): Command {
-  const cmd = snapshotFilterOptions(new Command('copy').description('copy snapshots from --from-repo into this repository (made with init --from-repo --copy-chunker-params)'), 'only snapshots')
+  const cmd = snapshotFilterOptions(new Command('copy').description('copy snapshots from --from-repo into this repository (re-chunked unless it was made with init --from-repo --copy-chunker-params)'), 'only snapshots')
     .argument('[snapshot...]', 'copy these snapshots (IDs, prefixes or latest) instead of all that match the filters');
   return addFromRepoOptions(cmd, 'copy snapshots from').action(async (ids: string[], opts: CopyFlags, cmd: Command) => {
     const ctx = context(cmd);
