@@ -156,6 +156,25 @@ describe('copy into a repository of other chunker parameters', () => {
     assert.deepEqual([none.snapshots_copied, none.blobs_copied, none.bytes_read], [0, 0, 0]);
   });
 
+  test('a write-only writer\'s snapshot is re-chunked as that writer\'s, registered in the target', () => {
+    const woPass = dir('web2.pass');
+    fs.writeFileSync(woPass, 'web2 password\n');
+    ok(['key', 'add', '--write-only', '--host', 'web2', '--new-password-file', woPass], source());
+    ok(['backup', '--host', 'web2', path.join(data, 'data')], { ...source(), SCRATE_PASSWORD: 'web2 password' });
+    const W = dir('W');
+    ok(['init', ...TARGET_CHUNKS], env(W));
+    const r = jsonMessage<CopySummary>(ok(['copy', '--json', '--host', 'web2'], env(W)).stdout, 'summary');
+    assert.deepEqual([r.mode, r.snapshots_copied, r.snapshots_failed], ['translate', 1, 0]);
+    type Writer = { writer: { id: string; access: string } };
+    const original = (jsonLines(ok(['snapshots', '--json', '--host', 'web2'], source()).stdout)[0] as unknown as Writer[])[0]!;
+    const copied = (jsonLines(ok(['snapshots', '--json'], env(W)).stdout)[0] as unknown as Writer[])[0]!;
+    assert.deepEqual(copied.writer, original.writer);
+    ok(['restore', 'latest', '--host', 'web2', '--target', dir('restored-web2')], source());
+    ok(['restore', 'latest', '--target', dir('restored-W')], env(W));
+    assert.deepEqual(compareTrees(dir('restored-web2'), dir('restored-W')), []);
+    assertClean(env(W));
+  });
+
   test('within one run, later snapshots sharing the data of the first read only what they added', () => {
     fs.writeFileSync(path.join(data, 'within.bin'), randomBytes(2 * MiB + 99));
     ok(['backup', '--tag', 'data', data], source());

@@ -24,7 +24,7 @@ export const RECHUNK_NOTE = "target's chunker differs from the source's (not mad
  * per distinct file, so a huge source does not hold all of them.
  */
 const TREE_MEMO = 500_000;
-const CONTENT_MEMO = 200_000;
+const CONTENT_MEMO = 100_000;
 
 /** A source tree and the target tree it was translated to before (in a copy the target holds). */
 interface Pair {
