@@ -4,9 +4,10 @@ import { computeUsage } from '../maintenance/usage.js';
 import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import type { Writer } from '../repository/writers.js';
-import { saveSnapshot, type Snapshot, type SnapshotEntry } from '../snapshot/snapshot.js';
+import type { Snapshot, SnapshotEntry } from '../snapshot/snapshot.js';
 import { requireIdentity, targetWriter } from './mode.js';
-import { copyOf, originOf, targetsByOrigin } from './select.js';
+import { recordCopy, treesToRecord } from './record.js';
+import { copyOf, originOf, sealCopy, storedAs, targetsByOrigin } from './select.js';
 import { planReads, transferBlobs } from './transfer.js';
 
 export interface CopyEvents {
@@ -41,9 +42,15 @@ export async function copySnapshots(src: Repository, dst: Repository, sources: r
   const packers = new WriterPackers(dst);
   for (const source of sources) {
     checkAborted(signal);
-    const done = copyOf(source, byOrigin);
-    events.onSnapshot(source, done?.id);
-    if (done) {
+    const writer = await targetWriter(dst, source.writer);
+    const copy = copied(source, writer, dst);
+    const sealed = sealCopy(dst, copy);
+    const listed = copyOf(source, byOrigin)?.id;
+    const found = listed ? undefined : await storedAs(dst, sealed);
+    events.onSnapshot(source, listed ?? found);
+    if (listed || found) {
+      // Stored by a run that lost its write-only record, or was killed before writing to it.
+      if (found) await recordCopy(dst, found, copy);
       stats.skipped++;
       continue;
     }
@@ -54,15 +61,17 @@ export async function copySnapshots(src: Repository, dst: Repository, sources: r
       continue;
     }
     events.onStarted(source);
-    const writer = await targetWriter(dst, source.writer);
     const wanted = lacking(src, dst, writer, used);
     const moved = await transferBlobs(src, packers.of(writer), planReads(src, wanted), signal);
     checkAborted(signal);
     await packers.flush();
     stats.blobs += moved.blobs;
     stats.bytesRead += moved.bytesRead;
-    const id = await saveSnapshot(dst, copied(source, writer, dst));
-    events.onSaved(source, id);
+    const trees = await treesToRecord(src, dst, source, used, targets);
+    checkAborted(signal);
+    await dst.storeObject('snapshots', sealed);
+    await recordCopy(dst, sealed.name, copy, trees);
+    events.onSaved(source, sealed.name);
     stats.copied++;
   }
   stats.bytesStored = packers.bytesStored;
