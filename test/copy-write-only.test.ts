@@ -14,6 +14,7 @@ import { Repository } from '../src/repository/repository.js';
 import { decodeObject, encodeObject, ObjectKind } from '../src/repository/sealed-object.js';
 import { listSnapshots } from '../src/snapshot/snapshot.js';
 import { assertCleanError, cliEnv, jsonLines, jsonMessage, scrate } from './helpers/cli.js';
+import { crashpointUnavailable, killLeftovers, repoPaths, Traced } from './helpers/crashpoint.js';
 import { initRepo, openRepo, PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
 import { s3ServerUnavailable, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
@@ -176,6 +177,27 @@ describe('copy into a repository with a write-only key', { skip: unavailable ?? 
     // Only the trees of the directories above the source, whose times changed, are new.
     assert.ok(r.data_added < 16 * 1024, JSON.stringify(r));
     ok(['check', '--read-data'], full);
+  });
+
+  test('killed after a copy is stored but before it is recorded: the rerun finds it by name and copies the rest', { skip: crashpointUnavailable() ?? false }, async () => {
+    const offsite = dir('killed-offsite');
+    const full = env(offsite, OFFSITE_PW);
+    const wo = env(offsite, WO_PW);
+    ok(['init', '--from-repo', local(), '--copy-chunker-params'], full);
+    ok(['key', 'add', '--write-only', '--host', HOST, '--share-full-keys', '--new-password-file', passwordFile('killed.pass', WO_PW)], full);
+    const p = repoPaths(offsite);
+    const run = new Traced(['copy'], wo, { scope: p.all, stop: { when: 'after', op: 'rename', n: 1, path: p.object('snapshots') } });
+    await run.stopped();
+    assert.equal((await run.kill()).signal, 'SIGKILL');
+    assert.equal((await snapshotObjects(offsite)).length, 1);
+    assert.deepEqual(listed(wo), [], 'killed before the record');
+    const again = copy(wo);
+    assert.deepEqual([again.snapshots_copied, again.snapshots_skipped], [1, 1]);
+    const objects = await snapshotObjects(offsite);
+    assert.equal(objects.length, 2, 'no duplicate');
+    assert.deepEqual(listed(wo).map((s) => s.id).sort(), objects);
+    ok(['check', '--read-data'], full);
+    await killLeftovers();
   });
 
   test('a write-only key without --share-full-keys is refused in one line, naming the way', async () => {
