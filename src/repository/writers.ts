@@ -83,8 +83,7 @@ export class Writers {
   /**
    * Takes in the `writers/` records (each already verified as signed by the admin key): a
    * registration adds a writer, a revocation marks it; a malformed record is skipped
-   * (reported through `onBad`). Only full keys load them. The first registration of a writer
-   * counts: a later one cannot give it other keys.
+   * (reported through `onBad`). Only full keys load them.
    */
   load(records: WriterRecord[], onBad: (why: string) => void): void {
     const read = this.read!;
