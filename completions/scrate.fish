@@ -348,6 +348,7 @@ complete -c scrate -n '__scrate_at \'key\' 0' -a 'passwd' -d 'change the passwor
 complete -c scrate -n '__scrate_at \'key add\'' -l new-password-file -r -F -d 'read the new password from a file'
 complete -c scrate -n '__scrate_at \'key add\'' -l write-only -d 'a key for one backup host: it can add backups but never read any, nor learn what other hosts store'
 complete -c scrate -n '__scrate_at \'key add\'' -l host -x -d 'with --write-only: the host the key is for (shown with its snapshots)'
+complete -c scrate -n '__scrate_at \'key add\'' -l share-full-keys -d 'with --write-only: name and cut blobs as full keys do, so the host can copy its own snapshots in from a repository made with init --from-repo --copy-chunker-params (see SECURITY.md)'
 complete -c scrate -n '__scrate_at \'key passwd\'' -l new-password-file -r -F -d 'read the new password from a file'
 complete -c scrate -n '__scrate_at \'cat\' 0' -x -a 'config keys writers snapshot index pack tree'
 complete -c scrate -n '__scrate_at \'unlock\'' -l remove-all -d 'remove every lock, even those of running processes'

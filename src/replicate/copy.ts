@@ -4,9 +4,11 @@ import { computeUsage } from '../maintenance/usage.js';
 import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import type { Writer } from '../repository/writers.js';
-import { saveSnapshot, type Snapshot, type SnapshotEntry } from '../snapshot/snapshot.js';
+import type { TreeLog } from '../repository/writer-records.js';
+import type { Snapshot, SnapshotEntry } from '../snapshot/snapshot.js';
 import { copyMode, targetWriter, type CopyMode } from './mode.js';
-import { copyOf, originOf, targetsByOrigin } from './select.js';
+import { recordCopy, treesToRecord } from './record.js';
+import { copyOf, originOf, sealCopy, storedAs, targetsByOrigin } from './select.js';
 import { planReads, transferBlobs } from './transfer.js';
 import { RECHUNK_NOTE, Translation } from './translate.js';
 
@@ -49,18 +51,24 @@ export async function copySnapshots(src: Repository, dst: Repository, sources: r
   try {
     for (const source of sources) {
       checkAborted(signal);
+      const writer = await targetWriter(dst, source.writer);
+      // Identity: the copy is known before its blobs go over, so a copy stored by a run that lost
+      // its write-only record, or was killed before writing to it, is found by name (one HEAD).
+      const identical = translation ? undefined : copied(source, writer, dst, source.snapshot.tree);
+      const early = identical && sealCopy(dst, identical);
       // A translated copy has a tree of its own.
-      const done = copyOf(source, byOrigin, !translation);
-      events.onSnapshot(source, done?.id);
-      if (done) {
+      const listed = copyOf(source, byOrigin, !translation)?.id;
+      const found = listed || !early ? undefined : await storedAs(dst, early);
+      events.onSnapshot(source, listed ?? found);
+      if (listed || found) {
+        if (found) await recordCopy(dst, found, identical!);
         stats.skipped++;
         continue;
       }
-      let writer: Writer;
       let tree = source.snapshot.tree;
+      let trees: TreeLog | undefined;
       if (translation) {
         events.onStarted(source);
-        writer = await targetWriter(dst, source.writer);
         try {
           tree = await translation.tree(source, writer);
         } catch (err) {
@@ -77,18 +85,22 @@ export async function copySnapshots(src: Repository, dst: Repository, sources: r
           continue;
         }
         events.onStarted(source);
-        writer = await targetWriter(dst, source.writer);
         const wanted = lacking(src, dst, writer, used);
         const moved = await transferBlobs(src, packers.of(writer), planReads(src, wanted), signal);
         stats.blobs += moved.blobs;
         stats.bytesRead += moved.bytesRead;
+        trees = await treesToRecord(src, dst, source, used, targets);
       }
       checkAborted(signal);
       await packers.flush();
-      const snapshot = copied(source, writer, dst, tree);
-      const id = await saveSnapshot(dst, snapshot);
-      translation?.saved({ id, snapshot, writer });
-      events.onSaved(source, id);
+      checkAborted(signal);
+      const snapshot = identical ?? copied(source, writer, dst, tree);
+      // Sealed deterministically: storing a translated copy again writes the same object.
+      const sealed = early ?? sealCopy(dst, snapshot);
+      await dst.storeObject('snapshots', sealed);
+      await recordCopy(dst, sealed.name, snapshot, trees);
+      translation?.saved({ id: sealed.name, snapshot, writer });
+      events.onSaved(source, sealed.name);
       stats.copied++;
     }
   } finally {

@@ -2,8 +2,10 @@ import { Command } from 'commander';
 import { ExitCode, ScrateError } from '../../errors.js';
 import { shortId } from '../../repository/ids.js';
 import { copySnapshots, type CopyStats } from '../../replicate/copy.js';
+import { copyable } from '../../replicate/select.js';
 import { listSnapshots, type SnapshotEntry } from '../../snapshot/snapshot.js';
 import { selectSnapshots } from '../../snapshot/select.js';
+import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { addFromRepoOptions, withFromRepository, type FromRepoOptions } from '../from-repo.js';
 import { humanTime } from '../local-time.js';
@@ -23,7 +25,9 @@ export function copyCommand(context: (cmd: Command) => Context): Command {
         ctx,
         'shared',
         async (dst, session) => {
-          const sources = await selectSnapshots(src, ids, snapshotFilter(opts), (id, err) => ctx.out.warn(`snapshot ${shortId(id)} skipped: ${err.message}`));
+          const selected = await selectSnapshots(src, ids, snapshotFilter(opts), (id, err) => ctx.out.warn(`snapshot ${shortId(id)} skipped: ${err.message}`));
+          const { sources, left } = copyable(src, dst, selected, ids.length > 0);
+          if (left) ctx.out.info(`${left} snapshot(s) left out: this write-only key copies only host ${displayName(dst.keys.hostname!)}'s snapshots made with the source's full key`);
           const signal = AbortSignal.any([srcSignal, session.signal]);
           return copySnapshots(src, dst, sources, await listSnapshots(dst), events(ctx.out), signal);
         },
