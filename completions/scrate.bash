@@ -27,7 +27,7 @@ __scrate_command() {
     'repair snapshots') subs='' opts="--forget -n --dry-run $global" valued="$global_valued" ;;
     'key') subs='list add remove passwd' opts="$global" valued="$global_valued" ;;
     'key list') subs='' opts="$global" valued="$global_valued" ;;
-    'key add') subs='' opts="--new-password-file --write-only --host $global" valued="--new-password-file --host $global_valued" ;;
+    'key add') subs='' opts="--new-password-file --write-only --host --share-full-keys $global" valued="--new-password-file --host $global_valued" ;;
     'key remove') subs='' opts="$global" valued="$global_valued" ;;
     'key passwd') subs='' opts="--new-password-file $global" valued="--new-password-file $global_valued" ;;
     'cat') subs='' opts="$global" valued="$global_valued" ;;

@@ -178,10 +178,7 @@ describe('copy --from-repo', { skip: unavailable ?? false }, () => {
     assert.equal(copy(['--host', 'web2'], env(W, dir('A'))).snapshots_skipped, 1);
   });
 
-  test('refusals are one line: a target of other chunker keys, a write-only source key, no source', () => {
-    const E = dir('E');
-    ok(['init'], env(E));
-    assertCleanError(scrate(['copy'], env(E, dir('A'))), 1, /re-chunking copies are not supported yet.*init --from-repo SRC --copy-chunker-params/);
+  test('refusals are one line: a write-only source key, no source', () => {
     const woPass = writePassword('wo.pass', 'write-only password');
     ok(['key', 'add', '--write-only', '--host', 'web1', '--new-password-file', woPass], sourceEnv(dir('A')));
     assertCleanError(scrate(['copy', '--from-password-file', woPass], env(dir('D'), dir('A'))), 1, /write-only/);
@@ -222,30 +219,38 @@ describe('copy killed (kill -9) and run again', { skip: crashpointUnavailable() 
   afterEach(() => killLeftovers());
   after(() => tmp?.cleanup());
 
+  /** Targets of both modes: made with the source's chunker parameters (identity), and not (translate, re-chunking). */
+  const modes = [
+    { mode: 'identity', init: (from: string) => ['init', '--from-repo', from, '--copy-chunker-params'] },
+    { mode: 'translate', init: () => ['init', '--chunk-min', String(64 * 1024), '--chunk-avg', String(256 * 1024), '--chunk-max', String(1024 * 1024)] },
+  ];
+
   test('a damaged source snapshot is reported and left out, the others copied, exit 3', () => {
     const damaged = dir('damaged');
     fs.cpSync(dir('src'), damaged, { recursive: true });
     // The second backup's index files list what only it added: without them, its snapshot lacks blobs.
     const indexDir = path.join(damaged, 'index');
     for (const name of fs.readdirSync(indexDir)) if (!firstIndex.includes(name)) fs.rmSync(path.join(indexDir, name));
-    const target = dir('target-damaged');
-    ok(['init', '--from-repo', damaged, '--copy-chunker-params'], env(target));
-    const r = scrate(['copy', '--json'], { ...env(target), SCRATE_FROM_REPOSITORY: damaged });
-    assert.equal(r.code, 3, r.stderr);
-    assert.match(r.stderr, /snapshot [0-9a-f]{8}: damaged, not copied: /);
-    const summary = jsonMessage<CopySummary>(r.stdout, 'summary');
-    assert.deepEqual([summary.snapshots_copied, summary.snapshots_failed], [1, 1]);
-    ok(['check', '--read-data'], env(target));
+    for (const { mode, init } of modes) {
+      const target = dir(`target-damaged-${mode}`);
+      ok(init(damaged), env(target));
+      const r = scrate(['copy', '--json'], { ...env(target), SCRATE_FROM_REPOSITORY: damaged });
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /snapshot [0-9a-f]{8}: damaged, not copied: /);
+      const summary = jsonMessage<CopySummary>(r.stdout, 'summary');
+      assert.deepEqual([summary.snapshots_copied, summary.snapshots_failed], [1, 1]);
+      ok(['check', '--read-data'], env(target));
+    }
   });
 
   const points = [
     { label: 'after its first pack is in place', op: 'rename' as const, path: (p: ReturnType<typeof repoPaths>) => p.pack },
     { label: 'between the first index file and the first snapshot', op: 'rename' as const, path: (p: ReturnType<typeof repoPaths>) => p.object('index') },
   ];
-  for (const [i, k] of points.entries()) {
-    test(`killed ${k.label}: the rerun finishes, nothing twice, both check clean`, async () => {
-      const target = dir(`target-${i}`);
-      ok(['init', '--from-repo', dir('src'), '--copy-chunker-params'], env(target));
+  for (const { mode, init } of modes) for (const [i, k] of points.entries()) {
+    test(`${mode}: killed ${k.label}: the rerun finishes, nothing twice, both check clean`, async () => {
+      const target = dir(`target-${mode}-${i}`);
+      ok(init(dir('src')), env(target));
       const before = sourceObjects();
       const p = repoPaths(target);
       const run = new Traced(['copy'], env(target), { scope: p.all, stop: { when: 'after', op: k.op, n: 1, path: k.path(p) } });
@@ -260,7 +265,7 @@ describe('copy killed (kill -9) and run again', { skip: crashpointUnavailable() 
       ok(['check', '--read-data'], env(target));
       ok(['check', '--read-data'], env(dir('src'), SOURCE_PW));
       assert.deepEqual(sourceObjects(), before, 'the source is only read');
-      const restored = dir(`restored-${i}`);
+      const restored = dir(`restored-${mode}-${i}`);
       ok(['restore', 'latest', '--target', restored], env(target));
       assert.deepEqual(compareTrees(data, path.join(restored, data)), []);
       const none = jsonMessage<CopySummary>(ok(['copy', '--json'], env(target)).stdout, 'summary');

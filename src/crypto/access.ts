@@ -104,9 +104,12 @@ export function newMasterSecret(): Buffer {
 
 /**
  * A new writer, made by a full key: its signing key is random (its key file keeps the seed),
- * its other keys derive from the roots, so full keys can check what it writes.
+ * its other keys derive from the roots, so full keys can check what it writes. With
+ * `shareFullKeys` they are the full writer's (registered as `keysOf`, docs/FORMAT.md §8): it
+ * then names and cuts blobs as full keys do, so a host copies its own backups into this
+ * repository blob for blob.
  */
-export function newWriter(full: AccessKeys, hostname: string): { keys: AccessKeys; seed: Buffer } {
+export function newWriter(full: AccessKeys, hostname: string, shareFullKeys = false): { keys: AccessKeys; seed: Buffer } {
   const id = randomBytes(WRITER_ID_BYTES);
   const seed = randomBytes(32);
   const keys: AccessKeys = {
@@ -116,7 +119,7 @@ export function newWriter(full: AccessKeys, hostname: string): { keys: AccessKey
     sealPublic: full.sealPublic,
     adminPublic: full.adminPublic,
     lockKey: full.lockKey,
-    writer: { id, signing: signingKey(seed), ...writerKeys(full.read!, id) },
+    writer: { id, signing: signingKey(seed), ...writerKeys(full.read!, shareFullKeys ? FULL_WRITER : id) },
   };
   return { keys, seed };
 }

@@ -28,6 +28,11 @@ function rawPublic(key: KeyObject): Buffer {
   return Buffer.from(key.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length));
 }
 
+function freshKeys(): X25519Keys {
+  const pair = generateKeyPairSync('x25519');
+  return { private: pair.privateKey, public: rawPublic(pair.publicKey) };
+}
+
 function publicKeyObject(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
 }
@@ -35,11 +40,13 @@ function publicKeyObject(raw: Uint8Array): KeyObject {
 /**
  * A fresh key for one pack or object, and the ephemeral public key that lets the holder of
  * `recipient`'s private key derive it again. The ephemeral pair is used once, so the key is too.
+ * With `ephemeralSecret` the pair is that secret's (a deterministic object, FORMAT.md §7.1): the
+ * caller derives it from the very plaintext it seals, so it too serves one message only.
  */
-export function agreeKey(recipient: Uint8Array, info: string): { key: Buffer; ephemeral: Buffer } {
-  const eph = generateKeyPairSync('x25519');
-  const ephemeral = rawPublic(eph.publicKey);
-  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyObject(recipient) });
+export function agreeKey(recipient: Uint8Array, info: string, ephemeralSecret?: Uint8Array): { key: Buffer; ephemeral: Buffer } {
+  const eph = ephemeralSecret ? x25519Keys(ephemeralSecret) : freshKeys();
+  const ephemeral = eph.public;
+  const shared = diffieHellman({ privateKey: eph.private, publicKey: publicKeyObject(recipient) });
   return { key: deriveKey(shared, Buffer.concat([ephemeral, recipient]), info), ephemeral };
 }
 

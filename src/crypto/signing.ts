@@ -23,6 +23,11 @@ export function signingKey(seed: Uint8Array): SigningKey {
   return { private: priv, public: Buffer.from(pub) };
 }
 
+/** The seed a signing key was made from: a secret only its holder has, for deriving keys of its own. */
+export function seedOf(key: SigningKey): Buffer {
+  return Buffer.from(key.private.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_PREFIX.length));
+}
+
 export function verifyingKey(raw: Uint8Array): KeyObject {
   if (raw.length !== PUBLIC_KEY_BYTES) throw new RangeError('an Ed25519 public key is 32 bytes');
   return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });

@@ -4,34 +4,63 @@ import { signingKey } from '../crypto/signing.js';
 import type { Repository } from '../repository/repository.js';
 import type { Writer } from '../repository/writers.js';
 
+/** How blobs go over: as they are (identity), or re-chunked and renamed with the target's keys (translate). */
+export type CopyMode = 'identity' | 'translate';
+
+/** How a write-only key that can take copies is made (design §1.3). */
+const SHARED_KEYS_HINT = 'a write-only key takes copies when made with `scrate key add --write-only --host H --share-full-keys` in a repository made with `init --from-repo SRC --copy-chunker-params`';
+
 /**
- * Refuses what only a re-chunking copy could do: identity mode needs a full target key whose
- * repository took the source's chunker parameters and both key roots (init --from-repo
- * --copy-chunker-params), so that every writer names a blob with the same ID in both.
+ * Identity when the target took the source's chunker parameters and both key roots (init
+ * --from-repo --copy-chunker-params): every writer names a blob with the same ID in both. A
+ * write-only target key writes as its own writer only: that writer must name and cut blobs as
+ * the source's full writer does (`key add --share-full-keys`), whose snapshots it then copies
+ * as they are; re-chunking into a write-only key is refused.
  */
-export function requireIdentity(src: Repository, dst: Repository): void {
-  if (!dst.canRead) throw new ScrateError(`copying into ${dst.backend.location} with a write-only key is not supported yet`, ExitCode.fatal, 'use a full key of the target');
+export function copyMode(src: Repository, dst: Repository): CopyMode {
   const a = src.chunking;
+  if (!dst.canRead) {
+    if (sameBlobKeys(src, src.writers.full!, dst, dst.self)) return 'identity';
+    throw new ScrateError(`the write-only key of ${dst.backend.location} does not name blobs as the full key of ${src.backend.location} does: re-chunking copies into a write-only key are not supported yet`, ExitCode.fatal, SHARED_KEYS_HINT);
+  }
   const b = dst.chunking;
-  const same = a.chunker.min === b.chunker.min && a.chunker.avg === b.chunker.avg && a.chunker.max === b.chunker.max && a.roots.idRoot.equals(b.roots.idRoot) && a.roots.chunkerRoot.equals(b.roots.chunkerRoot);
-  if (!same)
-    throw new ScrateError(
-      `${dst.backend.location} does not share the chunker parameters of ${src.backend.location}: re-chunking copies are not supported yet`,
-      ExitCode.fatal,
-      'copy into a repository made with `scrate init --from-repo SRC --copy-chunker-params`',
-    );
+  const same = sameSizes(src, dst) && a.roots.idRoot.equals(b.roots.idRoot) && a.roots.chunkerRoot.equals(b.roots.chunkerRoot);
+  return same ? 'identity' : 'translate';
+}
+
+function sameSizes(src: Repository, dst: Repository): boolean {
+  const a = src.config.chunker;
+  const b = dst.config.chunker;
+  return a.min === b.min && a.avg === b.avg && a.max === b.max;
 }
 
 /**
- * The target's writer for a source writer: the same ID (so, with shared roots, the same blob
- * keys). One the target does not know is registered there under a fresh signing key whose seed
- * is dropped: the source host's key gains no authority in the target, and copies are signed by
- * the full writer, naming the writer (as repaired snapshots do).
+ * Whether writer `a` of `src` and writer `b` of `dst` cut and name blobs alike: then the same
+ * file is the same blobs under the same IDs in both, and a copy moves blobs as they are.
+ */
+export function sameBlobKeys(src: Repository, a: Writer, dst: Repository, b: Writer): boolean {
+  return sameSizes(src, dst) && a.chunkIdKey.equals(b.chunkIdKey) && a.chunkerKey !== undefined && b.chunkerKey !== undefined && a.chunkerKey.equals(b.chunkerKey);
+}
+
+/**
+ * The target's writer for a source writer. A write-only target key: its own (what it may copy
+ * is chosen in select.ts:copyable). A full key: the same ID (so, with shared roots, the same
+ * blob keys); one the target does not know is registered there as the source registered it
+ * (host, `keysOf`) but under a fresh signing key whose seed is dropped: the source host's key
+ * gains no authority in the target, and copies are signed by the full writer, naming the
+ * writer (as repaired snapshots do).
  */
 export async function targetWriter(dst: Repository, source: Writer): Promise<Writer> {
+  if (!dst.canRead) return dst.self;
   const known = dst.writers.get(source.id);
   if (known) return known;
-  const record = { writer: source.hex, publicKey: signingKey(randomBytes(32)).public.toString('base64'), hostname: source.hostname ?? '', created: new Date().toISOString() };
+  const record = {
+    writer: source.hex,
+    publicKey: signingKey(randomBytes(32)).public.toString('base64'),
+    hostname: source.hostname ?? '',
+    created: new Date().toISOString(),
+    ...(source.keysOf && { keysOf: source.keysOf.toString('hex') }),
+  };
   await dst.saveWriterRecord(record);
   dst.writers.load([record], (why) => {
     throw new ScrateError(`cannot register writer ${source.hex.slice(0, 8)} in ${dst.backend.location}: ${why}`);

@@ -1,4 +1,11 @@
+import { ExitCode, ScrateError } from '../errors.js';
+import { shortId } from '../repository/ids.js';
+import type { Repository, SealedObject } from '../repository/repository.js';
+import { ObjectKind } from '../repository/sealed-object.js';
+import { Writers } from '../repository/writers.js';
 import type { Snapshot, SnapshotEntry } from '../snapshot/snapshot.js';
+import { displayName } from '../tree/node.js';
+import { copyMode, sameBlobKeys } from './mode.js';
 
 /** What a snapshot is a copy of, or itself: restic's persistent ID (`original ?? id`). */
 export function originOf(e: SnapshotEntry): string {
@@ -7,15 +14,16 @@ export function originOf(e: SnapshotEntry): string {
 
 /**
  * restic's test for "already copied": every field but parent and original equal (paths and
- * tags as sets, excludes in order). The tree too: in identity mode a copy keeps it.
+ * tags as sets, excludes in order). The tree too, unless `sameTree` is false: a copy keeps it
+ * in identity mode only.
  */
-export function similar(a: Snapshot, b: Snapshot): boolean {
+export function similar(a: Snapshot, b: Snapshot, sameTree = true): boolean {
   const sameSet = (x: readonly string[], y: readonly string[]) => x.length === y.length && y.every((v) => x.includes(v));
   const ax = a.excludes ?? [];
   const bx = b.excludes ?? [];
   return (
     Date.parse(a.time) === Date.parse(b.time) &&
-    a.tree === b.tree &&
+    (!sameTree || a.tree === b.tree) &&
     a.hostname === b.hostname &&
     a.username === b.username &&
     a.uid === b.uid &&
@@ -39,6 +47,42 @@ export function targetsByOrigin(target: readonly SnapshotEntry[]): Map<string, S
 }
 
 /** The target snapshot a source snapshot was already copied to, if any. */
-export function copyOf(source: SnapshotEntry, byOrigin: ReadonlyMap<string, SnapshotEntry[]>): SnapshotEntry | undefined {
-  return byOrigin.get(originOf(source))?.find((t) => similar(t.snapshot, source.snapshot));
+export function copyOf(source: SnapshotEntry, byOrigin: ReadonlyMap<string, SnapshotEntry[]>, sameTree = true): SnapshotEntry | undefined {
+  return byOrigin.get(originOf(source))?.find((t) => similar(t.snapshot, source.snapshot, sameTree));
+}
+
+/**
+ * What a write-only target key may copy: snapshots of its own host (the only host its
+ * snapshots may claim) whose blobs the source names as its writer does. One of the `named`
+ * snapshots it may not copy is an error, before anything is copied; the others are left out
+ * and counted. A full target key copies them all.
+ */
+export function copyable(src: Repository, dst: Repository, sources: readonly SnapshotEntry[], named: boolean): { sources: SnapshotEntry[]; left: number } {
+  if (dst.canRead) return { sources: [...sources], left: 0 };
+  copyMode(src, dst); // refuses a key that takes no copies at all, before saying what it leaves out
+  const host = dst.keys.hostname!;
+  const why = (e: SnapshotEntry) =>
+    e.snapshot.hostname !== host
+      ? `is of host ${displayName(e.snapshot.hostname)}, and this write-only key copies host ${displayName(host)}'s only`
+      : sameBlobKeys(src, e.writer, dst, dst.self)
+        ? undefined
+        : `was written by writer ${Writers.label(e.writer)}, whose blobs this write-only key does not name alike (only the full writer's)`;
+  const kept = sources.filter((e) => why(e) === undefined);
+  const refused = named && sources.find((e) => why(e) !== undefined);
+  if (refused) throw new ScrateError(`snapshot ${shortId(refused.id)} ${why(refused)!}`, ExitCode.fatal, 'open the target with a full key to copy it');
+  return { sources: kept, left: sources.length - kept.length };
+}
+
+/**
+ * A copy as it is stored: sealed deterministically (FORMAT.md §7.1), so the same copy by the
+ * same writer has the same name, and one HEAD finds it when a run lost its record (a new
+ * machine) or was killed between storing it and recording it.
+ */
+export function sealCopy(dst: Repository, copy: Snapshot): SealedObject {
+  return dst.sealObject(ObjectKind.snapshot, Buffer.from(JSON.stringify(copy)), true);
+}
+
+/** The name of `sealed` if the target already has it. */
+export async function storedAs(dst: Repository, sealed: SealedObject): Promise<string | undefined> {
+  return (await dst.backend.stat('snapshots', sealed.name)) === null ? undefined : sealed.name;
 }

@@ -1,4 +1,4 @@
-import { newWriter } from '../crypto/access.js';
+import { FULL_WRITER, newWriter } from '../crypto/access.js';
 import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import { readKeyInfo, type KeyInfo } from './key-file.js';
 import { addKey, listKeys } from './keys.js';
@@ -34,12 +34,13 @@ export async function addFullKey(repo: Repository, password: string, kdfMs: numb
 /**
  * A new write-only key for `hostname`: a new writer, registered (a record signed by the admin
  * key, written first) so that full keys accept what it signs, then its key file.
+ * `shareFullKeys`: the writer names and cuts blobs with the full writer's keys (docs/SECURITY.md §2).
  */
-export async function addWriteOnlyKey(repo: Repository, password: string, kdfMs: number, hostname: string): Promise<{ keyId: string; writer: string }> {
+export async function addWriteOnlyKey(repo: Repository, password: string, kdfMs: number, hostname: string, shareFullKeys = false): Promise<{ keyId: string; writer: string }> {
   fullOnly(repo);
-  const { keys, seed } = newWriter(repo.keys, hostname);
+  const { keys, seed } = newWriter(repo.keys, hostname, shareFullKeys);
   const writer = keys.writer.id.toString('hex');
-  await repo.saveWriterRecord({ writer, publicKey: keys.writer.signing.public.toString('base64'), hostname, created: new Date().toISOString() });
+  await repo.saveWriterRecord({ writer, publicKey: keys.writer.signing.public.toString('base64'), hostname, created: new Date().toISOString(), ...(shareFullKeys && { keysOf: FULL_WRITER.toString('hex') }) });
   const keyId = await addKey(repo.backend, keys, password, kdfMs, repo.keys.writer.signing, { hostname, signingSeed: seed });
   return { keyId, writer };
 }

@@ -160,6 +160,12 @@ export function unsealBlob(packKey: Buffer, chunkIdKey: Buffer, id: Buffer, loc:
   return { stored, plain };
 }
 
+/** An object as stored, named by its SHA-256. */
+export interface SealedObject {
+  name: string;
+  bytes: Buffer;
+}
+
 /** A loaded object and the writer whose signature it carries. */
 export interface LoadedObject {
   payload: Buffer;
@@ -312,11 +318,20 @@ export class Repository {
   // --- whole objects (snapshots, index, writer records) ---
 
   async saveObject(type: ObjectType, kind: ObjectKind, payload: Buffer | readonly Buffer[]): Promise<string> {
+    const sealed = this.sealObject(kind, payload);
+    await this.storeObject(type, sealed);
+    return sealed.name;
+  }
+
+  /** An object signed by this key's writer, and its name; `deterministic`: see encodeObject. */
+  sealObject(kind: ObjectKind, payload: Buffer | readonly Buffer[], deterministic = false): SealedObject {
     const { sealPublic, writer } = this.keys;
-    const bytes = encodeObject(kind, payload, sealPublic, { writer: writer.id, signing: writer.signing });
-    const name = sha256(bytes).toString('hex');
-    await this.backend.save(type, name, bytes, { sha256: name });
-    return name;
+    const bytes = encodeObject(kind, payload, sealPublic, { writer: writer.id, signing: writer.signing }, deterministic);
+    return { name: sha256(bytes).toString('hex'), bytes };
+  }
+
+  async storeObject(type: ObjectType, sealed: SealedObject): Promise<void> {
+    await this.backend.save(type, sealed.name, sealed.bytes, { sha256: sealed.name });
   }
 
   /**

@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { WRITER_ID_BYTES } from '../crypto/access.js';
 import { agreeKey, EPHEMERAL_BYTES, recoverKey, type X25519Keys } from '../crypto/keybox.js';
-import { counterNonce, open, sealInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
-import { signMessage, SIGNATURE_BYTES, verifySignature, type SigningKey } from '../crypto/signing.js';
+import { counterNonce, deriveKey, open, sealInto, sha256, TAG_BYTES } from '../crypto/primitives.js';
+import { seedOf, signMessage, SIGNATURE_BYTES, verifySignature, type SigningKey } from '../crypto/signing.js';
 import { IntegrityError } from '../errors.js';
 import { compressInto, decompress } from './compression.js';
 import { MAX_OBJECT_PLAIN_BYTES } from './limits.js';
@@ -27,6 +27,7 @@ const NONCE = counterNonce(0);
 const KEY_INFO = 'scrate v3 object';
 const SIGNED_AS = Buffer.from('scrate v3 object\0');
 const LEVEL = 3;
+const DETERMINISTIC_INFO = 'scrate v3 deterministic ephemeral';
 
 export interface ObjectSigner {
   writer: Buffer;
@@ -42,20 +43,27 @@ function signedPart(kind: ObjectKind, ephemeral: Uint8Array, flags: number, body
  * `payload` may come in parts (an index object's records), joined only in the object itself.
  * An index is not compressed: its random IDs are most of it (zstd saved 4.6%), and zstd's
  * buffers for it, at the end of a backup, were that backup's peak memory.
+ *
+ * `deterministic`: the same payload by the same signer gives the same bytes, hence the same
+ * name (FORMAT.md §7.1), so a copy finds itself with one HEAD. The ephemeral key then derives
+ * from the signer's own signing seed (which nobody else holds, not even a writer sharing its
+ * blob keys) and the body; the body is not compressed (zstd's output may change between
+ * versions); Ed25519 and the zero padding are deterministic already.
  */
-export function encodeObject(kind: ObjectKind, payload: Buffer | readonly Buffer[], sealPublic: Buffer, signer: ObjectSigner): Buffer {
+export function encodeObject(kind: ObjectKind, payload: Buffer | readonly Buffer[], sealPublic: Buffer, signer: ObjectSigner, deterministic = false): Buffer {
   const parts = Buffer.isBuffer(payload) ? [payload] : payload;
   const length = parts.reduce((n, p) => n + p.length, 0);
   // Room for the body as it is; compressed (or copied) in place after the inner header.
   const out = Buffer.allocUnsafe(paddedLength(HEADER_BYTES + INNER_HEADER + length + TAG_BYTES));
   const bodyAt = HEADER_BYTES + INNER_HEADER;
-  const packed = kind === ObjectKind.index ? 0 : compressInto(parts.length === 1 ? parts[0]! : Buffer.concat(parts), LEVEL, out, bodyAt);
+  const packed = kind === ObjectKind.index || deterministic ? 0 : compressInto(parts.length === 1 ? parts[0]! : Buffer.concat(parts), LEVEL, out, bodyAt);
   if (packed === 0) parts.reduce((at, p) => at + p.copy(out, at), bodyAt);
   const bodyLength = packed || length;
   const flags = packed > 0 ? FLAG_ZSTD : 0;
   const stored = paddedLength(HEADER_BYTES + INNER_HEADER + bodyLength + TAG_BYTES);
   out.fill(0, bodyAt + bodyLength, stored - TAG_BYTES);
-  const { key, ephemeral } = agreeKey(sealPublic, KEY_INFO);
+  const secret = deterministic ? deriveKey(seedOf(signer.signing), Buffer.concat([signer.writer, Buffer.from([kind]), sha256(out.subarray(bodyAt, bodyAt + bodyLength))]), DETERMINISTIC_INFO) : undefined;
+  const { key, ephemeral } = agreeKey(sealPublic, KEY_INFO, secret);
   MAGIC.copy(out, 0);
   out[4] = kind;
   ephemeral.copy(out, 5);

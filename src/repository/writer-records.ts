@@ -132,11 +132,20 @@ export class WriterRecords {
     return path.join(this.dir, 'trees', sha256(Buffer.from(group)).toString('hex'));
   }
 
-  /** After the snapshot is stored: it becomes the one `snapshots` lists and, with its trees, the next parent of its group. */
-  async addSnapshot(id: string, root: string, json: Buffer, group: string, trees: TreeLog): Promise<void> {
-    await writeAtomically(this.treeFile(group), this.seal(Buffer.concat([Buffer.from(id, 'hex'), Buffer.from(root, 'hex'), ...trees.parts])));
+  /**
+   * After the snapshot is stored: it becomes one `snapshots` lists and, with its trees, the
+   * next parent of its group. Without trees (a copy older than the group's last snapshot) it
+   * is only listed.
+   */
+  async addSnapshot(id: string, root: string, json: Buffer, group: string, trees?: TreeLog): Promise<void> {
+    if (trees) await writeAtomically(this.treeFile(group), this.seal(Buffer.concat([Buffer.from(id, 'hex'), Buffer.from(root, 'hex'), ...trees.parts])));
     await writeAtomically(path.join(this.dir, 'snapshots', id), this.seal(json));
   }
+}
+
+/** What makes two snapshots comparable, a parent and its child: the same host and the same sources. */
+export function recordGroup(host: string, paths: readonly string[]): string {
+  return JSON.stringify([host, paths]);
 }
 
 const RECORD_INFO = 'scrate v3 writer record file';

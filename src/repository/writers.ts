@@ -19,6 +19,10 @@ export interface Writer {
   publicKey?: KeyObject;
   /** Names its blobs: what a blob it stored is verified against. */
   chunkIdKey: Buffer;
+  /** Keys its chunker's cut points; absent for the one writer of a version 2 repository. */
+  chunkerKey?: Buffer;
+  /** The writer whose blob and chunker keys it was given (`key add --share-full-keys`): the full writer. */
+  keysOf?: Buffer;
   /** Set once a full key revoked it: objects it signed are accepted only if listed here. */
   revoked?: { time: string; snapshots: Set<string>; index: Set<string> };
 }
@@ -29,6 +33,8 @@ export interface WriterRecord {
   publicKey?: string;
   hostname?: string;
   created?: string;
+  /** Its blob and chunker keys are this writer's (only the full writer's may be taken), not its own. */
+  keysOf?: string;
   revoked?: { time: string; snapshots: string[]; index: string[] };
 }
 
@@ -50,7 +56,7 @@ export class Writers {
   }
 
   static of(keys: AccessKeys): Writers {
-    return new Writers({ id: keys.writer.id, access: keys.access, hostname: keys.hostname, publicKey: verifyingKey(keys.writer.signing.public), chunkIdKey: keys.writer.chunkIdKey }, keys.read);
+    return new Writers({ id: keys.writer.id, access: keys.access, hostname: keys.hostname, publicKey: verifyingKey(keys.writer.signing.public), chunkIdKey: keys.writer.chunkIdKey, chunkerKey: keys.writer.chunkerKey }, keys.read);
   }
 
   /** The writer full keys write as. */
@@ -84,12 +90,13 @@ export class Writers {
     for (const r of records.filter((r) => !r.revoked)) {
       const id = hexId(r.writer);
       const key = typeof r.publicKey === 'string' ? Buffer.from(r.publicKey, 'base64') : null;
-      if (!id || id.equals(FULL_WRITER) || key?.length !== 32 || typeof r.hostname !== 'string') {
+      const keysOf = r.keysOf === undefined ? undefined : hexId(r.keysOf);
+      if (!id || id.equals(FULL_WRITER) || key?.length !== 32 || typeof r.hostname !== 'string' || keysOf === null || (keysOf && !keysOf.equals(FULL_WRITER))) {
         onBad(`malformed writer record for ${String(r.writer)}`);
         continue;
       }
       if (this.byHex.has(r.writer)) continue;
-      this.add({ id, access: 'write-only', hostname: r.hostname, publicKey: verifyingKey(key), chunkIdKey: writerKeys(read, id).chunkIdKey });
+      this.add({ id, access: 'write-only', hostname: r.hostname, publicKey: verifyingKey(key), ...writerKeys(read, keysOf ?? id), ...(keysOf && { keysOf }) });
     }
     for (const r of records.filter((r) => r.revoked)) {
       const w = this.byHex.get(r.writer);

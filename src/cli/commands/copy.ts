@@ -2,9 +2,10 @@ import { Command } from 'commander';
 import { ExitCode, ScrateError } from '../../errors.js';
 import { shortId } from '../../repository/ids.js';
 import { copySnapshots, type CopyStats } from '../../replicate/copy.js';
-import { requireIdentity } from '../../replicate/mode.js';
+import { copyable } from '../../replicate/select.js';
 import { listSnapshots, type SnapshotEntry } from '../../snapshot/snapshot.js';
 import { selectSnapshots } from '../../snapshot/select.js';
+import { displayName } from '../../tree/node.js';
 import { withRepository, type Context } from '../context.js';
 import { addFromRepoOptions, withFromRepository, type FromRepoOptions } from '../from-repo.js';
 import { humanTime } from '../local-time.js';
@@ -14,7 +15,7 @@ import { snapshotFilter, snapshotFilterOptions, type SnapshotFilterFlags } from 
 type CopyFlags = FromRepoOptions & SnapshotFilterFlags;
 
 export function copyCommand(context: (cmd: Command) => Context): Command {
-  const cmd = snapshotFilterOptions(new Command('copy').description('copy snapshots from --from-repo into this repository (made with init --from-repo --copy-chunker-params)'), 'only snapshots')
+  const cmd = snapshotFilterOptions(new Command('copy').description('copy snapshots from --from-repo into this repository (re-chunked unless it was made with init --from-repo --copy-chunker-params)'), 'only snapshots')
     .argument('[snapshot...]', 'copy these snapshots (IDs, prefixes or latest) instead of all that match the filters');
   return addFromRepoOptions(cmd, 'copy snapshots from').action(async (ids: string[], opts: CopyFlags, cmd: Command) => {
     const ctx = context(cmd);
@@ -24,8 +25,9 @@ export function copyCommand(context: (cmd: Command) => Context): Command {
         ctx,
         'shared',
         async (dst, session) => {
-          requireIdentity(src, dst);
-          const sources = await selectSnapshots(src, ids, snapshotFilter(opts), (id, err) => ctx.out.warn(`snapshot ${shortId(id)} skipped: ${err.message}`));
+          const selected = await selectSnapshots(src, ids, snapshotFilter(opts), (id, err) => ctx.out.warn(`snapshot ${shortId(id)} skipped: ${err.message}`));
+          const { sources, left } = copyable(src, dst, selected, ids.length > 0);
+          if (left) ctx.out.info(`${left} snapshot(s) left out: this write-only key copies only host ${displayName(dst.keys.hostname!)}'s snapshots made with the source's full key`);
           const signal = AbortSignal.any([srcSignal, session.signal]);
           return copySnapshots(src, dst, sources, await listSnapshots(dst), events(ctx.out), signal);
         },
@@ -55,12 +57,15 @@ function events(out: Output) {
     onError(s: SnapshotEntry, message: string) {
       out.warn(`snapshot ${shortId(s.id)}: ${message}`);
     },
+    onNote(message: string) {
+      out.info(message);
+    },
   };
 }
 
 function report(out: Output, s: CopyStats): void {
   if (out.json) {
-    out.jsonLine({ message_type: 'summary', snapshots_copied: s.copied, snapshots_skipped: s.skipped, snapshots_failed: s.failed, blobs_copied: s.blobs, bytes_read: s.bytesRead, bytes_stored: s.bytesStored });
+    out.jsonLine({ message_type: 'summary', mode: s.mode, snapshots_copied: s.copied, snapshots_skipped: s.skipped, snapshots_failed: s.failed, blobs_copied: s.blobs, bytes_read: s.bytesRead, bytes_stored: s.bytesStored });
     return;
   }
   out.info('');

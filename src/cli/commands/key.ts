@@ -17,6 +17,7 @@ interface NewPasswordFlags {
 interface AddFlags extends NewPasswordFlags {
   writeOnly?: boolean;
   host?: string;
+  shareFullKeys?: boolean;
 }
 
 export function keyCommand(context: (cmd: Command) => Context): Command {
@@ -51,17 +52,19 @@ export function keyCommand(context: (cmd: Command) => Context): Command {
     .option('--new-password-file <file>', 'read the new password from a file')
     .option('--write-only', 'a key for one backup host: it can add backups but never read any, nor learn what other hosts store')
     .option('--host <name>', 'with --write-only: the host the key is for (shown with its snapshots)')
+    .option('--share-full-keys', 'with --write-only: name and cut blobs as full keys do, so the host can copy its own snapshots in from a repository made with init --from-repo --copy-chunker-params (see SECURITY.md)')
     .action(async (flags: AddFlags, cmd: Command) => {
       const ctx = context(cmd);
       if (flags.writeOnly && !flags.host) throw new ScrateError('--write-only needs --host', ExitCode.fatal, 'name the host the key is for, e.g. --host web1');
       if (flags.host && !flags.writeOnly) throw new ScrateError('--host goes with --write-only');
+      if (flags.shareFullKeys && !flags.writeOnly) throw new ScrateError('--share-full-keys goes with --write-only');
       const kdf = kdfMs() ?? DEFAULT_KDF_MS;
       const added = await withRepository(
         ctx,
         'none',
         async (repo) => {
           const password = await getNewPassword(flags.newPasswordFile, ctx.globals.insecureNoPassword);
-          return flags.writeOnly ? addWriteOnlyKey(repo, password, kdf, flags.host!) : { keyId: await addFullKey(repo, password, kdf), writer: undefined };
+          return flags.writeOnly ? addWriteOnlyKey(repo, password, kdf, flags.host!, flags.shareFullKeys) : { keyId: await addFullKey(repo, password, kdf), writer: undefined };
         },
         { index: false },
       );

@@ -1,0 +1,350 @@
+import { createHash } from 'node:crypto';
+import { DataPipeline, type BlobSink, type ReadFn } from '../archiver/data-pipeline.js';
+import type { Chunker } from '../chunker/chunker.js';
+import { FastCDC } from '../chunker/fastcdc.js';
+import { writerKeys } from '../crypto/access.js';
+import { checkAborted, IntegrityError, ScrateError } from '../errors.js';
+import type { WriterPackers } from '../maintenance/repair-shared.js';
+import { MAX_TREE_BYTES } from '../repository/limits.js';
+import { BlobType } from '../repository/pack.js';
+import type { FinishedPack, Packer } from '../repository/packer.js';
+import type { BlobReader, Repository } from '../repository/repository.js';
+import type { Writer } from '../repository/writers.js';
+import { isZeroBlob, locate, readContent, type ContentPiece } from '../restorer/content.js';
+import { listSnapshots, type SnapshotEntry } from '../snapshot/snapshot.js';
+import { encodeTree, type Node } from '../tree/node.js';
+import { loadTree } from '../tree/walk.js';
+import { originOf, similar } from './select.js';
+
+/** Said once when a copy re-chunks (design note of issue #24, §2.3). */
+export const RECHUNK_NOTE = "target's chunker differs from the source's (not made with init --from-repo --copy-chunker-params): files are re-chunked";
+
+/**
+ * Run-wide memos, at most this many entries each (the oldest go first): one per directory and
+ * per distinct file, so a huge source does not hold all of them.
+ */
+const TREE_MEMO = 500_000;
+const CONTENT_MEMO = 100_000;
+
+/** A source tree and the target tree it was translated to before (in a copy the target holds). */
+interface Pair {
+  src: Buffer;
+  dst: Buffer;
+}
+
+export interface TranslateStats {
+  /** Blobs stored in the target. */
+  blobs: number;
+  /** Bytes of the source's blobs read for their content (sealed, as stored). */
+  bytesRead: number;
+}
+
+/**
+ * Copies into a target whose blob IDs and cut points are not the source's: each snapshot's
+ * tree is rewritten bottom-up with the target writer's IDs. Files are read in order and cut
+ * again by the target's chunker through the archiver's data pipeline; disk images keep their
+ * block-aligned chunks (each is only named anew), so the next `backup --as-device` into the
+ * target dedups against them. A source tree or file content met before in this run, or equal
+ * to its counterpart in the snapshot's previous copy (its pair-parent), is not read again.
+ */
+export class Translation {
+  readonly stats: TranslateStats = { blobs: 0, bytesRead: 0 };
+  private readonly writers = new Map<string, WriterTranslation>();
+  /** Target snapshots that are copies: pair-parents of later ones. */
+  private readonly copies: SnapshotEntry[];
+  private sources: Promise<SnapshotEntry[]> | undefined;
+
+  constructor(
+    private readonly src: Repository,
+    private readonly dst: Repository,
+    private readonly packers: WriterPackers,
+    targets: readonly SnapshotEntry[],
+    private readonly signal?: AbortSignal,
+  ) {
+    this.copies = targets.filter((t) => t.snapshot.original !== undefined);
+  }
+
+  /** The ID of the snapshot's root tree in the target, every blob below it stored or handed to the packer. */
+  async tree(source: SnapshotEntry, writer: Writer): Promise<string> {
+    const key = `${source.writer.hex}:${writer.hex}`;
+    let w = this.writers.get(key);
+    if (!w) this.writers.set(key, (w = new WriterTranslation(this.src.reader(source.writer), this.dst, writer, this.packers.of(writer), this.stats, this.signal)));
+    const root = await w.tree(Buffer.from(source.snapshot.tree, 'hex'), await this.pairParent(source, writer));
+    await w.flush();
+    return root.toString('hex');
+  }
+
+  /** A copy just saved: the pair-parent of later snapshots of its group. */
+  saved(copy: SnapshotEntry): void {
+    this.copies.push(copy);
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.writers.values()) await w.close();
+  }
+
+  /**
+   * The newest copy in the target, by the same writers, of a source snapshot of the same host
+   * and paths that the source still has: what the snapshot is compared against, as a backup
+   * with its parent (design note §2.6 step 1).
+   */
+  private async pairParent(source: SnapshotEntry, writer: Writer): Promise<Pair | undefined> {
+    const sources = await (this.sources ??= listSnapshots(this.src));
+    const sn = source.snapshot;
+    const byOrigin = new Map(sources.filter((s) => s.writer.no === source.writer.no && s.id !== source.id).map((s) => [originOf(s), s]));
+    let best: { s: SnapshotEntry; t: SnapshotEntry } | undefined;
+    for (const t of this.copies) {
+      const s = byOrigin.get(t.snapshot.original!);
+      if (!s || t.writer.no !== writer.no || s.snapshot.hostname !== sn.hostname || s.snapshot.paths.join('\0') !== sn.paths.join('\0')) continue;
+      if (!similar(s.snapshot, t.snapshot, false)) continue;
+      if (!best || Date.parse(t.snapshot.time) > Date.parse(best.t.snapshot.time)) best = { s, t };
+    }
+    return best && { src: Buffer.from(best.s.snapshot.tree, 'hex'), dst: Buffer.from(best.t.snapshot.tree, 'hex') };
+  }
+}
+
+/** A file whose content is to be read and cut: its node gets the target's IDs. */
+interface ContentJob {
+  node: Node;
+  ids: Buffer[];
+  resolve: (content: Promise<Buffer[]>) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Translation from one source writer to one target writer: their IDs are what the memos map. */
+class WriterTranslation implements BlobSink {
+  private readonly data: DataPipeline;
+  private readonly chunker: FastCDC;
+  private readonly targetReader: BlobReader;
+  /** Source tree ID → target tree ID (latin1 keys). */
+  private readonly trees = new Memo<Buffer>(TREE_MEMO);
+  /** Source content list → target content list. */
+  private readonly contents = new Memo<Promise<Buffer[]>>(CONTENT_MEMO);
+
+  constructor(
+    private readonly reader: BlobReader,
+    private readonly dst: Repository,
+    private readonly writer: Writer,
+    private readonly packer: Packer,
+    private readonly stats: TranslateStats,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.chunker = new FastCDC({ ...dst.config.chunker, key: writerKeys(dst.keys.read!, writer.id).chunkerKey });
+    this.targetReader = dst.reader(writer);
+    const setup = { chunkIdKey: writer.chunkIdKey, sealPublic: dst.keys.sealPublic, writer: writer.id, chunker: this.chunker, level: dst.config.compression, packSize: dst.config.packSize, staging: packer.staging };
+    this.data = new DataPipeline(setup, this);
+  }
+
+  /** BlobSink: a data blob the target writer lacks is stored. */
+  claim(id: Buffer): boolean {
+    if (!this.packer.claim(BlobType.data, id)) return false;
+    this.stats.blobs++;
+    return true;
+  }
+
+  storePack(pack: FinishedPack): Promise<void> {
+    return this.packer.storePack(pack);
+  }
+
+  /** Hands the data packs still open to the packer. */
+  flush(): Promise<void> {
+    return this.data.flush();
+  }
+
+  close(): Promise<void> {
+    return this.data.close();
+  }
+
+  /** A source tree's ID in the target; `prev` the tree it had in the pair-parent, if any. */
+  async tree(id: Buffer, prev: Pair | undefined): Promise<Buffer> {
+    checkAborted(this.signal);
+    const key = id.toString('latin1');
+    const known = this.trees.get(key);
+    if (known) return known;
+    if (prev?.src.equals(id) && this.dst.index.has(BlobType.tree, prev.dst, this.writer.no)) return this.trees.set(key, prev.dst);
+    const nodes = await loadTree(this.reader, id);
+    const before = prev && (await this.pairedNodes(prev));
+    const paired = (node: Node) => before?.get(node.name.toString('latin1'));
+    // The files first: a subdirectory's file may have the content (a hard link) of one here,
+    // which it then waits for; the other way round it would wait for a read not yet begun.
+    const jobs: ContentJob[] = [];
+    const contents: Promise<void>[] = [];
+    for (const node of nodes) if (node.type === 'file' && node.content?.length) contents.push(this.content(node, node.content, paired(node), jobs));
+    await this.read(jobs);
+    await Promise.all(contents);
+    for (const node of nodes) {
+      if (node.type !== 'dir' || !node.subtree) continue;
+      const was = paired(node);
+      node.subtree = await this.tree(node.subtree, was?.src.subtree && was.dst.subtree ? { src: was.src.subtree, dst: was.dst.subtree } : undefined);
+    }
+    const encoded = encodeTree(nodes);
+    // Smaller target chunks make longer content lists: readers refuse a tree over the limit.
+    if (encoded.length > MAX_TREE_BYTES) throw new ScrateError(`a directory of ${nodes.length} entries is too large for one tree in the target (over ${MAX_TREE_BYTES / 1024 / 1024} MiB)`);
+    const blob = this.dst.prepare(BlobType.tree, encoded, this.writer);
+    if (this.packer.claim(BlobType.tree, blob.id)) {
+      this.stats.blobs++;
+      await this.packer.put(BlobType.tree, blob);
+    }
+    return this.trees.set(key, blob.id);
+  }
+
+  /**
+   * The entries of a directory in the pair-parent, by name: the source's and the target's of
+   * each (a damaged one only costs reading this directory's files).
+   */
+  private async pairedNodes(prev: Pair): Promise<Map<string, { src: Node; dst: Node }> | undefined> {
+    try {
+      const [src, dst] = await Promise.all([loadTree(this.reader, prev.src), loadTree(this.targetReader, prev.dst)]);
+      const dstByName = new Map(dst.map((n) => [n.name.toString('latin1'), n]));
+      const paired = new Map<string, { src: Node; dst: Node }>();
+      for (const n of src) {
+        const name = n.name.toString('latin1');
+        const d = dstByName.get(name);
+        if (d && d.type === n.type) paired.set(name, { src: n, dst: d });
+      }
+      return paired;
+    } catch (err) {
+      if (err instanceof IntegrityError) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Sets a file's target content: as translated before, as in the pair-parent when its source
+   * content is the same there and the target still has every blob, or else read (a job).
+   */
+  private content(node: Node, ids: Buffer[], was: { src: Node; dst: Node } | undefined, jobs: ContentJob[]): Promise<void> {
+    const key = ids.reduce((h, id) => h.update(id), createHash('sha256')).digest().toString('latin1');
+    let target = this.contents.get(key);
+    if (!target && was?.dst.content && sameIds(was.src.content, ids) && this.allStored(was.dst.content)) target = this.contents.set(key, Promise.resolve(was.dst.content));
+    if (!target) {
+      const read = new Promise<Buffer[]>((resolve, reject) => jobs.push({ node, ids, resolve, reject }));
+      target = this.contents.set(key, read);
+      // A failed read is not remembered: a later snapshot with the same file tries again.
+      read.catch(() => this.contents.delete(key, read));
+    }
+    return target.then((content) => {
+      node.content = content;
+    });
+  }
+
+  private allStored(content: Buffer[]): boolean {
+    return content.every((id) => this.dst.index.has(BlobType.data, id, this.writer.no));
+  }
+
+  /**
+   * Reads the files of a directory front to back as one stream of blobs (so several are loaded
+   * ahead across small files, in order) and cuts each into the target's chunks.
+   */
+  private async read(jobs: ContentJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const all = jobs.flatMap((j) => j.ids);
+    for (const id of all) {
+      const loc = locate(this.reader, id);
+      if (!isZeroBlob(this.reader, id, loc)) this.stats.bytesRead += loc.length;
+    }
+    const pieces = readContent(this.reader, all);
+    let next = 0;
+    try {
+      for (; next < jobs.length; next++) jobs[next]!.resolve((await this.cut(pieces, jobs[next]!)).content);
+    } catch (err) {
+      for (const job of jobs.slice(next)) job.reject(err);
+      throw err;
+    } finally {
+      await pieces.return(undefined);
+    }
+  }
+
+  /**
+   * Reads one file's blobs from the stream and hands its chunks to the pipeline; resolves once
+   * read (the next file is read while these chunks are hashed), `content` once they are hashed.
+   */
+  private async cut(pieces: AsyncIterator<ContentPiece>, job: ContentJob): Promise<{ content: Promise<Buffer[]> }> {
+    const cuts = job.node.image ? this.sourceCuts(job.ids) : undefined;
+    const ids: Promise<Buffer>[] = [];
+    for await (const chunk of this.data.readChunks(pieceReader(pieces, job.ids.length), cuts ?? this.chunker)) {
+      cuts?.advance();
+      const id = this.data.storeRegion(chunk).then((s) => s.id);
+      id.catch(() => undefined); // awaited through the content, unless the read stops first
+      ids.push(id);
+      checkAborted(this.signal);
+    }
+    const content = Promise.all(ids);
+    content.catch(() => undefined); // awaited by the directory
+    return { content };
+  }
+
+  /**
+   * A disk image keeps its chunks (fixed and block-aligned, unless it was backed up with
+   * --chunker cdc): they are named with the target's key, not cut again. Unless one is larger
+   * than the target's chunks may be (the pipeline has room for those).
+   */
+  private sourceCuts(ids: Buffer[]): SourceCuts | undefined {
+    const lengths = ids.map((id) => locate(this.reader, id).rawLength);
+    return lengths.every((n) => n > 0 && n <= this.chunker.params.max) ? new SourceCuts(lengths) : undefined;
+  }
+}
+
+/** Cuts where the source's chunks end: each yielded chunk is followed by advance(). */
+class SourceCuts implements Chunker {
+  readonly params: { readonly max: number };
+  private next = 0;
+
+  constructor(private readonly lengths: number[]) {
+    this.params = { max: Math.max(...lengths) };
+  }
+
+  cut(_buf: Uint8Array, start: number, end: number): number {
+    return Math.min(this.lengths[this.next] ?? end - start, end - start);
+  }
+
+  advance(): void {
+    this.next++;
+  }
+}
+
+/** Reads the next `count` blobs of the stream as one input. */
+function pieceReader(pieces: AsyncIterator<ContentPiece>, count: number): ReadFn {
+  let data: Buffer = Buffer.alloc(0);
+  let at = 0;
+  let left = count;
+  return async (buffer, offset, length) => {
+    while (at === data.length) {
+      if (left === 0) return 0;
+      const r = await pieces.next();
+      if (r.done) throw new IntegrityError('content', 'fewer blobs than the file lists');
+      left--;
+      data = r.value.data;
+      at = 0;
+    }
+    const n = data.copy(buffer, offset, at, at + Math.min(length, data.length - at));
+    at += n;
+    return n;
+  };
+}
+
+function sameIds(a: Buffer[] | undefined, b: Buffer[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((id, i) => id.equals(b[i]!));
+}
+
+/** A map of at most `limit` entries: the oldest goes when a new one would exceed it. */
+class Memo<V> {
+  private readonly map = new Map<string, V>();
+
+  constructor(private readonly limit: number) {}
+
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+
+  set(key: string, value: V): V {
+    if (this.map.size >= this.limit) this.map.delete(this.map.keys().next().value!);
+    this.map.set(key, value);
+    return value;
+  }
+
+  /** Forgets `key` if it still maps to `value`. */
+  delete(key: string, value: V): void {
+    if (this.map.get(key) === value) this.map.delete(key);
+  }
+}
