@@ -223,9 +223,11 @@ class WriterTranslation implements BlobSink {
       // A failed read is not remembered: a later snapshot with the same file tries again.
       read.catch(() => this.contents.delete(key, read));
     }
-    return target.then((content) => {
+    const set = target.then((content) => {
       node.content = content;
     });
+    set.catch(() => undefined); // awaited by the directory, unless reading one of its files failed first
+    return set;
   }
 
   private allStored(content: Buffer[]): boolean {
@@ -238,16 +240,19 @@ class WriterTranslation implements BlobSink {
    */
   private async read(jobs: ContentJob[]): Promise<void> {
     if (jobs.length === 0) return;
-    const all = jobs.flatMap((j) => j.ids);
-    for (const id of all) {
-      const loc = locate(this.reader, id);
-      if (!isZeroBlob(this.reader, id, loc)) this.stats.bytesRead += loc.length;
-    }
-    const pieces = readContent(this.reader, all);
+    const pieces = readContent(this.reader, jobs.flatMap((j) => j.ids));
     let next = 0;
     try {
-      for (; next < jobs.length; next++) jobs[next]!.resolve((await this.cut(pieces, jobs[next]!)).content);
+      for (; next < jobs.length; next++) {
+        const job = jobs[next]!;
+        for (const id of job.ids) {
+          const loc = locate(this.reader, id);
+          if (!isZeroBlob(this.reader, id, loc)) this.stats.bytesRead += loc.length;
+        }
+        job.resolve((await this.cut(pieces, job)).content);
+      }
     } catch (err) {
+      // Settled, so that a later snapshot with one of these files does not wait for it.
       for (const job of jobs.slice(next)) job.reject(err);
       throw err;
     } finally {
