@@ -10,7 +10,7 @@ import { BlobType } from '../repository/pack.js';
 import type { FinishedPack, Packer } from '../repository/packer.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
 import type { Writer } from '../repository/writers.js';
-import { isZeroBlob, locate, readContent, type ContentPiece } from '../restorer/content.js';
+import { loadPiece, locate, type ContentPiece } from '../restorer/content.js';
 import { listSnapshots, type SnapshotEntry } from '../snapshot/snapshot.js';
 import { encodeTree, type Node } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
@@ -69,7 +69,7 @@ export class Translation {
     const key = `${source.writer.hex}:${writer.hex}`;
     let w = this.writers.get(key);
     if (!w) this.writers.set(key, (w = new WriterTranslation(this.src.reader(source.writer), this.dst, writer, this.packers.of(writer), this.stats, this.signal)));
-    const root = await w.tree(Buffer.from(source.snapshot.tree, 'hex'), await this.pairParent(source, writer));
+    const root = await w.translate(Buffer.from(source.snapshot.tree, 'hex'), await this.pairParent(source, writer));
     await w.flush();
     return root.toString('hex');
   }
@@ -116,8 +116,8 @@ class WriterTranslation implements BlobSink {
   private readonly data: DataPipeline;
   private readonly chunker: FastCDC;
   private readonly targetReader: BlobReader;
-  /** Source tree ID → target tree ID (latin1 keys). */
-  private readonly trees = new Memo<Buffer>(TREE_MEMO);
+  /** Source tree ID → target tree ID (latin1 keys), once its files are read. */
+  private readonly trees = new Memo<Promise<Buffer>>(TREE_MEMO);
   /** Source content list → target content list. */
   private readonly contents = new Memo<Promise<Buffer[]>>(CONTENT_MEMO);
 
@@ -155,28 +155,54 @@ class WriterTranslation implements BlobSink {
     return this.data.close();
   }
 
-  /** A source tree's ID in the target; `prev` the tree it had in the pair-parent, if any. */
-  async tree(id: Buffer, prev: Pair | undefined): Promise<Buffer> {
+  /** A source root tree's ID in the target, every file below it read; `prev` its pair-parent's. */
+  async translate(root: Buffer, prev: Pair | undefined): Promise<Buffer> {
+    const reading = new Reading(this.reader, (job, piece) => this.cut(job, piece), this.stats);
+    try {
+      return await (await this.tree(root, prev, reading)).result;
+    } finally {
+      // Whatever failed, no file of this snapshot is cut after this: the next one's share the pipeline.
+      await reading.close();
+    }
+  }
+
+  /**
+   * Walks a source tree, queueing the files to read, and resolves once it is walked (boxed, so
+   * that the walk goes on): `result` is the target tree's ID once every file below is read. The
+   * walk stays at most a bounded number of blobs ahead of the reading.
+   */
+  private async tree(id: Buffer, prev: Pair | undefined, reading: Reading): Promise<{ result: Promise<Buffer> }> {
     checkAborted(this.signal);
     const key = id.toString('latin1');
     const known = this.trees.get(key);
-    if (known) return known;
-    if (prev?.src.equals(id) && this.dst.index.has(BlobType.tree, prev.dst, this.writer.no)) return this.trees.set(key, prev.dst);
+    if (known) return { result: known };
+    if (prev?.src.equals(id) && this.dst.index.has(BlobType.tree, prev.dst, this.writer.no)) return { result: this.trees.set(key, Promise.resolve(prev.dst)) };
+    await reading.room();
     const nodes = await loadTree(this.reader, id);
     const before = prev && (await this.pairedNodes(prev));
-    const paired = (node: Node) => before?.get(node.name.toString('latin1'));
-    // The files first: a subdirectory's file may have the content (a hard link) of one here,
-    // which it then waits for; the other way round it would wait for a read not yet begun.
-    const jobs: ContentJob[] = [];
-    const contents: Promise<void>[] = [];
-    for (const node of nodes) if (node.type === 'file' && node.content?.length) contents.push(this.content(node, node.content, paired(node), jobs));
-    await this.read(jobs);
-    await Promise.all(contents);
+    const waits: Promise<void>[] = [];
     for (const node of nodes) {
-      if (node.type !== 'dir' || !node.subtree) continue;
-      const was = paired(node);
-      node.subtree = await this.tree(node.subtree, was?.src.subtree && was.dst.subtree ? { src: was.src.subtree, dst: was.dst.subtree } : undefined);
+      const was = before?.get(node.name.toString('latin1'));
+      if (node.type === 'file' && node.content?.length) {
+        waits.push(this.content(node, node.content, was, reading));
+      } else if (node.type === 'dir' && node.subtree) {
+        const { result } = await this.tree(node.subtree, was?.src.subtree && was.dst.subtree ? { src: was.src.subtree, dst: was.dst.subtree } : undefined, reading);
+        const set = result.then((subtree) => {
+          node.subtree = subtree;
+        });
+        set.catch(() => undefined); // awaited below, unless another entry failed first
+        waits.push(set);
+      }
     }
+    const result = Promise.all(waits).then(() => this.store(nodes));
+    this.trees.set(key, result);
+    // A failed tree is not remembered: a later snapshot with it tries again.
+    result.catch(() => this.trees.delete(key, result));
+    return { result };
+  }
+
+  /** Stores a directory's tree, its entries' IDs now the target's. */
+  private async store(nodes: Node[]): Promise<Buffer> {
     const encoded = encodeTree(nodes);
     // Smaller target chunks make longer content lists: readers refuse a tree over the limit.
     if (encoded.length > MAX_TREE_BYTES) throw new ScrateError(`a directory of ${nodes.length} entries is too large for one tree in the target (over ${MAX_TREE_BYTES / 1024 / 1024} MiB)`);
@@ -185,7 +211,7 @@ class WriterTranslation implements BlobSink {
       this.stats.blobs++;
       await this.packer.put(BlobType.tree, blob);
     }
-    return this.trees.set(key, blob.id);
+    return blob.id;
   }
 
   /**
@@ -213,12 +239,12 @@ class WriterTranslation implements BlobSink {
    * Sets a file's target content: as translated before, as in the pair-parent when its source
    * content is the same there and the target still has every blob, or else read (a job).
    */
-  private content(node: Node, ids: Buffer[], was: { src: Node; dst: Node } | undefined, jobs: ContentJob[]): Promise<void> {
+  private content(node: Node, ids: Buffer[], was: { src: Node; dst: Node } | undefined, reading: Reading): Promise<void> {
     const key = ids.reduce((h, id) => h.update(id), createHash('sha256')).digest().toString('latin1');
     let target = this.contents.get(key);
     if (!target && was?.dst.content && sameIds(was.src.content, ids) && this.allStored(was.dst.content)) target = this.contents.set(key, Promise.resolve(was.dst.content));
     if (!target) {
-      const read = new Promise<Buffer[]>((resolve, reject) => jobs.push({ node, ids, resolve, reject }));
+      const read = new Promise<Buffer[]>((resolve, reject) => reading.add({ node, ids, resolve, reject }));
       target = this.contents.set(key, read);
       // A failed read is not remembered: a later snapshot with the same file tries again.
       read.catch(() => this.contents.delete(key, read));
@@ -226,7 +252,7 @@ class WriterTranslation implements BlobSink {
     const set = target.then((content) => {
       node.content = content;
     });
-    set.catch(() => undefined); // awaited by the directory, unless reading one of its files failed first
+    set.catch(() => undefined); // awaited by the directory, unless another entry failed first
     return set;
   }
 
@@ -235,39 +261,14 @@ class WriterTranslation implements BlobSink {
   }
 
   /**
-   * Reads the files of a directory front to back as one stream of blobs (so several are loaded
-   * ahead across small files, in order) and cuts each into the target's chunks.
+   * Reads one file's blobs (`piece` gives the next) and hands its chunks to the pipeline;
+   * resolves once read (the next file is read while these chunks are hashed), `content` once
+   * they are hashed.
    */
-  private async read(jobs: ContentJob[]): Promise<void> {
-    if (jobs.length === 0) return;
-    const pieces = readContent(this.reader, jobs.flatMap((j) => j.ids));
-    let next = 0;
-    try {
-      for (; next < jobs.length; next++) {
-        const job = jobs[next]!;
-        for (const id of job.ids) {
-          const loc = locate(this.reader, id);
-          if (!isZeroBlob(this.reader, id, loc)) this.stats.bytesRead += loc.length;
-        }
-        job.resolve((await this.cut(pieces, job)).content);
-      }
-    } catch (err) {
-      // Settled, so that a later snapshot with one of these files does not wait for it.
-      for (const job of jobs.slice(next)) job.reject(err);
-      throw err;
-    } finally {
-      await pieces.return(undefined);
-    }
-  }
-
-  /**
-   * Reads one file's blobs from the stream and hands its chunks to the pipeline; resolves once
-   * read (the next file is read while these chunks are hashed), `content` once they are hashed.
-   */
-  private async cut(pieces: AsyncIterator<ContentPiece>, job: ContentJob): Promise<{ content: Promise<Buffer[]> }> {
+  private async cut(job: ContentJob, piece: () => Promise<ContentPiece>): Promise<{ content: Promise<Buffer[]> }> {
     const cuts = job.node.image ? this.sourceCuts(job.ids) : undefined;
     const ids: Promise<Buffer>[] = [];
-    for await (const chunk of this.data.readChunks(pieceReader(pieces, job.ids.length), cuts ?? this.chunker)) {
+    for await (const chunk of this.data.readChunks(pieceReader(piece, job.ids.length), cuts ?? this.chunker)) {
       cuts?.advance();
       const id = this.data.storeRegion(chunk).then((s) => s.id);
       id.catch(() => undefined); // awaited through the content, unless the read stops first
@@ -290,6 +291,114 @@ class WriterTranslation implements BlobSink {
   }
 }
 
+/** Blobs the walk may queue ahead of the reading, at most: their IDs, and the trees they are in, wait in memory. */
+const QUEUED_BLOBS = 64 * 1024;
+
+/**
+ * One snapshot's reading: the files the walk queues are cut one after another (one input at a
+ * time through the pipeline, as the archiver reads its large files), their blobs loaded
+ * `connections` at a time in that order, across files and directories, so a small file costs
+ * no round trip of its own.
+ */
+class Reading {
+  private jobs: ContentJob[] = [];
+  private nextJob = 0;
+  /** Blobs queued and not yet loading, from `nextBlob` on. */
+  private queued: Buffer[] = [];
+  private nextBlob = 0;
+  /** Loads under way, oldest first: taken in order. */
+  private readonly loads: Promise<ContentPiece>[] = [];
+  /** Blobs queued and not yet taken. */
+  private waiting = 0;
+  private readonly ahead: number;
+  private running: Promise<void> | undefined;
+  private failure: unknown;
+  private wakeWalk: (() => void)[] = [];
+
+  constructor(
+    private readonly reader: BlobReader,
+    private readonly cut: (job: ContentJob, piece: () => Promise<ContentPiece>) => Promise<{ content: Promise<Buffer[]> }>,
+    private readonly stats: TranslateStats,
+  ) {
+    this.ahead = reader.backend.connections;
+  }
+
+  /** Resolves when the walk may queue more; throws once reading failed. */
+  async room(): Promise<void> {
+    while (this.failure === undefined && this.waiting >= QUEUED_BLOBS) await new Promise<void>((wake) => this.wakeWalk.push(wake));
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  add(job: ContentJob): void {
+    if (this.failure !== undefined) return job.reject(this.failure);
+    this.jobs.push(job);
+    for (const id of job.ids) this.queued.push(id);
+    this.waiting += job.ids.length;
+    this.fill();
+    this.running ??= this.run();
+  }
+
+  /** Stops: files queued and not yet read fail; resolves once none is being cut. */
+  async close(): Promise<void> {
+    this.fail(new ScrateError('the copy of this snapshot stopped'));
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    while (this.nextJob < this.jobs.length) {
+      const job = this.jobs[this.nextJob++]!;
+      if (this.nextJob >= 1024) {
+        this.jobs = this.jobs.slice(this.nextJob);
+        this.nextJob = 0;
+      }
+      try {
+        job.resolve((await this.cut(job, () => this.piece())).content);
+      } catch (err) {
+        job.reject(err);
+        this.fail(err);
+      }
+    }
+    // In the same turn as the last look at `jobs`: a job added after it starts a new run.
+    this.running = undefined;
+  }
+
+  private piece(): Promise<ContentPiece> {
+    // None when the reading stopped under a file being cut: that file fails too.
+    const load = this.loads.shift() ?? Promise.reject(this.failure);
+    this.waiting--;
+    this.fill();
+    if (this.waiting < QUEUED_BLOBS) for (const wake of this.wakeWalk.splice(0)) wake();
+    return load;
+  }
+
+  private fill(): void {
+    while (this.loads.length < this.ahead && this.nextBlob < this.queued.length) {
+      const id = this.queued[this.nextBlob++]!;
+      const load = loadPiece(this.reader, id).then((piece) => {
+        if (!piece.zero) this.stats.bytesRead += locate(this.reader, id).length;
+        return piece;
+      });
+      load.catch(() => undefined); // taken in its turn, unless reading stopped first
+      this.loads.push(load);
+    }
+    if (this.nextBlob >= 4096) {
+      this.queued = this.queued.slice(this.nextBlob);
+      this.nextBlob = 0;
+    }
+  }
+
+  /** The first failure ends the reading: every file queued fails with it (so that nothing waits for it), and the walk stops. */
+  private fail(err: unknown): void {
+    this.failure ??= err;
+    for (const job of this.jobs.slice(this.nextJob)) job.reject(this.failure);
+    this.jobs = [];
+    this.nextJob = 0;
+    this.queued = [];
+    this.nextBlob = 0;
+    for (const wake of this.wakeWalk.splice(0)) wake();
+  }
+}
+
 /** Cuts where the source's chunks end: each yielded chunk is followed by advance(). */
 class SourceCuts implements Chunker {
   readonly params: { readonly max: number };
@@ -308,18 +417,16 @@ class SourceCuts implements Chunker {
   }
 }
 
-/** Reads the next `count` blobs of the stream as one input. */
-function pieceReader(pieces: AsyncIterator<ContentPiece>, count: number): ReadFn {
+/** Reads the next `count` blobs as one input. */
+function pieceReader(piece: () => Promise<ContentPiece>, count: number): ReadFn {
   let data: Buffer = Buffer.alloc(0);
   let at = 0;
   let left = count;
   return async (buffer, offset, length) => {
     while (at === data.length) {
       if (left === 0) return 0;
-      const r = await pieces.next();
-      if (r.done) throw new IntegrityError('content', 'fewer blobs than the file lists');
       left--;
-      data = r.value.data;
+      data = (await piece()).data;
       at = 0;
     }
     const n = data.copy(buffer, offset, at, at + Math.min(length, data.length - at));
