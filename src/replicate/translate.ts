@@ -8,13 +8,15 @@ import type { WriterPackers } from '../maintenance/repair-shared.js';
 import { MAX_TREE_BYTES } from '../repository/limits.js';
 import { BlobType } from '../repository/pack.js';
 import type { FinishedPack, Packer } from '../repository/packer.js';
-import type { BlobReader, Repository } from '../repository/repository.js';
+import type { BlobLocation } from '../repository/blob-index.js';
+import { decodeSealedBlob, type BlobReader, type Repository } from '../repository/repository.js';
 import type { Writer } from '../repository/writers.js';
-import { loadPiece, locate, type ContentPiece } from '../restorer/content.js';
+import { isZeroBlob, loadPiece, locate, type ContentPiece } from '../restorer/content.js';
 import { listSnapshots, type SnapshotEntry } from '../snapshot/snapshot.js';
 import { encodeTree, type Node } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { originOf, similar } from './select.js';
+import { MAX_GAP, MAX_JOB_BYTES } from './transfer.js';
 
 /** Said once when a copy re-chunks (design note of issue #24, §2.3). */
 export const RECHUNK_NOTE = "target's chunker differs from the source's (not made with init --from-repo --copy-chunker-params): files are re-chunked";
@@ -296,9 +298,10 @@ const QUEUED_BLOBS = 64 * 1024;
 
 /**
  * One snapshot's reading: the files the walk queues are cut one after another (one input at a
- * time through the pipeline, as the archiver reads its large files), their blobs loaded
- * `connections` at a time in that order, across files and directories, so a small file costs
- * no round trip of its own.
+ * time through the pipeline, as the archiver reads its large files), their blobs loaded in that
+ * order, across files and directories, `connections` requests at once. Blobs that follow one
+ * another in the queue and lie close together in one pack (a directory's small files, mostly)
+ * are read by one ranged request, as copy's transfer reads them.
  */
 class Reading {
   private jobs: ContentJob[] = [];
@@ -306,8 +309,10 @@ class Reading {
   /** Blobs queued and not yet loading, from `nextBlob` on. */
   private queued: Buffer[] = [];
   private nextBlob = 0;
-  /** Loads under way, oldest first: taken in order. */
-  private readonly loads: Promise<ContentPiece>[] = [];
+  /** Loading, oldest first, taken in order; `ends` on the last blob of a request. */
+  private readonly loads: { piece: Promise<ContentPiece>; ends: boolean }[] = [];
+  /** Requests made whose blobs are not all taken: their bytes are held. */
+  private requests = 0;
   /** Blobs queued and not yet taken. */
   private waiting = 0;
   private readonly ahead: number;
@@ -363,28 +368,73 @@ class Reading {
   }
 
   private piece(): Promise<ContentPiece> {
+    const load = this.loads.shift();
     // None when the reading stopped under a file being cut: that file fails too.
-    const load = this.loads.shift() ?? Promise.reject(this.failure);
+    if (!load) return Promise.reject(this.failure);
+    if (load.ends) this.requests--;
     this.waiting--;
     this.fill();
     if (this.waiting < QUEUED_BLOBS) for (const wake of this.wakeWalk.splice(0)) wake();
-    return load;
+    return load.piece;
   }
 
   private fill(): void {
-    while (this.loads.length < this.ahead && this.nextBlob < this.queued.length) {
-      const id = this.queued[this.nextBlob++]!;
-      const load = loadPiece(this.reader, id).then((piece) => {
-        if (!piece.zero) this.stats.bytesRead += locate(this.reader, id).length;
-        return piece;
-      });
-      load.catch(() => undefined); // taken in its turn, unless reading stopped first
-      this.loads.push(load);
-    }
+    while (this.requests < this.ahead && this.nextBlob < this.queued.length) this.request();
     if (this.nextBlob >= 4096) {
       this.queued = this.queued.slice(this.nextBlob);
       this.nextBlob = 0;
     }
+  }
+
+  /**
+   * Starts loading the next queued blob, with those after it in the queue that lie near it in
+   * the same pack; a zero blob needs no request. Should the ranged read fail, or a blob in it,
+   * each blob is loaded on its own (retried, and damage told as loadBlob tells it).
+   */
+  private request(): void {
+    const reader = this.reader;
+    const group: { id: Buffer; loc: BlobLocation }[] = [];
+    let start = 0;
+    let end = 0;
+    let sealed = 0;
+    for (; this.nextBlob < this.queued.length; this.nextBlob++) {
+      const id = this.queued[this.nextBlob]!;
+      const loc = reader.find(BlobType.data, id);
+      const zero = loc !== undefined && isZeroBlob(reader, id, loc);
+      if (group.length > 0) {
+        const from = Math.min(start, loc?.offset ?? 0);
+        const to = Math.max(end, loc ? loc.offset + loc.length : 0);
+        if (!loc || zero || loc.pack !== group[0]!.loc.pack || to - from > MAX_JOB_BYTES || to - from - sealed - loc.length > MAX_GAP) break;
+        [start, end] = [from, to];
+      } else if (!loc || zero) {
+        this.nextBlob++;
+        const piece = loadPiece(reader, id);
+        piece.catch(() => undefined); // taken in its turn, unless reading stopped first
+        this.loads.push({ piece, ends: false });
+        return;
+      } else {
+        [start, end] = [loc.offset, loc.offset + loc.length];
+      }
+      group.push({ id, loc });
+      sealed += loc.length;
+    }
+    const pack = group[0]!.loc.pack;
+    const packId = pack.id.toString('hex');
+    const bytes = reader.backend.load('data', packId, { range: { offset: start, length: end - start } }).then((b) => {
+      this.stats.bytesRead += b.length;
+      return b;
+    });
+    group.forEach(({ id, loc }, i) => {
+      const piece = bytes
+        .then((b) => ({ data: decodeSealedBlob(reader.packKey(packId, pack.envelope), reader.chunkIdKey, id, loc, b.subarray(loc.offset - start, loc.offset - start + loc.length), packId), zero: false }))
+        .catch(() => {
+          this.stats.bytesRead += loc.length;
+          return loadPiece(reader, id);
+        });
+      piece.catch(() => undefined); // taken in its turn, unless reading stopped first
+      this.loads.push({ piece, ends: i === group.length - 1 });
+    });
+    this.requests++;
   }
 
   /** The first failure ends the reading: every file queued fails with it (so that nothing waits for it), and the walk stops. */
