@@ -294,7 +294,7 @@ class WriterTranslation implements BlobSink {
 }
 
 /** Blobs the walk may queue ahead of the reading, at most: their IDs, and the trees they are in, wait in memory. */
-const QUEUED_BLOBS = 64 * 1024;
+const QUEUED_BLOBS = 8192;
 
 /**
  * One snapshot's reading: the files the walk queues are cut one after another (one input at a
