@@ -178,11 +178,11 @@ end
 
 complete -c scrate -f
 complete -c scrate -s V -l version -d 'output the version number'
-complete -c scrate -s r -l repo -x -a '(__fish_complete_directories (commandline -ct))' -d 'repository: a directory, or s3:https://host/bucket/prefix, or s3:bucket/prefix'
+complete -c scrate -s r -l repo -x -a '(__fish_complete_directories (commandline -ct))' -d 'repository: a directory, or s3:https://host/bucket/prefix, or s3:bucket/prefix (backup takes several: repeatable)'
 complete -c scrate -s o -l option -x -d 'backend option, e.g. s3.region=eu-west-1, s3.connections=16 (repeatable)'
 complete -c scrate -l no-cache -d 'do not use the local metadata cache'
-complete -c scrate -s p -l password-file -r -F -d 'read the password from a file'
-complete -c scrate -l password-command -x -d 'run a shell command that prints the password'
+complete -c scrate -s p -l password-file -r -F -d 'read the password from a file (with several -r: one each, in order, or one for all)'
+complete -c scrate -l password-command -x -d 'run a shell command that prints the password (with several -r: one each, in order, or one for all)'
 complete -c scrate -l insecure-no-password -d 'the repository has an empty password: none is asked for (insecure; an empty password is refused otherwise)'
 complete -c scrate -l json -d 'machine-readable output'
 complete -c scrate -s q -l quiet -d 'print only errors'

@@ -29,7 +29,7 @@ function pipelineIntoMemory(packSize: number) {
     claim: (id: Buffer) => !seen.has(id.toString('hex')) && !!seen.add(id.toString('hex')),
     storePack: async (p: FinishedPack) => void packs.push(p),
   };
-  const data = new DataPipeline({ chunkIdKey, sealPublic: seal.public, writer: FULL_WRITER, chunker, level: 3, packSize }, sink);
+  const data = new DataPipeline({ chunkIdKey, chunker, targets: [{ sealPublic: seal.public, writer: FULL_WRITER, level: 3, packSize, sink }] });
   /** Every blob of every pack, from the packs' own (encrypted) headers, by ID. */
   const stored = () => {
     const blobs = new Map<string, PackEntry>();

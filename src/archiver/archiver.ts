@@ -23,8 +23,9 @@ import { FixedChunker } from '../chunker/fixed.js';
 import { posix } from '../native/posix.js';
 import { Budget } from '../util/budget.js';
 import { EventLoopTurns } from '../util/event-loop.js';
-import { DataPipeline, type BlobSink, type ReadFn } from './data-pipeline.js';
-import type { FinishedPack } from '../repository/packer.js';
+import { DataPipeline, type ReadFn } from './data-pipeline.js';
+import { BackupTarget, type Parent } from './targets.js';
+import type { FastCDC } from '../chunker/fastcdc.js';
 import { isZero } from '../util/zeros.js';
 import type { Region } from '../util/ring-arena.js';
 
@@ -130,12 +131,31 @@ const DEVICE_CHUNK_SIZE = 1024 * 1024;
 /** The block size recorded for a disk-image file backed up with --as-device. */
 const IMAGE_FILE_BLOCK = 512;
 
+/** What a backup gave one target: its snapshot, or why it failed. */
+export interface TargetResult extends Partial<BackupResult> {
+  target: BackupTarget;
+  /** Why this target has no snapshot (the others may have theirs). */
+  failure?: unknown;
+}
+
 /**
- * Walks the sources, reuses the parent snapshot's content lists for unchanged files, chunks
- * and stores the rest, builds one tree blob per directory bottom-up, flushes packs and index,
- * and only then writes the snapshot that refers to them.
+ * Backs up into one repository (see backupTo).
  */
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
+  const [result] = await backupTo([new BackupTarget(repo, repo.backend.location)], opts);
+  const { failure, snapshotId, snapshot, parentId } = result!;
+  if (failure !== undefined) throw failure;
+  return { snapshotId, snapshot: snapshot!, parentId };
+}
+
+/**
+ * Walks the sources once, reuses the parent snapshot's content lists for unchanged files,
+ * chunks the rest once and stores it in each target that lacks it, builds one tree blob per
+ * directory bottom-up, flushes each target's packs and index, and only then writes each one's
+ * snapshot that refers to them. The targets must cut and name data alike (keyClasses). A
+ * target that fails is left behind and the others complete; when all fail, so does the backup.
+ */
+export async function backupTo(targets: BackupTarget[], opts: BackupOptions): Promise<TargetResult[]> {
   const { stream } = opts;
   if (opts.paths.length === 0 && !stream) throw new ScrateError('nothing to back up: give at least one path');
   const given = stream ? [`/${stream.name}`] : normaliseSources(opts.paths);
@@ -150,22 +170,20 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     throw new ScrateError(`cannot back up ${reasons.length === 1 ? reasons[0] : `any of the paths (${reasons.join(', ')})`}`);
   }
   const sources = given.filter((s) => !missing.has(s));
-  // A write-only key backs up the host it was made for, under that name only.
-  const own = repo.keys.hostname;
-  if (own !== undefined && opts.host !== undefined && opts.host !== own) throw new ScrateError(`this write-only key backs up host ${own} only`, ExitCode.fatal, 'leave out --host');
-  const host = opts.host ?? own ?? os.hostname();
-  if (opts.time && !repo.canRead && opts.time.getTime() > Date.now() + WRITE_ONLY_FUTURE_MS) {
-    throw new ScrateError(`a write-only key cannot date a snapshot over a day ahead (${opts.time.toISOString()})`, ExitCode.fatal, 'full keys would refuse it');
-  }
-  const parent = stream ? undefined : await chooseParent(repo, opts, host, sources);
-  // A write-only key keeps the trees it stores in its record: they are the next backup's parent.
-  const treeLog = repo.record && !opts.dryRun ? new TreeLog() : undefined;
+  const host = opts.host ?? targets.find((t) => t.repo.keys.hostname !== undefined)?.repo.keys.hostname ?? os.hostname();
+  await Promise.all(targets.map((t) => t.step(() => prepareTarget(t, opts, host, sources))));
+  if (targets.every((t) => !t.live)) return results(targets);
+  // The walk compares against the newest parent: within a key class any target's trees name
+  // the same blobs, and each target's presence checks keep its own snapshot complete.
+  const parent = targets
+    .map((t) => t.parent)
+    .filter((p) => p !== undefined)
+    .reduce<Parent | undefined>((a, b) => (!a || (b.time ?? '') > (a.time ?? '') ? b : a), undefined);
   // Left by backups killed mid-write (SIGKILL, power loss); nothing refers to them. Swept beside
   // the walk (listing a local repository's 257 directories took ~35 ms before it): this run's
   // own are never that old.
-  const sweeping = opts.dryRun ? undefined : repo.backend.staging?.sweep(STALE_TEMPORARY_MS);
-  sweeping?.catch(() => undefined); // awaited with the run
-  const run = new BackupRun(repo, opts, parent?.trees, treeLog);
+  const sweeping = opts.dryRun ? undefined : Promise.all(targets.map((t) => t.repo.backend.staging?.sweep(STALE_TEMPORARY_MS).catch((err: unknown) => t.fail(err))));
+  const run = new BackupRun(targets, opts, parent?.trees);
   for (const [src, reason] of missing) run.sourceMissing(src, reason);
   const scanning = new AbortController();
   if (opts.progress && !stream) {
@@ -176,56 +194,80 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   try {
     tree = stream ? await run.saveStream(stream) : await run.saveRoot(sources, parent ? Buffer.from(parent.tree, 'hex') : undefined);
     await run.flush();
-    await sweeping;
   } catch (err) {
-    repo.packer.abandon();
+    for (const t of targets) t.repo.packer.abandon();
+    // Every target failed: each says why.
+    if (targets.every((t) => !t.live)) return results(targets);
     throw err;
   } finally {
     scanning.abort();
     await run.close();
-    await sweeping?.catch(() => undefined);
+    await sweeping;
   }
   // A stream whose producer failed must not become a snapshot.
   await stream?.finished?.();
-  // The wait for input or uploads may have outlived the lock (or a Ctrl-C came): then no index
-  // and no snapshot, since a prune may already have deleted what they would name.
+  // A Ctrl-C: no index and no snapshot anywhere. A target whose lock was lost has failed: no
+  // index and no snapshot there, since a prune may already have deleted what they would name.
   stopIfAborted(opts.signal);
-  if (!opts.dryRun) await repo.flush();
+  if (!opts.dryRun) await Promise.all(targets.map((t) => t.step(() => t.repo.flush())));
   stopIfAborted(opts.signal);
-  run.summary.dataStored = opts.dryRun ? 0 : repo.packer.bytesStored;
-  run.summary.end = new Date().toISOString();
+  const end = new Date().toISOString();
   const user = os.userInfo();
-  const snapshot: Snapshot = {
-    time: opts.time?.toISOString() ?? run.summary.start,
-    tree: tree.toString('hex'),
-    paths: sources,
-    hostname: host,
-    username: user.username,
-    uid: user.uid,
-    gid: user.gid,
-    tags: opts.tags ?? [],
-    programVersion: `scrate ${VERSION}`,
-    summary: run.summary,
-  };
-  if (parent) snapshot.parent = parent.id;
-  if (opts.filter?.excludes.length) snapshot.excludes = opts.filter.excludes;
-  if (opts.dryRun) return { snapshot, parentId: parent?.id };
-  const snapshotId = await saveSnapshot(repo, snapshot);
-  if (treeLog) await repo.record!.addSnapshot(snapshotId, snapshot.tree, Buffer.from(JSON.stringify(snapshot)), parentGroup(host, sources), treeLog);
-  return { snapshotId, snapshot, parentId: parent?.id };
+  return Promise.all(
+    results(targets).map(async (r) => {
+      const { target: t } = r;
+      if (!t.live) return r;
+      const summary: BackupSummary = { ...run.summary, ...t.added, dataStored: opts.dryRun ? 0 : t.repo.packer.bytesStored, end };
+      const snapshot: Snapshot = {
+        time: opts.time?.toISOString() ?? run.summary.start,
+        tree: tree.toString('hex'),
+        paths: sources,
+        hostname: host,
+        username: user.username,
+        uid: user.uid,
+        gid: user.gid,
+        tags: opts.tags ?? [],
+        programVersion: `scrate ${VERSION}`,
+        summary,
+      };
+      if (t.parent) snapshot.parent = t.parent.id;
+      if (opts.filter?.excludes.length) snapshot.excludes = opts.filter.excludes;
+      r.snapshot = snapshot;
+      if (opts.dryRun) return r;
+      await t.step(async () => {
+        const snapshotId = await saveSnapshot(t.repo, snapshot);
+        if (t.treeLog) await t.repo.record!.addSnapshot(snapshotId, snapshot.tree, Buffer.from(JSON.stringify(snapshot)), parentGroup(host, sources), t.treeLog);
+        r.snapshotId = snapshotId;
+      });
+      r.failure = t.failure;
+      return r;
+    }),
+  );
+}
+
+/** Each target's result as it stands: failed, or to be given its snapshot. */
+function results(targets: BackupTarget[]): TargetResult[] {
+  return targets.map((target) => ({ target, failure: target.failure, parentId: target.parent?.id }));
+}
+
+/** Checks what this target's key allows, and picks its parent (before the walk). */
+async function prepareTarget(t: BackupTarget, opts: BackupOptions, host: string, sources: string[]): Promise<void> {
+  const { repo } = t;
+  // A write-only key backs up the host it was made for, under that name only.
+  const own = repo.keys.hostname;
+  if (own !== undefined && host !== own) throw new ScrateError(`this write-only key backs up host ${own} only`, ExitCode.fatal, 'leave out --host');
+  if (opts.time && !repo.canRead && opts.time.getTime() > Date.now() + WRITE_ONLY_FUTURE_MS) {
+    throw new ScrateError(`a write-only key cannot date a snapshot over a day ahead (${opts.time.toISOString()})`, ExitCode.fatal, 'full keys would refuse it');
+  }
+  if (opts.dryRun) t.dryRun();
+  else if (repo.record) t.treeLog = new TreeLog();
+  if (!opts.stream) t.parent = await chooseParent(repo, opts, host, sources);
 }
 
 function normaliseSources(paths: string[]): string[] {
   const abs = [...new Set(paths.map((p) => path.resolve(p)))].sort();
   // A source inside another is already covered by it.
   return abs.filter((p) => !abs.some((q) => q !== p && (q === '/' || p.startsWith(q + '/'))));
-}
-
-/** The snapshot an incremental backup compares against, and where its trees come from. */
-interface Parent {
-  id: string;
-  tree: string;
-  trees: (id: Buffer) => Promise<Node[]>;
 }
 
 /** What makes two backups comparable: the same host and the same sources. */
@@ -266,7 +308,7 @@ async function chooseParent(repo: Repository, opts: BackupOptions, host: string,
   if (opts.parent && !chosen) throw new ScrateError(`--parent ${opts.parent}: not a snapshot this key's writer made`, ExitCode.fatal, 'a parent must be one of the same writer\'s snapshots');
   if (!chosen) return undefined;
   const reader = repo.reader(repo.self);
-  return { id: chosen.id, tree: chosen.snapshot.tree, trees: (id) => loadTree(reader, id) };
+  return { id: chosen.id, tree: chosen.snapshot.tree, time: chosen.snapshot.time, trees: (id) => loadTree(reader, id) };
 }
 
 /** A directory's tree in the parent snapshot: its entries by name, and (when it loaded) its ID and nodes. */
@@ -275,7 +317,7 @@ interface ParentDir {
   stored?: { id: Buffer; nodes: Node[] };
 }
 
-class BackupRun implements BlobSink {
+class BackupRun {
   readonly summary: BackupSummary = {
     filesNew: 0,
     filesChanged: 0,
@@ -309,7 +351,6 @@ class BackupRun implements BlobSink {
   private failure: unknown;
   /** What the directory being walked waits for before its tree is stored (see directory()). */
   private waits: Promise<unknown>[] = [];
-  private readonly dryRunSeen = new Set<string>();
   /** Parent trees loading ahead of the walk, by ID. */
   private readonly prefetched = new Map<string, Promise<Node[]>>();
   /** The one blob of zeros per chunk length, by length. */
@@ -319,25 +360,33 @@ class BackupRun implements BlobSink {
   private readonly sources = new Set<string>();
   private readonly progress: ProgressMeter | undefined;
 
+  /** Cuts data for every target (they are of one key class). */
+  private readonly chunker: FastCDC;
+  /** Some target keeps a record of its trees: no tree is taken over from the parent unwritten. */
+  private readonly recordsTrees: boolean;
+
   constructor(
-    private readonly repo: Repository,
+    private readonly targets: BackupTarget[],
     private readonly opts: BackupOptions,
     /** The parent snapshot's trees, by ID. */
     private readonly parentTrees: ((id: Buffer) => Promise<Node[]>) | undefined,
-    /** Every tree of the new snapshot goes here too (a write-only key's record). */
-    private readonly treeLog: TreeLog | undefined,
   ) {
     this.filter = opts.filter?.empty ? undefined : opts.filter;
-    const setup = {
+    const { repo } = targets[0]!;
+    this.chunker = repo.chunker;
+    this.recordsTrees = targets.some((t) => t.treeLog);
+    this.data = new DataPipeline({
       chunkIdKey: repo.keys.writer.chunkIdKey,
-      sealPublic: repo.keys.sealPublic,
-      writer: repo.keys.writer.id,
-      chunker: repo.chunker,
-      level: opts.compression ?? repo.config.compression,
-      packSize: repo.config.packSize,
-      staging: repo.packer.staging,
-    };
-    this.data = new DataPipeline(setup, this);
+      chunker: this.chunker,
+      targets: targets.map((t) => ({
+        sealPublic: t.repo.keys.sealPublic,
+        writer: t.repo.keys.writer.id,
+        level: opts.compression ?? t.repo.config.compression,
+        packSize: t.repo.config.packSize,
+        staging: t.repo.packer.staging,
+        sink: t,
+      })),
+    });
     this.progress = opts.progress;
   }
 
@@ -350,36 +399,12 @@ class BackupRun implements BlobSink {
     await this.data.close();
   }
 
-  /** BlobSink: whether a data blob the pipeline hashed is to be stored. */
-  claim(id: Buffer, rawLength: number): boolean {
-    return this.claimAs(BlobType.data, id, rawLength);
-  }
-
-  /** Whether a blob is new and to be stored (a dry run only counts it). */
-  private claimAs(type: BlobType, id: Buffer, rawLength: number): boolean {
-    if (this.opts.dryRun) {
-      const key = String.fromCharCode(type) + id.toString('latin1');
-      if (!this.repo.index.has(type, id, this.repo.self.no) && !this.dryRunSeen.has(key)) {
-        this.dryRunSeen.add(key);
-        this.countAdded(type, rawLength);
-      }
-      return false;
-    }
-    if (!this.repo.packer.claim(type, id)) return false;
-    this.countAdded(type, rawLength);
-    return true;
-  }
-
-  storePack(pack: FinishedPack): Promise<void> {
-    return this.repo.packer.storePack(pack);
-  }
-
   /** A snapshot of one file read from a stream: a root tree holding just that file. */
   async saveStream(stream: StreamSource): Promise<Buffer> {
     const started = performance.now();
     const now = BigInt(Date.now()) * 1_000_000n;
     const user = os.userInfo();
-    const { content: pending, read } = await this.storeContent(stream.read, this.repo.chunker);
+    const { content: pending, read } = await this.storeContent(stream.read, this.chunker);
     const content = await pending;
     this.summary.bytesProcessed += read;
     this.fileDone(Buffer.from(`/${stream.name}`), true, read, started);
@@ -440,7 +465,7 @@ class BackupRun implements BlobSink {
     return {
       result: Promise.all(waits).then(() => {
         const kept = nodes.filter((n) => !this.dropped.has(n));
-        return stored && !this.treeLog && unchangedTree(kept, stored.nodes) ? stored.id : this.saveTree(kept);
+        return stored && !this.recordsTrees && unchangedTree(kept, stored.nodes) && this.allHave(BlobType.tree, [stored.id]) ? stored.id : this.saveTree(kept);
       }),
     };
   }
@@ -494,16 +519,13 @@ class BackupRun implements BlobSink {
     const encoded = encodeTree(nodes);
     // Readers refuse larger trees (see MAX_TREE_BYTES): better no snapshot than one nobody reads.
     if (encoded.length > MAX_TREE_BYTES) throw new ScrateError(`a directory of ${nodes.length} entries is too large for one tree (over ${MAX_TREE_BYTES / 1024 / 1024} MiB)`);
-    const blob = this.repo.prepare(BlobType.tree, encoded);
-    this.treeLog?.add(blob);
-    if (this.claimAs(BlobType.tree, blob.id, blob.rawLength)) await this.repo.packer.put(BlobType.tree, blob);
+    // Named alike in every target (one key class): prepared once.
+    const blob = this.targets[0]!.repo.prepare(BlobType.tree, encoded);
+    for (const t of this.targets) {
+      t.treeLog?.add(blob);
+      if (t.claimAs(BlobType.tree, blob.id, blob.rawLength)) await t.put(BlobType.tree, blob);
+    }
     return blob.id;
-  }
-
-  private countAdded(type: BlobType, bytes: number): void {
-    if (type === BlobType.tree) this.summary.treeBlobs++;
-    else this.summary.dataBlobs++;
-    this.summary.dataAdded += bytes;
   }
 
   private metadata(name: Buffer, st: EntryStat, type: NodeType): Node {
@@ -513,6 +535,7 @@ class BackupRun implements BlobSink {
   /** Stops the walk on Ctrl-C, or as soon as storing anything has failed (a full disk, revoked credentials). */
   private checkAborted(): void {
     if (this.failure !== undefined) throw this.failure;
+    if (!this.targets.some((t) => t.live)) throw this.targets[0]!.failure;
     stopIfAborted(this.opts.signal);
   }
 
@@ -637,7 +660,7 @@ class BackupRun implements BlobSink {
     if (this.progress) this.progress.current[0] = displayName(full);
     // Its blobs must still be in the index: a parent may refer to a pack or index file gone since.
     const unchanged =
-      prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && this.allStored(prev.content);
+      prev?.type === 'file' && prev.content && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && this.allHave(BlobType.data, prev.content);
     if (unchanged) {
       node.content = prev.content;
       this.summary.filesUnmodified++;
@@ -678,9 +701,9 @@ class BackupRun implements BlobSink {
     return true;
   }
 
-  private allStored(content: Buffer[]): boolean {
-    const self = this.repo.self.no;
-    for (const id of content) if (!this.repo.index.has(BlobType.data, id, self)) return false;
+  /** Whether every live target has these blobs: what one lacks is read again (each stores what it lacks). */
+  private allHave(type: BlobType, ids: Buffer[]): boolean {
+    for (const t of this.targets) if (t.live && !t.has(type, ids)) return false;
     return true;
   }
 
@@ -743,7 +766,7 @@ class BackupRun implements BlobSink {
     }
     if (this.progress) this.progress.current[1] = displayName(full);
     try {
-      const { content, read } = await this.storeContent(fdReader(fd), this.repo.chunker);
+      const { content, read } = await this.storeContent(fdReader(fd), this.chunker);
       const after = fstatSync(fd, { bigint: true });
       if (after.mtimeNs !== st.mtimeNs || Number(after.size) !== st.size || read !== node.size) this.changedWhileRead(full, node, read);
       this.fileDone(full, isNew, read, started);
@@ -786,7 +809,7 @@ class BackupRun implements BlobSink {
       delete node.rdev;
       this.summary.bytesProcessed += size;
       if (this.progress) this.progress.current[1] = displayName(full);
-      const chunker = (this.opts.chunker ?? DEVICE_CHUNKER) === 'fixed' ? new FixedChunker(DEVICE_CHUNK_SIZE) : this.repo.chunker;
+      const chunker = (this.opts.chunker ?? DEVICE_CHUNKER) === 'fixed' ? new FixedChunker(DEVICE_CHUNK_SIZE) : this.chunker;
       const { content: pending, read } = await this.storeContent(fdReader(fd), chunker);
       const content = await pending;
       if (read !== size) {

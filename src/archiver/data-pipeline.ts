@@ -15,19 +15,29 @@ import { RingArena, type Region } from '../util/ring-arena.js';
 /** Fills buffer[offset, offset+length) as far as it can; 0 means the end of the input. */
 export type ReadFn = (buffer: Buffer, offset: number, length: number) => Promise<number>;
 
-/** What the pipeline needs to cut, name, compress and pack data exactly as the repository does. */
+/**
+ * What the pipeline needs to cut and name data exactly as the repositories do (the targets
+ * share both: see docs/DESIGN.md, backing up to several repositories), and where it goes.
+ */
 export interface PipelineSetup {
   /** Names blobs: the writer's key. */
   chunkIdKey: Buffer;
+  chunker: FastCDC;
+  /** One or more; each claims and packs the blobs new to it. */
+  targets: PackTarget[];
+}
+
+/** How one repository's packs are made, and where they go. */
+export interface PackTarget {
   /** The repository's public key, which pack keys are agreed with. */
   sealPublic: Buffer;
   /** Who writes the packs (their headers say so). */
   writer: Buffer;
-  chunker: FastCDC;
   level: number;
   packSize: number;
   /** Where to write packs, when the repository adopts files (see Packer.staging); else they are built in memory. */
   staging?: { dir: string; prefix: string };
+  sink: BlobSink;
 }
 
 /** Where the pipeline's blobs go: the repository's packer (or a dry run's tally). */
@@ -36,6 +46,8 @@ export interface BlobSink {
   claim(id: Buffer, rawLength: number): boolean;
   /** Takes a finished pack; resolves when there is room for more. */
   storePack(pack: FinishedPack): Promise<void>;
+  /** Packing for it failed: it gets nothing more (the other targets go on). */
+  fail?(err: unknown): void;
 }
 
 /** An errno code, and whether opening or reading failed. */
@@ -141,7 +153,8 @@ const BATCH_BYTES = 2 * 1024 * 1024;
  * code: their V8 heaps and messages were a fifth of a backup's peak RSS.
  */
 export class DataPipeline {
-  private readonly lanes: Lane[];
+  private readonly outputs: PackOutput[];
+  /** Set once no target is left (the first target's failure then), or on a failure of reading or hashing. */
   private failure: Error | undefined;
   private closing = false;
   private batch: Batch | undefined;
@@ -156,17 +169,16 @@ export class DataPipeline {
   private readonly ring: RingArena;
   /** Batches waiting for room in the ring: a flush sends only after them. */
   private readonly sending = new Set<Promise<void>>();
-  /** Staged packs are named by the staging prefix, this run's own (a leftover is told from another writer's), and a count. */
-  private readonly run = randomBytes(8).toString('hex');
-  private packsStaged = 0;
 
+  /** `lanes` in all, shared out among the targets (at least one each). */
   constructor(
     private readonly setup: PipelineSetup,
-    private readonly sink: BlobSink,
     lanes = Math.max(1, os.availableParallelism()),
   ) {
     this.ring = new RingArena(Math.max(DATA_RING_BYTES, setup.chunker.params.max));
-    this.lanes = Array.from({ length: lanes }, () => ({ native: pipeline.newLane(setup.level), buffers: [], waiting: [], sealing: [], busy: false, load: 0 }));
+    const each = Math.max(1, Math.floor(lanes / setup.targets.length));
+    const state = { stopped: () => this.failure ?? (this.closing ? new ScrateError('the backup was stopped') : undefined) };
+    this.outputs = setup.targets.map((target) => new PackOutput(target, setup.chunker.params.max, each, state, () => this.outputFailed()));
   }
 
   /** Reads a small file whole on the pool, with others in a batch. */
@@ -255,21 +267,21 @@ export class DataPipeline {
     this.sendBatch();
     await Promise.all(this.sending);
     await Promise.all(this.unstored);
-    for (const lane of this.lanes) {
-      await lane.pumping;
+    for (const output of this.outputs) {
+      await output.flush();
       if (this.failure) throw this.failure;
-      if (lane.pack) await this.finishPack(lane);
     }
   }
 
   /** After a failure, the open packs' files go (those handed over are the sink's to adopt or remove). */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.allSettled(this.lanes.map((lane) => lane.pumping));
-    for (const lane of this.lanes) {
-      lane.file?.abandon();
-      lane.file = lane.pack = undefined;
-    }
+    for (const output of this.outputs) await output.close();
+  }
+
+  /** A target failed: the run goes on while another is left; with none left, it fails with the first target's failure. */
+  private outputFailed(): void {
+    if (this.outputs.every((o) => o.failure !== undefined)) this.failure ??= this.outputs[0]!.failure as Error;
   }
 
   /** Sends the open batch once the ring has room for it (and its waiters are told if that fails). */
@@ -334,16 +346,75 @@ export class DataPipeline {
     return { ids, blobs };
   }
 
-  /** Packs the blobs the sink claims as new on the least loaded lane; settles when they are in a pack (async: a claim that throws rejects). */
+  /**
+   * Each target packs the blobs it claims as new; settles when every target has them in a pack
+   * (a target failing meanwhile counts as settled: async, so a claim that throws rejects).
+   */
   private async storeFresh(ids: Buffer[], blobs: Uint8Array[]): Promise<void> {
     if (this.failure) throw this.failure;
+    const [only, ...more] = this.outputs;
+    if (more.length === 0) return only!.store(ids, blobs);
+    await Promise.all(this.outputs.map((o) => (o.failure === undefined ? o.store(ids, blobs).catch(() => this.rethrowIfNoneLeft()) : undefined)));
+  }
+
+  private rethrowIfNoneLeft(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** A promise for when an input is stored, which a flush waits for; its region goes back to the ring then. */
+  private track(region: Region): Deferred<void> {
+    const stored = deferred<void>();
+    const settled = stored.promise.then(
+      () => this.ring.release(region),
+      (err: unknown) => {
+        this.failure ??= err as Error;
+        this.ring.release(region);
+        throw err;
+      },
+    );
+    const tracked = settled.finally(() => this.unstored.delete(tracked));
+    tracked.catch(() => undefined);
+    this.unstored.add(tracked);
+    return stored;
+  }
+}
+
+/**
+ * One target's packing: its lanes, each with an open pack sealed for that repository, and
+ * its sink. It fails on its own (a pack it cannot write or hand over): the sink is told, and
+ * it takes nothing more.
+ */
+class PackOutput {
+  private readonly lanes: Lane[];
+  failure: unknown;
+  /** Staged packs are named by the staging prefix, this run's own (a leftover is told from another writer's), and a count. */
+  private readonly run = randomBytes(8).toString('hex');
+  private packsStaged = 0;
+
+  constructor(
+    private readonly target: PackTarget,
+    private readonly maxChunk: number,
+    lanes: number,
+    private readonly owner: { stopped: () => Error | undefined },
+    private readonly onFailure: () => void,
+  ) {
+    this.lanes = Array.from({ length: lanes }, () => ({ native: pipeline.newLane(target.level), buffers: [], waiting: [], sealing: [], busy: false, load: 0 }));
+  }
+
+  /** Packs the blobs the sink claims as new on the least loaded lane; settles when they are in a pack (async: a claim that throws rejects). */
+  async store(ids: Buffer[], blobs: Uint8Array[]): Promise<void> {
     const store: LaneStore = { ids: [], blobs: [], bytes: 0, next: 0, done: deferred<void>() };
-    ids.forEach((id, i) => {
-      if (!this.sink.claim(id, blobs[i]!.length)) return;
-      store.ids.push(id);
-      store.blobs.push(blobs[i]!);
-      store.bytes += blobs[i]!.length;
-    });
+    try {
+      ids.forEach((id, i) => {
+        if (!this.target.sink.claim(id, blobs[i]!.length)) return;
+        store.ids.push(id);
+        store.blobs.push(blobs[i]!);
+        store.bytes += blobs[i]!.length;
+      });
+    } catch (err) {
+      this.fail(err);
+      throw err;
+    }
     if (store.blobs.length === 0) return;
     const lane = this.lanes.reduce((a, b) => (b.load < a.load ? b : a));
     lane.load += store.bytes;
@@ -358,18 +429,43 @@ export class DataPipeline {
     await store.done.promise;
   }
 
+  /** Hands over the lanes' open packs once everything given is sealed (nothing when failed). */
+  async flush(): Promise<void> {
+    for (const lane of this.lanes) {
+      await lane.pumping;
+      if (this.failure !== undefined || this.owner.stopped()) return;
+      if (lane.pack) await this.finishPack(lane).catch((err: unknown) => this.fail(err));
+    }
+  }
+
+  /** The open packs' files go (those handed over are the sink's to adopt or remove). */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.lanes.map((lane) => lane.pumping));
+    for (const lane of this.lanes) {
+      lane.file?.abandon();
+      lane.file = lane.pack = undefined;
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    this.target.sink.fail?.(err);
+    this.onFailure();
+  }
+
   /** Seals a lane's waiting stores until none is left; the first failure fails them all and stops the pipeline. */
   private async pump(lane: Lane): Promise<void> {
     let underWay: Seal[] = [];
     try {
       while (lane.waiting.length > 0 || lane.sealing.length > 0) {
-        if (this.failure) throw this.failure;
-        if (this.closing) throw new ScrateError('the backup was stopped');
+        const stopped = this.failure ?? this.owner.stopped();
+        if (stopped) throw stopped;
         while (lane.sealing.length < SEALS_AHEAD && this.startSeal(lane));
         await this.endSeal(lane);
       }
     } catch (err) {
-      this.failure ??= err as Error;
+      this.fail(err);
       underWay = lane.sealing.splice(0);
       for (const store of [...underWay.flatMap((s) => s.completes), ...lane.waiting.splice(0)]) store.done.reject(err);
     } finally {
@@ -389,7 +485,7 @@ export class DataPipeline {
    * grow it then: never under calls that write into it.
    */
   private startSeal(lane: Lane): boolean {
-    const { packSize } = this.setup;
+    const { packSize } = this.target;
     const first = lane.waiting[0];
     if (!first) return false;
     const pack = (lane.pack ??= this.openPack(lane));
@@ -436,7 +532,7 @@ export class DataPipeline {
     lane.sealing.shift();
     const pack = lane.pack!;
     pack.sealed(seal.ids, seal.lengths, seal.fields);
-    if (lane.sealing.length === 0 && pack.bytes >= this.setup.packSize) await this.finishPack(lane);
+    if (lane.sealing.length === 0 && pack.bytes >= this.target.packSize) await this.finishPack(lane);
     for (const store of seal.completes) {
       lane.load -= store.bytes;
       store.done.resolve();
@@ -449,8 +545,8 @@ export class DataPipeline {
    * it is compressed), so it never grows and leaves no garbage: pages never written cost nothing.
    */
   private openPack(lane: Lane): PackWriter {
-    const { staging, sealPublic, writer, packSize, chunker } = this.setup;
-    const largest = chunker.params.max + TAG_BYTES;
+    const { staging, sealPublic, writer, packSize } = this.target;
+    const largest = this.maxChunk + TAG_BYTES;
     // A pack in memory also has room for its header (~41 bytes a blob, and its padding).
     if (!staging) return newPack(BlobType.data, sealPublic, writer, lane.buffers.pop() ?? packSize + largest + 1024 * 1024);
     lane.file = new PackFile(path.join(staging.dir, `${staging.prefix}${this.run}-${this.packsStaged++}`));
@@ -466,30 +562,13 @@ export class DataPipeline {
     posix.trimMalloc();
     const buffer = Buffer.from(bytes.buffer);
     const done = { entries, id, type: BlobType.data, envelope: pack.envelope };
-    if (!lane.file) return this.sink.storePack({ ...done, bytes, release: () => lane.buffers.push(buffer) });
+    if (!lane.file) return this.target.sink.storePack({ ...done, bytes, release: () => lane.buffers.push(buffer) });
     const staged = lane.file.close(size);
     lane.file = undefined;
     // The window stays with the lane for its next pack (grown, if a blob needed it).
     lane.buffers.push(buffer);
     // Once given to the sink, the file is the sink's to adopt or remove.
-    return this.sink.storePack({ ...done, bytes: staged });
-  }
-
-  /** A promise for when an input is stored, which a flush waits for; its region goes back to the ring then. */
-  private track(region: Region): Deferred<void> {
-    const stored = deferred<void>();
-    const settled = stored.promise.then(
-      () => this.ring.release(region),
-      (err: unknown) => {
-        this.failure ??= err as Error;
-        this.ring.release(region);
-        throw err;
-      },
-    );
-    const tracked = settled.finally(() => this.unstored.delete(tracked));
-    tracked.catch(() => undefined);
-    this.unstored.add(tracked);
-    return stored;
+    return this.target.sink.storePack({ ...done, bytes: staged });
   }
 }
 

@@ -3,6 +3,7 @@ import { defaultCacheRoot } from '../backend/cache.js';
 import { LocalBackend } from '../backend/local.js';
 import { openBackend, parseBackendOptions } from '../backend/open.js';
 import { ExitCode, ScrateError } from '../errors.js';
+import { BackupTarget } from '../archiver/targets.js';
 import { Lock } from '../repository/lock.js';
 import { Repository } from '../repository/repository.js';
 import { Output } from './output.js';
@@ -10,9 +11,11 @@ import { getPassword, REPO_PASSWORD, type PasswordNames, type PasswordSources } 
 
 /** Options every command accepts (see main.ts). */
 export interface GlobalOptions {
-  repo?: string;
-  passwordFile?: string;
-  passwordCommand?: string;
+  /** Each -r/--repo given (several for backup only), or SCRATE_REPOSITORY. */
+  repo?: string[];
+  /** With several -r: one each, in order, or one for all. */
+  passwordFile?: string[];
+  passwordCommand?: string[];
   insecureNoPassword?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -43,9 +46,28 @@ export interface RepositoryAccess {
   locationHint: string;
 }
 
-/** The repository of -r/--repo, -o and the password options. */
+/** The repository of -r/--repo, -o and the password options: one (only backup takes several). */
 export function mainRepository(g: GlobalOptions): RepositoryAccess {
-  return { location: g.repo, options: g.option, password: g, names: REPO_PASSWORD, locationHint: 'use -r/--repo or set SCRATE_REPOSITORY' };
+  const [one, ...more] = repositories(g);
+  if (more.length > 0) throw new ScrateError('only backup takes several -r/--repo', ExitCode.fatal, 'give one repository');
+  return one ?? repositoryAccess(g, undefined, 0);
+}
+
+/** backup's repositories: each -r with its password options, paired by position (one given is for all). */
+export function repositories(g: GlobalOptions): RepositoryAccess[] {
+  const locations = g.repo ?? [];
+  for (const [flag, given] of [['--password-file', g.passwordFile], ['--password-command', g.passwordCommand]] as const) {
+    if (given && given.length > 1 && given.length !== locations.length) {
+      throw new ScrateError(`${given.length} ${flag} for ${locations.length} repositories`, ExitCode.fatal, `give one ${flag} for all, or one per -r/--repo in the same order`);
+    }
+  }
+  return locations.map((location, i) => repositoryAccess(g, location, i));
+}
+
+function repositoryAccess(g: GlobalOptions, location: string | undefined, i: number): RepositoryAccess {
+  const nth = (given: string[] | undefined) => given?.[given.length === 1 ? 0 : i];
+  const password = { passwordFile: nth(g.passwordFile), passwordCommand: nth(g.passwordCommand), insecureNoPassword: g.insecureNoPassword };
+  return { location, options: g.option, password, names: REPO_PASSWORD, locationHint: 'use -r/--repo or set SCRATE_REPOSITORY' };
 }
 
 export function backendAt(a: RepositoryAccess): Promise<Backend> {
@@ -98,6 +120,51 @@ export async function withRepository<T>(ctx: Context, lock: LockMode, fn: (repo:
   } finally {
     await held?.release();
   }
+}
+
+/** A repository of a backup that could not be opened, locked or indexed: a failed target from the start. */
+export interface UnopenedTarget {
+  location: string;
+  failure: unknown;
+}
+
+/**
+ * backup's repositories (several -r), each opened, locked shared (unless `lock` is 'none')
+ * and indexed as a BackupTarget whose lost lock fails it alone; one that cannot be is passed
+ * on as failed (a single repository's error is thrown). Every lock is released
+ * at the end, after the uploads of a failed target settle.
+ */
+export async function withTargets<T>(ctx: Context, lock: 'none' | 'shared', fn: (targets: BackupTarget[], unopened: UnopenedTarget[]) => Promise<T>): Promise<T> {
+  const targets: BackupTarget[] = [];
+  const unopened: UnopenedTarget[] = [];
+  try {
+    for (const access of repositories(ctx.globals)) {
+      try {
+        targets.push(await openTarget(ctx, access, lock));
+      } catch (err) {
+        unopened.push({ location: access.location!, failure: err });
+      }
+    }
+    // One repository that cannot be opened is the command's error, as it always was; of several, each is named.
+    if (targets.length === 0 && unopened.length <= 1) throw unopened[0]?.failure ?? new ScrateError('no repository given', ExitCode.fatal, mainRepository(ctx.globals).locationHint);
+    return await fn(targets, unopened);
+  } finally {
+    await Promise.all(targets.map((t) => t.release()));
+  }
+}
+
+async function openTarget(ctx: Context, access: RepositoryAccess, lock: 'none' | 'shared'): Promise<BackupTarget> {
+  const repo = await openRepository(ctx, access, { reads: false });
+  let held: Lock | undefined;
+  const target = new BackupTarget(repo, repo.backend.location, async () => held?.release());
+  if (lock !== 'none' && repo.codec.version !== 2) held = await Lock.acquire(repo, false, (err) => target.fail(err, true));
+  try {
+    await repo.loadIndex((m) => ctx.out.warn(m));
+  } catch (err) {
+    await held?.release();
+    throw err;
+  }
+  return target;
 }
 
 /**

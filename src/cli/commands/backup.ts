@@ -3,10 +3,11 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { ReadFn } from '../../archiver/data-pipeline.js';
-import type { StreamSource } from '../../archiver/archiver.js';
+import type { BackupOptions, BackupResult, StreamSource, TargetResult } from '../../archiver/archiver.js';
 import type { ChunkerKind } from '../../chunker/chunker.js';
 import { describeError, ScrateError } from '../../errors.js';
-import { backup } from '../../archiver/archiver.js';
+import { backupTo } from '../../archiver/archiver.js';
+import { keyClasses } from '../../archiver/targets.js';
 import { BackupFilter } from '../../filter/backup-filter.js';
 import { filesFrom } from '../../filter/files-from.js';
 import { ExitCode } from '../../errors.js';
@@ -14,7 +15,7 @@ import { checkCompressionLevel } from '../../repository/config.js';
 import { parseLocalTime } from '../../forget/local-time.js';
 import { flattenTagLists } from '../../snapshot/tags.js';
 import { displayName } from '../../tree/node.js';
-import { withRepository, type Context } from '../context.js';
+import { withTargets, type Context } from '../context.js';
 import { BackupJson } from '../json/backup.js';
 import { writeExitError } from '../json/messages.js';
 import { formatBytes, formatDuration } from '../output.js';
@@ -92,56 +93,93 @@ export function backupCommand(context: (cmd: Command) => Context): Command {
       const started = Date.now();
       const progress = out.showsProgress || out.json ? new ProgressMeter() : undefined;
       const json = out.json ? new BackupJson(out, progress!) : undefined;
-      const result = await withRepository(
-        ctx,
-        flags.dryRun ? 'none' : 'shared',
-        (repo, session) => {
-          if (!json) out.follow(progress);
-          return backup(repo, {
-            paths: stream ? [] : [...listed, ...paths],
-            stream: stream?.source,
-            asDevice: flags.asDevice,
-            chunker: flags.chunker,
-            tags: flattenTagLists(flags.tag),
-            host: flags.host,
-            time: flags.time,
-            parent: flags.parent,
-            force: flags.force,
-            filter,
-            oneFileSystem: flags.oneFileSystem,
-            dryRun: flags.dryRun,
-            compression: flags.compression,
-            signal: session.signal,
-            onError: json?.error ?? ((p, m) => out.warn(`${p}: ${m}`)),
-            onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
-            onItem: json?.item ?? (out.listsFiles
-                ? (item) => {
-                    if (item.type === 'file') out.listing(`${item.action.padEnd(9)} ${item.path}`);
-                  }
-                : undefined),
-            progress,
-          }).finally(() => out.stopProgress());
-        },
-        { reads: false },
-      ).finally(() => {
+      const options: BackupOptions = {
+        paths: stream ? [] : [...listed, ...paths],
+        stream: stream?.source,
+        asDevice: flags.asDevice,
+        chunker: flags.chunker,
+        tags: flattenTagLists(flags.tag),
+        host: flags.host,
+        time: flags.time,
+        parent: flags.parent,
+        force: flags.force,
+        filter,
+        oneFileSystem: flags.oneFileSystem,
+        dryRun: flags.dryRun,
+        compression: flags.compression,
+        signal: ctx.signal,
+        onError: json?.error ?? ((p, m) => out.warn(`${p}: ${m}`)),
+        onNote: (p, m) => out.detail(`note: ${p}: ${m}`),
+        onItem: json?.item ?? (out.listsFiles
+            ? (item) => {
+                if (item.type === 'file') out.listing(`${item.action.padEnd(9)} ${item.path}`);
+              }
+            : undefined),
+        progress,
+      };
+      const several = (ctx.globals.repo?.length ?? 0) > 1;
+      if (several && flags.parent) throw new ScrateError('--parent names one repository\'s snapshot: not with several -r/--repo');
+      const results = await withTargets(ctx, flags.dryRun ? 'none' : 'shared', async (targets, unopened) => {
+        const classes = keyClasses(targets);
+        if (classes.length > 1 && stream) throw new ScrateError('--stdin and --stdin-from-command read their input once: the repositories given cut data differently', ExitCode.fatal, 'make them alike with init --from-repo --copy-chunker-params, or back up to each in turn');
+        if (!json) out.follow(progress);
+        const done: TargetResult[] = [];
+        try {
+          for (const [i, group] of classes.entries()) {
+            // Costly and avoidable: said even under --json (on stderr).
+            if (i > 0) out.warn(`${group.map((t) => t.location).join(', ')}: other chunker than ${classes[0]![0]!.location}; the sources are read again for it (see init --from-repo --copy-chunker-params)`);
+            done.push(...(await backupTo(group, options)));
+          }
+        } finally {
+          out.stopProgress();
+        }
+        return [...unopened, ...done.map((r) => ({ ...r, location: r.target.location }))];
+      }).finally(() => {
         stream?.stop();
         json?.stop();
       });
-      const s = result.snapshot.summary!;
-      json?.finish(result, !!flags.dryRun);
-      if (result.parentId) out.info(`using parent snapshot ${result.parentId.slice(0, 8)}`);
-      out.info(`Files:  ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified`);
-      out.info(`Dirs:   ${s.dirsNew} new, ${s.dirsChanged} changed, ${s.dirsUnmodified} unmodified`);
-      out.info(`Added:  ${formatBytes(s.dataAdded)} in ${s.dataBlobs + s.treeBlobs} blobs${flags.dryRun ? ' (dry run: nothing written)' : `, ${formatBytes(s.dataStored)} stored`}`);
-      out.info(`processed ${formatBytes(s.bytesProcessed)} in ${formatDuration(Date.now() - started)}`);
-      if (result.snapshotId) out.info(`snapshot ${result.snapshotId.slice(0, 8)} saved`);
-      if (s.errors > 0) {
+      const failed = results.filter((r) => r.failure !== undefined);
+      // One repository: its failure is the command's, as it always was.
+      if (!several && failed.length > 0) throw failed[0]!.failure;
+      const saved = results.filter((r): r is BackupResult & TargetResult & { location: string } => 'snapshot' in r && r.snapshot !== undefined && r.failure === undefined);
+      const s = saved[0]?.snapshot?.summary;
+      const prefix = (r: { location: string }) => (several ? `${r.location}: ` : '');
+      for (const r of saved) {
+        json?.finish(r, !!flags.dryRun, r.location);
+        if (r.parentId) out.info(`${prefix(r)}using parent snapshot ${r.parentId.slice(0, 8)}`);
+      }
+      if (s) {
+        out.info(`Files:  ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified`);
+        out.info(`Dirs:   ${s.dirsNew} new, ${s.dirsChanged} changed, ${s.dirsUnmodified} unmodified`);
+      }
+      for (const r of saved) {
+        const t = r.snapshot!.summary!;
+        out.info(`${prefix(r)}Added:  ${formatBytes(t.dataAdded)} in ${t.dataBlobs + t.treeBlobs} blobs${flags.dryRun ? ' (dry run: nothing written)' : `, ${formatBytes(t.dataStored)} stored`}`);
+      }
+      if (s) out.info(`processed ${formatBytes(s.bytesProcessed)} in ${formatDuration(Date.now() - started)}`);
+      for (const r of saved) if (r.snapshotId) out.info(`${prefix(r)}snapshot ${r.snapshotId.slice(0, 8)} saved`);
+      for (const r of failed) out.warn(`target ${r.location} failed: ${failureText(r.failure)}`);
+      if (failed.length === results.length) {
+        throw new ScrateError(`every repository failed (${failed.map((r) => r.location).join(', ')})`);
+      }
+      if (failed.length > 0) {
+        const message = `${failed.length} of ${results.length} repositories failed (${failed.map((r) => r.location).join(', ')}); the others hold complete snapshots`;
+        if (json) writeExitError(true, ExitCode.partial, message);
+        process.exitCode = ExitCode.partial;
+      }
+      if (s && s.errors > 0) {
         const warning = `${s.errors} source(s) could not be read; the snapshot is incomplete`;
         if (json) writeExitError(true, ExitCode.partial, `warning: ${warning}`);
         else out.warn(warning);
         process.exitCode = ExitCode.partial;
       }
     });
+}
+
+/** A target's failure in one line. */
+function failureText(err: unknown): string {
+  if (err instanceof ScrateError) return `${displayName(err.message)}${err.hint ? ` (${err.hint})` : ''}`;
+  return displayName(describeError(err));
 }
 
 /** --stdin or --stdin-from-command as a stream source, with a way to stop its producer. */

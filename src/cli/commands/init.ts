@@ -3,7 +3,7 @@ import { DEFAULT_CHUNKER, DEFAULT_COMPRESSION } from '../../repository/config.js
 import { DEFAULT_KDF_MS } from '../../repository/keys.js';
 import { Repository, type InitOptions } from '../../repository/repository.js';
 import { ScrateError } from '../../errors.js';
-import { backendOf, stateRoot, type Context } from '../context.js';
+import { backendOf, mainRepository, stateRoot, type Context } from '../context.js';
 import { addFromRepoOptions, openFromRepository, type FromRepoOptions } from '../from-repo.js';
 import { getPassword } from '../password.js';
 import { intOption, kdfMs } from '../parse.js';
@@ -28,7 +28,7 @@ export function initCommand(context: (cmd: Command) => Context): Command {
     const ctx = context(cmd);
     const from = await chunkingFrom(ctx, cmd, opts);
     const backend = await backendOf(ctx.globals);
-    const password = await getPassword(ctx.globals, `enter a password for the new repository ${backend.location}: `, true);
+    const password = await getPassword(mainRepository(ctx.globals).password, `enter a password for the new repository ${backend.location}: `, true);
     const repo = await Repository.init(backend, password, {
       chunker: { min: opts.chunkMin, avg: opts.chunkAvg, max: opts.chunkMax },
       compression: opts.compression,

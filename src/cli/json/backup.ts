@@ -45,18 +45,21 @@ export class BackupJson {
     this.out.jsonLine(errorMessage(path, message, 'archival'), process.stderr);
   };
 
-  /** The last status line (everything done) and the summary. */
-  finish(result: BackupResult, dryRun: boolean): void {
-    this.summary = result.snapshot.summary!;
-    this.ticker.finish();
+  /** The last status line (everything done, once) and a summary per repository. */
+  finish(result: BackupResult, dryRun: boolean, repository: string): void {
+    if (!this.summary) {
+      this.summary = result.snapshot.summary!;
+      this.ticker.finish();
+    }
     this.out.jsonLine({
       message_type: 'summary',
-      ...summaryJson(this.summary),
+      ...summaryJson(result.snapshot.summary!),
       total_duration: this.ticker.seconds,
       ...(result.snapshotId ? { snapshot_id: shortId(result.snapshotId) } : {}),
       dry_run: dryRun,
       ...(result.snapshotId ? { full_snapshot_id: result.snapshotId } : {}),
       ...(result.parentId ? { parent: result.parentId } : {}),
+      repository,
     });
   }
 
