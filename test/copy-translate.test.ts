@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cliEnv, jsonLines, jsonMessage, scrate } from './helpers/cli.js';
-import { scratch } from './helpers/repo.js';
+import { listObjects, scratch } from './helpers/repo.js';
 import { s3ServerUnavailable, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 
@@ -173,6 +173,39 @@ describe('copy into a repository of other chunker parameters', () => {
     ok(['restore', 'latest', '--target', dir('restored-W')], env(W));
     assert.deepEqual(compareTrees(dir('restored-web2'), dir('restored-W')), []);
     assertClean(env(W));
+  });
+
+  test('a file whose pack is gone: each snapshot holding it is reported and left out, the others copied, exit 3', () => {
+    const R = dir('R');
+    const e = env(R, { SCRATE_PASSWORD: SOURCE_PW });
+    ok(['init'], e);
+    const d1 = dir('d1');
+    fs.mkdirSync(d1);
+    // The damaged file first in its directory: the files read after it in the same stream fail with it.
+    fs.writeFileSync(path.join(d1, '0-lost.bin'), randomBytes(300 * 1024));
+    fs.writeFileSync(path.join(d1, '1-kept.txt'), randomBytes(1000));
+    const packsNow = () => new Set(listObjects(R, 'data'));
+    const before = packsNow();
+    ok(['backup', d1], e);
+    // The new data pack (the tree pack beside it is the smaller).
+    const lost = [...packsNow()].filter((p) => !before.has(p)).sort((a, b) => fs.statSync(path.join(R, b)).size - fs.statSync(path.join(R, a)).size)[0]!;
+    fs.writeFileSync(path.join(d1, '2-new.txt'), randomBytes(1000));
+    ok(['backup', d1], e);
+    const d2 = dir('d2');
+    fs.mkdirSync(d2);
+    fs.writeFileSync(path.join(d2, 'fine.bin'), randomBytes(200 * 1024));
+    ok(['backup', d2], e);
+    fs.rmSync(path.join(R, lost));
+    const T = dir('T');
+    ok(['init', ...TARGET_CHUNKS], env(T));
+    const r = scrate(['copy', '--json'], env(T, { SCRATE_FROM_REPOSITORY: R }));
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stderr.match(/snapshot [0-9a-f]{8}: damaged, not copied: /g)?.length, 2, r.stderr);
+    const summary = jsonMessage<CopySummary>(r.stdout, 'summary');
+    assert.deepEqual([summary.snapshots_copied, summary.snapshots_failed], [1, 2]);
+    ok(['restore', 'latest', '--target', dir('restored-d2')], env(T));
+    assert.deepEqual(compareTrees(d2, path.join(dir('restored-d2'), d2)), []);
+    assertClean(env(T));
   });
 
   test('within one run, later snapshots sharing the data of the first read only what they added', () => {

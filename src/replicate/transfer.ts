@@ -5,9 +5,9 @@ import { unsealBlob, type Repository } from '../repository/repository.js';
 import { inOrder } from '../util/in-order.js';
 
 /** Blobs of one pack further apart than this are read by two requests (as restore's content plan). */
-const MAX_GAP = 1024 * 1024;
+export const MAX_GAP = 1024 * 1024;
 /** One request reads at most this much (unless one blob is larger): memory is this × connections. */
-const MAX_JOB_BYTES = 8 * 1024 * 1024;
+export const MAX_JOB_BYTES = 8 * 1024 * 1024;
 
 /** One ranged read of a source pack: the index entries of the blobs in it, by offset. */
 interface ReadJob {

@@ -8,13 +8,15 @@ import type { WriterPackers } from '../maintenance/repair-shared.js';
 import { MAX_TREE_BYTES } from '../repository/limits.js';
 import { BlobType } from '../repository/pack.js';
 import type { FinishedPack, Packer } from '../repository/packer.js';
-import type { BlobReader, Repository } from '../repository/repository.js';
+import type { BlobLocation } from '../repository/blob-index.js';
+import { decodeSealedBlob, type BlobReader, type Repository } from '../repository/repository.js';
 import type { Writer } from '../repository/writers.js';
-import { isZeroBlob, locate, readContent, type ContentPiece } from '../restorer/content.js';
+import { isZeroBlob, loadPiece, locate, type ContentPiece } from '../restorer/content.js';
 import { listSnapshots, type SnapshotEntry } from '../snapshot/snapshot.js';
 import { encodeTree, type Node } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { originOf, similar } from './select.js';
+import { MAX_GAP, MAX_JOB_BYTES } from './transfer.js';
 
 /** Said once when a copy re-chunks (design note of issue #24, §2.3). */
 export const RECHUNK_NOTE = "target's chunker differs from the source's (not made with init --from-repo --copy-chunker-params): files are re-chunked";
@@ -69,7 +71,7 @@ export class Translation {
     const key = `${source.writer.hex}:${writer.hex}`;
     let w = this.writers.get(key);
     if (!w) this.writers.set(key, (w = new WriterTranslation(this.src.reader(source.writer), this.dst, writer, this.packers.of(writer), this.stats, this.signal)));
-    const root = await w.tree(Buffer.from(source.snapshot.tree, 'hex'), await this.pairParent(source, writer));
+    const root = await w.translate(Buffer.from(source.snapshot.tree, 'hex'), await this.pairParent(source, writer));
     await w.flush();
     return root.toString('hex');
   }
@@ -116,8 +118,8 @@ class WriterTranslation implements BlobSink {
   private readonly data: DataPipeline;
   private readonly chunker: FastCDC;
   private readonly targetReader: BlobReader;
-  /** Source tree ID → target tree ID (latin1 keys). */
-  private readonly trees = new Memo<Buffer>(TREE_MEMO);
+  /** Source tree ID → target tree ID (latin1 keys), once its files are read. */
+  private readonly trees = new Memo<Promise<Buffer>>(TREE_MEMO);
   /** Source content list → target content list. */
   private readonly contents = new Memo<Promise<Buffer[]>>(CONTENT_MEMO);
 
@@ -155,28 +157,54 @@ class WriterTranslation implements BlobSink {
     return this.data.close();
   }
 
-  /** A source tree's ID in the target; `prev` the tree it had in the pair-parent, if any. */
-  async tree(id: Buffer, prev: Pair | undefined): Promise<Buffer> {
+  /** A source root tree's ID in the target, every file below it read; `prev` its pair-parent's. */
+  async translate(root: Buffer, prev: Pair | undefined): Promise<Buffer> {
+    const reading = new Reading(this.reader, (job, piece) => this.cut(job, piece), this.stats);
+    try {
+      return await (await this.tree(root, prev, reading)).result;
+    } finally {
+      // Whatever failed, no file of this snapshot is cut after this: the next one's share the pipeline.
+      await reading.close();
+    }
+  }
+
+  /**
+   * Walks a source tree, queueing the files to read, and resolves once it is walked (boxed, so
+   * that the walk goes on): `result` is the target tree's ID once every file below is read. The
+   * walk stays at most a bounded number of blobs ahead of the reading.
+   */
+  private async tree(id: Buffer, prev: Pair | undefined, reading: Reading): Promise<{ result: Promise<Buffer> }> {
     checkAborted(this.signal);
     const key = id.toString('latin1');
     const known = this.trees.get(key);
-    if (known) return known;
-    if (prev?.src.equals(id) && this.dst.index.has(BlobType.tree, prev.dst, this.writer.no)) return this.trees.set(key, prev.dst);
+    if (known) return { result: known };
+    if (prev?.src.equals(id) && this.dst.index.has(BlobType.tree, prev.dst, this.writer.no)) return { result: this.trees.set(key, Promise.resolve(prev.dst)) };
+    await reading.room();
     const nodes = await loadTree(this.reader, id);
     const before = prev && (await this.pairedNodes(prev));
-    const paired = (node: Node) => before?.get(node.name.toString('latin1'));
-    // The files first: a subdirectory's file may have the content (a hard link) of one here,
-    // which it then waits for; the other way round it would wait for a read not yet begun.
-    const jobs: ContentJob[] = [];
-    const contents: Promise<void>[] = [];
-    for (const node of nodes) if (node.type === 'file' && node.content?.length) contents.push(this.content(node, node.content, paired(node), jobs));
-    await this.read(jobs);
-    await Promise.all(contents);
+    const waits: Promise<void>[] = [];
     for (const node of nodes) {
-      if (node.type !== 'dir' || !node.subtree) continue;
-      const was = paired(node);
-      node.subtree = await this.tree(node.subtree, was?.src.subtree && was.dst.subtree ? { src: was.src.subtree, dst: was.dst.subtree } : undefined);
+      const was = before?.get(node.name.toString('latin1'));
+      if (node.type === 'file' && node.content?.length) {
+        waits.push(this.content(node, node.content, was, reading));
+      } else if (node.type === 'dir' && node.subtree) {
+        const { result } = await this.tree(node.subtree, was?.src.subtree && was.dst.subtree ? { src: was.src.subtree, dst: was.dst.subtree } : undefined, reading);
+        const set = result.then((subtree) => {
+          node.subtree = subtree;
+        });
+        set.catch(() => undefined); // awaited below, unless another entry failed first
+        waits.push(set);
+      }
     }
+    const result = Promise.all(waits).then(() => this.store(nodes));
+    this.trees.set(key, result);
+    // A failed tree is not remembered: a later snapshot with it tries again.
+    result.catch(() => this.trees.delete(key, result));
+    return { result };
+  }
+
+  /** Stores a directory's tree, its entries' IDs now the target's. */
+  private async store(nodes: Node[]): Promise<Buffer> {
     const encoded = encodeTree(nodes);
     // Smaller target chunks make longer content lists: readers refuse a tree over the limit.
     if (encoded.length > MAX_TREE_BYTES) throw new ScrateError(`a directory of ${nodes.length} entries is too large for one tree in the target (over ${MAX_TREE_BYTES / 1024 / 1024} MiB)`);
@@ -185,7 +213,7 @@ class WriterTranslation implements BlobSink {
       this.stats.blobs++;
       await this.packer.put(BlobType.tree, blob);
     }
-    return this.trees.set(key, blob.id);
+    return blob.id;
   }
 
   /**
@@ -213,19 +241,21 @@ class WriterTranslation implements BlobSink {
    * Sets a file's target content: as translated before, as in the pair-parent when its source
    * content is the same there and the target still has every blob, or else read (a job).
    */
-  private content(node: Node, ids: Buffer[], was: { src: Node; dst: Node } | undefined, jobs: ContentJob[]): Promise<void> {
+  private content(node: Node, ids: Buffer[], was: { src: Node; dst: Node } | undefined, reading: Reading): Promise<void> {
     const key = ids.reduce((h, id) => h.update(id), createHash('sha256')).digest().toString('latin1');
     let target = this.contents.get(key);
     if (!target && was?.dst.content && sameIds(was.src.content, ids) && this.allStored(was.dst.content)) target = this.contents.set(key, Promise.resolve(was.dst.content));
     if (!target) {
-      const read = new Promise<Buffer[]>((resolve, reject) => jobs.push({ node, ids, resolve, reject }));
+      const read = new Promise<Buffer[]>((resolve, reject) => reading.add({ node, ids, resolve, reject }));
       target = this.contents.set(key, read);
       // A failed read is not remembered: a later snapshot with the same file tries again.
       read.catch(() => this.contents.delete(key, read));
     }
-    return target.then((content) => {
+    const set = target.then((content) => {
       node.content = content;
     });
+    set.catch(() => undefined); // awaited by the directory, unless another entry failed first
+    return set;
   }
 
   private allStored(content: Buffer[]): boolean {
@@ -233,36 +263,14 @@ class WriterTranslation implements BlobSink {
   }
 
   /**
-   * Reads the files of a directory front to back as one stream of blobs (so several are loaded
-   * ahead across small files, in order) and cuts each into the target's chunks.
+   * Reads one file's blobs (`piece` gives the next) and hands its chunks to the pipeline;
+   * resolves once read (the next file is read while these chunks are hashed), `content` once
+   * they are hashed.
    */
-  private async read(jobs: ContentJob[]): Promise<void> {
-    if (jobs.length === 0) return;
-    const all = jobs.flatMap((j) => j.ids);
-    for (const id of all) {
-      const loc = locate(this.reader, id);
-      if (!isZeroBlob(this.reader, id, loc)) this.stats.bytesRead += loc.length;
-    }
-    const pieces = readContent(this.reader, all);
-    let next = 0;
-    try {
-      for (; next < jobs.length; next++) jobs[next]!.resolve((await this.cut(pieces, jobs[next]!)).content);
-    } catch (err) {
-      for (const job of jobs.slice(next)) job.reject(err);
-      throw err;
-    } finally {
-      await pieces.return(undefined);
-    }
-  }
-
-  /**
-   * Reads one file's blobs from the stream and hands its chunks to the pipeline; resolves once
-   * read (the next file is read while these chunks are hashed), `content` once they are hashed.
-   */
-  private async cut(pieces: AsyncIterator<ContentPiece>, job: ContentJob): Promise<{ content: Promise<Buffer[]> }> {
+  private async cut(job: ContentJob, piece: () => Promise<ContentPiece>): Promise<{ content: Promise<Buffer[]> }> {
     const cuts = job.node.image ? this.sourceCuts(job.ids) : undefined;
     const ids: Promise<Buffer>[] = [];
-    for await (const chunk of this.data.readChunks(pieceReader(pieces, job.ids.length), cuts ?? this.chunker)) {
+    for await (const chunk of this.data.readChunks(pieceReader(piece, job.ids.length), cuts ?? this.chunker)) {
       cuts?.advance();
       const id = this.data.storeRegion(chunk).then((s) => s.id);
       id.catch(() => undefined); // awaited through the content, unless the read stops first
@@ -285,6 +293,162 @@ class WriterTranslation implements BlobSink {
   }
 }
 
+/** Blobs the walk may queue ahead of the reading, at most: their IDs, and the trees they are in, wait in memory. */
+const QUEUED_BLOBS = 8192;
+
+/**
+ * One snapshot's reading: the files the walk queues are cut one after another (one input at a
+ * time through the pipeline, as the archiver reads its large files), their blobs loaded in that
+ * order, across files and directories, `connections` requests at once. Blobs that follow one
+ * another in the queue and lie close together in one pack (a directory's small files, mostly)
+ * are read by one ranged request, as copy's transfer reads them.
+ */
+class Reading {
+  private jobs: ContentJob[] = [];
+  private nextJob = 0;
+  /** Blobs queued and not yet loading, from `nextBlob` on. */
+  private queued: Buffer[] = [];
+  private nextBlob = 0;
+  /** Loading, oldest first, taken in order; `ends` on the last blob of a request. */
+  private readonly loads: { piece: Promise<ContentPiece>; ends: boolean }[] = [];
+  /** Requests made whose blobs are not all taken: their bytes are held. */
+  private requests = 0;
+  /** Blobs queued and not yet taken. */
+  private waiting = 0;
+  private readonly ahead: number;
+  private running: Promise<void> | undefined;
+  private failure: unknown;
+  private wakeWalk: (() => void)[] = [];
+
+  constructor(
+    private readonly reader: BlobReader,
+    private readonly cut: (job: ContentJob, piece: () => Promise<ContentPiece>) => Promise<{ content: Promise<Buffer[]> }>,
+    private readonly stats: TranslateStats,
+  ) {
+    this.ahead = reader.backend.connections;
+  }
+
+  /** Resolves when the walk may queue more; throws once reading failed. */
+  async room(): Promise<void> {
+    while (this.failure === undefined && this.waiting >= QUEUED_BLOBS) await new Promise<void>((wake) => this.wakeWalk.push(wake));
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  add(job: ContentJob): void {
+    if (this.failure !== undefined) return job.reject(this.failure);
+    this.jobs.push(job);
+    for (const id of job.ids) this.queued.push(id);
+    this.waiting += job.ids.length;
+    this.fill();
+    this.running ??= this.run();
+  }
+
+  /** Stops: files queued and not yet read fail; resolves once none is being cut. */
+  async close(): Promise<void> {
+    this.fail(new ScrateError('the copy of this snapshot stopped'));
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    while (this.nextJob < this.jobs.length) {
+      const job = this.jobs[this.nextJob++]!;
+      if (this.nextJob >= 1024) {
+        this.jobs = this.jobs.slice(this.nextJob);
+        this.nextJob = 0;
+      }
+      try {
+        job.resolve((await this.cut(job, () => this.piece())).content);
+      } catch (err) {
+        job.reject(err);
+        this.fail(err);
+      }
+    }
+    // In the same turn as the last look at `jobs`: a job added after it starts a new run.
+    this.running = undefined;
+  }
+
+  private piece(): Promise<ContentPiece> {
+    const load = this.loads.shift();
+    // None when the reading stopped under a file being cut: that file fails too.
+    if (!load) return Promise.reject(this.failure);
+    if (load.ends) this.requests--;
+    this.waiting--;
+    this.fill();
+    if (this.waiting < QUEUED_BLOBS) for (const wake of this.wakeWalk.splice(0)) wake();
+    return load.piece;
+  }
+
+  private fill(): void {
+    while (this.requests < this.ahead && this.nextBlob < this.queued.length) this.request();
+    if (this.nextBlob >= 4096) {
+      this.queued = this.queued.slice(this.nextBlob);
+      this.nextBlob = 0;
+    }
+  }
+
+  /**
+   * Starts loading the next queued blob, with those after it in the queue that lie near it in
+   * the same pack; a zero blob needs no request. Should the ranged read fail, or a blob in it,
+   * each blob is loaded on its own (retried, and damage told as loadBlob tells it).
+   */
+  private request(): void {
+    const reader = this.reader;
+    const group: { id: Buffer; loc: BlobLocation }[] = [];
+    let start = 0;
+    let end = 0;
+    let sealed = 0;
+    for (; this.nextBlob < this.queued.length; this.nextBlob++) {
+      const id = this.queued[this.nextBlob]!;
+      const loc = reader.find(BlobType.data, id);
+      const zero = loc !== undefined && isZeroBlob(reader, id, loc);
+      if (group.length > 0) {
+        const from = Math.min(start, loc?.offset ?? 0);
+        const to = Math.max(end, loc ? loc.offset + loc.length : 0);
+        if (!loc || zero || loc.pack !== group[0]!.loc.pack || to - from > MAX_JOB_BYTES || to - from - sealed - loc.length > MAX_GAP) break;
+        [start, end] = [from, to];
+      } else if (!loc || zero) {
+        this.nextBlob++;
+        const piece = loadPiece(reader, id);
+        piece.catch(() => undefined); // taken in its turn, unless reading stopped first
+        this.loads.push({ piece, ends: false });
+        return;
+      } else {
+        [start, end] = [loc.offset, loc.offset + loc.length];
+      }
+      group.push({ id, loc });
+      sealed += loc.length;
+    }
+    const pack = group[0]!.loc.pack;
+    const packId = pack.id.toString('hex');
+    const bytes = reader.backend.load('data', packId, { range: { offset: start, length: end - start } }).then((b) => {
+      this.stats.bytesRead += b.length;
+      return b;
+    });
+    group.forEach(({ id, loc }, i) => {
+      const piece = bytes
+        .then((b) => ({ data: decodeSealedBlob(reader.packKey(packId, pack.envelope), reader.chunkIdKey, id, loc, b.subarray(loc.offset - start, loc.offset - start + loc.length), packId), zero: false }))
+        .catch(() => {
+          this.stats.bytesRead += loc.length;
+          return loadPiece(reader, id);
+        });
+      piece.catch(() => undefined); // taken in its turn, unless reading stopped first
+      this.loads.push({ piece, ends: i === group.length - 1 });
+    });
+    this.requests++;
+  }
+
+  /** The first failure ends the reading: every file queued fails with it (so that nothing waits for it), and the walk stops. */
+  private fail(err: unknown): void {
+    this.failure ??= err;
+    for (const job of this.jobs.slice(this.nextJob)) job.reject(this.failure);
+    this.jobs = [];
+    this.nextJob = 0;
+    this.queued = [];
+    this.nextBlob = 0;
+    for (const wake of this.wakeWalk.splice(0)) wake();
+  }
+}
+
 /** Cuts where the source's chunks end: each yielded chunk is followed by advance(). */
 class SourceCuts implements Chunker {
   readonly params: { readonly max: number };
@@ -303,18 +467,16 @@ class SourceCuts implements Chunker {
   }
 }
 
-/** Reads the next `count` blobs of the stream as one input. */
-function pieceReader(pieces: AsyncIterator<ContentPiece>, count: number): ReadFn {
+/** Reads the next `count` blobs as one input. */
+function pieceReader(piece: () => Promise<ContentPiece>, count: number): ReadFn {
   let data: Buffer = Buffer.alloc(0);
   let at = 0;
   let left = count;
   return async (buffer, offset, length) => {
     while (at === data.length) {
       if (left === 0) return 0;
-      const r = await pieces.next();
-      if (r.done) throw new IntegrityError('content', 'fewer blobs than the file lists');
       left--;
-      data = r.value.data;
+      data = (await piece()).data;
       at = 0;
     }
     const n = data.copy(buffer, offset, at, at + Math.min(length, data.length - at));

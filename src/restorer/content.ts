@@ -31,9 +31,12 @@ export function locate(reader: BlobReader, id: Buffer): BlobLocation {
  * repositories are bound by latency): for streams (dump) and disk images, which are written in order.
  */
 export function readContent(reader: BlobReader, ids: readonly Buffer[]): AsyncGenerator<ContentPiece> {
-  return inOrder(ids, reader.backend.connections, async (id): Promise<ContentPiece> => {
-    const loc = locate(reader, id);
-    if (isZeroBlob(reader, id, loc)) return { data: Buffer.alloc(loc.rawLength), zero: true };
-    return { data: await reader.loadBlob(BlobType.data, id), zero: false };
-  });
+  return inOrder(ids, reader.backend.connections, (id) => loadPiece(reader, id));
+}
+
+/** One content blob, loaded (a zero blob is known by its ID). */
+export async function loadPiece(reader: BlobReader, id: Buffer): Promise<ContentPiece> {
+  const loc = locate(reader, id);
+  if (isZeroBlob(reader, id, loc)) return { data: Buffer.alloc(loc.rawLength), zero: true };
+  return { data: await reader.loadBlob(BlobType.data, id), zero: false };
 }
