@@ -133,8 +133,8 @@ class WriterTranslation implements BlobSink {
   ) {
     this.chunker = new FastCDC({ ...dst.config.chunker, key: writerKeys(dst.keys.read!, writer.id).chunkerKey });
     this.targetReader = dst.reader(writer);
-    const setup = { chunkIdKey: writer.chunkIdKey, sealPublic: dst.keys.sealPublic, writer: writer.id, chunker: this.chunker, level: dst.config.compression, packSize: dst.config.packSize, staging: packer.staging };
-    this.data = new DataPipeline(setup, this);
+    const target = { sealPublic: dst.keys.sealPublic, writer: writer.id, level: dst.config.compression, packSize: dst.config.packSize, staging: packer.staging, sink: this };
+    this.data = new DataPipeline({ chunkIdKey: writer.chunkIdKey, chunker: this.chunker, targets: [target] });
   }
 
   /** BlobSink: a data blob the target writer lacks is stored. */
