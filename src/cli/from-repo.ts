@@ -58,14 +58,14 @@ export function openFromRepository(ctx: Context, o: FromRepoOptions, opts: { rea
 
 /**
  * Opens the --from-repo repository to read from it: a full key, a shared lock (taken before the
- * target's, released after it), the index loaded. `signal` is also aborted if the lock is lost.
+ * target's, released after it), the index loaded (unless `index: false`: the command loads it when it needs it). `signal` is also aborted if the lock is lost.
  */
-export async function withFromRepository<T>(ctx: Context, o: FromRepoOptions, fn: (repo: Repository, signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withFromRepository<T>(ctx: Context, o: FromRepoOptions, fn: (repo: Repository, signal: AbortSignal) => Promise<T>, opts: { index?: boolean } = {}): Promise<T> {
   const repo = await openFromRepository(ctx, o);
   const lost = new AbortController();
   const lock = await Lock.acquire(repo, false, (err: ScrateError) => lost.abort(err));
   try {
-    await repo.loadIndex((m) => ctx.out.warn(m));
+    if (opts.index !== false) await repo.loadIndex((m) => ctx.out.warn(m));
     return await fn(repo, AbortSignal.any([ctx.signal, lost.signal]));
   } finally {
     await lock.release();

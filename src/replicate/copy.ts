@@ -22,6 +22,8 @@ export interface CopyEvents {
   onError(source: SnapshotEntry, message: string): void;
   /** Said once: how the copy goes (that it re-chunks). */
   onNote(message: string): void;
+  /** What loading an index found wrong (a damaged index file skipped, missing packs). */
+  onWarning(message: string): void;
 }
 
 export interface CopyStats {
@@ -46,6 +48,11 @@ export async function copySnapshots(src: Repository, dst: Repository, sources: r
   const stats: CopyStats = { mode, copied: 0, skipped: 0, failed: 0, blobs: 0, bytesRead: 0, bytesStored: 0 };
   const byOrigin = targetsByOrigin(targets);
   const packers = new WriterPackers(dst);
+  // Both indexes are loaded once something is to be copied: a copy with nothing new (the
+  // nightly rerun) decides that from the snapshot lists and reads no index.
+  let indexed: Promise<void> | undefined;
+  const loadIndexes = () => (indexed ??= Promise.all([src.loadIndex(events.onWarning), dst.loadIndex(events.onWarning)]).then(() => undefined));
+  if (mode === 'translate') await loadIndexes();
   const translation = mode === 'translate' ? new Translation(src, dst, packers, targets, signal) : undefined;
   if (translation) events.onNote(RECHUNK_NOTE);
   try {
@@ -61,7 +68,10 @@ export async function copySnapshots(src: Repository, dst: Repository, sources: r
       const found = listed || !early ? undefined : await storedAs(dst, early);
       events.onSnapshot(source, listed ?? found);
       if (listed || found) {
-        if (found) await recordCopy(dst, found, identical!);
+        if (found) {
+          await loadIndexes();
+          await recordCopy(dst, found, identical!);
+        }
         stats.skipped++;
         continue;
       }
@@ -78,6 +88,7 @@ export async function copySnapshots(src: Repository, dst: Repository, sources: r
           continue;
         }
       } else {
+        await loadIndexes();
         const { used, lacks } = await computeUsage(src, [source], { signal });
         if (lacks.length) {
           events.onError(source, `damaged, not copied: ${lacks[0]!.path}: ${lacks[0]!.what}`);

@@ -21,6 +21,7 @@ import { pinPath, readPin, writePin } from './pins.js';
 import { openV2 } from './v2.js';
 import { WriterRecords } from './writer-records.js';
 import { Writers, type Writer, type WriterRecord } from './writers.js';
+import { inOrder } from '../util/in-order.js';
 
 export interface InitOptions {
   chunker?: { min: number; avg: number; max: number };
@@ -48,6 +49,10 @@ export interface OpenOptions {
 
 /** Reads of one object before a verification failure counts as damage. */
 const VERIFY_ATTEMPTS = 3;
+
+/** Index files read ahead while the index loads: each may hold 100,000 blobs decoded, so only a few. */
+const INDEX_FILES_AHEAD = 4;
+
 /**
  * Trees are small and compress well; their level is not the user's data level. They are
  * compressed on the main thread, which a backup of many small files keeps busy: level 1 took
@@ -411,12 +416,16 @@ export class Repository {
 
   private async addIndexFiles(names: string[], packs: Promise<string[]>, onWarning?: (message: string, skipped?: string) => void): Promise<void> {
     packs.catch(() => undefined); // awaited below
-    for (const name of names) {
-      try {
-        for (const { pack, entries } of await this.loadIndexFile(name)) this.index.addPack(pack, entries);
-      } catch (err) {
-        if (!(err instanceof IntegrityError)) throw err;
-        onWarning?.(`${err.message}; skipped`, name);
+    // A few files read ahead (a round trip each on S3); each is added whole, in listing order.
+    const load = (name: string) => this.loadIndexFile(name).then((packs) => ({ packs }), (err: unknown) => ({ err }));
+    let n = 0;
+    for await (const file of inOrder(names, Math.min(this.backend.connections, INDEX_FILES_AHEAD), load)) {
+      const name = names[n++]!;
+      if ('err' in file) {
+        if (!(file.err instanceof IntegrityError)) throw file.err;
+        onWarning?.(`${file.err.message}; skipped`, name);
+      } else {
+        for (const { pack, entries } of file.packs) this.index.addPack(pack, entries);
       }
       this.loadedIndexFiles!.push(name);
     }

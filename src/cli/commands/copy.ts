@@ -31,8 +31,9 @@ export function copyCommand(context: (cmd: Command) => Context): Command {
           const signal = AbortSignal.any([srcSignal, session.signal]);
           return copySnapshots(src, dst, sources, await listSnapshots(dst), events(ctx.out), signal);
         },
-        { reads: false },
+        { reads: false, index: false },
       ),
+      { index: false },
     );
     report(ctx.out, stats);
     if (stats.failed) process.exitCode = ExitCode.partial;
@@ -59,6 +60,9 @@ function events(out: Output) {
     },
     onNote(message: string) {
       out.info(message);
+    },
+    onWarning(message: string) {
+      out.warn(message);
     },
   };
 }
