@@ -200,16 +200,30 @@ describe('copy into a repository with a write-only key', { skip: unavailable ?? 
     await killLeftovers();
   });
 
-  test('a write-only key without --share-full-keys is refused in one line, naming the way', async () => {
+  test('a write-only key without --share-full-keys re-chunks its copies with its own keys; a full key restores them bit-exact', async () => {
     const offsite = dir('plain-offsite');
     const full = env(offsite, OFFSITE_PW);
-    ok(['init', '--from-repo', local(), '--copy-chunker-params'], full);
+    const wo = env(offsite, WO_PW);
+    ok(['init'], full);
     ok(['key', 'add', '--write-only', '--host', HOST, '--new-password-file', passwordFile('plain.pass', WO_PW)], full);
-    assertCleanError(scrate(['copy'], env(offsite, WO_PW)), 1, /does not name blobs as the full key.*--share-full-keys/);
-    assert.deepEqual(await snapshotObjects(offsite), []);
+    const r = ok(['copy'], wo);
+    assert.match(r.stdout, /files are re-chunked/);
+    assert.match(r.stdout, /1 snapshot\(s\) left out: this write-only key copies only host h1's snapshots\n/);
+    const copies = listed(wo);
+    const own = listed(env(local(), LOCAL_PW)).filter((s) => s.hostname === HOST);
+    assert.deepEqual(copies.map((c) => c.original).sort(), own.map((s) => s.id).sort());
+    assert.ok(copies.every((c) => !own.some((s) => s.tree === c.tree)), 'trees rewritten under the write-only key');
+    for (const cmd of [['ls', 'latest'], ['restore', 'latest', '--target', dir('nope')]]) assertCleanError(scrate(cmd, wo), 1, /write-only/);
+    // Restored by a full key: the latest copy is the data tree as it is now.
+    const restored = dir('plain-restored');
+    ok(['restore', 'latest', '--host', HOST, '--target', restored, '--allow-privileged'], full);
+    assert.deepEqual(compareTrees(data, path.join(restored, data)), []);
+    ok(['check', '--read-data'], full);
+    const again = copy(wo);
+    assert.deepEqual([again.snapshots_copied, again.snapshots_skipped, again.blobs_copied, again.bytes_read], [0, 2, 0, 0]);
+    // Key management stays with full keys.
     assertCleanError(scrate(['key', 'add', '--share-full-keys', '--new-password-file', dir('plain.pass')], full), 1, /--share-full-keys goes with --write-only/);
-    // A write-only key manages no keys, shared or not.
-    assertCleanError(scrate(['key', 'add', '--write-only', '--host', HOST, '--share-full-keys', '--new-password-file', dir('plain.pass')], env(offsite, WO_PW)), 1, /write-only/);
+    assertCleanError(scrate(['key', 'add', '--write-only', '--host', HOST, '--share-full-keys', '--new-password-file', dir('plain.pass')], wo), 1, /write-only/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ExitCode, ScrateError } from '../errors.js';
+import { ScrateError } from '../errors.js';
 import { signingKey } from '../crypto/signing.js';
 import type { Repository } from '../repository/repository.js';
 import type { Writer } from '../repository/writers.js';
@@ -7,22 +7,16 @@ import type { Writer } from '../repository/writers.js';
 /** How blobs go over: as they are (identity), or re-chunked and renamed with the target's keys (translate). */
 export type CopyMode = 'identity' | 'translate';
 
-/** How a write-only key that can take copies is made (design §1.3). */
-const SHARED_KEYS_HINT = 'a write-only key takes copies when made with `scrate key add --write-only --host H --share-full-keys` in a repository made with `init --from-repo SRC --copy-chunker-params`';
-
 /**
  * Identity when the target took the source's chunker parameters and both key roots (init
  * --from-repo --copy-chunker-params): every writer names a blob with the same ID in both. A
- * write-only target key writes as its own writer only: that writer must name and cut blobs as
- * the source's full writer does (`key add --share-full-keys`), whose snapshots it then copies
- * as they are; re-chunking into a write-only key is refused.
+ * write-only target key writes as its own writer only: identity when that writer names and
+ * cuts blobs as the source's full writer does (`key add --share-full-keys`), whose snapshots it
+ * then copies as they are; else its copies are re-chunked with its own keys.
  */
 export function copyMode(src: Repository, dst: Repository): CopyMode {
   const a = src.chunking;
-  if (!dst.canRead) {
-    if (sameBlobKeys(src, src.writers.full!, dst, dst.self)) return 'identity';
-    throw new ScrateError(`the write-only key of ${dst.backend.location} does not name blobs as the full key of ${src.backend.location} does: re-chunking copies into a write-only key are not supported yet`, ExitCode.fatal, SHARED_KEYS_HINT);
-  }
+  if (!dst.canRead) return sameBlobKeys(src, src.writers.full!, dst, dst.self) ? 'identity' : 'translate';
   const b = dst.chunking;
   const same = sameSizes(src, dst) && a.roots.idRoot.equals(b.roots.idRoot) && a.roots.chunkerRoot.equals(b.roots.chunkerRoot);
   return same ? 'identity' : 'translate';

@@ -59,12 +59,13 @@ export function copyOf(source: SnapshotEntry, byOrigin: ReadonlyMap<string, Snap
  */
 export function copyable(src: Repository, dst: Repository, sources: readonly SnapshotEntry[], named: boolean): { sources: SnapshotEntry[]; left: number } {
   if (dst.canRead) return { sources: [...sources], left: 0 };
-  copyMode(src, dst); // refuses a key that takes no copies at all, before saying what it leaves out
+  const identity = copyMode(src, dst) === 'identity';
   const host = dst.keys.hostname!;
+  // Re-chunked copies take any writer's snapshots of the host; copies as they are only those whose blobs this key names alike.
   const why = (e: SnapshotEntry) =>
     e.snapshot.hostname !== host
       ? `is of host ${displayName(e.snapshot.hostname)}, and this write-only key copies host ${displayName(host)}'s only`
-      : sameBlobKeys(src, e.writer, dst, dst.self)
+      : !identity || sameBlobKeys(src, e.writer, dst, dst.self)
         ? undefined
         : `was written by writer ${Writers.label(e.writer)}, whose blobs this write-only key does not name alike (only the full writer's)`;
   const kept = sources.filter((e) => why(e) === undefined);

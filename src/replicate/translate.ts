@@ -91,6 +91,7 @@ export class Translation {
    * with its parent (design note §2.6 step 1).
    */
   private async pairParent(source: SnapshotEntry, writer: Writer): Promise<Pair | undefined> {
+    if (!this.dst.canRead) return undefined;
     const sources = await (this.sources ??= listSnapshots(this.src));
     const sn = source.snapshot;
     const byOrigin = new Map(sources.filter((s) => s.writer.no === source.writer.no && s.id !== source.id).map((s) => [originOf(s), s]));
@@ -117,7 +118,8 @@ interface ContentJob {
 class WriterTranslation implements BlobSink {
   private readonly data: DataPipeline;
   private readonly chunker: FastCDC;
-  private readonly targetReader: BlobReader;
+  /** Reads the pair-parent's trees; a write-only target key reads nothing (and has no pair-parent). */
+  private readonly targetReader?: BlobReader;
   /** Source tree ID → target tree ID (latin1 keys), once its files are read. */
   private readonly trees = new Memo<Promise<Buffer>>(TREE_MEMO);
   /** Source content list → target content list. */
@@ -131,8 +133,10 @@ class WriterTranslation implements BlobSink {
     private readonly stats: TranslateStats,
     private readonly signal?: AbortSignal,
   ) {
-    this.chunker = new FastCDC({ ...dst.config.chunker, key: writerKeys(dst.keys.read!, writer.id).chunkerKey });
-    this.targetReader = dst.reader(writer);
+    // A write-only key holds its own writer's chunker key; a full key derives any writer's.
+    const chunkerKey = dst.keys.read ? writerKeys(dst.keys.read, writer.id).chunkerKey : writer.chunkerKey!;
+    this.chunker = new FastCDC({ ...dst.config.chunker, key: chunkerKey });
+    if (dst.canRead) this.targetReader = dst.reader(writer);
     const target = { sealPublic: dst.keys.sealPublic, writer: writer.id, level: dst.config.compression, packSize: dst.config.packSize, staging: packer.staging, sink: this };
     this.data = new DataPipeline({ chunkIdKey: writer.chunkIdKey, chunker: this.chunker, targets: [target] });
   }
@@ -222,7 +226,7 @@ class WriterTranslation implements BlobSink {
    */
   private async pairedNodes(prev: Pair): Promise<Map<string, { src: Node; dst: Node }> | undefined> {
     try {
-      const [src, dst] = await Promise.all([loadTree(this.reader, prev.src), loadTree(this.targetReader, prev.dst)]);
+      const [src, dst] = await Promise.all([loadTree(this.reader, prev.src), loadTree(this.targetReader!, prev.dst)]);
       const dstByName = new Map(dst.map((n) => [n.name.toString('latin1'), n]));
       const paired = new Map<string, { src: Node; dst: Node }>();
       for (const n of src) {

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { ExitCode, ScrateError } from '../../errors.js';
 import { shortId } from '../../repository/ids.js';
 import { copySnapshots, type CopyStats } from '../../replicate/copy.js';
+import { copyMode } from '../../replicate/mode.js';
 import { copyable } from '../../replicate/select.js';
 import { listSnapshots, type SnapshotEntry } from '../../snapshot/snapshot.js';
 import { selectSnapshots } from '../../snapshot/select.js';
@@ -27,7 +28,8 @@ export function copyCommand(context: (cmd: Command) => Context): Command {
         async (dst, session) => {
           const selected = await selectSnapshots(src, ids, snapshotFilter(opts), (id, err) => ctx.out.warn(`snapshot ${shortId(id)} skipped: ${err.message}`));
           const { sources, left } = copyable(src, dst, selected, ids.length > 0);
-          if (left) ctx.out.info(`${left} snapshot(s) left out: this write-only key copies only host ${displayName(dst.keys.hostname!)}'s snapshots made with the source's full key`);
+          const whose = copyMode(src, dst) === 'identity' ? " made with the source's full key" : '';
+          if (left) ctx.out.info(`${left} snapshot(s) left out: this write-only key copies only host ${displayName(dst.keys.hostname!)}'s snapshots${whose}`);
           const signal = AbortSignal.any([srcSignal, session.signal]);
           return copySnapshots(src, dst, sources, await listSnapshots(dst), events(ctx.out), signal);
         },
