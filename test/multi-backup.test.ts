@@ -173,6 +173,9 @@ describe('backup to several repositories', { skip: unavailable ?? false }, () =>
       const r = scrate([...repoArgs(dir('one-local'), dir('parents-a')), ...args], env());
       assertCleanError(r, 1, /only backup takes several -r\/--repo/);
     }
+    // The same repository twice (here once with a trailing slash) would store everything twice.
+    const twice = scrate(['backup', ...repoArgs(dir('one-local'), `${dir('one-local')}/`), data], env());
+    assertCleanError(twice, 1, /one-local is given twice/);
   });
 
   test('when every repository fails, each is named and the exit code is 1', () => {

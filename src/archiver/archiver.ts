@@ -7,7 +7,7 @@ import { ownerDb } from '../platform/owners.js';
 import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import { MAX_TREE_BYTES } from '../repository/limits.js';
-import { TreeLog } from '../repository/writer-records.js';
+import { recordGroup, TreeLog } from '../repository/writer-records.js';
 import { listSnapshots, saveSnapshot, type BackupSummary, type Snapshot } from '../snapshot/snapshot.js';
 import { decodeTree, displayName, encodeTree, type Node, type NodeType } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
@@ -148,6 +148,29 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   return { snapshotId, snapshot: snapshot!, parentId };
 }
 
+/** The parent's repository failed: the walk goes on without it (the other targets' snapshots need none). */
+class ParentGone extends Error {}
+
+/**
+ * The parent's trees, read from the target it belongs to. That target failing to read one (its
+ * server gone) fails it alone; the walk then compares against nothing. Only when it was the
+ * last target does the error end the backup, as a single repository's always did.
+ */
+function parentTreesOf(parent: Parent, targets: BackupTarget[]): (id: Buffer) => Promise<Node[]> {
+  const owner = targets.find((t) => t.parent === parent)!;
+  return async (id) => {
+    if (!owner.live) throw new ParentGone();
+    try {
+      return await parent.trees(id);
+    } catch (err) {
+      if (err instanceof IntegrityError) throw err;
+      owner.fail(err);
+      if (targets.every((t) => !t.live)) throw err;
+      throw new ParentGone();
+    }
+  };
+}
+
 /**
  * Walks the sources once, reuses the parent snapshot's content lists for unchanged files,
  * chunks the rest once and stores it in each target that lacks it, builds one tree blob per
@@ -170,20 +193,21 @@ export async function backupTo(targets: BackupTarget[], opts: BackupOptions): Pr
     throw new ScrateError(`cannot back up ${reasons.length === 1 ? reasons[0] : `any of the paths (${reasons.join(', ')})`}`);
   }
   const sources = given.filter((s) => !missing.has(s));
-  const host = opts.host ?? targets.find((t) => t.repo.keys.hostname !== undefined)?.repo.keys.hostname ?? os.hostname();
-  await Promise.all(targets.map((t) => t.step(() => prepareTarget(t, opts, host, sources))));
+  // Each target's own: a write-only key names its host, which another target need not share.
+  const hostOf = (t: BackupTarget) => opts.host ?? t.repo.keys.hostname ?? os.hostname();
+  await Promise.all(targets.map((t) => t.step(() => prepareTarget(t, opts, hostOf(t), sources))));
   if (targets.every((t) => !t.live)) return results(targets);
   // The walk compares against the newest parent: within a key class any target's trees name
   // the same blobs, and each target's presence checks keep its own snapshot complete.
   const parent = targets
     .map((t) => t.parent)
     .filter((p) => p !== undefined)
-    .reduce<Parent | undefined>((a, b) => (!a || (b.time ?? '') > (a.time ?? '') ? b : a), undefined);
+    .reduce<Parent | undefined>((a, b) => (!a || Date.parse(b.time ?? '') > Date.parse(a.time ?? '') || a.time === undefined ? b : a), undefined);
   // Left by backups killed mid-write (SIGKILL, power loss); nothing refers to them. Swept beside
   // the walk (listing a local repository's 257 directories took ~35 ms before it): this run's
   // own are never that old.
-  const sweeping = opts.dryRun ? undefined : Promise.all(targets.map((t) => t.repo.backend.staging?.sweep(STALE_TEMPORARY_MS).catch((err: unknown) => t.fail(err))));
-  const run = new BackupRun(targets, opts, parent?.trees);
+  const sweeping = opts.dryRun ? undefined : Promise.all(targets.map((t) => t.repo.backend.staging?.sweep(STALE_TEMPORARY_MS).catch(() => undefined)));
+  const run = new BackupRun(targets, opts, parent && parentTreesOf(parent, targets));
   for (const [src, reason] of missing) run.sourceMissing(src, reason);
   const scanning = new AbortController();
   if (opts.progress && !stream) {
@@ -222,7 +246,7 @@ export async function backupTo(targets: BackupTarget[], opts: BackupOptions): Pr
         time: opts.time?.toISOString() ?? run.summary.start,
         tree: tree.toString('hex'),
         paths: sources,
-        hostname: host,
+        hostname: hostOf(t),
         username: user.username,
         uid: user.uid,
         gid: user.gid,
@@ -236,7 +260,7 @@ export async function backupTo(targets: BackupTarget[], opts: BackupOptions): Pr
       if (opts.dryRun) return r;
       await t.step(async () => {
         const snapshotId = await saveSnapshot(t.repo, snapshot);
-        if (t.treeLog) await t.repo.record!.addSnapshot(snapshotId, snapshot.tree, Buffer.from(JSON.stringify(snapshot)), parentGroup(host, sources), t.treeLog);
+        if (t.treeLog) await t.repo.record!.addSnapshot(snapshotId, snapshot.tree, Buffer.from(JSON.stringify(snapshot)), recordGroup(snapshot.hostname, sources), t.treeLog);
         r.snapshotId = snapshotId;
       });
       r.failure = t.failure;
@@ -270,11 +294,6 @@ function normaliseSources(paths: string[]): string[] {
   return abs.filter((p) => !abs.some((q) => q !== p && (q === '/' || p.startsWith(q + '/'))));
 }
 
-/** What makes two backups comparable: the same host and the same sources. */
-function parentGroup(host: string, sources: string[]): string {
-  return JSON.stringify([host, sources]);
-}
-
 /**
  * The parent: always one of this writer's own snapshots (its content IDs are named with this
  * writer's key, and no other writer's snapshot can be trusted to be what it says), the newest
@@ -284,7 +303,7 @@ function parentGroup(host: string, sources: string[]): string {
 async function chooseParent(repo: Repository, opts: BackupOptions, host: string, sources: string[]): Promise<Parent | undefined> {
   if (opts.force) return undefined;
   if (!repo.canRead) {
-    const recorded = await repo.record?.trees(parentGroup(host, sources));
+    const recorded = await repo.record?.trees(recordGroup(host, sources));
     if (!recorded || (opts.parent && !recorded.snapshot.startsWith(opts.parent))) {
       if (opts.parent) throw new ScrateError(`--parent ${opts.parent}: this write-only key has no record of that snapshot's trees`, ExitCode.fatal, 'it can only use the last snapshot it made of the same paths');
       return undefined;
@@ -485,8 +504,8 @@ class BackupRun {
       this.prefetchSubtrees(nodes);
       return { byName, stored: { id: tree, nodes } };
     } catch (err) {
-      // A damaged parent only costs re-reading this directory.
-      if (!(err instanceof IntegrityError)) throw err;
+      // A damaged parent, or one whose repository failed, only costs re-reading this directory.
+      if (!(err instanceof IntegrityError) && !(err instanceof ParentGone)) throw err;
       return { byName };
     }
   }

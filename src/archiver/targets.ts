@@ -123,14 +123,14 @@ export class BackupTarget implements BlobSink {
   fail(err: unknown, lockLost = false): void {
     if (this.failure !== undefined) return;
     this.failure = err;
-    this.repo.packer.abandon();
+    this.repo.packer.abandon(err);
     if (!lockLost) void this.release();
   }
 
   /**
-   * Releases its lock, once; a failed target's also waits for its uploads under way (what they
-   * leave is unindexed: nothing refers to it), beside the release, since a dead server makes
-   * both wait out the backend's retries.
+   * Releases its lock, once; a failed target's also waits for its uploads under way (its packer
+   * was abandoned with the failure, so what they leave stays unindexed: nothing refers to it),
+   * beside the release, since a dead server makes both wait out the backend's retries.
    */
   release(): Promise<void> {
     const uploads = this.failure !== undefined ? this.repo.packer.flush().catch(() => undefined) : undefined;

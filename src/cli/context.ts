@@ -145,6 +145,9 @@ export async function withTargets<T>(ctx: Context, lock: 'none' | 'shared', fn: 
         unopened.push({ location: access.location!, failure: err });
       }
     }
+    // Twice the same repository would store every new blob twice, under two snapshots.
+    const twice = targets.find((t, n) => targets.findIndex((u) => u.location === t.location) !== n);
+    if (twice) throw new ScrateError(`${twice.location} is given twice`, ExitCode.fatal, 'give each repository once');
     // One repository that cannot be opened is the command's error, as it always was; of several, each is named.
     if (targets.length === 0 && unopened.length <= 1) throw unopened[0]?.failure ?? new ScrateError('no repository given', ExitCode.fatal, mainRepository(ctx.globals).locationHint);
     return await fn(targets, unopened);

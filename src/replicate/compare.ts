@@ -5,8 +5,8 @@ import { BlobType } from '../repository/pack.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
 import { readContent } from '../restorer/content.js';
 import type { Snapshot, SnapshotEntry } from '../snapshot/snapshot.js';
-import { decodeTree, type Node } from '../tree/node.js';
-import { joinPath } from '../tree/walk.js';
+import type { Node } from '../tree/node.js';
+import { joinPath, loadTree } from '../tree/walk.js';
 import { originOf, similar, targetsByOrigin } from './select.js';
 
 /** A way a copy is not its source: at `path` (absolute in the snapshot; '/' for the snapshot itself). */
@@ -216,7 +216,7 @@ class Walker {
 
 async function loadNodes(r: BlobReader, id: Buffer, side: string): Promise<Node[] | string> {
   try {
-    return decodeTree(await r.loadBlob(BlobType.tree, id));
+    return await loadTree(r, id);
   } catch (err) {
     if (!isDamage(err)) throw err;
     return `${side} directory unreadable: ${err.message}`;

@@ -62,9 +62,9 @@ export async function copySnapshots(src: Repository, dst: Repository, sources: r
       // Identity: the copy is known before its blobs go over, so a copy stored by a run that lost
       // its write-only record, or was killed before writing to it, is found by name (one HEAD).
       const identical = translation ? undefined : copied(source, writer, dst, source.snapshot.tree);
-      const early = identical && sealCopy(dst, identical);
       // A translated copy has a tree of its own.
       const listed = copyOf(source, byOrigin, !translation)?.id;
+      const early = identical && !listed ? sealCopy(dst, identical) : undefined;
       const found = listed || !early ? undefined : await storedAs(dst, early);
       events.onSnapshot(source, listed ?? found);
       if (listed || found) {

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { DataPipeline, type BlobSink, type ReadFn } from '../archiver/data-pipeline.js';
 import type { Chunker } from '../chunker/chunker.js';
 import { FastCDC } from '../chunker/fastcdc.js';
-import { writerKeys } from '../crypto/access.js';
 import { checkAborted, IntegrityError, ScrateError } from '../errors.js';
 import type { WriterPackers } from '../maintenance/repair-shared.js';
 import { MAX_TREE_BYTES } from '../repository/limits.js';
@@ -133,9 +132,8 @@ class WriterTranslation implements BlobSink {
     private readonly stats: TranslateStats,
     private readonly signal?: AbortSignal,
   ) {
-    // A write-only key holds its own writer's chunker key; a full key derives any writer's.
-    const chunkerKey = dst.keys.read ? writerKeys(dst.keys.read, writer.id).chunkerKey : writer.chunkerKey!;
-    this.chunker = new FastCDC({ ...dst.config.chunker, key: chunkerKey });
+    // The writer's own (keysOf included): a full key derives every writer's, a write-only key holds its own.
+    this.chunker = new FastCDC({ ...dst.config.chunker, key: writer.chunkerKey! });
     if (dst.canRead) this.targetReader = dst.reader(writer);
     const target = { sealPublic: dst.keys.sealPublic, writer: writer.id, level: dst.config.compression, packSize: dst.config.packSize, staging: packer.staging, sink: this };
     this.data = new DataPipeline({ chunkIdKey: writer.chunkIdKey, chunker: this.chunker, targets: [target] });
@@ -459,7 +457,8 @@ class SourceCuts implements Chunker {
   private next = 0;
 
   constructor(private readonly lengths: number[]) {
-    this.params = { max: Math.max(...lengths) };
+    // Not Math.max(...lengths): a large image has more chunks than a call takes arguments.
+    this.params = { max: lengths.reduce((m, n) => (n > m ? n : m), 0) };
   }
 
   cut(_buf: Uint8Array, start: number, end: number): number {

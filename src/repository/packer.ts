@@ -133,8 +133,13 @@ export class Packer {
     await this.storePack({ bytes: file ? file.close(size) : bytes, entries, id, type, envelope: writer.envelope });
   }
 
-  /** After a failed backup: the open packs will never be finished, and their files go. */
-  abandon(): void {
+  /**
+   * After a failed backup: the open packs will never be finished, and their files go. `reason`
+   * also stops what is under way from being indexed (a target whose lock is lost or about to
+   * be released: a prune may delete its packs before an index could name them).
+   */
+  abandon(reason?: unknown): void {
+    if (reason !== undefined) this.failure ??= reason;
     for (const { file } of this.open.values()) file?.abandon();
     this.open.clear();
   }
@@ -182,7 +187,7 @@ export class Packer {
   }
 
   private async checkpoint(force: boolean): Promise<void> {
-    if (this.unindexed.length === 0 || (!force && this.unindexedBlobs < INDEX_CHECKPOINT_BLOBS)) return;
+    if (this.failure !== undefined || this.unindexed.length === 0 || (!force && this.unindexedBlobs < INDEX_CHECKPOINT_BLOBS)) return;
     const records = this.unindexed;
     this.unindexed = [];
     this.unindexedBlobs = 0;

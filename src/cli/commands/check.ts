@@ -55,26 +55,23 @@ export function checkCommand(context: (cmd: Command) => Context): Command {
     // Reading data, packs done of the total; else the step under way.
     const progress = readData && out.showsProgress ? new ProgressMeter() : undefined;
     const onProgress = out.showsProgress && !progress ? (w: string) => out.progress(`checking ${w}`) : undefined;
-    const checked = (signal?: AbortSignal) =>
+    let compared: CompareResult | undefined;
+    // With --compare the source is opened (and locked) first; the comparison runs under the
+    // target's lock, after its check: equal IDs prove equal bytes only where the target holds them.
+    const checked = (src?: Repository, signal?: AbortSignal) =>
       withRepository(
         ctx,
         'shared',
         async (repo, session) => {
           out.follow(progress, 'packs');
-          const result = await check(repo, { readData, signal: AbortSignal.any([session.signal, ...(signal ? [signal] : [])]), onProgress, progress }).finally(() => out.stopProgress());
-          return { result, repo };
+          const both = AbortSignal.any([session.signal, ...(signal ? [signal] : [])]);
+          const result = await check(repo, { readData, signal: both, onProgress, progress }).finally(() => out.stopProgress());
+          if (src) compared = await compareWith(ctx, src, repo, !!flags.readData, both);
+          return result;
         },
         { index: false },
       );
-    let compared: CompareResult | undefined;
-    const { result } = flags.compare
-      ? await withFromRepository(ctx, { ...flags, fromRepo: flags.compare }, async (src, signal) => {
-          // The target's check comes first: equal IDs prove equal bytes only where the target holds them.
-          const done = await checked(signal);
-          compared = await compareWith(ctx, src, done.repo, !!flags.readData, signal);
-          return done;
-        })
-      : await checked();
+    const result = flags.compare ? await withFromRepository(ctx, { ...flags, fromRepo: flags.compare }, (src, signal) => checked(src, signal)) : await checked();
     if (out.json) out.jsonLine({ ...checkSummaryJson(result), ...(compared && { compare: compareJson(compared) }) });
     else {
       report(out, result, !!readData);

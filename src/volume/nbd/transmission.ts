@@ -21,6 +21,8 @@ import type { SocketReader } from './socket-reader.js';
 const IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 /** What a request without data counts against that budget, so that a flood of them is bounded too. */
 const REQUEST_COST = 4096;
+/** How long a stopping connection may take to send its last replies. */
+const STOP_GRACE_MS = 2000;
 /** base:allocation descriptors in one reply (the protocol asks for at most 2^20). */
 const MAX_EXTENTS = 1024;
 
@@ -55,16 +57,21 @@ export class Transmission {
     try {
       while (!this.stopping) {
         const request = await this.next();
-        if (!request) break;
+        if (!request || this.stopping) break;
         const cost = Math.max(REQUEST_COST, request.type === Cmd.READ || request.type === Cmd.WRITE ? request.length : 0);
         await this.budget.admit(cost);
+        // Stopped meanwhile: this request is not answered, so it did not happen (a write is not applied).
+        if (this.stopping) {
+          this.budget.release(cost);
+          break;
+        }
         const work = this.answer(request).finally(() => {
           this.running.delete(work);
           this.budget.release(cost);
         });
         this.running.add(work);
         // Replies the client does not read hold memory too: no new request until they have gone.
-        if (this.socket.writableNeedDrain) await new Promise((resolve) => this.socket.once('drain', resolve).once('close', resolve));
+        if (this.socket.writableNeedDrain) await this.drained();
       }
     } finally {
       await Promise.allSettled([...this.running]);
@@ -72,11 +79,27 @@ export class Transmission {
     }
   }
 
-  /** Takes no further request; those under way are answered, then the connection ends. */
+  /**
+   * Takes no further request; those under way are answered, then the connection ends: closed
+   * once the replies are out, or after STOP_GRACE_MS by force (a client that reads nothing
+   * more cannot hold the server open).
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     await Promise.allSettled([...this.running]);
+    setTimeout(() => this.socket.destroy(), STOP_GRACE_MS).unref();
     this.socket.end(() => this.socket.destroy());
+  }
+
+  /** Resolves when the socket can take more, or is gone; no listener is left behind either way. */
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done).off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done).on('close', done);
+    });
   }
 
   /** The next request, or undefined when the connection is to end (DISC, EOF, garbage). */
