@@ -166,6 +166,23 @@ describe('NBD server against real clients', { skip }, () => {
   });
 });
 
+/**
+ * A memory export served from a process of its own (args: SOCKET NAME SIZE), for a test whose
+ * side of the I/O is synchronous: a kernel filesystem over nbdfuse over a server in the test's
+ * own event loop would deadlock. Prints "ready", and on SIGTERM the number of flushes it saw.
+ * Inline, not a file under test/: every file there is run as a test.
+ */
+const SERVE_IN_CHILD = `
+const { NbdServer } = await import(${JSON.stringify(new URL('../src/volume/nbd/server.js', import.meta.url).href)});
+const { MemoryExport } = await import(${JSON.stringify(new URL('./helpers/memory-export.js', import.meta.url).href)});
+const [socket, name, size] = process.argv.slice(1);
+const disk = new MemoryExport(name, Number(size));
+const server = new NbdServer([disk], (err) => console.error(String(err)));
+await server.listen({ socket });
+console.log('ready');
+process.on('SIGTERM', () => void server.close().then(() => { console.log('flushes ' + disk.flushes); process.exit(0); }));
+`;
+
 const fsUnavailable = loopDevicesUnavailable();
 if (fsUnavailable && process.env['CI']) throw new Error(`NBD filesystem test cannot run: ${fsUnavailable}`);
 
@@ -182,7 +199,7 @@ describe('an ext4 filesystem on the export through nbdfuse and a loop device', {
   before(async () => {
     fs.mkdirSync(fuseDir);
     fs.mkdirSync(mnt);
-    server = spawn(process.execPath, [path.join(import.meta.dirname, 'helpers', 'memory-nbd-server.js'), sock, 'disk', String(size)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    server = spawn(process.execPath, ['--input-type=module', '-e', SERVE_IN_CHILD, sock, 'disk', String(size)], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       server!.stdout!.once('data', () => resolve());
       server!.once('exit', () => reject(new Error('the server ended')));
