@@ -13,10 +13,10 @@ import { addWriteOnlyKey } from '../src/repository/key-admin.js';
 import { Repository } from '../src/repository/repository.js';
 import { decodeObject, encodeObject, ObjectKind } from '../src/repository/sealed-object.js';
 import { listSnapshots } from '../src/snapshot/snapshot.js';
-import { assertCleanError, cliEnv, jsonLines, jsonMessage, scrate } from './helpers/cli.js';
+import { assertCleanError, cliEnv, jsonLines, jsonMessage, scrate, type CopySummary } from './helpers/cli.js';
 import { crashpointUnavailable, killLeftovers, repoPaths, Traced } from './helpers/crashpoint.js';
 import { initRepo, openRepo, PASSWORD, scratch, TEST_KDF_MS } from './helpers/repo.js';
-import { s3ServerUnavailable, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
+import { s3ServerForTests, startS3ServerWithCredentials, type S3Server } from './helpers/s3-server.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 
 /*
@@ -29,17 +29,8 @@ const LOCAL_PW = 'local password';
 const OFFSITE_PW = 'offsite full password';
 const WO_PW = 'offsite write-only password';
 const HOST = 'h1';
-const unavailable = s3ServerUnavailable();
-if (unavailable && process.env['CI']) throw new Error(`the S3 server is needed under CI: ${unavailable}`);
-process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+const unavailable = s3ServerForTests();
 
-interface CopySummary {
-  snapshots_copied: number;
-  snapshots_skipped: number;
-  snapshots_failed: number;
-  blobs_copied: number;
-  bytes_read: number;
-}
 interface Listed {
   id: string;
   hostname: string;

@@ -57,3 +57,14 @@ export function jsonMessage<T = Record<string, unknown>>(stdout: string, type: s
 export function backupSnapshotId(stdout: string): string {
   return jsonMessage<{ full_snapshot_id: string }>(stdout, 'summary').full_snapshot_id;
 }
+
+/** `copy --json`'s summary line. */
+export interface CopySummary {
+  mode: string;
+  snapshots_copied: number;
+  snapshots_skipped: number;
+  snapshots_failed: number;
+  blobs_copied: number;
+  bytes_read: number;
+  bytes_stored: number;
+}
