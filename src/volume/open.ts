@@ -1,0 +1,155 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { deriveKey } from '../crypto/primitives.js';
+import { ExitCode, ScrateError } from '../errors.js';
+import type { Lock } from '../repository/lock.js';
+import type { Repository } from '../repository/repository.js';
+import { MutableBlockMap, type BlockMapRef } from '../tree/block-map.js';
+import { BlobType } from '../repository/pack.js';
+import { VolumeCache } from './cache/volume-cache.js';
+import { saveCommitSnapshot, volumeHeadMap, saveVolumeTree } from './head.js';
+import { deleteOlderRecords, recordStamp, saveVolumeRecord, type VolumeRecord } from './record.js';
+import { StoredBlocks } from './stored-blocks.js';
+import { Uploader, type HeadWriter } from './uploader.js';
+import { WritableVolume } from './writable.js';
+
+export interface OpenVolumeOptions {
+  /** Below it, the volume's write-back cache: <root>/<repository id>/volumes/<volume id>. */
+  cacheRoot: string;
+  /** The cache's log is kept under this many bytes; writes wait above 90 % of it. */
+  cacheBytes: number;
+  /** Decrypted blocks kept for reads. */
+  readCacheBytes: number;
+  writeDelayMs: number;
+  checkpointMs: number;
+  /** Forget what the local cache holds (writes never uploaded are lost). */
+  discardCache: boolean;
+  onWarning: (message: string) => void;
+}
+
+/** A volume open for writing: the export the front-ends serve, its uploader, and how to end. */
+export interface OpenVolume {
+  volume: WritableVolume;
+  uploader: Uploader;
+  record: () => VolumeRecord;
+  cacheKey: Buffer;
+  /** Writes replayed from the cache a previous process left. */
+  replayed: number;
+  /** Uploads every cached block, records the head and closes the cache. */
+  close(): Promise<void>;
+  /** Stops uploading and closes the cache as it is (what it holds is replayed by the next serve). */
+  abandon(): Promise<void>;
+}
+
+/** The key of a volume's local cache, from the repository's ID key: nothing on the disk is readable without it. */
+export function volumeCacheKey(repo: Repository, volume: string): Buffer {
+  const read = repo.keys.read;
+  if (!read) throw new ScrateError('volumes need a full key');
+  return deriveKey(read.idRoot, Buffer.from(volume, 'hex'), 'scrate v3 volume cache');
+}
+
+export function volumeCacheDir(repo: Repository, cacheRoot: string, volume: string): string {
+  return join(cacheRoot, repo.config.id, 'volumes', volume);
+}
+
+/**
+ * Opens a volume for writing under `lock` (the volume's one-writer lock): replays what the
+ * local cache holds from an earlier serve, after checking that the repository's head is the
+ * one that cache was written over.
+ */
+export async function openVolume(repo: Repository, lock: Lock, start: VolumeRecord, opts: OpenVolumeOptions): Promise<OpenVolume> {
+  const dir = volumeCacheDir(repo, opts.cacheRoot, start.volume);
+  if (opts.discardCache) await rm(dir, { recursive: true, force: true });
+  const cacheKey = volumeCacheKey(repo, start.volume);
+  const cache = await VolumeCache.open({ dir, key: cacheKey, volumeId: start.volume, size: start.size, blockSize: start.blockSize, limitBytes: opts.cacheBytes });
+  try {
+    checkCacheBase(cache, start);
+    const ref = await volumeHeadMap(repo, start);
+    const reader = repo.reader(repo.self);
+    const load = (id: Buffer) => reader.loadBlob(BlobType.tree, id);
+    const map = MutableBlockMap.open(ref, load);
+    const stored = new StoredBlocks(reader, start.size, start.blockSize, opts.readCacheBytes);
+    const head = new RecordHead(repo, lock, start, cache.session);
+    let uploader: Uploader | undefined;
+    const volume = new WritableVolume({ name: start.name, description: `scrate volume ${start.name}`, size: start.size, blockSize: start.blockSize }, cache, map, stored, () => {
+      head.lastWrite = new Date();
+      uploader?.poke();
+    });
+    uploader = new Uploader(repo, cache, map, stored, head, ref, start.seq, {
+      writeDelayMs: opts.writeDelayMs,
+      checkpointMs: opts.checkpointMs,
+      urgentLogBytes: opts.cacheBytes / 2,
+      parallel: 8,
+      onWarning: opts.onWarning,
+    });
+    uploader.start();
+    return {
+      volume,
+      uploader,
+      record: () => head.record,
+      cacheKey,
+      replayed: cache.replayedRecords,
+      close: async () => {
+        await uploader.drain();
+        await cache.close();
+      },
+      abandon: async () => {
+        await uploader.stop();
+        await cache.close();
+      },
+    };
+  } catch (err) {
+    await cache.close();
+    throw err;
+  }
+}
+
+/**
+ * A cache holding writes is only replayed over the head it was written over: a newer head
+ * from this host's own sessions means a crash after the record was saved (replaying is
+ * idempotent), anything else means another writer moved on, or the repository went back.
+ */
+function checkCacheBase(cache: VolumeCache, head: VolumeRecord): void {
+  if (cache.replayedRecords === 0) return;
+  const { baseSeq, sessions } = cache.state;
+  const hint = 'to drop the cached writes, serve with --discard-cache';
+  if (head.seq < baseSeq) throw new ScrateError(`the repository's head of volume ${head.name} (#${head.seq}) is older than this host's cache (#${baseSeq}): was the repository rolled back?`, ExitCode.fatal, hint);
+  if (head.seq > baseSeq && !sessions.includes(head.session))
+    throw new ScrateError(`the local cache of volume ${head.name} holds writes made before another writer changed the volume`, ExitCode.fatal, hint);
+}
+
+/** Saves heads as volume records and commits as snapshots; renews the lock at each head. */
+class RecordHead implements HeadWriter {
+  lastWrite: Date;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly lock: Lock,
+    public record: VolumeRecord,
+    private readonly session: string,
+  ) {
+    this.lastWrite = new Date(record.time);
+  }
+
+  async saveHead(map: BlockMapRef, commit?: string): Promise<number> {
+    const tree = await saveVolumeTree(this.repo, this.record, map, this.lastWrite);
+    await this.repo.flush();
+    const next: VolumeRecord = { ...this.record, ...recordStamp(this.repo), seq: this.record.seq + 1, session: this.session, tree, commit: commit ?? this.record.commit, pending: false };
+    await saveVolumeRecord(this.repo, next);
+    this.record = next;
+    // Older records are only superseded: one left by a failure here is harmless.
+    await deleteOlderRecords(this.repo, next.volume, next.seq).catch(() => undefined);
+    return next.seq;
+  }
+
+  async saveCommit(map: BlockMapRef, tags: readonly string[]): Promise<string> {
+    const tree = await saveVolumeTree(this.repo, this.record, map, this.lastWrite);
+    await this.repo.flush();
+    return saveCommitSnapshot(this.repo, this.record, tree, tags);
+  }
+
+  restartLock(t0: Date): Promise<void> {
+    return this.lock.restart(t0);
+  }
+}
+

@@ -1,0 +1,263 @@
+import { BlobType } from '../repository/pack.js';
+import type { Repository } from '../repository/repository.js';
+import type { BlockMapRef, MutableBlockMap } from '../tree/block-map.js';
+import { isZero } from '../util/zeros.js';
+import type { VolumeCache } from './cache/volume-cache.js';
+import type { StoredBlocks } from './stored-blocks.js';
+
+/** Where the uploader records what it stored: the volume's head record, and commit snapshots. */
+export interface HeadWriter {
+  /** Saves a head record naming `map` (and `commit`, the snapshot just made, if any); returns its sequence number. */
+  saveHead(map: BlockMapRef, commit?: string): Promise<number>;
+  /** Saves a commit snapshot of `map`; returns its ID. */
+  saveCommit(map: BlockMapRef, tags: readonly string[], summary: CommitSummary): Promise<string>;
+  /** Renews the lock's start at `t0`, once every block claimed before it is in a saved head. */
+  restartLock(t0: Date): Promise<void>;
+}
+
+export interface CommitSummary {
+  /** Blocks stored for the commit that no earlier head had. */
+  blocksStored: number;
+  bytesStored: number;
+}
+
+export interface UploaderOptions {
+  /** A block is uploaded once it was not written for this long (rewrites in between cost nothing). */
+  writeDelayMs: number;
+  /** How often uploaded blocks are recorded in a head (which frees the cache's log). */
+  checkpointMs: number;
+  /** Cache log size above which uploads and checkpoints no longer wait. */
+  urgentLogBytes: number;
+  /** Blocks materialized and stored at once. */
+  parallel: number;
+  onWarning: (message: string) => void;
+}
+
+interface Stored {
+  block: number;
+  id: Buffer | null;
+  seq: number;
+  bytes: number;
+}
+
+/** A head is recorded at least after this many bytes are uploaded, whatever the timer says. */
+const CHECKPOINT_BYTES = 1 << 30;
+/** After a failure (S3 down), uploads are tried again this long later, for as long as it takes: data is never dropped. */
+const RETRY_MS = 5000;
+
+/**
+ * Moves blocks from the write-back cache into the repository, in one loop, so that a map
+ * update, a checkpoint and a commit never overlap: a dirty block is materialized (cache
+ * records over its stored base), stored as a data blob (or dropped from the map when it is
+ * zeros) and remembered as `Stored`; a checkpoint flushes the packs, puts those blocks in the
+ * live map, persists it, records the head and only then lets the cache forget the records.
+ * The live map only ever names flushed blobs, so a read's base is always loadable.
+ */
+export class Uploader {
+  private stored: Stored[] = [];
+  private storedBytes = 0;
+  /** The newest seq of each block stored (not yet checkpointed, or since). */
+  private readonly storedSeq = new Map<number, number>();
+  private lastCheckpoint = Date.now();
+  private lastRef: BlockMapRef;
+  private readonly commits: { tags: readonly string[]; resolve: (id: string) => void; reject: (err: unknown) => void }[] = [];
+  private draining = false;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private failure: unknown;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly cache: VolumeCache,
+    private readonly map: MutableBlockMap,
+    private readonly blocks: StoredBlocks,
+    private readonly head: HeadWriter,
+    ref: BlockMapRef,
+    private headSeq: number,
+    private readonly opts: UploaderOptions,
+  ) {
+    this.lastRef = ref;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Something changed: look again now rather than at the next tick. */
+  poke(): void {
+    this.wake?.();
+  }
+
+  /** A commit of the volume as it is now (writes made later are not in it); resolves with its snapshot ID. */
+  commit(tags: readonly string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.commits.push({ tags, resolve, reject });
+      this.poke();
+    });
+  }
+
+  /** Uploads everything the cache holds, records a last head and stops. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    this.poke();
+    await this.loop;
+  }
+
+  /** Ends the loop after what it is doing, uploading nothing more. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.poke();
+    await this.loop;
+    for (const c of this.commits.splice(0)) c.reject(new Error('the volume is no longer served'));
+  }
+
+  /** Dirty blocks whose newest writes are not stored yet. */
+  get backlog(): number {
+    let n = 0;
+    for (const d of this.cache.dirtyBlocks()) if ((this.storedSeq.get(d.block) ?? -1) < d.lastSeq) n++;
+    return n;
+  }
+
+  private async run(): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      try {
+        const commit = this.commits.shift();
+        if (commit) {
+          await this.makeCommit(commit.tags).then(commit.resolve, commit.reject);
+          continue;
+        }
+        const due = this.eligible();
+        if (due.length) await this.store(due);
+        if (this.checkpointDue(due.length === 0)) await this.checkpoint();
+        if (this.draining && due.length === 0 && this.stored.length === 0 && this.backlog === 0) return;
+        if (due.length === 0) await this.sleep(this.draining ? 0 : 250);
+        this.failure = undefined;
+      } catch (err) {
+        if (this.failure === undefined) this.opts.onWarning(`volume upload failed, retrying every ${RETRY_MS / 1000} s: ${(err as Error).message}`);
+        this.failure = err;
+        await this.sleep(RETRY_MS);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    }).then(() => {
+      this.wake = undefined;
+    });
+  }
+
+  private urgent(): boolean {
+    return this.draining || this.cache.logBytes > this.opts.urgentLogBytes;
+  }
+
+  /** Blocks to store now: not stored as of their newest write, and left alone long enough (or no time to wait). */
+  private eligible(): number[] {
+    const now = Date.now();
+    const urgent = this.urgent();
+    const out: number[] = [];
+    for (const d of this.cache.dirtyBlocks()) {
+      if ((this.storedSeq.get(d.block) ?? -1) >= d.lastSeq) continue;
+      if (!urgent && now - d.lastWrite < this.opts.writeDelayMs) continue;
+      out.push(d.block);
+      if (out.length >= 256) break;
+    }
+    return out;
+  }
+
+  private async store(blocks: number[]): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < blocks.length) {
+        const block = blocks[next++]!;
+        const { data, seq } = await this.cache.materialize(block, () => this.blocks.read(this.map, block));
+        const id = await this.save(data);
+        this.stored.push({ block, id, seq, bytes: data?.length ?? 0 });
+        this.storedBytes += data?.length ?? 0;
+        this.storedSeq.set(block, seq);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.parallel, blocks.length) }, worker));
+  }
+
+  private async save(data: Buffer | null): Promise<Buffer | null> {
+    if (!data || isZero(data)) return null;
+    return (await this.repo.saveBlob(BlobType.data, data)).id;
+  }
+
+  private checkpointDue(idle: boolean): boolean {
+    if (this.stored.length === 0) return false;
+    if (this.draining || this.urgent() || this.storedBytes >= CHECKPOINT_BYTES) return idle || this.storedBytes >= CHECKPOINT_BYTES || this.urgent();
+    return Date.now() - this.lastCheckpoint >= this.opts.checkpointMs;
+  }
+
+  /** Flushes stored blocks into packs and puts them in the live map: from here, reads may load them. */
+  private async settle(): Promise<void> {
+    await this.repo.flush();
+    for (const s of this.stored) await this.map.set(s.block, s.id);
+  }
+
+  private async persist(map: MutableBlockMap): Promise<BlockMapRef> {
+    const ref = await map.persist(async (plain) => (await this.repo.saveBlob(BlobType.tree, plain)).id);
+    await this.repo.flush();
+    return ref;
+  }
+
+  /** Records the live map in a head; then the cache may forget every record it covers. */
+  private async checkpoint(commit?: string): Promise<void> {
+    const t0 = new Date();
+    await this.settle();
+    // Blocks stored as they already were leave the head as it is: the one recorded covers them.
+    if (this.map.changed || commit) {
+      if (this.map.changed) this.lastRef = await this.persist(this.map);
+      this.headSeq = await this.head.saveHead(this.lastRef, commit);
+      await this.head.restartLock(t0);
+    }
+    const seq = this.headSeq;
+    for (const s of this.stored) this.cache.markClean(s.block, s.seq);
+    this.stored = [];
+    this.storedBytes = 0;
+    for (const block of this.storedSeq.keys()) if (!this.cache.holds(block)) this.storedSeq.delete(block);
+    await this.cache.checkpoint(seq);
+    this.lastCheckpoint = Date.now();
+  }
+
+  /**
+   * A cut at the cache's newest write: the live map (with every stored block) forks, each block
+   * dirty at the cut is stored as of the cut into the fork, and the fork becomes the commit.
+   * Writes go on meanwhile; the cut's records stay in the log until it is released.
+   */
+  private async makeCommit(tags: readonly string[]): Promise<string> {
+    const cut = this.cache.freeze();
+    try {
+      await this.settle();
+      const fork = this.map.fork();
+      let blocksStored = 0;
+      let bytesStored = 0;
+      for (const block of cut.blocks) {
+        const { data } = await this.cache.materialize(block, () => this.blocks.read(fork, block), cut.seq);
+        const id = await this.save(data);
+        await fork.set(block, id);
+        if (id) {
+          blocksStored++;
+          bytesStored += data!.length;
+        }
+      }
+      await this.repo.flush();
+      const ref = await this.persist(fork);
+      const commit = await this.head.saveCommit(ref, tags, { blocksStored, bytesStored });
+      await this.checkpoint(commit);
+      return commit;
+    } finally {
+      cut.release();
+    }
+  }
+}
