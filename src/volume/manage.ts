@@ -31,8 +31,8 @@ export interface CreateOptions {
 
 /**
  * Makes a volume: commit 0 (an empty map, its head tree, a snapshot), then record seq 1 naming
- * it. The commit comes first: a repository never holds a head whose blocks only the head names,
- * so a prune of a release that knows no volumes (which does not read records) keeps them.
+ * it. The commit is what a release that reads no records meets: it cannot read the map, so its
+ * prune refuses to run rather than delete blocks that only a head names.
  */
 export async function createVolume(repo: Repository, o: CreateOptions): Promise<{ record: VolumeRecord; name: string }> {
   checkVolumeName(o.name);
