@@ -112,6 +112,17 @@ describe('volumes in a local repository', () => {
     ok(['check'], env);
   });
 
+  test('restore of commit 0 gives a sparse file of the volume\'s size', async () => {
+    const created = JSON.parse(ok(['volume', 'create', 'small', '--size', '1G', '--json'], env).stdout) as { commit: string };
+    const target = path.join(tmp.dir, 'restored');
+    ok(['restore', created.commit, '--target', target], env);
+    const st = fs.statSync(path.join(target, 'small'));
+    assert.equal(st.size, 1024 ** 3);
+    assert.equal(st.blocks, 0, 'all holes');
+    assert.equal(st.mode & 0o777, 0o600);
+    ok(['volume', 'rm', 'small', '--forget-commits'], env);
+  });
+
   test('names, sizes and block sizes refused with one line; a volume is found by name or ID prefix', async () => {
     const refused: [string[], RegExp][] = [
       [['vol1', '--size', '1G'], /a volume named "vol1" exists already/],
