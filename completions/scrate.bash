@@ -5,7 +5,7 @@
 __scrate_command() {
   local global='-V --version -r --repo -o --option --no-cache -p --password-file --password-command --insecure-no-password --json -q --quiet -v --verbose --debug -h --help' global_valued='-r --repo -o --option -p --password-file --password-command'
   case $1 in
-    '') subs='init backup snapshots stats tag forget prune ls restore dump mount diff find check copy repair key cat unlock version completion help' opts="$global" valued="$global_valued" ;;
+    '') subs='init backup snapshots stats tag forget prune ls restore dump mount diff find check copy repair key volume cat unlock version completion help' opts="$global" valued="$global_valued" ;;
     'init') subs='' opts="--chunk-min --chunk-avg --chunk-max --compression --copy-chunker-params --from-repo --from-option --from-password-file --from-password-command --from-insecure-no-password $global" valued="--chunk-min --chunk-avg --chunk-max --compression --from-repo --from-option --from-password-file --from-password-command $global_valued" ;;
     'backup') subs='' opts="--tag --host --time --parent --force -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-caches --exclude-larger-than --files-from --files-from-verbatim --files-from-raw -x --one-file-system -n --dry-run --compression --as-device --chunker --stdin --stdin-filename --stdin-from-command $global" valued="--tag --host --time --parent -e --exclude --iexclude --exclude-file --iexclude-file --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --compression --chunker --stdin-filename $global_valued" ;;
     'snapshots') subs='' opts="--host --path --tag --latest -g --group-by $global" valued="--host --path --tag --latest -g --group-by $global_valued" ;;
@@ -30,6 +30,10 @@ __scrate_command() {
     'key add') subs='' opts="--new-password-file --write-only --host --share-full-keys $global" valued="--new-password-file --host $global_valued" ;;
     'key remove') subs='' opts="$global" valued="$global_valued" ;;
     'key passwd') subs='' opts="--new-password-file $global" valued="--new-password-file $global_valued" ;;
+    'volume') subs='create list rm' opts="$global" valued="$global_valued" ;;
+    'volume create') subs='' opts="--size --block-size $global" valued="--size --block-size $global_valued" ;;
+    'volume list') subs='' opts="$global" valued="$global_valued" ;;
+    'volume rm') subs='' opts="--forget-commits $global" valued="$global_valued" ;;
     'cat') subs='' opts="$global" valued="$global_valued" ;;
     'unlock') subs='' opts="--remove-all $global" valued="$global_valued" ;;
     'version') subs='' opts="$global" valued="$global_valued" ;;

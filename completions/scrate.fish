@@ -4,7 +4,7 @@
 function __scrate_subcommands --argument-names path
     switch $path
         case ''
-            printf '%s\n' init backup snapshots stats tag forget prune ls restore dump mount diff find check copy repair key cat unlock version completion help
+            printf '%s\n' init backup snapshots stats tag forget prune ls restore dump mount diff find check copy repair key volume cat unlock version completion help
         case 'init'
             printf '%s\n' 
         case 'backup'
@@ -52,6 +52,14 @@ function __scrate_subcommands --argument-names path
         case 'key remove'
             printf '%s\n' 
         case 'key passwd'
+            printf '%s\n' 
+        case 'volume'
+            printf '%s\n' create list rm
+        case 'volume create'
+            printf '%s\n' 
+        case 'volume list'
+            printf '%s\n' 
+        case 'volume rm'
             printf '%s\n' 
         case 'cat'
             printf '%s\n' 
@@ -119,6 +127,14 @@ function __scrate_valued --argument-names path
             printf '%s\n' -r --repo -o --option -p --password-file --password-command
         case 'key passwd'
             printf '%s\n' --new-password-file -r --repo -o --option -p --password-file --password-command
+        case 'volume'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'volume create'
+            printf '%s\n' --size --block-size -r --repo -o --option -p --password-file --password-command
+        case 'volume list'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
+        case 'volume rm'
+            printf '%s\n' -r --repo -o --option -p --password-file --password-command
         case 'cat'
             printf '%s\n' -r --repo -o --option -p --password-file --password-command
         case 'unlock'
@@ -206,6 +222,7 @@ complete -c scrate -n '__scrate_at \'\' 0' -a 'check' -d 'verify the repository 
 complete -c scrate -n '__scrate_at \'\' 0' -a 'copy' -d 'copy snapshots from --from-repo into this repository (re-chunked unless it was made with init --from-repo --copy-chunker-params)'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'repair' -d 'repair a damaged repository: rebuild the index, salvage packs, write snapshots again without what is lost'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'key' -d 'manage the passwords (key files) that open the repository, and write-only keys for backup hosts'
+complete -c scrate -n '__scrate_at \'\' 0' -a 'volume' -d 'volumes: thin, versioned virtual disks stored in the repository (commits are snapshots)'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'cat' -d 'print a repository object, decrypted, as JSON (for debugging): config|keys|writers|snapshot|index|pack|tree'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'unlock' -d 'remove locks left behind by processes that are gone'
 complete -c scrate -n '__scrate_at \'\' 0' -a 'version' -d 'print the version of scrate and of the Node.js it runs on'
@@ -355,6 +372,12 @@ complete -c scrate -n '__scrate_at \'key add\'' -l write-only -d 'a key for one 
 complete -c scrate -n '__scrate_at \'key add\'' -l host -x -d 'with --write-only: the host the key is for (shown with its snapshots)'
 complete -c scrate -n '__scrate_at \'key add\'' -l share-full-keys -d 'with --write-only: name and cut blobs as full keys do, so the host can copy its own snapshots in from a repository made with init --from-repo --copy-chunker-params (see SECURITY.md)'
 complete -c scrate -n '__scrate_at \'key passwd\'' -l new-password-file -r -F -d 'read the new password from a file'
+complete -c scrate -n '__scrate_at \'volume\' 0' -a 'create' -d 'create a volume of a fixed size; nothing is stored for its blocks until they are written (commit 0 is its empty state)'
+complete -c scrate -n '__scrate_at \'volume\' 0' -a 'list' -d 'list volumes: size, block size, bytes allocated, last commit and who serves each'
+complete -c scrate -n '__scrate_at \'volume\' 0' -a 'rm' -d 'remove a volume: its records (its head); its commits stay unless --forget-commits. A prune then gives back the space'
+complete -c scrate -n '__scrate_at \'volume create\'' -l size -x -d 'the volume\'s size: bytes or with a K/M/G/T suffix, a multiple of 512'
+complete -c scrate -n '__scrate_at \'volume create\'' -l block-size -x -d 'the unit stored and deduplicated: a power of two from 4K to 1M'
+complete -c scrate -n '__scrate_at \'volume rm\'' -l forget-commits -d 'also remove the volume\'s commits (its snapshots)'
 complete -c scrate -n '__scrate_at \'cat\' 0' -x -a 'config keys writers snapshot index pack tree'
 complete -c scrate -n '__scrate_at \'unlock\'' -l remove-all -d 'remove every lock, even those of running processes'
 complete -c scrate -n '__scrate_at \'completion\' 0' -x -a 'bash zsh fish'

@@ -1,7 +1,7 @@
 /** The kinds of object a repository stores; each lives in its own namespace. */
-export type ObjectType = 'config' | 'keys' | 'writers' | 'snapshots' | 'index' | 'data' | 'locks' | 'marks';
+export type ObjectType = 'config' | 'keys' | 'writers' | 'snapshots' | 'index' | 'data' | 'locks' | 'marks' | 'volumes';
 
-export const OBJECT_TYPES: readonly ObjectType[] = ['config', 'keys', 'writers', 'snapshots', 'index', 'data', 'locks', 'marks'];
+export const OBJECT_TYPES: readonly ObjectType[] = ['config', 'keys', 'writers', 'snapshots', 'index', 'data', 'locks', 'marks', 'volumes'];
 
 export interface ByteRange {
   offset: number;

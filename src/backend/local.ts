@@ -56,7 +56,7 @@ export class LocalBackend implements Backend {
   async save(type: ObjectType, name: string, data: Uint8Array, opts: ObjectOptions = {}): Promise<void> {
     const dir = this.dirOf(type, name);
     const temp = path.join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
-    const fh = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    const fh = await this.createFile(type, dir, temp);
     try {
       let written = 0;
       while (written < data.length) written += (await fh.write(data, written, data.length - written)).bytesWritten;
@@ -81,6 +81,24 @@ export class LocalBackend implements Backend {
       await fs.rename(temp, this.pathOf(type, name));
     }
     await syncDir(dir);
+  }
+
+  /**
+   * A new file in `dir`. A repository made before a type existed (volumes/) has no directory for
+   * it: that one is made on the first write (and listing it meanwhile finds nothing).
+   */
+  private async createFile(type: ObjectType, dir: string, file: string): Promise<fs.FileHandle> {
+    const create = () => fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      return await create();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || type === 'config' || type === 'data') throw err;
+      await fs.mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
+      await syncDir(this.root);
+      return create();
+    }
   }
 
   private async adopt(type: ObjectType, name: string, file: string): Promise<void> {

@@ -4,6 +4,7 @@ import { BlobType } from '../repository/pack.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
 import { Writers } from '../repository/writers.js';
 import { listSnapshots } from '../snapshot/snapshot.js';
+import { headRoots, loadVolumeRecords } from '../volume/record.js';
 import { DamageFinder } from './damage.js';
 import { aboutPack, indexedPacks, readPack, type IndexedPackEntries } from './pack-reading.js';
 import { selectPacks, type ReadSubset } from './subset.js';
@@ -23,6 +24,8 @@ export type CheckErrorKind =
   | 'index'
   /** A snapshot that does not load or is refused. */
   | 'snapshot'
+  /** A volume record that does not load or is refused. */
+  | 'volume'
   /** A pack the index lists that the repository does not have. */
   | 'pack-missing'
   /** A pack whose size is not the one its index entries make. */
@@ -52,6 +55,8 @@ export interface CheckError {
 
 export interface CheckResult {
   snapshots: number;
+  /** Volume records whose heads were walked. */
+  volumes: number;
   trees: number;
   /** Packs the index lists and the repository has. */
   packs: number;
@@ -86,7 +91,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   for await (const { name, size } of repo.backend.list('data')) sizes.set(name, size);
   const indexedEntries = indexedPacks(repo);
 
-  const result: CheckResult = { snapshots: 0, trees: 0, packs: 0, packsRead: 0, unreferencedPacks: 0, errors: [] };
+  const result: CheckResult = { snapshots: 0, volumes: 0, trees: 0, packs: 0, packsRead: 0, unreferencedPacks: 0, errors: [] };
   const present = new Map<string, number>();
   index.packs.forEach((pack, p) => {
     const id = pack.id.toString('hex');
@@ -147,6 +152,11 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
     opts.onProgress?.(`snapshot ${id.slice(0, 8)}`);
     if (opts.progress) opts.progress.current[0] = `snapshot ${id.slice(0, 8)}`;
     result.snapshots++;
+    for (const { path, cause } of await finder.lossesBelow(repo.reader(writer), Buffer.from(snapshot.tree, 'hex'))) cause.dependents.push({ snapshot: id, path: path || '/' });
+  }
+  // Volume heads, as snapshots: the dependents of what they lose are named by their record.
+  for (const { id, snapshot, writer } of headRoots(await loadVolumeRecords(repo, (name, err) => found.error('volume', name, err.message)))) {
+    result.volumes++;
     for (const { path, cause } of await finder.lossesBelow(repo.reader(writer), Buffer.from(snapshot.tree, 'hex'))) cause.dependents.push({ snapshot: id, path: path || '/' });
   }
   result.trees = finder.trees;

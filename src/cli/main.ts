@@ -24,6 +24,7 @@ import { statsCommand } from './commands/stats.js';
 import { tagCommand } from './commands/tag.js';
 import { unlockCommand } from './commands/unlock.js';
 import { versionCommand } from './commands/version.js';
+import { volumeCommand } from './commands/volume.js';
 import type { Context, GlobalOptions } from './context.js';
 import { collect } from './parse.js';
 import { writeExitError } from './json/messages.js';
@@ -51,7 +52,7 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces of internal errors')
     .showHelpAfterError()
     .exitOverride();
-  for (const make of [initCommand, backupCommand, snapshotsCommand, statsCommand, tagCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, mountCommand, diffCommand, findCommand, checkCommand, copyCommand, repairCommand, keyCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
+  for (const make of [initCommand, backupCommand, snapshotsCommand, statsCommand, tagCommand, forgetCommand, pruneCommand, lsCommand, restoreCommand, dumpCommand, mountCommand, diffCommand, findCommand, checkCommand, copyCommand, repairCommand, keyCommand, volumeCommand, catCommand, unlockCommand, versionCommand, completionCommand, helpCommand]) {
     program.addCommand(make(makeContext).exitOverride());
   }
   return program;

@@ -6,6 +6,7 @@ import type { PackEntry } from '../repository/pack.js';
 import { Packer } from '../repository/packer.js';
 import { unsealBlob, type Repository } from '../repository/repository.js';
 import { listSnapshots } from '../snapshot/snapshot.js';
+import { headRoots, loadVolumeRecords } from '../volume/record.js';
 import { computeUsage, type Lack } from './usage.js';
 import type { ProgressMeter } from '../util/progress.js';
 
@@ -57,14 +58,14 @@ interface PackUse {
 
 /**
  * Gives back the space of blobs no snapshot needs (docs/DESIGN.md, "Prune"). Computes what
- * every snapshot of every writer needs (a byte per index entry), then per pack: keeps it,
+ * every snapshot of every writer and every volume head needs (a byte per index entry), then per pack: keeps it,
  * repacks the blobs still used out of partly used ones, or deletes it. The new index is
  * written before anything is deleted, so a crash leaves at worst packs no index lists (junk a
  * later prune removes). With an exclusive lock nothing else runs and unused packs go at once;
  * beside running backups (a shared lock) they are first marked in the index and in a marks
  * object (no backup deduplicates against a marked pack), and a later prune deletes them once
  * still unused, `deleteAfterMs` after every backup starting sees the mark, and when no backup
- * that started before that is still alive. Refuses to run when any snapshot or tree is damaged
+ * that started before that is still alive. Refuses to run when any snapshot, volume record or tree is damaged
  * or a needed blob is missing: what it needs would be unknown.
  *
  * The repository comes without its index: the order of what is read decides what a backup
@@ -81,12 +82,17 @@ export async function prune(repo: Repository, opts: PruneOptions): Promise<Prune
   const snapshots = await listSnapshots(repo, (id, err) => {
     if (!(err instanceof RefusedError)) damaged.push(`snapshot ${id.slice(0, 8)}: ${err.message}`);
   });
+  // Volume heads after the snapshots, before the index: a head names only blobs whose index
+  // files were written before it, so the index read next lists them all.
+  const heads = await loadVolumeRecords(repo, (name, err) => {
+    if (!(err instanceof RefusedError)) damaged.push(`volume record ${name.slice(0, 8)}: ${err.message}`);
+  });
   if (damaged.length) throw unsafe(damaged);
   await repo.loadIndex(opts.onWarning);
   const present = await repo.listNames('data');
   const { seen: marksSeen, objects: oldMarks } = await loadMarks(repo);
   opts.onProgress?.('finding what the snapshots need');
-  const { used, lacks } = await computeUsage(repo, snapshots, opts);
+  const { used, lacks } = await computeUsage(repo, [...snapshots, ...headRoots(heads)], opts);
   if (lacks.length) throw unsafe(lacks.map(describeLack));
 
   const { index } = repo;

@@ -30,6 +30,7 @@ export function similar(a: Snapshot, b: Snapshot, sameTree = true): boolean {
     a.gid === b.gid &&
     sameSet(a.paths, b.paths) &&
     sameSet(a.tags, b.tags) &&
+    a.volume === b.volume &&
     ax.length === bx.length &&
     ax.every((v, i) => v === bx[i])
   );

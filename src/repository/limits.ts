@@ -13,6 +13,7 @@ export const MAX_OBJECT_BYTES: Record<Exclude<ObjectType, 'data'>, number> = {
   marks: 32 * 1024 * 1024,
   snapshots: 16 * 1024 * 1024,
   index: 256 * 1024 * 1024,
+  volumes: 64 * 1024,
 };
 
 /** What an object's body may decompress to, at most (the largest stored object, an index file). */

@@ -25,8 +25,19 @@ export interface LockInfo {
   pid: number;
   host: string;
   who: string;
-  /** Exclusive locks: Ed25519 by the admin key over the other fields. */
+  /**
+   * A volume's one writer (32 hex, docs/FORMAT.md §9): a shared lock that also excludes every
+   * other lock carrying the same volume. Counts only when signed, as exclusive locks.
+   */
+  volume?: string;
+  /** Exclusive and volume locks: Ed25519 by the admin key over the other fields. */
   signature?: string;
+}
+
+/** The volume a lock is for: its ID, and its name for messages. */
+export interface VolumeClaim {
+  id: string;
+  name: string;
 }
 
 /**
@@ -48,14 +59,16 @@ const SIGNED_AS = 'scrate v3 lock\0';
 const FUTURE_SLACK_MS = 24 * 3600 * 1000;
 
 /** This host's tag, under a key of this key's writer. */
-function hostTag(repo: Repository): string {
+export function hostTag(repo: Repository): string {
   return deriveKey(repo.keys.writer.chunkIdKey, Buffer.from(os.hostname()), 'scrate v3 lock host').subarray(0, 16).toString('base64');
 }
 
 function signedPart(info: LockInfo): Buffer {
-  const { time, started, exclusive, pid, host, who } = info;
-  return Buffer.from(SIGNED_AS + JSON.stringify({ time, started, exclusive, pid, host, who }));
+  const { time, started, exclusive, pid, host, who, volume } = info;
+  return Buffer.from(SIGNED_AS + JSON.stringify({ time, started, exclusive, pid, host, who, ...(volume !== undefined && { volume }) }));
 }
+
+const VOLUME_ID = /^[0-9a-f]{32}$/;
 
 export function encodeLock(repo: Repository, info: LockInfo): Buffer {
   const salt = randomBytes(32);
@@ -74,7 +87,10 @@ export function decodeLock(repo: Repository, bytes: Buffer): LockInfo | null {
   }
   if (!j || typeof j.time !== 'string' || typeof j.started !== 'string' || typeof j.exclusive !== 'boolean' || !Number.isInteger(j.pid) || typeof j.host !== 'string' || typeof j.who !== 'string') return null;
   const signature = typeof j.signature === 'string' ? Buffer.from(j.signature, 'base64') : Buffer.alloc(0);
-  if (j.exclusive && !verifySignature(verifyingKey(repo.keys.adminPublic), signedPart(j), signature)) return null;
+  const signed = () => verifySignature(verifyingKey(repo.keys.adminPublic), signedPart(j), signature);
+  if (j.exclusive && !signed()) return null;
+  // A volume claim nobody with the admin key made is no claim: the lock is a plain shared one.
+  if (j.volume !== undefined && (typeof j.volume !== 'string' || !VOLUME_ID.test(j.volume) || !signed())) delete j.volume;
   return j;
 }
 
@@ -147,22 +163,33 @@ export async function liveLockStarts(repo: Repository, own?: Lock): Promise<numb
   return starts;
 }
 
-/** Writes a lock object of this host for process `pid`, held since `started`; returns its name. */
-export async function saveLock(repo: Repository, exclusive: boolean, pid = process.pid, started = new Date().toISOString()): Promise<string> {
-  if (exclusive && repo.keys.access !== 'full') throw new ScrateError('only a full key takes an exclusive lock');
+/** The live locks that hold a volume: by volume ID, who holds it and since when. */
+export async function volumeHolders(repo: Repository): Promise<Map<string, { holder: string; since: string }>> {
+  const out = new Map<string, { holder: string; since: string }>();
+  for (const { info } of await listLocks(repo)) if (info.volume && !isStale(repo, info)) out.set(info.volume, { holder: holder(repo, info), since: info.started });
+  return out;
+}
+
+/** Writes a lock object of this host for process `pid`, held since `started` (for `volume` when given); returns its name. */
+export async function saveLock(repo: Repository, exclusive: boolean, pid = process.pid, started = new Date().toISOString(), volume?: string): Promise<string> {
+  if ((exclusive || volume !== undefined) && repo.keys.access !== 'full') throw new ScrateError(exclusive ? 'only a full key takes an exclusive lock' : 'only a full key holds a volume');
   const who = sealBox(repo.keys.sealPublic, WHO_INFO, padJson(JSON.stringify({ hostname: os.hostname(), username: os.userInfo().username }), 256));
-  const info: LockInfo = { time: new Date().toISOString(), started, exclusive, pid, host: hostTag(repo), who: who.toString('base64') };
-  if (exclusive) info.signature = signMessage(repo.keys.writer.signing, signedPart(info)).toString('base64');
+  const info: LockInfo = { time: new Date().toISOString(), started, exclusive, pid, host: hostTag(repo), who: who.toString('base64'), ...(volume !== undefined && { volume }) };
+  if (exclusive || volume !== undefined) info.signature = signMessage(repo.keys.writer.signing, signedPart(info)).toString('base64');
   const bytes = encodeLock(repo, info);
   const name = sha256(bytes).toString('hex');
   await repo.backend.save('locks', name, bytes, { sha256: name });
   return name;
 }
 
+/** How often a volume lock taken at the same moment as another's backs off and tries again. */
+const VOLUME_RACE_ATTEMPTS = 5;
+
 export class Lock {
   private timer: NodeJS.Timeout | undefined;
+  /** The refreshes in turn (the timer's and restart's); never rejects. */
   private refreshing: Promise<void> = Promise.resolve();
-  private readonly started = new Date().toISOString();
+  private started = new Date().toISOString();
   private written = Date.now();
 
   private constructor(
@@ -170,6 +197,8 @@ export class Lock {
     private name: string,
     readonly exclusive: boolean,
     private readonly onLost: (err: ScrateError) => void,
+    /** The volume this lock holds (its ID), if any. */
+    readonly volume?: string,
   ) {}
 
   /** The lock object's name now (it changes at every refresh). */
@@ -180,27 +209,35 @@ export class Lock {
   /**
    * Takes the lock, or fails with exit code 11 naming the holder. `onLost` is told when the
    * lock could not be refreshed for so long that others may soon take it for stale: the holder
-   * must stop before that.
+   * must stop before that. With `volume`, a shared lock that also excludes any other holder of
+   * that volume; two taking it at the same moment both see each other, both back off and try
+   * again after a random pause, so at most one wins.
    */
-  static async acquire(repo: Repository, exclusive: boolean, onLost: (err: ScrateError) => void = () => undefined): Promise<Lock> {
-    await Lock.checkConflicts(repo, exclusive, undefined);
-    const lock = new Lock(repo, '', exclusive, onLost);
-    lock.name = await saveLock(repo, exclusive, process.pid, lock.started);
-    // Two processes may have checked at the same moment: look again now that ours is visible.
-    try {
-      await Lock.checkConflicts(repo, exclusive, lock.name);
-    } catch (err) {
-      await repo.backend.remove('locks', lock.name);
-      throw err;
+  static async acquire(repo: Repository, exclusive: boolean, onLost: (err: ScrateError) => void = () => undefined, volume?: VolumeClaim): Promise<Lock> {
+    for (let attempt = 1; ; attempt++) {
+      await Lock.checkConflicts(repo, exclusive, undefined, volume);
+      const lock = new Lock(repo, '', exclusive, onLost, volume?.id);
+      lock.name = await saveLock(repo, exclusive, process.pid, lock.started, volume?.id);
+      // Two processes may have checked at the same moment: look again now that ours is visible.
+      try {
+        await Lock.checkConflicts(repo, exclusive, lock.name, volume);
+      } catch (err) {
+        await repo.backend.remove('locks', lock.name);
+        if (volume && attempt < VOLUME_RACE_ATTEMPTS && err instanceof ScrateError && err.exitCode === ExitCode.locked) {
+          await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 450));
+          continue;
+        }
+        throw err;
+      }
+      lock.timer = setInterval(() => {
+        lock.refreshing = lock.refreshing.then(() => lock.refresh()).catch(() => {
+          // Tried again next time, until the lock is close to stale: then the holder stops.
+          if (Date.now() - lock.written > GIVE_UP_MS) lock.onLost(new ScrateError('the repository lock could not be refreshed for 20 minutes: stopped before others take it for stale'));
+        });
+      }, REFRESH_MS);
+      lock.timer.unref();
+      return lock;
     }
-    lock.timer = setInterval(() => {
-      lock.refreshing = lock.refresh().catch(() => {
-        // Tried again next time, until the lock is close to stale: then the holder stops.
-        if (Date.now() - lock.written > GIVE_UP_MS) lock.onLost(new ScrateError('the repository lock could not be refreshed for 20 minutes: stopped before others take it for stale'));
-      });
-    }, REFRESH_MS);
-    lock.timer.unref();
-    return lock;
   }
 
   /**
@@ -216,7 +253,7 @@ export class Lock {
     }
   }
 
-  private static async checkConflicts(repo: Repository, exclusive: boolean, own: string | undefined): Promise<void> {
+  private static async checkConflicts(repo: Repository, exclusive: boolean, own: string | undefined, volume: VolumeClaim | undefined): Promise<void> {
     for (const { name, info } of await listLocks(repo)) {
       if (name === own || isStale(repo, info)) continue;
       if (exclusive || info.exclusive) {
@@ -226,14 +263,32 @@ export class Lock {
           'if that process is gone, `scrate unlock` removes stale locks',
         );
       }
+      if (volume && info.volume === volume.id) {
+        throw new ScrateError(`${volume.name} is served by ${holder(repo, info)} since ${info.started}`, ExitCode.locked, 'if that process is gone, `scrate unlock` removes stale locks');
+      }
     }
   }
 
   private async refresh(): Promise<void> {
     const old = this.name;
-    this.name = await saveLock(this.repo, this.exclusive, process.pid, this.started);
+    this.name = await saveLock(this.repo, this.exclusive, process.pid, this.started, this.volume);
     this.written = Date.now();
     await this.repo.backend.remove('locks', old);
+  }
+
+  /**
+   * A refresh that also dates the lock as taken at `t0` (docs/FORMAT.md §9.2): a volume
+   * writer that has just recorded, in a head written after t0, everything it referred to before
+   * t0 is from then on like a writer that started at t0, so a two-phase prune need not wait for
+   * it to end. Never earlier than the lock's own start.
+   */
+  async restart(t0: Date): Promise<void> {
+    const done = this.refreshing.then(async () => {
+      if (t0.getTime() > Date.parse(this.started)) this.started = t0.toISOString();
+      await this.refresh();
+    });
+    this.refreshing = done.catch(() => undefined);
+    await done;
   }
 
   async release(): Promise<void> {

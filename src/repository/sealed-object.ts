@@ -9,14 +9,14 @@ import { MAX_OBJECT_PLAIN_BYTES } from './limits.js';
 import { paddedLength } from './padding.js';
 
 /**
- * Snapshots, index files and writer records (docs/FORMAT.md §4):
+ * Snapshots, index files, writer records and volume records (docs/FORMAT.md §7.1):
  *   "SCO3" | kind u8 | ephemeral X25519 public key (32) | AES-256-GCM(inner), AAD = those 37 bytes
  *   inner = writer (16) | signature (64) | flags u8 | body length u32 | body | zero padding
  * Encrypted to the repository's public key, so a write-only host can store objects it cannot
  * read back; signed by the writer inside the encryption, so nobody can tell writers apart from
  * the bucket, and full keys accept only what a registered writer signed.
  */
-export const ObjectKind = { snapshot: 2, index: 3, writer: 5 } as const;
+export const ObjectKind = { snapshot: 2, index: 3, writer: 5, volume: 6 } as const;
 export type ObjectKind = (typeof ObjectKind)[keyof typeof ObjectKind];
 
 const MAGIC = Buffer.from('SCO3');

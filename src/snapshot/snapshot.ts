@@ -50,6 +50,8 @@ export interface Snapshot {
   writer?: string;
   /** The snapshot this one was rewritten from (`repair snapshots`). */
   original?: string;
+  /** A volume's commit: the volume's ID (32 hex). */
+  volume?: string;
 }
 
 export interface SnapshotEntry {
@@ -90,12 +92,29 @@ function blobWriter(repo: Repository, id: string, sn: Snapshot, signer: Writer):
 }
 
 const HEX_ID = /^[0-9a-f]{64}$/;
-const WRITER_ID = /^[0-9a-f]{32}$/;
+const HEX_32 = /^[0-9a-f]{32}$/;
 /** As toISOString() writes times: any other form (which Date.parse might take) is refused. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const SUMMARY_NUMBERS = ['filesNew', 'filesChanged', 'filesUnmodified', 'dirsNew', 'dirsChanged', 'dirsUnmodified', 'bytesProcessed', 'bytesRead', 'dataBlobs', 'treeBlobs', 'dataAdded', 'dataStored', 'errors'] as const;
 /** How far in the future a write-only writer's snapshot may be dated (clocks drift); later ones are refused. */
 const FUTURE_SLACK_MS = 24 * 3600 * 1000;
+
+/** A stored object's JSON body, which must be an object; `bad` makes the error for what it is not. */
+export function jsonObject(json: Buffer, bad: (detail: string) => Error): Record<string, unknown> {
+  let j: unknown;
+  try {
+    j = JSON.parse(json.toString('utf8'));
+  } catch {
+    throw bad('not valid JSON');
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not an object');
+  return j as Record<string, unknown>;
+}
+
+/** A time as toISOString() writes it (any other form, which Date.parse might take, is not). */
+export function isIsoTime(t: unknown): t is string {
+  return typeof t === 'string' && ISO_TIME.test(t) && Number.isFinite(Date.parse(t));
+}
 
 /**
  * A snapshot's JSON, checked and rebuilt from its known fields only: a writer may be hostile,
@@ -103,23 +122,18 @@ const FUTURE_SLACK_MS = 24 * 3600 * 1000;
  */
 export function parseSnapshot(json: Buffer, id: string): Snapshot {
   const bad = (detail: string) => new IntegrityError(`snapshot ${id.slice(0, 8)}`, detail);
-  let j: Record<string, unknown>;
-  try {
-    j = JSON.parse(json.toString('utf8')) as Record<string, unknown>;
-  } catch {
-    throw bad('not valid JSON');
-  }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not an object');
+  const j = jsonObject(json, bad);
   const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
-  const { time, tree, paths, hostname, username, uid, gid, tags, parent, excludes, programVersion, summary, writer, original } = j;
-  if (typeof time !== 'string' || !ISO_TIME.test(time) || !Number.isFinite(Date.parse(time))) throw bad('bad time');
+  const { time, tree, paths, hostname, username, uid, gid, tags, parent, excludes, programVersion, summary, writer, original, volume } = j;
+  if (!isIsoTime(time)) throw bad('bad time');
   if (typeof tree !== 'string' || !HEX_ID.test(tree)) throw bad('bad tree ID');
   if (!strings(paths) || !strings(tags) || typeof hostname !== 'string' || typeof username !== 'string') throw bad('malformed');
   if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw bad('bad owner');
   if (parent !== undefined && (typeof parent !== 'string' || !HEX_ID.test(parent))) throw bad('bad parent');
   if (excludes !== undefined && !strings(excludes)) throw bad('bad excludes');
-  if (writer !== undefined && (typeof writer !== 'string' || !WRITER_ID.test(writer))) throw bad('bad writer');
+  if (writer !== undefined && (typeof writer !== 'string' || !HEX_32.test(writer))) throw bad('bad writer');
   if (original !== undefined && (typeof original !== 'string' || !HEX_ID.test(original))) throw bad('bad original');
+  if (volume !== undefined && (typeof volume !== 'string' || !HEX_32.test(volume))) throw bad('bad volume');
   const sn: Snapshot = { time, tree, paths, hostname, username, uid: uid as number, gid: gid as number, tags, programVersion: typeof programVersion === 'string' ? programVersion : '' };
   if (parent !== undefined) sn.parent = parent;
   if (excludes !== undefined) sn.excludes = excludes;
@@ -131,6 +145,7 @@ export function parseSnapshot(json: Buffer, id: string): Snapshot {
   }
   if (writer !== undefined) sn.writer = writer;
   if (original !== undefined) sn.original = original;
+  if (volume !== undefined) sn.volume = volume;
   return sn;
 }
 

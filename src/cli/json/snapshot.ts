@@ -47,6 +47,7 @@ export function snapshotJson(e: SnapshotEntry): Record<string, unknown> {
     ...(sn.excludes ? { excludes: sn.excludes } : {}),
     tags: sn.tags,
     ...(sn.original ? { original: sn.original } : {}),
+    ...(sn.volume ? { volume: sn.volume } : {}),
     program_version: sn.programVersion,
     ...(sn.summary ? { summary: summaryJson(sn.summary) } : {}),
     id: e.id,
