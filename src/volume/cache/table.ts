@@ -1,0 +1,163 @@
+import { MinHeap } from './min-heap.js';
+
+/** Where a record lies in the log and what part of its block it covers. */
+export interface Rec {
+  seq: number;
+  seg: number;
+  pos: number;
+  /** Offset in the block. */
+  at: number;
+  len: number;
+  /** A zero record (TRIM, WRITE_ZEROES): no payload. */
+  zero: boolean;
+}
+
+/**
+ * A block's content: `full` (a whole-block record) or, when absent, the block in the repository,
+ * with `overlays` applied in order. Arrays are never changed once made (a new one replaces
+ * them), so a frozen version may share them.
+ */
+export interface BlockVersion {
+  full?: Rec;
+  overlays: readonly Rec[];
+}
+
+export interface BlockState extends BlockVersion {
+  /** The first seq written since the block was last clean: uploads go oldest first. */
+  firstSeq: number;
+  lastSeq: number;
+  /** Date.now() of the last write; 0 for replayed blocks. */
+  lastWrite: number;
+}
+
+export interface DirtyBlock {
+  block: number;
+  firstSeq: number;
+  lastSeq: number;
+  lastWrite: number;
+}
+
+/** Beyond this many overlays a block whose base is local is merged into one full record. */
+export const MAX_OVERLAYS = 16;
+
+/** Whether the overlays together cover bytes [0, len): then the base is never read. */
+export function coversBlock(overlays: readonly Rec[], len: number): boolean {
+  const spans = overlays.map((o) => [o.at, o.at + o.len]).sort((a, b) => a[0] - b[0]);
+  let end = 0;
+  for (const [from, to] of spans) {
+    if (from > end) return false;
+    end = Math.max(end, to);
+  }
+  return end >= len;
+}
+
+export function baseIsLocal(v: BlockVersion, len: number): boolean {
+  return v.full !== undefined || coversBlock(v.overlays, len);
+}
+
+export function minSegmentOf(v: BlockVersion): number {
+  let min = v.full?.seg ?? Infinity;
+  for (const o of v.overlays) min = Math.min(min, o.seg);
+  return min;
+}
+
+/** The dirty blocks: their content in the log, ordered by the first seq not yet uploaded. */
+export class BlockTable {
+  private readonly blocks = new Map<number, BlockState>();
+  /** Lazy: an entry is current when the block's firstSeq still equals its seq. */
+  private order = new MinHeap<{ seq: number; block: number }>((a, b) => a.seq < b.seq);
+  /** Sum of the lengths of the dirty blocks. */
+  bytes = 0;
+
+  constructor(private readonly blockLength: (block: number) => number) {}
+
+  get size(): number {
+    return this.blocks.size;
+  }
+
+  get(block: number): BlockState | undefined {
+    return this.blocks.get(block);
+  }
+
+  /** Applies a record written to `block`; a record covering the block replaces what was there. */
+  apply(block: number, rec: Rec, now: number): void {
+    const len = this.blockLength(block);
+    let s = this.blocks.get(block);
+    if (!s) {
+      s = { overlays: [], firstSeq: rec.seq, lastSeq: rec.seq, lastWrite: now };
+      this.blocks.set(block, s);
+      this.bytes += len;
+      this.enqueue(block, s);
+    }
+    if (rec.at === 0 && rec.len === len) {
+      s.full = rec;
+      s.overlays = [];
+    } else {
+      // An overlay entirely under the new one can never show again.
+      const kept = s.overlays.filter((o) => o.at < rec.at || o.at + o.len > rec.at + rec.len);
+      kept.push(rec);
+      s.overlays = kept;
+    }
+    s.lastSeq = Math.max(s.lastSeq, rec.seq);
+    s.lastWrite = now;
+  }
+
+  /** The block's content as of its lastSeq is now in one full record. */
+  merged(block: number, rec: Rec): void {
+    const s = this.blocks.get(block)!;
+    s.full = rec;
+    s.overlays = [];
+  }
+
+  /**
+   * The content as of `seq` is in the repository: records up to `seq` are no longer needed (the
+   * repository is the base now); the block leaves the table when nothing newer is left.
+   * Returns the dropped records, which the log keeps until the repository's state is durable.
+   */
+  clean(block: number, seq: number): Rec[] {
+    const s = this.blocks.get(block);
+    if (!s) return [];
+    const recs = s.full ? [s.full, ...s.overlays] : [...s.overlays];
+    if (s.lastSeq <= seq) {
+      this.blocks.delete(block);
+      this.bytes -= this.blockLength(block);
+      this.compact();
+      return recs;
+    }
+    const dropped = recs.filter((r) => r.seq <= seq);
+    if (dropped.length === 0) return [];
+    if (s.full && s.full.seq <= seq) s.full = undefined;
+    s.overlays = s.overlays.filter((o) => o.seq > seq);
+    // A merged full record carries the seq of the newest write it holds; firstSeq goes past `seq` either way.
+    s.firstSeq = Math.min(...[s.full, ...s.overlays].filter((r) => r !== undefined).map((r) => r!.seq));
+    this.enqueue(block, s);
+    this.compact();
+    return dropped;
+  }
+
+  /** The lowest segment number any dirty block still needs. */
+  minSegment(): number {
+    let min = Infinity;
+    for (const s of this.blocks.values()) min = Math.min(min, minSegmentOf(s));
+    return min;
+  }
+
+  /** Oldest firstSeq first; blocks made dirty during the iteration are not included. */
+  *dirty(): Generator<DirtyBlock> {
+    for (const { seq, block } of this.order.ordered()) {
+      const s = this.blocks.get(block);
+      if (s?.firstSeq === seq) yield { block, firstSeq: s.firstSeq, lastSeq: s.lastSeq, lastWrite: s.lastWrite };
+    }
+  }
+
+  private enqueue(block: number, s: BlockState): void {
+    this.order.push({ seq: s.firstSeq, block });
+  }
+
+  /** Stale heap entries are dropped once they outnumber the live ones. */
+  private compact(): void {
+    if (this.order.size <= 2 * this.blocks.size + 1024) return;
+    const items = [...this.blocks].map(([block, s]) => ({ seq: s.firstSeq, block })).sort((a, b) => a.seq - b.seq);
+    this.order = new MinHeap((a, b) => a.seq < b.seq, items);
+  }
+}
