@@ -1,7 +1,7 @@
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describeError, ExitCode, ScrateError } from '../errors.js';
-import { fuse, FuseOp } from '../native/fuse.js';
+import { fuse, FuseOp, type FuseHandler } from '../native/fuse.js';
 import { errnoCode } from '../native/posix.js';
 import type { Repository } from '../repository/repository.js';
 import { SnapshotFilesystem } from './filesystem.js';
@@ -32,13 +32,40 @@ export async function serveMount(repo: Repository, mountpoint: string, opts: Mou
   const index = repo.loadIndex((m) => opts.onWarning(m));
   index.catch(() => undefined); // raised below
   const filesystem = new SnapshotFilesystem(repo, index, { onWarning: opts.onWarning });
+  try {
+    // A snapshot's setuid files and device nodes are shown, never honoured: whoever wrote the
+    // repository would otherwise choose what runs as root and which disks can be opened.
+    const session = { ...opts, options: ['ro', 'nosuid', 'nodev', 'fsname=scrate', 'subtype=scrate', 'default_permissions'], writable: false };
+    await runFuse(dir, session, (op, req, ino, a, b, data) => filesystem.handle(op, req, ino, a, b, data), index.then(() => new Promise<never>(() => undefined)));
+  } finally {
+    await filesystem.close();
+  }
+}
+
+export interface FuseSession {
+  /** libfuse's -o options; allow_other is added when `allowOther` asks. */
+  options: string[];
+  /** Whether the filesystem takes writes (fuse.ts: mount). */
+  writable: boolean;
+  allowOther?: boolean;
+  /** Aborted: unmount and end with its reason. */
+  signal: AbortSignal;
+  /** Called once the filesystem is mounted. */
+  onMounted?: (mountpoint: string) => void;
+}
+
+/**
+ * The one way a FUSE filesystem of ours is served: mounts `dir` (absolute, and passed by
+ * checkMountpoint before whatever the filesystem starts up), hands every request to `handler` until the mount ends from outside (`fusermount -u`,
+ * `umount`, a lazy detach), which returns, or `session.signal` aborts or `failed` rejects,
+ * which throw their reason. Either way nothing stays mounted when it settles.
+ */
+export async function runFuse(dir: string, session: FuseSession, handler: FuseHandler, failed: Promise<never> = new Promise(() => undefined)): Promise<void> {
   let ended!: (errno: number) => void;
   const outside = new Promise<number>((resolve) => (ended = resolve));
-  // A snapshot's setuid files and device nodes are shown, never honoured: whoever wrote the
-  // repository would otherwise choose what runs as root and which disks can be opened.
-  const options = ['ro', 'nosuid', 'nodev', 'fsname=scrate', 'subtype=scrate', 'default_permissions', ...(opts.allowOther ? ['allow_other'] : [])].join(',');
+  const options = [...session.options, ...(session.allowOther ? ['allow_other'] : [])].join(',');
   try {
-    fuse.mount(dir, options, (op, req, ino, a, b, data) => (op === FuseOp.exit ? ended(a) : filesystem.handle(op, req, ino, a, b, data)));
+    fuse.mount(dir, options, (op, req, ino, a, b, data, c) => (op === FuseOp.exit ? ended(a) : handler(op, req, ino, a, b, data, c)), session.writable);
   } catch (err) {
     throw new ScrateError(`cannot mount at ${dir}: ${(err as Error).message}`);
   }
@@ -51,18 +78,17 @@ export async function serveMount(repo: Repository, mountpoint: string, opts: Mou
     const detached = new Promise<number>((resolve) => {
       watch = setInterval(() => void isMounted(device).then((mounted) => mounted || resolve(0)), DETACH_POLL_MS);
     });
-    opts.onMounted?.(dir);
-    const errno = await Promise.race([outside, detached, aborted(opts.signal), index.then(() => new Promise<never>(() => undefined))]);
+    session.onMounted?.(dir);
+    const errno = await Promise.race([outside, detached, aborted(session.signal), failed]);
     if (errno !== 0) throw new ScrateError(`the FUSE connection failed: ${errnoCode(errno)}`);
   } finally {
     clearInterval(watch);
     fuse.unmount();
-    await filesystem.close();
   }
 }
 
 /** A clear error for each way a mountpoint can be unusable, before libfuse says less clearly. */
-async function checkMountpoint(dir: string): Promise<void> {
+export async function checkMountpoint(dir: string): Promise<void> {
   const st = await fs.stat(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new ScrateError(`mountpoint ${dir} does not exist`, ExitCode.fatal, 'create the directory first');
     if (err.code === 'ENOTCONN') throw new ScrateError(`mountpoint ${dir} is a FUSE mount whose server is gone`, ExitCode.fatal, `unmount it with \`fusermount -u ${dir}\``);

@@ -1,5 +1,7 @@
 /*
- * A read-only FUSE filesystem served from JavaScript, over libfuse3's low-level API.
+ * A FUSE filesystem served from JavaScript, over libfuse3's low-level API: read-only (a
+ * repository's snapshots), or read-write for the few operations a fixed-size image file needs
+ * (write, fsync, setattr, fallocate; nothing can be created, removed or renamed).
  *
  * libfuse's session loop runs on a thread of its own and never waits for JavaScript: each
  * request is handed to the main thread through a thread-safe function, and JavaScript answers
@@ -29,18 +31,20 @@
 #include <time.h>
 
 /* The operations JavaScript answers; the numbers are FuseOp in fuse.ts. */
-enum op { OP_LOOKUP = 1, OP_GETATTR, OP_READLINK, OP_OPEN, OP_READ, OP_READDIR, OP_FORGET, OP_EXIT };
+enum op { OP_LOOKUP = 1, OP_GETATTR, OP_READLINK, OP_OPEN, OP_READ, OP_READDIR, OP_FORGET, OP_EXIT, OP_WRITE, OP_FSYNC, OP_SETATTR, OP_FALLOCATE };
 
 struct message {
   enum op op;
   fuse_req_t req;
   fuse_ino_t ino;
-  uint64_t a, b;
-  size_t len;    /* of name, or the number of (ino, nlookup) pairs of a forget */
-  char data[];   /* a name, or forget pairs */
+  uint64_t a, b, c;
+  size_t len;    /* of a name or a write's payload, or the number of (ino, nlookup) pairs of a forget */
+  char data[];   /* a name, a write's payload, forget pairs, or a setattr's numbers */
 };
 
 static struct fuse_session *session;
+/* Mounted read-write (the image file): opens for writing reach JavaScript. */
+static int writable;
 static pthread_t loop_thread;
 static napi_threadsafe_function tsfn;
 /* Set once unmount() began: requests still queued are dropped, replies ignored. */
@@ -67,11 +71,13 @@ static void post(struct message *m) {
 }
 
 static struct message *message(enum op op, fuse_req_t req, fuse_ino_t ino, size_t extra) {
-  struct message *m = calloc(1, sizeof *m + extra);
+  /* Only the header is cleared: a write's payload (up to 1 MiB) is copied over the rest. */
+  struct message *m = malloc(sizeof *m + extra);
   if (!m) {
     if (req) fuse_reply_err(req, ENOMEM);
     return NULL;
   }
+  memset(m, 0, sizeof *m);
   m->op = op;
   m->req = req;
   m->ino = ino;
@@ -92,6 +98,16 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn) {
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->want &= ~FUSE_CAP_SPLICE_READ;
+  if (writable) {
+    /*
+     * Writes of up to 1 MiB each (the kernel's default is 128 KiB): fewer round trips to
+     * JavaScript. libfuse asks the kernel for the pages this needs (max_pages) itself where the
+     * kernel offers it, and its buffer holds 1 MiB. No writeback cache: each write reaches the
+     * export before write(2) returns, so fsync means what it says and nothing waits in the kernel.
+     */
+    conn->max_write = 1024 * 1024;
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  }
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
@@ -129,16 +145,69 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino) { simple(OP_READLINK, req, ino, 0, 0); }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+  if (!writable && (fi->flags & O_ACCMODE) != O_RDONLY) {
     fuse_reply_err(req, EROFS);
     return;
   }
-  simple(OP_OPEN, req, ino, 0, 0);
+  simple(OP_OPEN, req, ino, (uint64_t)fi->flags, 0);
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
   (void)fi;
   simple(OP_READ, req, ino, (uint64_t)off, size);
+}
+
+/* libfuse's buffer is reused once this returns: the payload is copied once, into the message JavaScript gets. */
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  (void)fi;
+  struct message *m = message(OP_WRITE, req, ino, size);
+  if (!m) return;
+  m->a = (uint64_t)off;
+  m->len = size;
+  memcpy(m->data, buf, size);
+  post(m);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  (void)fi;
+  simple(OP_FSYNC, req, ino, (uint64_t)datasync, 0);
+}
+
+#define SETATTR_NUMBERS 6
+
+static void put_time(double *at, const struct timespec *t, int now) {
+  struct timespec ts = *t;
+  if (now) clock_gettime(CLOCK_REALTIME, &ts);
+  at[0] = (double)ts.tv_sec;
+  at[1] = (double)ts.tv_nsec;
+}
+
+/* a = what to set (FUSE_SET_ATTR_*, the *_NOW bits resolved into the times), b = size, c = mode, data: atime s/ns, mtime s/ns, uid, gid. */
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
+  (void)fi;
+  struct message *m = message(OP_SETATTR, req, ino, SETATTR_NUMBERS * sizeof(double));
+  if (!m) return;
+  double *numbers = (double *)m->data;
+  put_time(numbers, &attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
+  put_time(numbers + 2, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
+  numbers[4] = (double)attr->st_uid;
+  numbers[5] = (double)attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) to_set |= FUSE_SET_ATTR_ATIME;
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) to_set |= FUSE_SET_ATTR_MTIME;
+  m->a = (uint64_t)(to_set & ~(FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW));
+  m->b = (uint64_t)attr->st_size;
+  m->c = (uint64_t)attr->st_mode;
+  post(m);
+}
+
+static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi) {
+  (void)fi;
+  struct message *m = message(OP_FALLOCATE, req, ino, 0);
+  if (!m) return;
+  m->a = (uint64_t)offset;
+  m->b = (uint64_t)length;
+  m->c = (uint64_t)mode;
+  post(m);
 }
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
@@ -182,6 +251,11 @@ static const struct fuse_lowlevel_ops ops = {
   .statfs = fs_statfs,
   .getxattr = fs_getxattr,
   .listxattr = fs_listxattr,
+  /* Writable mounts only (a fixed-size image file); release and flush (close) stay with libfuse. */
+  .write = fs_write,
+  .fsync = fs_fsync,
+  .setattr = fs_setattr,
+  .fallocate = fs_fallocate,
 };
 
 static void *run_loop(void *arg) {
@@ -196,7 +270,16 @@ static void *run_loop(void *arg) {
   return NULL;
 }
 
-/* Runs on the main thread for each message: calls the JS handler (op, req, ino, a, b, data). */
+/* A write's payload lives in its message: freed with the Buffer that shows it. */
+static void free_message(napi_env env, void *data, void *hint) {
+  struct message *m = hint;
+  int64_t ignored;
+  (void)data;
+  napi_adjust_external_memory(env, -(int64_t)m->len, &ignored);
+  free(m);
+}
+
+/* Runs on the main thread for each message: calls the JS handler (op, req, ino, a, b, data, c). */
 static void call_js(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
   struct message *m = data;
@@ -205,14 +288,31 @@ static void call_js(napi_env env, napi_value callback, void *context, void *data
     free(m);
     return;
   }
-  napi_value argv[6], undefined;
+  napi_value argv[7], undefined;
   napi_get_undefined(env, &undefined);
   napi_create_int32(env, m->op, &argv[0]);
   napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)m->req, &argv[1]);
   napi_create_double(env, (double)m->ino, &argv[2]);
   napi_create_double(env, (double)m->a, &argv[3]);
   napi_create_double(env, (double)m->b, &argv[4]);
-  if (m->op == OP_LOOKUP) {
+  napi_create_double(env, (double)m->c, &argv[6]);
+  int keep = 0;
+  if (m->op == OP_WRITE) {
+    int64_t ignored;
+    /* Counted as memory V8 should know of, so that garbage collection frees payloads soon enough. */
+    napi_adjust_external_memory(env, (int64_t)m->len, &ignored);
+    keep = napi_create_external_buffer(env, m->len, m->data, free_message, m, &argv[5]) == napi_ok;
+    if (!keep) {
+      napi_adjust_external_memory(env, -(int64_t)m->len, &ignored);
+      napi_create_buffer_copy(env, m->len, m->data, NULL, &argv[5]);
+    }
+  } else if (m->op == OP_SETATTR) {
+    napi_value ab;
+    void *numbers;
+    napi_create_arraybuffer(env, SETATTR_NUMBERS * sizeof(double), &numbers, &ab);
+    memcpy(numbers, m->data, SETATTR_NUMBERS * sizeof(double));
+    napi_create_typedarray(env, napi_float64_array, SETATTR_NUMBERS, ab, 0, &argv[5]);
+  } else if (m->op == OP_LOOKUP) {
     napi_create_buffer_copy(env, m->len, m->data, NULL, &argv[5]);
   } else if (m->op == OP_FORGET && m->ino == 0) {
     napi_value ab;
@@ -223,8 +323,8 @@ static void call_js(napi_env env, napi_value callback, void *context, void *data
   } else {
     argv[5] = undefined;
   }
-  free(m);
-  napi_call_function(env, undefined, callback, 6, argv, NULL);
+  if (!keep) free(m);
+  napi_call_function(env, undefined, callback, 7, argv, NULL);
 }
 
 static napi_value throw_error(napi_env env, const char *what) {
@@ -234,18 +334,21 @@ static napi_value throw_error(napi_env env, const char *what) {
   return NULL;
 }
 
-/* mount(mountpoint: string, options: string, handler: Function): mounts and starts serving. */
+/* mount(mountpoint: string, options: string, handler: Function, writable: boolean): mounts and starts serving. */
 static napi_value mount_fs(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char mountpoint[4096], options[1024];
-  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], mountpoint, sizeof mountpoint, NULL) != napi_ok ||
-      napi_get_value_string_utf8(env, argv[1], options, sizeof options, NULL) != napi_ok) {
-    napi_throw_type_error(env, NULL, "mount(mountpoint: string, options: string, handler: Function)");
+  bool rw = false;
+  if (argc < 4 || napi_get_value_string_utf8(env, argv[0], mountpoint, sizeof mountpoint, NULL) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], options, sizeof options, NULL) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &rw) != napi_ok) {
+    napi_throw_type_error(env, NULL, "mount(mountpoint: string, options: string, handler: Function, writable: boolean)");
     return NULL;
   }
   if (session) return throw_error(env, "a filesystem is already mounted by this process");
+  writable = rw;
   /*
    * A mount decodes blob after blob into new buffers of about 1 MiB, which bin/scrate's
    * MALLOC_MMAP_THRESHOLD_ (128 KiB) gives each fresh pages from mmap: a page fault every 4 KiB,
@@ -257,7 +360,15 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   fuse_set_log_func(log_to_buffer);
   char *args[] = {"scrate", "-o", options, NULL};
   struct fuse_args fargs = FUSE_ARGS_INIT(3, args);
-  session = fuse_session_new(&fargs, &ops, sizeof ops, NULL);
+  /* libfuse copies the operations: a read-only mount's lack the writing ones, which libfuse then answers with ENOSYS. */
+  struct fuse_lowlevel_ops chosen = ops;
+  if (!writable) {
+    chosen.write = NULL;
+    chosen.fsync = NULL;
+    chosen.setattr = NULL;
+    chosen.fallocate = NULL;
+  }
+  session = fuse_session_new(&fargs, &chosen, sizeof chosen, NULL);
   if (!session) return throw_error(env, "cannot start a FUSE session");
   if (fuse_session_mount(session, mountpoint) != 0) {
     fuse_session_destroy(session);
@@ -330,7 +441,7 @@ static double get_double(napi_env env, napi_value v) {
   return d;
 }
 
-/* The attribute layout of fuse.ts (ATTR_*): ino, mode, nlink, uid, gid, rdev, size, blocks, mtime s/ns, ctime s/ns. */
+/* The attribute layout of fuse.ts (Attr): ino, mode, nlink, uid, gid, rdev, size, blocks, mtime s/ns, ctime s/ns[, atime s/ns, else atime = mtime]. */
 static int get_attr(napi_env env, napi_value v, struct stat *st) {
   void *data;
   size_t length;
@@ -350,6 +461,10 @@ static int get_attr(napi_env env, napi_value v, struct stat *st) {
   st->st_mtim.tv_sec = (time_t)a[8];
   st->st_mtim.tv_nsec = (long)a[9];
   st->st_atim = st->st_mtim;
+  if (length >= 14) {
+    st->st_atim.tv_sec = (time_t)a[12];
+    st->st_atim.tv_nsec = (long)a[13];
+  }
   st->st_ctim.tv_sec = (time_t)a[10];
   st->st_ctim.tv_nsec = (long)a[11];
   return 0;
@@ -391,6 +506,13 @@ static napi_value reply_attr(napi_env env, napi_callback_info info) {
 static napi_value reply_err(napi_env env, napi_callback_info info) {
   ARGS(2)
   fuse_reply_err(req, (int)get_double(env, argv[1]));
+  return NULL;
+}
+
+/* replyWrite(req, count) */
+static napi_value reply_write(napi_env env, napi_callback_info info) {
+  ARGS(2)
+  fuse_reply_write(req, (size_t)get_double(env, argv[1]));
   return NULL;
 }
 
@@ -504,6 +626,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"replyAttr", NULL, reply_attr, NULL, NULL, NULL, napi_default, NULL},
     {"replyErr", NULL, reply_err, NULL, NULL, NULL, napi_default, NULL},
     {"replyOpen", NULL, reply_open, NULL, NULL, NULL, napi_default, NULL},
+    {"replyWrite", NULL, reply_write, NULL, NULL, NULL, napi_default, NULL},
     {"replyData", NULL, reply_data, NULL, NULL, NULL, napi_default, NULL},
     {"replyLink", NULL, reply_link, NULL, NULL, NULL, napi_default, NULL},
     {"replyDir", NULL, reply_dir, NULL, NULL, NULL, napi_default, NULL},

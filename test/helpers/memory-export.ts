@@ -12,6 +12,11 @@ export class MemoryExport implements BlockExport {
   readonly preferredBlock = BLOCK;
   readonly blocks = new Map<number, Buffer>();
   flushes = 0;
+  /** zero() calls that may give space back (TRIM, punch hole), and those that may not. */
+  holes = 0;
+  zeroes = 0;
+  /** The longest write asked for: how large a client's requests get. */
+  largestWrite = 0;
 
   constructor(
     readonly name: string,
@@ -37,15 +42,22 @@ export class MemoryExport implements BlockExport {
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
+    this.largestWrite = Math.max(this.largestWrite, data.length);
     this.update(offset, data.length, (block, from, at, n) => data.copy(block, from, at - offset, at - offset + n));
   }
 
   async zero(offset: number, length: number, hole: boolean): Promise<void> {
+    if (hole) this.holes++;
+    else this.zeroes++;
     this.update(offset, length, (block, from, _at, n) => block.fill(0, from, from + n), hole);
   }
 
   async flush(): Promise<void> {
     this.flushes++;
+  }
+
+  allocatedBytes(): number {
+    return this.blocks.size * BLOCK;
   }
 
   async extents(offset: number, length: number): Promise<Extent[]> {
