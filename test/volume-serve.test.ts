@@ -3,7 +3,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { cliEnv, scrate } from './helpers/cli.js';
 import { loopDevicesUnavailable } from './helpers/disk.js';
@@ -60,12 +60,17 @@ describe('a volume served over NBD, with ext4 on it', { skip }, () => {
     fs.mkdirSync(mnt);
     assert.equal(scrate(['init'], env).code, 0);
   });
-  after(() => {
+  // A failed test leaves nothing behind for the next one.
+  afterEach(async () => {
     unmount(mnt);
     disk.detach(true);
-    serve?.child.kill('SIGKILL');
-    cleanup();
+    if (serve) {
+      serve.child.kill('SIGKILL');
+      await serve.exited;
+      serve = undefined;
+    }
   });
+  after(cleanup);
 
   async function stop(): Promise<void> {
     serve!.child.kill('SIGTERM');
@@ -97,9 +102,9 @@ describe('a volume served over NBD, with ext4 on it', { skip }, () => {
     execFileSync('sync', ['-f', mnt]);
     let c = scrate(['volume', 'commit', 'vol1', '--tag', 'a'], env);
     assert.equal(c.code, 0, c.stderr);
-    treeB = writeTree(mnt, 2, 20);
     fs.rmSync(path.join(mnt, 'd1'), { recursive: true });
     for (const k of [...treeA.keys()]) if (k.startsWith('d1/')) treeA.delete(k);
+    treeB = writeTree(mnt, 2, 20);
     execFileSync('sync', ['-f', mnt]);
     c = scrate(['volume', 'commit', 'vol1', '--tag', 'b'], env);
     assert.equal(c.code, 0, c.stderr);
@@ -135,12 +140,13 @@ describe('a volume served over NBD, with ext4 on it', { skip }, () => {
   test('restore of commit b gives the image the volume serves', async () => {
     const snaps = JSON.parse(scrate(['snapshots', '--json', '--tag', 'b'], env).stdout) as { id: string }[];
     const img = path.join(dir, 'b.img');
-    const r = scrate(['restore', snaps[0]!.id, '--target', path.join(dir, 'restored')], env);
+    // A snapshot of one image restores to the file (or device) given as target, as a device backup does.
+    const restored = path.join(dir, 'restored.img');
+    const r = scrate(['restore', snaps[0]!.id, '--target', restored], env);
     assert.equal(r.code, 0, r.stderr);
     serve = await startServe(env, 'vol1', sock, ['--at', snaps[0]!.id, '--read-only']);
     await run('nbdcopy', [`nbd+unix:///vol1?socket=${sock}`, img]);
     await stop();
-    const restored = path.join(dir, 'restored', 'vol1');
     assert.ok(fs.readFileSync(restored).equals(fs.readFileSync(img)), 'restored image equals the served one');
     assert.ok(fs.statSync(restored).blocks * 512 < fs.statSync(restored).size / 4, 'the restored image is sparse');
     const check = scrate(['check', '--read-data'], env);

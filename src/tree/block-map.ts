@@ -447,6 +447,39 @@ export class MutableBlockMap {
   }
 
   /**
+   * The map over [fromBlock, toBlock) with this map's changes, as BlockMapReader.extents gives a
+   * stored one. Each node's entries are copied when it is reached, so a set() meanwhile is seen
+   * whole or not at all.
+   */
+  async *extents(fromBlock: number, toBlock: number): AsyncGenerator<MapExtent> {
+    if (toBlock <= fromBlock) return;
+    checkBlock(fromBlock, this.depth);
+    checkBlock(toBlock - 1, this.depth);
+    let hole = fromBlock;
+    for await (const [block, id] of this.present(this.root, this.depth - 1, undefined, 0, fromBlock, toBlock)) {
+      if (block > hole) yield { block: hole, count: block - hole, id: null };
+      yield { block, count: 1, id };
+      hole = block + 1;
+    }
+    if (toBlock > hole) yield { block: hole, count: toBlock - hole, id: null };
+  }
+
+  private async *present(node: Buffer | EditNode, level: number, blocks: number | undefined, base: number, from: number, to: number): AsyncGenerator<[number, Buffer]> {
+    const n = Buffer.isBuffer(node) ? await this.load(node, level, blocks) : node;
+    const slots = [...n.slots];
+    const kids = [...n.kids];
+    const counts = [...n.blocks];
+    const span = slotSpan(level);
+    for (let i = 0; i < slots.length; i++) {
+      const start = base + slots[i]! * span;
+      if (start >= to) return;
+      if (start + span <= from) continue;
+      if (level === 0) yield [start, kids[i] as Buffer];
+      else yield* this.present(kids[i]!, level - 1, counts[i], start, from, to);
+    }
+  }
+
+  /**
    * Saves the changed nodes bottom-up and returns the new root; subtrees nobody changed keep
    * their IDs and are not written again. Not to be called while the map is being set: persist a
    * fork instead.

@@ -26,14 +26,18 @@ export async function listenControl(cacheKey: Buffer, commit: (tags: string[]) =
   const { path, token } = controlAddress(cacheKey);
   const server = createServer((socket) => {
     let line = '';
+    let answered = false;
     socket.setEncoding('utf8');
     socket.on('error', () => undefined);
     socket.on('data', (chunk: string) => {
       line += chunk;
-      if (line.length > 64 * 1024) return socket.destroy();
+      if (answered) return;
       const end = line.indexOf('\n');
-      if (end < 0) return;
-      void answer(socket, line.slice(0, end));
+      if (end >= 0) {
+        answered = true;
+        void answer(socket, line.slice(0, end));
+      }
+      else if (line.length > 64 * 1024) socket.destroy();
     });
   });
   async function answer(socket: Socket, text: string): Promise<void> {
@@ -69,7 +73,7 @@ export async function requestCommit(cacheKey: Buffer, tags: string[]): Promise<s
     throw err;
   }
   socket.setEncoding('utf8');
-  socket.end(JSON.stringify({ token, op: 'commit', tags } satisfies ControlRequest) + '\n');
+  socket.write(JSON.stringify({ token, op: 'commit', tags } satisfies ControlRequest) + '\n');
   let text = '';
   for await (const chunk of socket) text += chunk as string;
   let reply: ControlReply;

@@ -7,7 +7,7 @@ import type { Repository } from '../repository/repository.js';
 import { MutableBlockMap, type BlockMapRef } from '../tree/block-map.js';
 import { BlobType } from '../repository/pack.js';
 import { VolumeCache } from './cache/volume-cache.js';
-import { saveCommitSnapshot, volumeHeadMap, saveVolumeTree } from './head.js';
+import { headMap, saveCommit, volumeTree } from './head.js';
 import { deleteOlderRecords, recordStamp, saveVolumeRecord, type VolumeRecord } from './record.js';
 import { StoredBlocks } from './stored-blocks.js';
 import { Uploader, type HeadWriter } from './uploader.js';
@@ -64,8 +64,8 @@ export async function openVolume(repo: Repository, lock: Lock, start: VolumeReco
   const cache = await VolumeCache.open({ dir, key: cacheKey, volumeId: start.volume, size: start.size, blockSize: start.blockSize, limitBytes: opts.cacheBytes });
   try {
     checkCacheBase(cache, start);
-    const ref = await volumeHeadMap(repo, start);
     const reader = repo.reader(repo.self);
+    const ref = await headMap(reader, start.tree, `volume ${start.name}`);
     const load = (id: Buffer) => reader.loadBlob(BlobType.tree, id);
     const map = MutableBlockMap.open(ref, load);
     const stored = new StoredBlocks(reader, start.size, start.blockSize, opts.readCacheBytes);
@@ -132,7 +132,7 @@ class RecordHead implements HeadWriter {
   }
 
   async saveHead(map: BlockMapRef, commit?: string): Promise<number> {
-    const tree = await saveVolumeTree(this.repo, this.record, map, this.lastWrite);
+    const tree = await volumeTree(this.repo, this.record, map, this.lastWrite);
     await this.repo.flush();
     const next: VolumeRecord = { ...this.record, ...recordStamp(this.repo), seq: this.record.seq + 1, session: this.session, tree, commit: commit ?? this.record.commit, pending: false };
     await saveVolumeRecord(this.repo, next);
@@ -143,9 +143,8 @@ class RecordHead implements HeadWriter {
   }
 
   async saveCommit(map: BlockMapRef, tags: readonly string[]): Promise<string> {
-    const tree = await saveVolumeTree(this.repo, this.record, map, this.lastWrite);
-    await this.repo.flush();
-    return saveCommitSnapshot(this.repo, this.record, tree, tags);
+    const tree = await volumeTree(this.repo, this.record, map, this.lastWrite);
+    return saveCommit(this.repo, { volume: this.record, tree, parent: this.record.commit, tags: [...tags] });
   }
 
   restartLock(t0: Date): Promise<void> {

@@ -1,5 +1,11 @@
-import { ScrateError } from '../errors.js';
-import { Lock } from '../repository/lock.js';
+import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { shortId } from '../repository/ids.js';
+import type { BlobReader } from '../repository/repository.js';
+import { findSnapshot } from '../snapshot/snapshot.js';
+import type { Node } from '../tree/node.js';
+import { loadTree } from '../tree/walk.js';
+import { snapshotExport } from './read-only.js';
+import type { Lock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { listenControl, requestCommit } from './control.js';
 import type { BlockExport } from './nbd/export.js';
@@ -19,7 +25,10 @@ export type FrontEnd = (served: ServedVolume, signal: AbortSignal) => Promise<vo
 export interface RunVolumeOptions extends OpenVolumeOptions {
   /** Commit on this period when something was written since the last commit. */
   commitEveryMs?: number;
+  /** Aborted by a signal (stop, uploading everything) or by the lock's loss (stop at once). */
   signal: AbortSignal;
+  /** The signals' part of `signal`: a stop that still drains. */
+  stopSignal: AbortSignal;
   onInfo: (message: string) => void;
 }
 
@@ -29,10 +38,8 @@ export interface RunVolumeOptions extends OpenVolumeOptions {
  * end every cached block is uploaded and a last head recorded. A lost lock stops at once
  * instead (another may hold the volume soon): the cache stays for this host's next serve.
  */
-export async function runVolume(repo: Repository, record: VolumeRecord, frontEnd: FrontEnd, opts: RunVolumeOptions): Promise<void> {
-  const lost = new AbortController();
-  const lock = await Lock.acquire(repo, false, (err) => lost.abort(err), { id: record.volume, name: record.name });
-  const signal = AbortSignal.any([opts.signal, lost.signal]);
+export async function runVolume(repo: Repository, record: VolumeRecord, lock: Lock, frontEnd: FrontEnd, opts: RunVolumeOptions): Promise<void> {
+  const { signal } = opts;
   let opened: OpenVolume | undefined;
   try {
     opened = await openVolume(repo, lock, record, opts);
@@ -54,30 +61,33 @@ export async function runVolume(repo: Repository, record: VolumeRecord, frontEnd
       control.close();
       volume.stop('the volume is no longer served');
     }
-    if (lost.signal.aborted) throw lost.signal.reason;
+    // The lock lost: another may hold the volume soon, so nothing more is uploaded.
+    if (signal.aborted && !opts.stopSignal.aborted) throw signal.reason;
     const left = uploader.backlog;
     if (left) opts.onInfo(`uploading ${left} cached blocks of volume ${record.name}`);
     await opened.close();
     opened = undefined;
   } finally {
     await opened?.abandon();
-    await lock.release();
   }
   if (signal.aborted) throw signal.reason;
 }
 
+/** Asks the serve of the volume on this host for a commit now; undefined when it is not served here. */
+export function commitServed(repo: Repository, record: VolumeRecord, tags: string[]): Promise<string | undefined> {
+  return requestCommit(volumeCacheKey(repo, record.volume), tags);
+}
+
 /**
- * A commit of a volume now: asked of the serve on this host when there is one, else made
- * here under the volume's lock (after replaying what this host's cache holds). Another
- * host's serve holds the lock: that is exit 11, naming it.
+ * A commit made here, under the volume's lock, after replaying what this host's cache holds
+ * (nobody serves the volume).
  */
-export async function commitVolume(repo: Repository, record: VolumeRecord, tags: string[], opts: RunVolumeOptions): Promise<string> {
-  const asked = await requestCommit(volumeCacheKey(repo, record.volume), tags);
-  if (asked) return asked;
+export async function commitHere(repo: Repository, record: VolumeRecord, lock: Lock, tags: string[], opts: RunVolumeOptions): Promise<string> {
   let snapshot: string | undefined;
   await runVolume(
     repo,
     record,
+    lock,
     async (served) => {
       snapshot = await served.commit(tags);
     },
@@ -85,4 +95,28 @@ export async function commitVolume(repo: Repository, record: VolumeRecord, tags:
   );
   if (!snapshot) throw new ScrateError('the commit was not made');
   return snapshot;
+}
+
+/**
+ * The version of a volume a read-only serve shows: a commit (`at`, a snapshot of this volume)
+ * or its head. Never changes while served, so it needs neither cache nor the volume's lock.
+ */
+export async function versionExport(repo: Repository, record: VolumeRecord, at: string | undefined, readCacheBytes: number): Promise<BlockExport> {
+  if (at === undefined) {
+    const what = `the head of volume ${record.name}`;
+    const reader = repo.reader(repo.self);
+    return snapshotExport(reader, record.name, `${what} (read-only)`, await volumeNode(reader, record.tree, what), readCacheBytes);
+  }
+  const found = await findSnapshot(repo, at);
+  if (found.snapshot.volume !== record.volume) throw new ScrateError(`snapshot ${shortId(found.id)} is not a commit of volume ${record.name}`, ExitCode.fatal, `list them with \`scrate snapshots --tag volume --path /${record.name}\``);
+  const what = `commit ${shortId(found.id)} of volume ${record.name}`;
+  const reader = repo.reader(found.writer);
+  return snapshotExport(reader, record.name, `${what} (read-only)`, await volumeNode(reader, found.snapshot.tree, what), readCacheBytes);
+}
+
+async function volumeNode(reader: BlobReader, tree: string, what: string): Promise<Node> {
+  const nodes = await loadTree(reader, Buffer.from(tree, 'hex'));
+  const node = nodes.length === 1 ? nodes[0] : undefined;
+  if (!node?.blockMap) throw new IntegrityError(what, 'its tree is not a volume image (one file with a block map)');
+  return node;
 }

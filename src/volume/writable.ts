@@ -101,8 +101,9 @@ export class WritableVolume implements BlockExport {
   }
 
   /**
-   * base:allocation: a block the cache holds is data (it may be zeros: saying data is always
-   * allowed), others as the live map has them, holes as whole runs.
+   * base:allocation: a block the cache holds is data unless a zero record is all it holds (data
+   * is always allowed to say, even of zeros), others as the live map has them, holes as whole
+   * runs. A block the map has and the cache zeroed still says data until uploaded.
    */
   async extents(offset: number, length: number): Promise<Extent[]> {
     this.check();
@@ -117,19 +118,23 @@ export class WritableVolume implements BlockExport {
       if (last && last.flags === flags) last.length += to - from;
       else out.push({ length: to - from, flags });
     };
+    // The cache first: a block leaves it only after the map has it, so one seen in neither is a hole.
+    const held = this.cache.heldBetween(first, end);
+    let h = 0;
     for await (const run of this.map.extents(first, end)) {
       if (run.id) {
         push(run.block, run.count, 0);
         continue;
       }
-      // Inside a hole of the map, blocks written since the last upload are data.
       let at = run.block;
-      for (const held of this.cache.heldBetween(run.block, run.block + run.count)) {
-        if (held > at) push(at, held - at, STATE_HOLE | STATE_ZERO);
-        push(held, 1, 0);
-        at = held + 1;
+      const stop = run.block + run.count;
+      while (h < held.length && held[h]! < run.block) h++;
+      for (; h < held.length && held[h]! < stop; h++) {
+        if (held[h]! > at) push(at, held[h]! - at, STATE_HOLE | STATE_ZERO);
+        push(held[h]!, 1, this.cache.zeroed(held[h]!) ? STATE_HOLE | STATE_ZERO : 0);
+        at = held[h]! + 1;
       }
-      if (at < run.block + run.count) push(at, run.block + run.count - at, STATE_HOLE | STATE_ZERO);
+      if (at < stop) push(at, stop - at, STATE_HOLE | STATE_ZERO);
     }
     return out;
   }

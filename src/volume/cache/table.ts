@@ -135,6 +135,16 @@ export class BlockTable {
     return dropped;
   }
 
+  heldBetween(from: number, to: number): number[] {
+    const out: number[] = [];
+    if (to - from <= this.blocks.size) {
+      for (let b = from; b < to; b++) if (this.blocks.has(b)) out.push(b);
+      return out;
+    }
+    for (const b of this.blocks.keys()) if (b >= from && b < to) out.push(b);
+    return out.sort((a, b) => a - b);
+  }
+
   /** The lowest segment number any dirty block still needs. */
   minSegment(): number {
     let min = Infinity;

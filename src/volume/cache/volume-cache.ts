@@ -352,6 +352,17 @@ export class VolumeCache {
     return (await this.live(block, base)).data;
   }
 
+  /** The blocks of [from, to) the table holds, in order: what reads take from the cache rather than the repository. */
+  heldBetween(from: number, to: number): number[] {
+    return this.table.heldBetween(from, to);
+  }
+
+  /** Whether the block's content now is a zero record alone (TRIM, WRITE_ZEROES over the whole block). */
+  zeroed(block: number): boolean {
+    const s = this.table.get(block);
+    return !!s?.full?.zero && s.overlays.length === 0;
+  }
+
   /** Dirty blocks, oldest firstSeq first. */
   dirtyBlocks(): Iterable<DirtyBlock> {
     return this.table.dirty();

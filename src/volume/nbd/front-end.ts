@@ -1,4 +1,3 @@
-import type { FrontEnd } from '../serve.js';
 import type { BlockExport } from './export.js';
 import { NbdServer, type Listen } from './server.js';
 
@@ -19,9 +18,4 @@ export async function serveNbd(exported: BlockExport, where: Listen, signal: Abo
   } finally {
     await server.close();
   }
-}
-
-/** The NBD front-end of a volume held for writing. */
-export function nbdFrontEnd(where: Listen, onInfo: (m: string) => void, onError: (err: unknown) => void): FrontEnd {
-  return ({ exported }, signal) => serveNbd(exported, where, signal, onInfo, onError);
 }
