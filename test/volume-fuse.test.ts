@@ -202,6 +202,11 @@ describe('a memory export as a FUSE image file, loop-mounted', { skip: unavailab
     assert.equal(st.atime.getTime(), when.getTime());
     assert.equal(st.size, SIZE);
     assert.equal(st.mode, 0o100600);
+    // touch without a time: "now", resolved by the server.
+    const start = Date.now();
+    execFileSync('touch', [file]);
+    const touched = fs.statSync(file).mtime.getTime();
+    assert.ok(touched >= start - 1000 && touched <= Date.now() + 1000, `mtime ${touched}, touched at ${start}`);
   });
 
   test('fallocate: punch hole and zero range read back zeros and leave the export; other modes refused', async () => {
