@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { loopDevicesUnavailable } from './helpers/disk.js';
-import { fuseUnavailable, isMounted } from './helpers/fuse-mount.js';
+import { eventually, fuseUnavailable, isMounted } from './helpers/fuse-mount.js';
 import { scratch } from './helpers/repo.js';
 
 const run = promisify(execFile);
@@ -17,6 +17,8 @@ const GiB = 1024 * MiB;
 /** Past 2^32, so offsets that a 32-bit field would wrap are exercised. */
 const SIZE = 6 * GiB;
 const BLOCK = 64 * KiB;
+/** The export fails reads of this block (an unexpected error, as a lost connection would be). */
+const POISON = 1.5 * GiB;
 
 const TOOLS = ['fstrim', 'fallocate', 'truncate', 'e2fsck', 'fusermount'];
 const missingTool = TOOLS.find((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
@@ -27,7 +29,7 @@ if (unavailable && process.env['CI']) throw new Error(`the FUSE image test canno
 /**
  * The memory export served as an image from a process of its own (args: DIR NAME SIZE [ro]): a
  * kernel filesystem on a loop device over a FUSE server in the test's own event loop would
- * deadlock on sync. Prints "ready FILE"; on SIGUSR2 a line of the export's state; on its end
+ * deadlock on sync. Reads of the block at POISON fail. Prints "ready FILE"; on SIGUSR2 a line of the export's state; on its end
  * "ended STATE" (unmounted from outside) or "stopped STATE" (SIGTERM). Inline, not a file under
  * test/: every file there is run as a test.
  */
@@ -36,6 +38,8 @@ const { serveImage } = await import(${JSON.stringify(new URL('../src/volume/fuse
 const { MemoryExport } = await import(${JSON.stringify(new URL('./helpers/memory-export.js', import.meta.url).href)});
 const [dir, name, size, ro] = process.argv.slice(1);
 const disk = new MemoryExport(name, Number(size), ro === 'ro');
+const read = disk.read.bind(disk);
+disk.read = (offset, length) => (offset < ${POISON + BLOCK} && offset + length > ${POISON} ? Promise.reject(new Error('injected failure')) : read(offset, length));
 const stop = new AbortController();
 const state = () => JSON.stringify({ flushes: disk.flushes, holes: disk.holes, zeroes: disk.zeroes, allocated: disk.allocatedBytes(), largestWrite: disk.largestWrite });
 process.on('SIGUSR2', () => console.log('state ' + state()));
@@ -59,9 +63,12 @@ class ImageServer {
   /** The server's lines, each taken once by `line`. */
   private readonly lines: string[] = [];
   private wake?: () => void;
+  /** What it wrote to stderr (its warnings). */
+  stderr = '';
 
   constructor(dir: string, name: string, size: number, readOnly = false) {
-    this.child = spawn(process.execPath, ['--input-type=module', '-e', SERVE_IN_CHILD, dir, name, String(size), ...(readOnly ? ['ro'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.child = spawn(process.execPath, ['--input-type=module', '-e', SERVE_IN_CHILD, dir, name, String(size), ...(readOnly ? ['ro'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
     createInterface({ input: this.child.stdout! }).on('line', (l) => {
       this.lines.push(l);
@@ -75,7 +82,7 @@ class ImageServer {
     for (;;) {
       const i = this.lines.findIndex((l) => l.startsWith(`${prefix} `));
       if (i >= 0) return this.lines.splice(i, 1)[0]!.slice(prefix.length + 1);
-      assert.ok(Date.now() < deadline, `the server said no "${prefix}" within 30 s (${this.lines.join(' | ')})`);
+      assert.ok(Date.now() < deadline, `the server said no "${prefix}" within 30 s (${this.lines.join(' | ')}; stderr: ${this.stderr})`);
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         setTimeout(resolve, 200);
@@ -195,6 +202,11 @@ describe('a memory export as a FUSE image file, loop-mounted', { skip: unavailab
     assert.equal(st.atime.getTime(), when.getTime());
     assert.equal(st.size, SIZE);
     assert.equal(st.mode, 0o100600);
+    // touch without a time: "now", resolved by the server.
+    const start = Date.now();
+    execFileSync('touch', [file]);
+    const touched = fs.statSync(file).mtime.getTime();
+    assert.ok(touched >= start - 1000 && touched <= Date.now() + 1000, `mtime ${touched}, touched at ${start}`);
   });
 
   test('fallocate: punch hole and zero range read back zeros and leave the export; other modes refused', async () => {
@@ -245,6 +257,14 @@ describe('a memory export as a FUSE image file, loop-mounted', { skip: unavailab
     assert.ok(!readExport(12_345, data.length).equals(data));
     assert.deepEqual(readExport(SIZE - 4, 8), Buffer.from([0, 0, 0x61, 0x63]));
     assert.equal(fs.statSync(file).size, SIZE);
+  });
+
+  test('a failing export read fails that read with EIO, said by the server, which serves on', async () => {
+    assert.equal(server!.stderr, '');
+    assert.throws(() => readExport(POISON, 4096), { code: 'EIO' });
+    // Written before the reply, read here once this event loop gets to it.
+    assert.ok(await eventually(() => /injected failure/.test(server!.stderr), 5000), server!.stderr);
+    assert.equal(readExport(POISON + BLOCK, 4096).length, 4096);
   });
 
   test('fsync reaches the export flush', async () => {

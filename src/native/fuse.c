@@ -107,6 +107,11 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn) {
      */
     conn->max_write = 1024 * 1024;
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    /*
+     * Every change passes through this mount, so what the kernel cached stays right; with
+     * auto_inval_data each write's new mtime would drop the whole file's cache at the next getattr.
+     */
+    conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
   }
 }
 

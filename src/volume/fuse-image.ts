@@ -189,8 +189,14 @@ class ImageFile {
     if (offset >= this.device.size) throw new Refused(EFBIG);
     const fits = data.subarray(0, Math.min(data.length, this.device.size - offset));
     await this.device.write(offset, fits, false);
-    setTime(this.fileAttr, Attr.mtimeSec, Date.now());
+    this.modified();
     return fits.length;
+  }
+
+  private modified(): void {
+    const now = Date.now();
+    setTime(this.fileAttr, Attr.mtimeSec, now);
+    setTime(this.fileAttr, Attr.ctimeSec, now);
   }
 
   /**
@@ -220,7 +226,7 @@ class ImageFile {
       // Past the end there is nothing to zero; a zero range that would extend the file cannot.
       if (!keepSize && offset + length > this.device.size) return EFBIG;
       if (end > offset) await this.device.zero(offset, end - offset, (mode & FALLOC_FL_PUNCH_HOLE) !== 0, false);
-      setTime(this.fileAttr, Attr.mtimeSec, Date.now());
+      this.modified();
       return 0;
     }
     // Space is allocated as it is written: a reservation inside the file has nothing to do.
