@@ -213,7 +213,10 @@ export class Uploader {
 
   /** Records the live map in a head; then the cache may forget every record it covers. */
   private async checkpoint(commit?: string): Promise<void> {
+    // From t0 this serve is like a writer that started then (Lock.restart): it must know every
+    // mark a prune made before t0, so that nothing stored from here on refers to a marked pack.
     const t0 = new Date();
+    await this.repo.loadNewIndexFiles((m) => this.opts.onWarning(m));
     await this.settle();
     // Blocks stored as they already were leave the head as it is: the one recorded covers them.
     if (this.map.changed || commit) {
