@@ -10,15 +10,9 @@ export interface HeadWriter {
   /** Saves a head record naming `map` (and `commit`, the snapshot just made, if any); returns its sequence number. */
   saveHead(map: BlockMapRef, commit?: string): Promise<number>;
   /** Saves a commit snapshot of `map`; returns its ID. */
-  saveCommit(map: BlockMapRef, tags: readonly string[], summary: CommitSummary): Promise<string>;
+  saveCommit(map: BlockMapRef, tags: readonly string[]): Promise<string>;
   /** Renews the lock's start at `t0`, once every block claimed before it is in a saved head. */
   restartLock(t0: Date): Promise<void>;
-}
-
-export interface CommitSummary {
-  /** Blocks stored for the commit that no earlier head had. */
-  blocksStored: number;
-  bytesStored: number;
 }
 
 export interface UploaderOptions {
@@ -115,7 +109,7 @@ export class Uploader {
   /** Dirty blocks whose newest writes are not stored yet. */
   get backlog(): number {
     let n = 0;
-    for (const d of this.cache.dirtyBlocks()) if ((this.storedSeq.get(d.block) ?? -1) < d.lastSeq) n++;
+    for (const d of this.cache.quietBlocks()) if ((this.storedSeq.get(d.block) ?? -1) < d.lastSeq) n++;
     return n;
   }
 
@@ -159,14 +153,18 @@ export class Uploader {
     return this.draining || this.cache.logBytes > this.opts.urgentLogBytes;
   }
 
-  /** Blocks to store now: not stored as of their newest write, and left alone long enough (or no time to wait). */
+  /**
+   * Blocks to store now: not stored as of their newest write, and left alone long enough (or no
+   * time to wait). Least recently written first, so the walk stops at the first block written
+   * too recently.
+   */
   private eligible(): number[] {
     const now = Date.now();
     const urgent = this.urgent();
     const out: number[] = [];
-    for (const d of this.cache.dirtyBlocks()) {
+    for (const d of this.cache.quietBlocks()) {
+      if (!urgent && now - d.lastWrite < this.opts.writeDelayMs) break;
       if ((this.storedSeq.get(d.block) ?? -1) >= d.lastSeq) continue;
-      if (!urgent && now - d.lastWrite < this.opts.writeDelayMs) continue;
       out.push(d.block);
       if (out.length >= 256) break;
     }
@@ -174,18 +172,26 @@ export class Uploader {
   }
 
   private async store(blocks: number[]): Promise<void> {
+    for (const s of await this.prepareAll(blocks, (block) => this.cache.materialize(block, () => this.blocks.read(this.map, block)))) {
+      this.stored.push(s);
+      this.storedBytes += s.bytes;
+      this.storedSeq.set(s.block, s.seq);
+    }
+  }
+
+  /** Materializes and stores blocks, `parallel` at once (reads of bases overlap); their map entries are for the caller to set. */
+  private async prepareAll(blocks: readonly number[], materialize: (block: number) => Promise<{ data: Buffer | null; seq: number }>): Promise<Stored[]> {
+    const out: Stored[] = [];
     let next = 0;
     const worker = async () => {
       while (next < blocks.length) {
         const block = blocks[next++]!;
-        const { data, seq } = await this.cache.materialize(block, () => this.blocks.read(this.map, block));
-        const id = await this.save(data);
-        this.stored.push({ block, id, seq, bytes: data?.length ?? 0 });
-        this.storedBytes += data?.length ?? 0;
-        this.storedSeq.set(block, seq);
+        const { data, seq } = await materialize(block);
+        out.push({ block, id: await this.save(data), seq, bytes: data?.length ?? 0 });
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.opts.parallel, blocks.length) }, worker));
+    return out;
   }
 
   private async save(data: Buffer | null): Promise<Buffer | null> {
@@ -243,20 +249,19 @@ export class Uploader {
     try {
       await this.settle();
       const fork = this.map.fork();
-      let blocksStored = 0;
-      let bytesStored = 0;
-      for (const block of cut.blocks) {
-        const { data } = await this.cache.materialize(block, () => this.blocks.read(fork, block), cut.seq);
-        const id = await this.save(data);
-        await fork.set(block, id);
-        if (id) {
-          blocksStored++;
-          bytesStored += data!.length;
+      const atCut = await this.prepareAll(cut.blocks, (block) => this.cache.materialize(block, () => this.blocks.read(fork, block), cut.seq));
+      for (const s of atCut) {
+        await fork.set(s.block, s.id);
+        // Not written since the cut: stored for the live map too, not again by the next upload.
+        const newest = this.cache.newestSeq(s.block);
+        if (newest !== undefined && newest <= cut.seq && (this.storedSeq.get(s.block) ?? -1) < newest) {
+          this.stored.push({ ...s, seq: newest });
+          this.storedSeq.set(s.block, newest);
         }
       }
       await this.repo.flush();
       const ref = await this.persist(fork);
-      const commit = await this.head.saveCommit(ref, tags, { blocksStored, bytesStored });
+      const commit = await this.head.saveCommit(ref, tags);
       await this.checkpoint(commit);
       return commit;
     } finally {

@@ -363,6 +363,16 @@ export class VolumeCache {
     return !!s?.full?.zero && s.overlays.length === 0;
   }
 
+  /** Dirty blocks, least recently written first (cheap to iterate from the start and stop early). */
+  quietBlocks(): Iterable<DirtyBlock> {
+    return this.table.quiet();
+  }
+
+  /** The seq of the block's newest write the cache holds, if it holds the block. */
+  newestSeq(block: number): number | undefined {
+    return this.table.get(block)?.lastSeq;
+  }
+
   /** Dirty blocks, oldest firstSeq first. */
   dirtyBlocks(): Iterable<DirtyBlock> {
     return this.table.dirty();
