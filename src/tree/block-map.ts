@@ -312,6 +312,77 @@ export class BlockMapReader {
   async allocatedBlocks(): Promise<number> {
     return (await this.root()).total;
   }
+
+  /**
+   * What only one of two maps holds, as walk() gives it (side 0: this map, 1: `other`): the two
+   * are walked in lockstep and every subtree both hold under the same ID is left out, so the cost
+   * follows the change, not the size. Maps of different shapes share nothing.
+   */
+  async walkDifference(other: BlockMapReader, visitNode: (side: 0 | 1, id: Buffer, level: number) => boolean, visitBlock: (side: 0 | 1, id: Buffer, block: number) => void): Promise<void> {
+    const sides = [this, other] as const;
+    const whole = (side: 0 | 1) =>
+      sides[side].walk(
+        (id, level) => visitNode(side, id, level),
+        (id, block) => visitBlock(side, id, block),
+      );
+    if (this.ref.root.equals(other.ref.root) && this.ref.depth === other.ref.depth) return;
+    if (this.ref.depth !== other.ref.depth || this.ref.blockSize !== other.ref.blockSize) {
+      await whole(0);
+      await whole(1);
+      return;
+    }
+    const level = this.ref.depth - 1;
+    const [a, b] = [visitNode(0, this.ref.root, level), visitNode(1, other.ref.root, level)];
+    if (a && b) await this.differenceBelow(other, await this.root(), await other.root(), 0, visitNode, visitBlock);
+    else if (a) await this.walkBelow(await this.root(), 0, (id, l) => visitNode(0, id, l), (id, block) => visitBlock(0, id, block));
+    else if (b) await other.walkBelow(await other.root(), 0, (id, l) => visitNode(1, id, l), (id, block) => visitBlock(1, id, block));
+  }
+
+  private async differenceBelow(
+    other: BlockMapReader,
+    na: MapNode,
+    nb: MapNode,
+    base: number,
+    visitNode: (side: 0 | 1, id: Buffer, level: number) => boolean,
+    visitBlock: (side: 0 | 1, id: Buffer, block: number) => void,
+  ): Promise<void> {
+    const sides = [this, other] as const;
+    const nodes = [na, nb] as const;
+    const span = slotSpan(na.level);
+    /** Entry i of side s's node, which the other side lacks or holds under another ID. */
+    const only = async (s: 0 | 1, i: number): Promise<MapNode | undefined> => {
+      const node = nodes[s];
+      const id = mapNodeId(node, i);
+      const start = base + node.slots[i]! * span;
+      if (node.level === 0) visitBlock(s, id, start);
+      else if (visitNode(s, id, node.level - 1)) return sides[s].cache.get(id, node.level - 1, node.blocks![i]);
+      return undefined;
+    };
+    const below = (s: 0 | 1, child: MapNode, start: number) =>
+      sides[s].walkBelow(
+        child,
+        start,
+        (id, l) => visitNode(s, id, l),
+        (id, block) => visitBlock(s, id, block),
+      );
+    let i = 0;
+    let j = 0;
+    while (i < na.slots.length || j < nb.slots.length) {
+      const sa = i < na.slots.length ? na.slots[i]! : FANOUT;
+      const sb = j < nb.slots.length ? nb.slots[j]! : FANOUT;
+      const start = base + Math.min(sa, sb) * span;
+      if (sa === sb && mapNodeId(na, i).equals(mapNodeId(nb, j))) {
+        i++;
+        j++;
+        continue;
+      }
+      const ca = sa <= sb ? await only(0, i++) : undefined;
+      const cb = sb <= sa ? await only(1, j++) : undefined;
+      if (ca && cb) await this.differenceBelow(other, ca, cb, start, visitNode, visitBlock);
+      else if (ca) await below(0, ca, start);
+      else if (cb) await below(1, cb, start);
+    }
+  }
 }
 
 /**
