@@ -86,28 +86,47 @@ describe('volume cache', () => {
         const image = Buffer.alloc(size);
         let repo: Repo = new Map();
         let persisted: Repo = new Map();
+        let uploads: { block: number; data: Buffer | null; seq: number }[] = [];
         let cut: { seq: number; blocks: number[]; release(): void; image: Buffer; fork: Repo } | null = null;
         for (let step = 0; step < 500; step++) {
           const what = `seed ${seed} step ${step}`;
           const op = rnd(100);
-          if (op < 45) {
-            // Small writes crowd into two blocks, so overlays pile up and merge.
-            const small = rnd(2) === 0;
-            const offset = small ? rnd(2) * B + rnd(B - 64) : rnd(size);
-            const len = Math.min(size - offset, small ? 1 + rnd(64) : 1 + rnd(3 * B));
-            const data = randomBytes(len);
-            data.copy(image, offset);
-            await cache.write(offset, data);
-          } else if (op < 55) {
-            const offset = rnd(size);
-            const len = Math.min(size - offset, 1 + rnd(2 * B));
-            image.fill(0, offset, offset + len);
-            await cache.zero(offset, len);
+          if (op < 55) {
+            // A burst of writes and zeros issued together: their effects are in call order. Small
+            // writes crowd into two blocks, so overlays pile up and merge while writes go on.
+            const burst: Promise<void>[] = [];
+            for (let n = 1 + rnd(5); n > 0; n--) {
+              const small = rnd(10) < 7;
+              const offset = small ? rnd(2) * B + rnd(B - 64) : rnd(size);
+              const len = Math.min(size - offset, small ? 1 + rnd(64) : 1 + rnd(3 * B));
+              if (rnd(5) === 0) {
+                image.fill(0, offset, offset + len);
+                burst.push(cache.zero(offset, len));
+              } else {
+                const data = randomBytes(len);
+                data.copy(image, offset);
+                burst.push(cache.write(offset, data));
+              }
+            }
+            await Promise.all(burst);
           } else if (op < 75) {
             const dirty = [...cache.dirtyBlocks()];
             for (let i = 1; i < dirty.length; i++) assert.ok(dirty[i - 1].firstSeq < dirty[i].firstSeq, `${what}: dirty blocks out of order`);
             assert.equal(dirty.length, cache.dirtyCount);
-            for (const d of dirty.slice(0, 1 + rnd(3))) await upload(cache, repo, d.block);
+            // An upload finishes later than it read the block: writes in between keep the block dirty.
+            for (const u of uploads.splice(0)) {
+              repo.set(u.block, u.data);
+              cache.markClean(u.block, u.seq);
+            }
+            for (const d of dirty.slice(0, 1 + rnd(3))) {
+              const { data, seq } = await cache.materialize(d.block, baseOf(repo, d.block));
+              assert.ok(bytesOrZeros(data, blockOf(image, d.block).length).equals(blockOf(image, d.block)), `${what}: materialized block ${d.block} differs`);
+              if (rnd(2) === 0) uploads.push({ block: d.block, data, seq });
+              else {
+                repo.set(d.block, data);
+                cache.markClean(d.block, seq);
+              }
+            }
           } else if (op < 82) {
             if (cut) {
               // The commit: frozen versions over the map as of the cut must give the image as of the cut.
@@ -136,6 +155,7 @@ describe('volume cache', () => {
             const lastSeq = cache.lastSeq;
             await cache.close();
             cut = null;
+            uploads = [];
             repo = new Map(persisted);
             cache = await VolumeCache.open(opts);
             assert.ok(cache.lastSeq >= lastSeq, `${what}: seqs go on`);
@@ -180,6 +200,35 @@ describe('volume cache', () => {
       await cache.close();
       const again = await VolumeCache.open(options(dir, key));
       await assertImage(again, new Map(), image, 'replayed');
+      await again.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('records of blocks marked clean after the persisted map stay until a checkpoint covers them', async () => {
+    const { dir, cleanup } = scratch('volcache');
+    try {
+      const key = randomBytes(32);
+      const cache = await VolumeCache.open(options(dir, key));
+      const image = randomBytes(6 * B);
+      await cache.write(0, image);
+      const repo: Repo = new Map();
+      for (const b of [0, 1, 2]) await upload(cache, repo, b);
+      // The map is persisted here; the uploads after it are only in memory.
+      const persisted = new Map(repo);
+      const cleans = cache.cleanCount;
+      for (const b of [3, 4, 5]) await upload(cache, repo, b);
+      assert.equal(cache.dirtyCount, 0);
+      await cache.checkpoint(cache.lastSeq, cleans);
+      assert.equal(segmentFiles(dir).length, 1, 'the segment of blocks 0–2 is freed, the one of 3–5 kept');
+      await cache.close();
+      // A crash before the next checkpoint: the repository has blocks 0–2 only.
+      const again = await VolumeCache.open(options(dir, key));
+      await assertImage(again, persisted, Buffer.concat([image, Buffer.alloc(10 * B)]), 'replayed over the persisted map');
+      await uploadAll(again, persisted);
+      await again.checkpoint(again.lastSeq);
+      assert.equal(again.logBytes, 0);
       await again.close();
     } finally {
       cleanup();

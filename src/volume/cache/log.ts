@@ -192,6 +192,9 @@ export class Log {
       if (n < opts.logStart) await fs.rm(file, { force: true });
       else await log.replaySegment(n, file);
     }
+    // What an earlier process wrote without a sync becomes what this one serves: it must be as durable as what this one syncs.
+    await Promise.all([...log.segments.values()].map((s) => s.use((fd) => fdatasyncAsync(fd))));
+    await syncPath(opts.dir);
     return log;
   }
 

@@ -427,7 +427,11 @@ export class VolumeCache {
    * persisted map — right when no markClean ran between the map's persist and this call).
    */
   checkpoint(baseSeq: number, cleansPersisted = this.cleans): Promise<void> {
-    const run = this.checkpoints.then(() => this.runCheckpoint(baseSeq, cleansPersisted));
+    const run = this.checkpoints.then(() => this.runCheckpoint(baseSeq, cleansPersisted)).catch((err) => {
+      // A failed log frees nothing again: writes waiting for space would wait for ever.
+      if (this.log.failed) for (const w of this.waiting.splice(0)) w.reject(this.log.failed);
+      throw err;
+    });
     this.checkpoints = run.catch(() => undefined);
     return run;
   }
