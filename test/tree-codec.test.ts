@@ -27,6 +27,7 @@ function referenceEncode(nodes: Node[]): Buffer {
     if (n.user !== undefined) j.user = n.user;
     if (n.group !== undefined) j.group = n.group;
     if (n.content) j.content = n.content.map((id) => id.toString('hex'));
+    if (n.blockMap) j.content = { map: n.blockMap.root.toString('hex'), blockSize: n.blockMap.blockSize, depth: n.blockMap.depth };
     if (n.subtree) j.subtree = n.subtree.toString('hex');
     if (n.linkTarget) {
       if (isUtf8(n.linkTarget)) j.linkTarget = n.linkTarget.toString('utf8');
@@ -97,8 +98,9 @@ function randomNode(g: Gen, name: Buffer): Node {
   };
   if (g.chance(0.7)) n.user = g.chance(0.7) ? 'root' : text(g);
   if (g.chance(0.7)) n.group = g.chance(0.7) ? 'users' : text(g);
-  if (type === 'file' || g.chance(0.05)) n.content = Array.from({ length: g.int(5) }, () => g.bytes(32));
-  if (type === 'dir' || g.chance(0.05)) n.subtree = g.bytes(32);
+  if (type === 'file' && g.chance(0.2)) n.blockMap = { root: g.bytes(32), blockSize: 4096 << g.int(9), depth: 6 };
+  else if (type === 'file' || g.chance(0.05)) n.content = Array.from({ length: g.int(5) }, () => g.bytes(32));
+  if (type === 'dir' || (!n.blockMap && g.chance(0.05))) n.subtree = g.bytes(32);
   if (type === 'symlink' || g.chance(0.05)) n.linkTarget = g.chance(0.1) ? Buffer.alloc(0) : byteString(g);
   if (type === 'fifo' || type === 'chardev' || type === 'blockdev' || g.chance(0.05)) n.rdev = g.u64() >> BigInt(g.int(64));
   if (g.chance(0.2)) n.sparse = true;
@@ -182,6 +184,7 @@ function mutate(g: Gen, n: Node): Node {
   if (n.linkTarget) c.linkTarget = Buffer.from(n.linkTarget);
   if (n.image) c.image = { ...n.image };
   if (n.content && g.chance(0.5)) c.content = n.content.map((id) => Buffer.from(id));
+  if (n.blockMap) c.blockMap = { ...n.blockMap, root: Buffer.from(n.blockMap.root) };
   if (g.chance(0.8)) return c;
   const bump = (x: bigint) => x + 1n;
   const changes: Array<() => void> = [
@@ -207,6 +210,9 @@ function mutate(g: Gen, n: Node): Node {
     () => (c.sparse = !c.sparse),
     () => (c.image = c.image ? undefined : { blockSize: 512 }),
     () => (c.image = c.image ? { blockSize: c.image.blockSize * 2 } : undefined),
+    () => (c.blockMap = c.blockMap ? { ...c.blockMap, root: g.bytes(32) } : undefined),
+    () => (c.blockMap = c.blockMap ? { ...c.blockMap, blockSize: c.blockMap.blockSize * 2 } : undefined),
+    () => (c.blockMap = c.blockMap ? { ...c.blockMap, depth: 5 } : undefined),
   ];
   g.pick(changes)();
   return c;

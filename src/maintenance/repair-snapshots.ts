@@ -115,7 +115,7 @@ class TreeRewriter {
   private async kept(reader: BlobReader, id: Buffer): Promise<Node[]> {
     const nodes: Node[] = [];
     for (const node of await loadTree(reader, id)) {
-      if (this.finder.fileLosses(reader, node.content ?? []).size > 0) continue;
+      if ((await this.finder.fileLosses(reader, node)).size > 0) continue;
       nodes.push(node.subtree ? { ...node, subtree: await this.rewrite(reader, node.subtree) } : node);
     }
     return nodes;

@@ -3,7 +3,8 @@ import { BlobType } from '../repository/pack.js';
 import type { Repository } from '../repository/repository.js';
 import type { SnapshotEntry } from '../snapshot/snapshot.js';
 import { displayName } from '../tree/node.js';
-import { loadTree } from '../tree/walk.js';
+import type { BlockMapRef } from '../tree/block-map.js';
+import { loadTree, openBlockMap } from '../tree/walk.js';
 
 /** A blob a snapshot needs that the index has not (or a tree that did not load): why, and who needs it. */
 export interface Lack {
@@ -48,12 +49,34 @@ export async function computeUsage(repo: Repository, snapshots: SnapshotEntry[],
       }
       for (const node of nodes) {
         const child = `${path === '/' ? '' : path}/${displayName(node.name)}`;
+        const lack = (what: string) => lacks.push({ snapshot: id, path: child, what });
         if (node.subtree) pending.push({ tree: node.subtree, path: child });
-        for (const blob of node.content ?? []) {
-          const e = index.entryOf(BlobType.data, blob, writer.no);
-          if (e >= 0) used[e] = 1;
-          else lacks.push({ snapshot: id, path: child, what: `blob ${blob.toString('hex').slice(0, 12)} is not in the index` });
-        }
+        for (const blob of node.content ?? []) useData(blob, lack);
+        if (node.blockMap) await useMap(node.blockMap, lack);
+      }
+    }
+
+    function useData(blob: Buffer, lack: (what: string) => void): void {
+      const e = index.entryOf(BlobType.data, blob, writer.no);
+      if (e >= 0) used[e] = 1;
+      else lack(`blob ${blob.toString('hex').slice(0, 12)} is not in the index`);
+    }
+
+    /** A volume's map: its nodes as trees (a subtree already marked is not read again), its blocks as data. */
+    async function useMap(map: BlockMapRef, lack: (what: string) => void): Promise<void> {
+      const visitNode = (node: Buffer) => {
+        checkAborted(opts.signal);
+        const n = index.entryOf(BlobType.tree, node, writer.no);
+        if (n < 0) lack(`map node ${node.toString('hex').slice(0, 12)} is not in the index`);
+        else if (used[n]) return false;
+        else used[n] = 1;
+        return n >= 0;
+      };
+      try {
+        await openBlockMap(reader, map, { cacheBytes: 0 }).walk(visitNode, (blob) => useData(blob, lack));
+      } catch (err) {
+        if (!(err instanceof IntegrityError)) throw err;
+        lack(err.message);
       }
     }
   }

@@ -9,9 +9,14 @@ const MAX_PIECES = 64;
 /** One shared all-zero buffer, grown to the largest zero blob read: zero regions are never loaded. */
 let zeros = Buffer.alloc(0);
 
-function zeroBytes(length: number): Buffer {
+export function zeroBytes(length: number): Buffer {
   if (zeros.length < length) zeros = Buffer.alloc(length);
   return zeros.subarray(0, length);
+}
+
+/** Small blobs (a repository may have any) or blocks: joined, as a reply takes at most MAX_PIECES. */
+export function joinPieces(pieces: Buffer[]): Buffer[] {
+  return pieces.length > MAX_PIECES ? [Buffer.concat(pieces)] : pieces;
 }
 
 /**
@@ -53,8 +58,7 @@ export class FileContent {
       const blob = await this.blob(i);
       pieces.push(blob.subarray(Math.max(0, offset - start), Math.min(blob.length, end - start)));
     }
-    // Small blobs (a repository may have any): joined, as a reply takes at most MAX_PIECES.
-    return pieces.length > MAX_PIECES ? [Buffer.concat(pieces)] : pieces;
+    return joinPieces(pieces);
   }
 
   private blob(i: number): Promise<Buffer> {

@@ -8,6 +8,7 @@ import { loadTree } from '../tree/walk.js';
 import { BlobCache } from './blob-cache.js';
 import { BlobDecoder } from './blob-decoder.js';
 import { FileContent, storedBytes } from './file-content.js';
+import { allocatedBytes, MapContent } from './map-content.js';
 import { buildLayout, type Layout, type SnapshotNames } from './layout.js';
 
 const { ENOENT, EIO, ENOTDIR, EISDIR, EINVAL } = os.constants.errno;
@@ -52,7 +53,7 @@ interface Inode {
   attr: Float64Array;
   target: Target;
   /** The file's content reader, made at its first open. */
-  content?: FileContent;
+  content?: FileContent | MapContent;
 }
 
 /** One child of a directory before it has an inode. */
@@ -159,7 +160,8 @@ export class SnapshotFilesystem {
     const t = inode.target;
     if (t.kind !== 'node' || t.node.type !== 'file') throw new ScrateError('read of a non-file');
     await this.indexReady;
-    inode.content ??= new FileContent(t.reader, t.node.content ?? [], this.blobs, this.ahead);
+    const { node } = t;
+    inode.content ??= node.blockMap ? new MapContent(t.reader, node.blockMap, node.size, this.blobs, this.ahead) : new FileContent(t.reader, node.content ?? [], this.blobs, this.ahead);
     return inode.content.read(offset, size);
   }
 
@@ -324,7 +326,7 @@ export class SnapshotFilesystem {
         if (n.type === 'symlink') size = n.linkTarget?.length ?? 0;
         if (n.type === 'file' && (n.sparse || n.image)) {
           await this.indexReady;
-          blocks = Math.ceil(storedBytes(t.reader, n.content ?? []) / 512);
+          blocks = Math.ceil((n.blockMap ? await allocatedBytes(t.reader, n.blockMap) : storedBytes(t.reader, n.content ?? [])) / 512);
         }
         return attr(ino, TYPE_BITS[n.type] | n.mode, Math.max(1, n.links), n.uid, n.gid, Number(n.rdev ?? 0n), size, blocks, n.mtimeNs, n.ctimeNs);
       }

@@ -11,6 +11,7 @@ import { ContentPlan } from './content-plan.js';
 import { createFile, errorCode, problem, replacing } from './file-io.js';
 import { applyMetadata, creationMode, finishDir, finishFile, type Metadata } from './metadata.js';
 import type { JobResult } from './pack-job.js';
+import { readImage, writeImage } from './image.js';
 import { ContentWriter } from './write-content.js';
 import { EventLoopTurns } from '../util/event-loop.js';
 import type { ProgressMeter } from '../util/progress.js';
@@ -244,7 +245,8 @@ class Restorer {
     if (!selected) return;
     this.ensureDir(dir);
     try {
-      if (node.type === 'file') this.planFile(dir, path, node);
+      if (node.blockMap) await this.restoreVolumeFile(dir, path, node);
+      else if (node.type === 'file') this.planFile(dir, path, node);
       else this.createOther(dir, path, node);
     } catch (err) {
       if (errorCode(err) === 'EEXIST') throw this.conflict(path, err);
@@ -352,6 +354,24 @@ class Restorer {
     const problems = finishFile(fd, meta);
     link.restored = true;
     this.completed(path, problems);
+  }
+
+  /**
+   * A volume's image (its content a block map): written here and now, in order, as a disk image
+   * restored to a file is; its absent blocks stay holes.
+   */
+  private async restoreVolumeFile(dir: DirState, path: Buffer, node: Node): Promise<void> {
+    const meta = this.metadata(path, node);
+    const fd = createFile(dir.fd, node.name, this.overwrite, creationMode(meta));
+    try {
+      await writeImage(fd, readImage(this.reader, node), { device: false, size: node.size, signal: this.opts.signal });
+      ftruncateSync(fd, node.size);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    this.stats.bytes += node.size;
+    this.completed(path, finishFile(fd, meta));
   }
 
   private createOther(dir: DirState, path: Buffer, node: Node): void {

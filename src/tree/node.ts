@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { IntegrityError } from '../errors.js';
 import { ID_BYTES } from '../repository/ids.js';
+import { MAP_FANOUT_BITS, MAP_MAX_DEPTH, type BlockMapRef } from './block-map.js';
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'chardev' | 'blockdev';
 
@@ -23,6 +24,8 @@ export interface Node {
   size: number;
   /** file: blob IDs of its chunks, in order. */
   content?: Buffer[];
+  /** file (a volume's image): its blocks through a block map, in place of `content` (FORMAT §13). */
+  blockMap?: BlockMapRef;
   /** dir: the ID of its tree blob. */
   subtree?: Buffer;
   linkTarget?: Buffer;
@@ -50,13 +53,20 @@ interface NodeJson {
   device: string;
   links: number;
   size: number;
-  content?: string[];
+  content?: string[] | ContentMapJson;
   subtree?: string;
   linkTarget?: string;
   linkTargetRaw?: string;
   rdev?: string;
   sparse?: boolean;
   image?: { blockSize: number };
+}
+
+/** A block map as a node's `content`, with exactly these keys in this order. */
+interface ContentMapJson {
+  map: string;
+  blockSize: number;
+  depth: number;
 }
 
 /** The order of a tree's nodes: by the bytes of their names. */
@@ -97,6 +107,7 @@ function nodeJson(n: Node): string {
     for (let i = 0; i < n.content.length; i++) json += (i === 0 ? '"' : ',"') + n.content[i]!.toString('hex') + '"';
     json += ']';
   }
+  if (n.blockMap) json += ',"content":{"map":"' + n.blockMap.root.toString('hex') + '","blockSize":' + jsonNumber(n.blockMap.blockSize) + ',"depth":' + jsonNumber(n.blockMap.depth) + '}';
   if (n.subtree) json += ',"subtree":"' + n.subtree.toString('hex') + '"';
   if (n.linkTarget) json += ',' + bytesField('linkTarget', n.linkTarget);
   if (n.rdev !== undefined) json += ',"rdev":"' + n.rdev.toString() + '"';
@@ -194,11 +205,10 @@ function fromJson(j: NodeJson, previous: Buffer | undefined): Node {
   };
   if (j.user !== undefined) n.user = typeof j.user === 'string' ? j.user : bad(name, 'user');
   if (j.group !== undefined) n.group = typeof j.group === 'string' ? j.group : bad(name, 'group');
-  if (j.content !== undefined) {
-    if (!Array.isArray(j.content)) bad(name, 'content');
-    n.content = j.content.map((h) => blobId(h) ?? bad(name, 'content'));
-  }
+  if (Array.isArray(j.content)) n.content = j.content.map((h) => blobId(h) ?? bad(name, 'content'));
+  else if (j.content !== undefined) n.blockMap = contentMap(j.content, n) ?? bad(name, 'content');
   if (j.subtree !== undefined) n.subtree = blobId(j.subtree) ?? bad(name, 'subtree');
+  if (n.blockMap && n.subtree) bad(name, 'content');
   if (j.linkTarget !== undefined) n.linkTarget = typeof j.linkTarget === 'string' ? Buffer.from(j.linkTarget, 'utf8') : bad(name, 'linkTarget');
   if (j.linkTargetRaw !== undefined) n.linkTarget = typeof j.linkTargetRaw === 'string' ? Buffer.from(j.linkTargetRaw, 'base64') : bad(name, 'linkTarget');
   if (j.rdev !== undefined) n.rdev = bigInt(j.rdev) ?? bad(name, 'rdev');
@@ -211,6 +221,23 @@ function fromJson(j: NodeJson, previous: Buffer | undefined): Node {
     n.image = { blockSize: j.image.blockSize };
   }
   return n;
+}
+
+const MIN_MAP_BLOCK = 4096;
+const MAX_MAP_BLOCK = 1024 * 1024;
+
+/**
+ * A block map as content: only on a file, with a block size the writer can make and a depth that
+ * reaches the file's size. Exactly the keys nodeJson writes, so the node encodes back to the same bytes.
+ */
+function contentMap(j: unknown, n: Node): BlockMapRef | undefined {
+  if (n.type !== 'file' || typeof j !== 'object' || j === null) return undefined;
+  const { map, blockSize, depth } = j as ContentMapJson;
+  if (Object.keys(j).join() !== 'map,blockSize,depth') return undefined;
+  const root = blobId(map);
+  if (!root || !isUint(blockSize, MAX_MAP_BLOCK) || blockSize < MIN_MAP_BLOCK || (blockSize & (blockSize - 1)) !== 0) return undefined;
+  if (!isUint(depth, MAP_MAX_DEPTH) || depth < 1 || n.size > blockSize * 2 ** (MAP_FANOUT_BITS * depth)) return undefined;
+  return { root, blockSize, depth };
 }
 
 /** The node's name: one path component (not empty, no slash or NUL, not "." or ".."), after `previous`. */

@@ -1,3 +1,4 @@
+import type { BlockMapRef } from './block-map.js';
 import { byName, type Node } from './node.js';
 
 /**
@@ -33,12 +34,17 @@ function sameNode(a: Node, b: Node): boolean {
     a.name.equals(b.name) &&
     sameBytes(a.subtree, b.subtree) &&
     sameBytes(a.linkTarget, b.linkTarget) &&
-    sameIds(a.content, b.content)
+    sameIds(a.content, b.content) &&
+    sameBlockMap(a.blockMap, b.blockMap)
   );
 }
 
 function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
   return a === undefined || b === undefined ? a === b : a.equals(b);
+}
+
+function sameBlockMap(a: BlockMapRef | undefined, b: BlockMapRef | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.blockSize === b.blockSize && a.depth === b.depth && a.root.equals(b.root);
 }
 
 /** The archiver hands an unchanged file the parent's own list, so identity settles most. */

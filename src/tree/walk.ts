@@ -1,11 +1,20 @@
 import { ScrateError } from '../errors.js';
 import { BlobType } from '../repository/pack.js';
 import type { BlobReader } from '../repository/repository.js';
+import { BlockMapReader, type BlockMapRef } from './block-map.js';
 import { decodeTree, displayName, type Node } from './node.js';
 
 /** A tree of the reader's writer, decoded. */
 export async function loadTree(reader: BlobReader, id: Buffer): Promise<Node[]> {
   return decodeTree(await reader.loadBlob(BlobType.tree, id));
+}
+
+/**
+ * A volume file's block map, its nodes read as the reader's tree blobs. A walk, which reads each
+ * node once, needs no cache of decoded nodes (`cacheBytes: 0`); random reads do.
+ */
+export function openBlockMap(reader: BlobReader, ref: BlockMapRef, opts?: { cacheBytes?: number }): BlockMapReader {
+  return new BlockMapReader(ref, (id) => reader.loadBlob(BlobType.tree, id), opts);
 }
 
 /** Splits an absolute or relative snapshot path into name components. */
