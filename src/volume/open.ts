@@ -8,7 +8,7 @@ import { MutableBlockMap, type BlockMapRef } from '../tree/block-map.js';
 import { BlobType } from '../repository/pack.js';
 import { VolumeCache } from './cache/volume-cache.js';
 import { headMap, saveCommit, volumeTree } from './head.js';
-import { deleteOlderRecords, recordStamp, saveVolumeRecord, type VolumeRecord } from './record.js';
+import { advanceHead, type VolumeRecord } from './record.js';
 import { StoredBlocks } from './stored-blocks.js';
 import { Uploader, type HeadWriter } from './uploader.js';
 import { WritableVolume } from './writable.js';
@@ -134,12 +134,8 @@ class RecordHead implements HeadWriter {
   async saveHead(map: BlockMapRef, commit?: string): Promise<number> {
     const tree = await volumeTree(this.repo, this.record, map, this.lastWrite);
     await this.repo.flush();
-    const next: VolumeRecord = { ...this.record, ...recordStamp(this.repo), seq: this.record.seq + 1, session: this.session, tree, commit: commit ?? this.record.commit, pending: false };
-    await saveVolumeRecord(this.repo, next);
-    this.record = next;
-    // Older records are only superseded: one left by a failure here is harmless.
-    await deleteOlderRecords(this.repo, next.volume, next.seq).catch(() => undefined);
-    return next.seq;
+    this.record = (await advanceHead(this.repo, this.record, { tree, commit: commit ?? this.record.commit, session: this.session, pending: false })).record;
+    return this.record.seq;
   }
 
   async saveCommit(map: BlockMapRef, tags: readonly string[]): Promise<string> {
