@@ -517,6 +517,13 @@ export class MutableBlockMap {
     return { owner: this.owner, level, slots, kids, blocks: counts, stored: id };
   }
 
+  /** Present blocks: the root's count. */
+  async allocatedBlocks(): Promise<number> {
+    const root = this.root;
+    if (Buffer.isBuffer(root)) return (await this.storedNodes().get(root, this.depth - 1)).total;
+    return root.level === 0 ? root.slots.length : root.blocks.reduce((a, b) => a + b, 0);
+  }
+
   /**
    * The map over [fromBlock, toBlock) with this map's changes, as BlockMapReader.extents gives a
    * stored one. Each node's entries are copied when it is reached, so a set() meanwhile is seen

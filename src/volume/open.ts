@@ -80,8 +80,10 @@ export async function openVolume(repo: Repository, lock: Lock, start: VolumeReco
       checkpointMs: opts.checkpointMs,
       urgentLogBytes: opts.cacheBytes / 2,
       parallel: 8,
+      onMapped: (blocks) => (volume.mappedBlocks = blocks),
       onWarning: opts.onWarning,
     });
+    volume.mappedBlocks = await map.allocatedBlocks();
     uploader.start();
     return {
       volume,

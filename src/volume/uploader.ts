@@ -24,6 +24,8 @@ export interface UploaderOptions {
   urgentLogBytes: number;
   /** Blocks materialized and stored at once. */
   parallel: number;
+  /** Told the live map's count of present blocks after each change to it. */
+  onMapped: (blocks: number) => void;
   onWarning: (message: string) => void;
 }
 
@@ -209,6 +211,7 @@ export class Uploader {
   private async settle(): Promise<void> {
     await this.repo.flush();
     for (const s of this.stored) await this.map.set(s.block, s.id);
+    if (this.stored.length) this.opts.onMapped(await this.map.allocatedBlocks());
   }
 
   private async persist(map: MutableBlockMap): Promise<BlockMapRef> {

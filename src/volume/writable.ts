@@ -29,6 +29,8 @@ export class WritableVolume implements BlockExport {
   private stopped: string | undefined;
   /** Counts writes and zeroings: what a periodic commit asks "anything new?" of. */
   changes = 0;
+  /** Blocks the live map holds, as of its last change (the uploader says). */
+  mappedBlocks = 0;
 
   constructor(
     shape: VolumeShape,
@@ -42,6 +44,14 @@ export class WritableVolume implements BlockExport {
     this.description = shape.description;
     this.size = shape.size;
     this.preferredBlock = shape.blockSize;
+  }
+
+  /**
+   * About the bytes stored (the image file's st_blocks): blocks in the map and blocks only in
+   * the cache. A block in both counts twice until uploaded; never more than the size.
+   */
+  allocatedBytes(): number {
+    return Math.min(this.size, (this.mappedBlocks + this.cache.dirtyCount) * this.preferredBlock);
   }
 
   /** From now on every request fails with ESHUTDOWN (serve is stopping, or its lock was lost). */

@@ -20,7 +20,8 @@ import { commitHere, commitServed, runVolume, versionExport, type RunVolumeOptio
 const DEFAULT_CACHE_BYTES = 4 * 1024 ** 3;
 const DEFAULT_WRITE_DELAY_MS = 2000;
 const READ_CACHE_BYTES = 256 * 1024 * 1024;
-const CHECKPOINT_MS = 60_000;
+/** How often uploaded blocks are recorded in a head. SCRATE_TEST_VOLUME_CHECKPOINT_MS shortens it, for tests only (crash tests). */
+const CHECKPOINT_MS = Number(process.env['SCRATE_TEST_VOLUME_CHECKPOINT_MS']) > 0 ? Number(process.env['SCRATE_TEST_VOLUME_CHECKPOINT_MS']) : 60_000;
 
 type MakeContext = (cmd: Command) => Context;
 
