@@ -431,8 +431,9 @@ describe('volume cache', () => {
   });
 
   test('no plaintext on disk; each segment has its own salt', async () => {
-    const { dir, cleanup } = scratch('volcache');
+    const { dir: root, cleanup } = scratch('volcache');
     try {
+      const dir = path.join(root, 'cache');
       const cache = await VolumeCache.open(options(dir, randomBytes(32)));
       const marker = Buffer.from('PLAINTEXT-MARKER');
       const text = Buffer.alloc(8 * B);

@@ -23,12 +23,17 @@ export interface BlockVersion {
 }
 
 export interface BlockState extends BlockVersion {
+  readonly block: number;
   /** The first seq written since the block was last clean: uploads go oldest first. */
   firstSeq: number;
   lastSeq: number;
-  /** Date.now() of the last write; 0 for replayed blocks. */
+  /** When it was last written, in ms after the table's epoch (small integers take no heap number). */
   lastWrite: number;
+  /** Its place in the dirty heap, -1 once out of the table. */
+  heapIndex: number;
 }
+
+const NO_OVERLAYS: readonly Rec[] = Object.freeze([]);
 
 export interface DirtyBlock {
   block: number;
@@ -64,10 +69,13 @@ export function minSegmentOf(v: BlockVersion): number {
 /** The dirty blocks: their content in the log, ordered by the first seq not yet uploaded. */
 export class BlockTable {
   private readonly blocks = new Map<number, BlockState>();
+  private readonly order = new MinHeap<BlockState>(
+    (a, b) => a.firstSeq < b.firstSeq,
+    (s, i) => (s.heapIndex = i),
+  );
+  private readonly epoch = Date.now();
   /** The dirty blocks again, least recently written first (a write moves its block to the end). */
   private readonly recent = new Map<number, BlockState>();
-  /** Lazy: an entry is current when the block's firstSeq still equals its seq. */
-  private order = new MinHeap<{ seq: number; block: number }>((a, b) => a.seq < b.seq);
   /** Sum of the lengths of the dirty blocks. */
   bytes = 0;
 
@@ -81,27 +89,27 @@ export class BlockTable {
     return this.blocks.get(block);
   }
 
-  /** Applies a record written to `block`; a record covering the block replaces what was there. */
+  /** Applies a record written to `block` at `now` (Date.now(), or 0: long ago); a record covering the block replaces what was there. */
   apply(block: number, rec: Rec, now: number): void {
     const len = this.blockLength(block);
+    const at = now === 0 ? -this.epoch : now - this.epoch;
     let s = this.blocks.get(block);
     if (!s) {
-      s = { overlays: [], firstSeq: rec.seq, lastSeq: rec.seq, lastWrite: now };
+      s = { block, overlays: NO_OVERLAYS, firstSeq: rec.seq, lastSeq: rec.seq, lastWrite: at, heapIndex: -1 };
       this.blocks.set(block, s);
       this.bytes += len;
-      this.enqueue(block, s);
+      this.order.push(s);
     }
     if (rec.at === 0 && rec.len === len) {
       s.full = rec;
-      s.overlays = [];
+      s.overlays = NO_OVERLAYS;
     } else {
       // An overlay entirely under the new one can never show again.
-      const kept = s.overlays.filter((o) => o.at < rec.at || o.at + o.len > rec.at + rec.len);
-      kept.push(rec);
-      s.overlays = kept;
+      // concat allocates exactly what it needs, where push would grow the array by half again.
+      s.overlays = s.overlays.filter((o) => o.at < rec.at || o.at + o.len > rec.at + rec.len).concat(rec);
     }
     s.lastSeq = Math.max(s.lastSeq, rec.seq);
-    s.lastWrite = now;
+    s.lastWrite = at;
     this.recent.delete(block);
     this.recent.set(block, s);
   }
@@ -110,7 +118,7 @@ export class BlockTable {
   merged(block: number, rec: Rec): void {
     const s = this.blocks.get(block)!;
     s.full = rec;
-    s.overlays = [];
+    s.overlays = NO_OVERLAYS;
   }
 
   /**
@@ -126,7 +134,8 @@ export class BlockTable {
       this.blocks.delete(block);
       this.recent.delete(block);
       this.bytes -= this.blockLength(block);
-      this.compact();
+      this.order.removeAt(s.heapIndex);
+      s.heapIndex = -1;
       return recs;
     }
     const dropped = recs.filter((r) => r.seq <= seq);
@@ -134,20 +143,9 @@ export class BlockTable {
     if (s.full && s.full.seq <= seq) s.full = undefined;
     s.overlays = s.overlays.filter((o) => o.seq > seq);
     // A merged full record carries the seq of the newest write it holds; firstSeq goes past `seq` either way.
-    s.firstSeq = Math.min(...[s.full, ...s.overlays].filter((r) => r !== undefined).map((r) => r!.seq));
-    this.enqueue(block, s);
-    this.compact();
+    s.firstSeq = Math.min(s.full?.seq ?? Infinity, ...s.overlays.map((o) => o.seq));
+    this.order.fix(s.heapIndex);
     return dropped;
-  }
-
-  heldBetween(from: number, to: number): number[] {
-    const out: number[] = [];
-    if (to - from <= this.blocks.size) {
-      for (let b = from; b < to; b++) if (this.blocks.has(b)) out.push(b);
-      return out;
-    }
-    for (const b of this.blocks.keys()) if (b >= from && b < to) out.push(b);
-    return out.sort((a, b) => a - b);
   }
 
   /** The lowest segment number any dirty block still needs. */
@@ -159,25 +157,24 @@ export class BlockTable {
 
   /** Least recently written first: what has been left alone longest (a lazy, cheap order: no sorting). */
   *quiet(): Generator<DirtyBlock> {
-    for (const [block, s] of this.recent) yield { block, firstSeq: s.firstSeq, lastSeq: s.lastSeq, lastWrite: s.lastWrite };
+    for (const s of this.recent.values()) yield { block: s.block, firstSeq: s.firstSeq, lastSeq: s.lastSeq, lastWrite: s.lastWrite + this.epoch };
   }
 
-  /** Oldest firstSeq first; blocks made dirty during the iteration are not included. */
-  *dirty(): Generator<DirtyBlock> {
-    for (const { seq, block } of this.order.ordered()) {
-      const s = this.blocks.get(block);
-      if (s?.firstSeq === seq) yield { block, firstSeq: s.firstSeq, lastSeq: s.lastSeq, lastWrite: s.lastWrite };
+  /** The blocks of [from, to) the table holds, in order. */
+  heldBetween(from: number, to: number): number[] {
+    const out: number[] = [];
+    if (to - from <= this.blocks.size) {
+      for (let b = from; b < to; b++) if (this.blocks.has(b)) out.push(b);
+      return out;
     }
+    for (const b of this.blocks.keys()) if (b >= from && b < to) out.push(b);
+    return out.sort((a, b) => a - b);
   }
 
-  private enqueue(block: number, s: BlockState): void {
-    this.order.push({ seq: s.firstSeq, block });
-  }
-
-  /** Stale heap entries are dropped once they outnumber the live ones. */
-  private compact(): void {
-    if (this.order.size <= 2 * this.blocks.size + 1024) return;
-    const items = [...this.blocks].map(([block, s]) => ({ seq: s.firstSeq, block })).sort((a, b) => a.seq - b.seq);
-    this.order = new MinHeap((a, b) => a.seq < b.seq, items);
+  /** Oldest firstSeq first; blocks made dirty during the iteration are left out, blocks changed during it may come out of order. */
+  *dirty(): Generator<DirtyBlock> {
+    for (const s of this.order.ordered()) {
+      if (s.heapIndex >= 0) yield { block: s.block, firstSeq: s.firstSeq, lastSeq: s.lastSeq, lastWrite: s.lastWrite + this.epoch };
+    }
   }
 }
