@@ -16,7 +16,8 @@ const skip = nbdClientsMissing();
 /** Bytes of the data packs of a local repository. */
 function packBytes(repo: string): number {
   let n = 0;
-  for (const sub of fs.readdirSync(path.join(repo, 'data'))) for (const f of fs.readdirSync(path.join(repo, 'data', sub))) n += fs.statSync(path.join(repo, 'data', sub, f)).size;
+  for (const sub of fs.readdirSync(path.join(repo, 'data'), { withFileTypes: true }))
+    if (sub.isDirectory()) for (const f of fs.readdirSync(path.join(repo, 'data', sub.name))) n += fs.statSync(path.join(repo, 'data', sub.name, f)).size;
   return n;
 }
 
