@@ -30,9 +30,12 @@ __scrate_command() {
     'key add') subs='' opts="--new-password-file --write-only --host --share-full-keys $global" valued="--new-password-file --host $global_valued" ;;
     'key remove') subs='' opts="$global" valued="$global_valued" ;;
     'key passwd') subs='' opts="--new-password-file $global" valued="--new-password-file $global_valued" ;;
-    'volume') subs='create list rm' opts="$global" valued="$global_valued" ;;
+    'volume') subs='create list serve mount commit rm' opts="$global" valued="$global_valued" ;;
     'volume create') subs='' opts="--size --block-size $global" valued="--size --block-size $global_valued" ;;
     'volume list') subs='' opts="$global" valued="$global_valued" ;;
+    'volume serve') subs='' opts="--socket --listen --read-only --at --commit-every --cache-size --cache-dir --write-delay --discard-cache $global" valued="--socket --listen --at --commit-every --cache-size --cache-dir --write-delay $global_valued" ;;
+    'volume mount') subs='' opts="--allow-other --read-only --at --commit-every --cache-size --cache-dir --write-delay --discard-cache $global" valued="--at --commit-every --cache-size --cache-dir --write-delay $global_valued" ;;
+    'volume commit') subs='' opts="--tag --cache-dir $global" valued="--tag --cache-dir $global_valued" ;;
     'volume rm') subs='' opts="--forget-commits $global" valued="$global_valued" ;;
     'cat') subs='' opts="$global" valued="$global_valued" ;;
     'unlock') subs='' opts="--remove-all $global" valued="$global_valued" ;;
@@ -59,6 +62,10 @@ __scrate_reply() {
 # The value of option $2 of the command at path $1.
 __scrate_value() {
   case $1:$2 in
+    'volume commit':--cache-dir) __scrate_reply file ;;
+    'volume mount':--cache-dir) __scrate_reply file ;;
+    'volume serve':--socket) __scrate_reply file ;;
+    'volume serve':--cache-dir) __scrate_reply file ;;
     'key passwd':--new-password-file) __scrate_reply file ;;
     'key add':--new-password-file) __scrate_reply file ;;
     'copy':--path) __scrate_reply file ;;

@@ -87,7 +87,18 @@ describe('a volume served over NBD, with ext4 on it', { skip }, () => {
     assert.ok(created - before <= MiB, `create stored ${created - before} bytes`);
     const c = scrate(['volume', 'commit', 'huge'], env);
     assert.equal(c.code, 0, c.stderr);
-    assert.ok(repoBytes(repo) - created <= MiB, `an empty commit stored ${repoBytes(repo) - created} bytes`);
+    const committed = repoBytes(repo);
+    assert.ok(committed - created <= MiB, `an empty commit stored ${committed - created} bytes`);
+    // 20 MB written, then a commit: at most 25 MB more (the blocks, a map delta, index, records).
+    const data = path.join(dir, '20MB');
+    fs.writeFileSync(data, randomBytes(20_000_000));
+    serve = await startServe(env, 'huge', sock);
+    await run('nbdcopy', ['--flush', data, `nbd+unix:///huge?socket=${sock}`]);
+    const c2 = scrate(['volume', 'commit', 'huge'], env);
+    assert.equal(c2.code, 0, c2.stderr);
+    await stop();
+    const grown = repoBytes(repo) - committed;
+    assert.ok(grown >= 20_000_000 && grown <= 25_000_000, `writing 20 MB and committing stored ${grown} bytes`);
   });
 
   let treeA: Map<string, Buffer>;

@@ -2,7 +2,7 @@ import type { MutableBlockMap } from '../tree/block-map.js';
 import type { VolumeCache } from './cache/volume-cache.js';
 import { NbdError, type BlockExport, type ReadPiece } from './nbd/export.js';
 import { Errno, STATE_HOLE, STATE_ZERO, type Extent } from './nbd/protocol.js';
-import type { StoredBlocks } from './stored-blocks.js';
+import { readBlocks, type StoredBlocks } from './stored-blocks.js';
 
 /** How many blocks one BLOCK_STATUS answer looks at, at most: a client asks again for the rest. */
 const MAX_STATUS_BLOCKS = 1 << 16;
@@ -67,25 +67,7 @@ export class WritableVolume implements BlockExport {
 
   async read(offset: number, length: number): Promise<ReadPiece[]> {
     this.check();
-    const B = this.preferredBlock;
-    const spans: { block: number; from: number; n: number }[] = [];
-    for (let at = offset; at < offset + length; ) {
-      const block = Math.floor(at / B);
-      const from = at - block * B;
-      const n = Math.min(B - from, offset + length - at);
-      spans.push({ block, from, n });
-      at += n;
-    }
-    const blocks = await Promise.all(spans.map((s) => this.block(s.block)));
-    const pieces: ReadPiece[] = [];
-    spans.forEach((s, k) => {
-      const data = blocks[k];
-      const last = pieces[pieces.length - 1];
-      if (data) pieces.push(data.subarray(s.from, s.from + s.n));
-      else if (last && !Buffer.isBuffer(last)) last.zeros += s.n;
-      else pieces.push({ zeros: s.n });
-    });
-    return pieces;
+    return readBlocks(offset, length, this.preferredBlock, (n) => this.block(n));
   }
 
   async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
