@@ -386,6 +386,20 @@ export class BlockMapReader {
 }
 
 /**
+ * A map walk's visitNode that enters each node once: a subtree met again holds nothing new, and a
+ * map whose nodes a hostile writer shared at every slot is walked in its size, not its claim.
+ */
+export function firstVisit(): (id: Buffer) => boolean {
+  const seen = new Set<string>();
+  return (id) => {
+    const key = id.toString('latin1');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  };
+}
+
+/**
  * A node of a map being changed. `kids` are data blob IDs in a leaf; in an inner node a stored
  * child's ID or the child itself once loaded. `stored` is the node's ID while its content is
  * what was stored under it; `owner` is the map that may change it in place (a fork shares every
