@@ -195,6 +195,26 @@ describe('block map', () => {
     assert.equal(newBlocks, 2999 - 2048);
   });
 
+  test('unload lets go of persisted nodes; changes after it load what they reach', async () => {
+    const store = new MemoryStore();
+    const map = MutableBlockMap.create(3, 65536, store.load);
+    for (let i = 0; i < 5; i++) await map.set(i * 2 ** 20, blob(i));
+    await map.persist(store.save);
+    map.unload();
+    store.loads = 0;
+    assert.deepEqual(await map.get(2 ** 20), blob(1));
+    assert.equal(store.loads, 3, 'root, inner node and leaf loaded again');
+    await map.set(7, blob(7));
+    map.unload();
+    assert.deepEqual(await map.get(7), blob(7), 'a changed map keeps its nodes');
+    const ref = await map.persist(store.save);
+    const fresh = MutableBlockMap.create(3, 65536);
+    for (let i = 0; i < 5; i++) await fresh.set(i * 2 ** 20, blob(i));
+    await fresh.set(7, blob(7));
+    assert.deepEqual(ref, await fresh.persist(store.save));
+    assert.throws(() => MutableBlockMap.create(1, 65536).unload());
+  });
+
   test('emptied nodes disappear; an empty map is an empty root', async () => {
     const store = new MemoryStore();
     const ref = await build(store, 3, [[7, 1], [2 ** 25, 2]]);

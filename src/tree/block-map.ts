@@ -163,6 +163,8 @@ function nodeBytes(node: MapNode): number {
 }
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+/** A changing map keeps the nodes it changes itself; the cache only spares loads of those it reads. */
+const MUTABLE_CACHE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Decoded nodes by ID, least recently used out once past the budget. A load in flight is shared
@@ -456,19 +458,30 @@ export class MutableBlockMap {
     private readonly cache: NodeCache | undefined,
   ) {}
 
-  static create(depth: number, blockSize: number): MutableBlockMap {
+  /** An empty map; with `load`, one that can unload() what it persisted. */
+  static create(depth: number, blockSize: number, load?: LoadMapNode): MutableBlockMap {
     checkDepth(depth);
-    return new MutableBlockMap({ owner: {}, level: depth - 1, slots: [], kids: [], blocks: [] }, depth, blockSize, undefined);
+    return new MutableBlockMap({ owner: {}, level: depth - 1, slots: [], kids: [], blocks: [] }, depth, blockSize, load && new NodeCache(load, MUTABLE_CACHE_BYTES));
   }
 
   static open(ref: BlockMapRef, load: LoadMapNode): MutableBlockMap {
     checkDepth(ref.depth);
-    return new MutableBlockMap(ref.root, ref.depth, ref.blockSize, new NodeCache(load, DEFAULT_CACHE_BYTES / 4));
+    return new MutableBlockMap(ref.root, ref.depth, ref.blockSize, new NodeCache(load, MUTABLE_CACHE_BYTES));
   }
 
   private storedNodes(): NodeCache {
-    if (!this.cache) throw new Error('a created map has no stored nodes');
+    if (!this.cache) throw new Error('a map created without a loader has no stored nodes');
     return this.cache;
+  }
+
+  /**
+   * Lets go of every node in memory when nothing changed since the last persist (or open): they
+   * are loaded again as changes reach them, so a map kept for a long time holds only what changed
+   * since its last persist, not all it ever touched.
+   */
+  unload(): void {
+    this.storedNodes();
+    if (!Buffer.isBuffer(this.root) && this.root.stored) this.root = this.root.stored;
   }
 
   get changed(): boolean {
