@@ -4,6 +4,7 @@ import { BlobType } from '../repository/pack.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
 import type { Writer } from '../repository/writers.js';
 import type { Node } from '../tree/node.js';
+import { firstVisit } from '../tree/block-map.js';
 import { loadTree, openBlockMap } from '../tree/walk.js';
 
 /** Something found: an entry, and for an object search the blob or tree of it that was asked for. */
@@ -204,7 +205,9 @@ export function objectVisitor(targets: ObjectTargets): Visitor {
     if (node.subtree && targets.trees.has(targetKey(writer, node.subtree))) found('tree', node.subtree);
     for (const id of node.content ?? []) if (targets.data.has(targetKey(writer, id))) found('blob', id);
     if (node.blockMap && (targets.data.size || targets.trees.size)) {
+      const first = firstVisit();
       const visitNode = (id: Buffer) => {
+        if (!first(id)) return false;
         if (targets.trees.has(targetKey(writer, id))) found('tree', id);
         return true;
       };

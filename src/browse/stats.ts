@@ -4,6 +4,7 @@ import { BlobType } from '../repository/pack.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
 import type { SnapshotEntry } from '../snapshot/snapshot.js';
 import type { Node } from '../tree/node.js';
+import { firstVisit } from '../tree/block-map.js';
 import { loadTree, openBlockMap } from '../tree/walk.js';
 
 /** restic's counting modes. */
@@ -179,7 +180,7 @@ class UniqueContents extends TreesOnce {
       this.stats.totalBlobCount++;
     };
     for (const id of content) add(id);
-    if (node.blockMap) await openBlockMap(reader, node.blockMap, { cacheBytes: 0 }).walk(() => true, add);
+    if (node.blockMap) await openBlockMap(reader, node.blockMap, { cacheBytes: 0 }).walk(firstVisit(), add);
   }
 }
 

@@ -163,14 +163,17 @@ function nodeBytes(node: MapNode): number {
 }
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+/** A changing map keeps the nodes it changes itself; the cache only spares loads of those it reads. */
+const MUTABLE_CACHE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Decoded nodes by ID, least recently used out once past the budget. A load in flight is shared
- * by everyone asking; a failed one is forgotten, to be tried again. The level is part of the key:
- * the same bytes asked for at another level must fail, not hit.
+ * by everyone asking; a failed one is forgotten, to be tried again. Keyed by 48 bits of the ID
+ * (a number: string keys cost most of a cached lookup), the whole ID and the level checked: the
+ * same bytes asked for at another level must fail, not hit, and a rare collision only misses.
  */
 class NodeCache {
-  private readonly entries = new Map<string, { node: Promise<MapNode>; bytes: number }>();
+  private readonly entries = new Map<number, CacheEntry>();
   private bytes = 0;
 
   constructor(
@@ -178,54 +181,79 @@ class NodeCache {
     private readonly budget: number,
   ) {}
 
-  /** The node `id` at `level`; `blocks`, when known from its parent, must be its total. */
-  async get(id: Buffer, level: number, blocks?: number): Promise<MapNode> {
-    const key = `${level}:${id.toString('hex')}`;
+  /**
+   * The node `id` at `level`, at once when it is cached; `blocks`, when known from its parent,
+   * must be its total.
+   */
+  get(id: Buffer, level: number, blocks?: number): MapNode | Promise<MapNode> {
+    const key = id.readUIntLE(0, 6);
     let entry = this.entries.get(key);
-    if (entry) {
+    if (entry && entry.level === level && entry.id.equals(id)) {
       this.entries.delete(key);
       this.entries.set(key, entry);
+      if (entry.value) return checkTotal(entry.value, id, blocks);
     } else {
-      const node = this.load(id).then((plain) => decodeMapNode(plain, level));
-      const added = { node, bytes: 0 };
-      entry = added;
-      this.entries.set(key, added);
-      node.then(
-        (n) => {
-          if (this.entries.get(key) !== added) return;
-          added.bytes = nodeBytes(n);
-          this.bytes += added.bytes;
-          this.trim(key);
-        },
-        () => {
-          if (this.entries.get(key) === added) this.entries.delete(key);
-        },
-      );
+      if (entry) this.drop(key, entry);
+      entry = this.start(key, Buffer.from(id), level);
     }
-    const node = await entry.node;
-    if (blocks !== undefined && node.total !== blocks) invalid(`node ${id.toString('hex').slice(0, 12)} holds ${node.total} blocks, its parent says ${blocks}`);
-    return node;
+    return entry.node.then((node) => checkTotal(node, id, blocks));
   }
 
-  private trim(keep: string): void {
+  private start(key: number, id: Buffer, level: number): CacheEntry {
+    const entry: CacheEntry = { id, level, node: this.load(id).then((plain) => decodeMapNode(plain, level)), bytes: 0 };
+    this.entries.set(key, entry);
+    entry.node.then(
+      (node) => {
+        if (this.entries.get(key) !== entry) return;
+        entry.value = node;
+        entry.bytes = nodeBytes(node);
+        this.bytes += entry.bytes;
+        this.trim(key);
+      },
+      () => {
+        if (this.entries.get(key) === entry) this.entries.delete(key);
+      },
+    );
+    return entry;
+  }
+
+  private drop(key: number, entry: CacheEntry): void {
+    this.entries.delete(key);
+    this.bytes -= entry.bytes;
+  }
+
+  private trim(keep: number): void {
     for (const [k, e] of this.entries) {
       if (this.bytes <= this.budget) break;
-      if (k === keep || e.bytes === 0) continue;
-      this.entries.delete(k);
-      this.bytes -= e.bytes;
+      if (k !== keep && e.value) this.drop(k, e);
     }
   }
 }
 
+interface CacheEntry {
+  id: Buffer;
+  level: number;
+  node: Promise<MapNode>;
+  /** The node once loaded: a hit needs no await. */
+  value?: MapNode;
+  bytes: number;
+}
+
+function checkTotal(node: MapNode, id: Buffer, blocks: number | undefined): MapNode {
+  if (blocks !== undefined && node.total !== blocks) invalid(`node ${id.toString('hex').slice(0, 12)} holds ${node.total} blocks, its parent says ${blocks}`);
+  return node;
+}
+
 /** The block's data blob ID below the stored node `id` at `level` (holding `blocks`, when known). */
 async function lookupStored(cache: NodeCache, id: Buffer, level: number, blocks: number | undefined, block: number): Promise<Buffer | null> {
-  let node = await cache.get(id, level, blocks);
+  let got = cache.get(id, level, blocks);
   for (;;) {
+    const node = got instanceof Promise ? await got : got;
     const i = findSlot(node.slots, slotOf(block, node.level));
     if (i < 0) return null;
     const child = mapNodeId(node, i);
     if (node.level === 0) return child;
-    node = await cache.get(child, node.level - 1, node.blocks![i]);
+    got = cache.get(child, node.level - 1, node.blocks![i]);
   }
 }
 
@@ -249,7 +277,7 @@ export class BlockMapReader {
     this.cache = new NodeCache(load, opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
   }
 
-  private root(): Promise<MapNode> {
+  private async root(): Promise<MapNode> {
     return this.cache.get(this.ref.root, this.ref.depth - 1);
   }
 
@@ -386,6 +414,20 @@ export class BlockMapReader {
 }
 
 /**
+ * A map walk's visitNode that enters each node once: a subtree met again holds nothing new, and a
+ * map whose nodes a hostile writer shared at every slot is walked in its size, not its claim.
+ */
+export function firstVisit(): (id: Buffer) => boolean {
+  const seen = new Set<string>();
+  return (id) => {
+    const key = id.toString('latin1');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  };
+}
+
+/**
  * A node of a map being changed. `kids` are data blob IDs in a leaf; in an inner node a stored
  * child's ID or the child itself once loaded. `stored` is the node's ID while its content is
  * what was stored under it; `owner` is the map that may change it in place (a fork shares every
@@ -416,19 +458,30 @@ export class MutableBlockMap {
     private readonly cache: NodeCache | undefined,
   ) {}
 
-  static create(depth: number, blockSize: number): MutableBlockMap {
+  /** An empty map; with `load`, one that can unload() what it persisted. */
+  static create(depth: number, blockSize: number, load?: LoadMapNode): MutableBlockMap {
     checkDepth(depth);
-    return new MutableBlockMap({ owner: {}, level: depth - 1, slots: [], kids: [], blocks: [] }, depth, blockSize, undefined);
+    return new MutableBlockMap({ owner: {}, level: depth - 1, slots: [], kids: [], blocks: [] }, depth, blockSize, load && new NodeCache(load, MUTABLE_CACHE_BYTES));
   }
 
   static open(ref: BlockMapRef, load: LoadMapNode): MutableBlockMap {
     checkDepth(ref.depth);
-    return new MutableBlockMap(ref.root, ref.depth, ref.blockSize, new NodeCache(load, DEFAULT_CACHE_BYTES / 4));
+    return new MutableBlockMap(ref.root, ref.depth, ref.blockSize, new NodeCache(load, MUTABLE_CACHE_BYTES));
   }
 
   private storedNodes(): NodeCache {
-    if (!this.cache) throw new Error('a created map has no stored nodes');
+    if (!this.cache) throw new Error('a map created without a loader has no stored nodes');
     return this.cache;
+  }
+
+  /**
+   * Lets go of every node in memory when nothing changed since the last persist (or open): they
+   * are loaded again as changes reach them, so a map kept for a long time holds only what changed
+   * since its last persist, not all it ever touched.
+   */
+  unload(): void {
+    this.storedNodes();
+    if (!Buffer.isBuffer(this.root) && this.root.stored) this.root = this.root.stored;
   }
 
   get changed(): boolean {
