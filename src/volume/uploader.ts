@@ -229,7 +229,11 @@ export class Uploader {
     await this.settle();
     // Blocks stored as they already were leave the head as it is: the one recorded covers them.
     if (this.map.changed || commit) {
-      if (this.map.changed) this.lastRef = await this.persist(this.map);
+      if (this.map.changed) {
+        this.lastRef = await this.persist(this.map);
+        // What is persisted is loaded again when a change reaches it: a serve of weeks holds only what changed since.
+        this.map.unload();
+      }
       this.headSeq = await this.head.saveHead(this.lastRef, commit);
       await this.head.restartLock(t0);
     }
