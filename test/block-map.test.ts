@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { IntegrityError } from '../src/errors.js';
-import { BlockMapReader, decodeMapNode, encodeMapNode, mapDepthFor, MutableBlockMap, type BlockMapRef, type MapExtent } from '../src/tree/block-map.js';
+import { BlockMapReader, decodeMapNode, encodeMapNode, firstVisit, mapDepthFor, MutableBlockMap, type BlockMapRef, type MapExtent } from '../src/tree/block-map.js';
 import { decodeTree, encodeTree, type Node } from '../src/tree/node.js';
 
 /** Map nodes by the hex of their SHA-256, counting saves and loads. */
@@ -308,5 +308,29 @@ describe('content as a block map in a tree', () => {
       ['a string', node('ab'.repeat(32))],
     ];
     for (const [what, bytes] of bad) assert.throws(() => decodeTree(bytes), IntegrityError, what);
+  });
+});
+
+describe('a map sharing one subtree everywhere', () => {
+  test('is walked in its stored size with firstVisit, and its claim is consistent', async () => {
+    const store = new MemoryStore();
+    let id = await store.save(leaf(Array.from({ length: 1024 }, (_, i) => [i, blob(i)] as [number, Buffer])));
+    let below = 1024;
+    for (let level = 1; level <= 3; level++) {
+      id = await store.save(inner(level, Array.from({ length: 1024 }, (_, i) => [i, id, below] as [number, Buffer, number])));
+      below *= 1024;
+    }
+    const reader = new BlockMapReader({ root: id, blockSize: 65536, depth: 4 }, store.load);
+    assert.equal(await reader.allocatedBlocks(), 2 ** 40);
+    let nodes = 0;
+    let blocks = 0;
+    const first = firstVisit();
+    await reader.walk(
+      (node) => (nodes++, first(node)),
+      () => blocks++,
+    );
+    assert.equal(nodes, 1 + 3 * 1024, 'each node entered once, each reference seen');
+    assert.equal(blocks, 1024);
+    assert.deepEqual(await reader.lookup(2 ** 40 - 1), blob(1023));
   });
 });

@@ -1,7 +1,7 @@
-import { IntegrityError } from '../errors.js';
+import { IntegrityError, ScrateError } from '../errors.js';
 import { isZeroBlob, locate } from '../restorer/content.js';
 import type { BlobReader } from '../repository/repository.js';
-import type { Node } from '../tree/node.js';
+import { displayName, type Node } from '../tree/node.js';
 import { walkTree } from '../tree/walk.js';
 
 /** One member of an archive: a node and its path inside the archive. */
@@ -86,6 +86,8 @@ export interface ContentBlob {
  * member's header must state exactly the bytes that follow it.
  */
 export function contentLayout(reader: BlobReader, node: Node): { blobs: ContentBlob[]; length: number } {
+  // Its blocks are not a list; `restore --target FILE` writes it, sparse.
+  if (node.blockMap) throw new ScrateError(`${displayName(node.name)} is a volume image: use restore --target FILE`);
   let offset = 0;
   const blobs = (node.content ?? []).map((id) => {
     const loc = locate(reader, id);

@@ -1,8 +1,10 @@
-import { checkAborted } from '../errors.js';
+import { checkAborted, IntegrityError } from '../errors.js';
 import { BlobType } from '../repository/pack.js';
 import type { BlobReader } from '../repository/repository.js';
+import type { BlockMapRef } from '../tree/block-map.js';
 import { encodeTree, type Node } from '../tree/node.js';
-import { loadTree } from '../tree/walk.js';
+import { sameBlockMap } from '../tree/unchanged.js';
+import { loadTree, openBlockMap } from '../tree/walk.js';
 
 /** One snapshot's side of a diff: its root tree (or a directory's) and the reader of its writer. */
 export interface DiffSide {
@@ -122,6 +124,7 @@ class Comparer {
   private async both(n1: Node, n2: Node, path: Buffer): Promise<void> {
     addBlobs(this.before, n1);
     addBlobs(this.after, n2);
+    await this.addMapBlobs(path, n1, n2);
     let modifier = n1.type === n2.type ? '' : 'T';
     if (n1.type === 'file' && n2.type === 'file' && !this.sameContent(n1, n2)) {
       this.result.changedFiles++;
@@ -140,6 +143,7 @@ class Comparer {
 
   private sameContent(n1: Node, n2: Node): boolean {
     if (!this.sameWriter) return n1.size === n2.size && n1.mtimeNs === n2.mtimeNs;
+    if (n1.blockMap || n2.blockMap) return n1.blockMap !== undefined && n2.blockMap !== undefined && sameBlockMap(n1.blockMap, n2.blockMap);
     const [c1, c2] = [n1.content ?? [], n2.content ?? []];
     return c1.length === c2.length && c1.every((id, k) => id.equals(c2[k]!));
   }
@@ -149,7 +153,38 @@ class Comparer {
     await this.opts.onChange({ path, dir: node.type === 'dir', modifier });
     addNode(stat, node);
     addBlobs(blobs, node);
+    if (blobs === this.before) await this.addMapBlobs(path, node, undefined);
+    else await this.addMapBlobs(path, undefined, node);
     if (node.type === 'dir') await this.listTree(modifier, node.subtree, path, reader, blobs, stat);
+  }
+
+  /**
+   * The map nodes and blocks of volume files into their side's set: of two maps of one writer
+   * only what differs (a lockstep walk that skips the subtrees both share), so a diff of two
+   * versions of a large volume costs what changed between them.
+   */
+  private async addMapBlobs(path: Buffer, n1: Node | undefined, n2: Node | undefined): Promise<void> {
+    const sets = [this.before, this.after] as const;
+    const visitNode = (side: 0 | 1, id: Buffer) => {
+      checkAborted(this.opts.signal);
+      const key = blobKey(BlobType.tree, id);
+      if (sets[side].has(key)) return false;
+      sets[side].add(key);
+      return true;
+    };
+    const visitBlock = (side: 0 | 1, id: Buffer) => sets[side].add(blobKey(BlobType.data, id));
+    const a = n1?.blockMap && openBlockMap(this.a.reader, n1.blockMap, { cacheBytes: 0 });
+    const b = n2?.blockMap && openBlockMap(this.b.reader, n2.blockMap, { cacheBytes: 0 });
+    try {
+      if (a && b && this.sameWriter) await a.walkDifference(b, visitNode, visitBlock);
+      else {
+        if (a) await a.walk((id) => visitNode(0, id), (id) => visitBlock(0, id));
+        if (b) await b.walk((id) => visitNode(1, id), (id) => visitBlock(1, id));
+      }
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      this.opts.onWarning(`${path.toString()}: ${err.message}`);
+    }
   }
 
   private async listTree(modifier: string, id: Buffer | undefined, prefix: Buffer, reader: BlobReader, blobs: Set<string>, stat: DiffStat): Promise<void> {
@@ -180,7 +215,23 @@ class Comparer {
           onlyAfter.delete(k);
         }
         if (node.subtree) pending.push(node.subtree);
+        if (node.blockMap) await this.dropSharedMap(node.blockMap, onlyBefore, onlyAfter);
       }
+    }
+  }
+
+  /** As dropShared, for a volume's map in a shared subtree: walked only while candidates are left. */
+  private async dropSharedMap(map: BlockMapRef, onlyBefore: Set<string>, onlyAfter: Set<string>): Promise<void> {
+    const drop = (key: string) => {
+      onlyBefore.delete(key);
+      onlyAfter.delete(key);
+      return onlyBefore.size > 0 || onlyAfter.size > 0;
+    };
+    try {
+      await openBlockMap(this.a.reader, map, { cacheBytes: 0 }).walk((id) => drop(blobKey(BlobType.tree, id)), (id) => drop(blobKey(BlobType.data, id)));
+    } catch (err) {
+      // Not a change of either side; its damage is check's to report.
+      if (!(err instanceof IntegrityError)) throw err;
     }
   }
 
@@ -229,6 +280,6 @@ function difference(a: Set<string>, b: Set<string>): Set<string> {
  * report, and which do not compare across writers), as the tree encoding writes it.
  */
 function sameMetadata(n1: Node, n2: Node): boolean {
-  const bare = (n: Node): Node => ({ ...n, content: undefined, subtree: undefined });
+  const bare = (n: Node): Node => ({ ...n, content: undefined, blockMap: undefined, subtree: undefined });
   return encodeTree([bare(n1)]).equals(encodeTree([bare(n2)]));
 }

@@ -4,7 +4,8 @@ import { BlobType } from '../repository/pack.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
 import type { Writer } from '../repository/writers.js';
 import type { Node } from '../tree/node.js';
-import { loadTree } from '../tree/walk.js';
+import { firstVisit } from '../tree/block-map.js';
+import { loadTree, openBlockMap } from '../tree/walk.js';
 
 /** Something found: an entry, and for an object search the blob or tree of it that was asked for. */
 export interface Match {
@@ -23,7 +24,12 @@ export interface FoundObject {
 }
 
 /** What a search does with one entry: what it found there, and whether to look below it. */
-export type Visitor = (node: Node, path: Buffer, tree: Buffer, writer: Writer) => { matches: Match[]; descend: boolean };
+export type Visitor = (node: Node, path: Buffer, tree: Buffer, reader: BlobReader) => Visit | Promise<Visit>;
+
+interface Visit {
+  matches: Match[];
+  descend: boolean;
+}
 
 export type OnMatch = (m: Match) => void | Promise<void>;
 
@@ -102,7 +108,16 @@ export class TreeSearch {
     let own = 0;
     for (const node of nodes) {
       const at = Buffer.concat([path, SLASH, node.name]);
-      const v = this.visit(node, at, id, reader.writer);
+      let v: Visit;
+      try {
+        v = await this.visit(node, at, id, reader);
+      } catch (err) {
+        // A volume's map that does not load: what is below it cannot be searched.
+        if (!(err instanceof IntegrityError)) throw err;
+        this.onUnreadable(id, err);
+        kept = undefined;
+        continue;
+      }
       for (const m of v.matches) await onMatch(m);
       kept?.push(...v.matches);
       count += v.matches.length;
@@ -178,12 +193,28 @@ export function isTargetRoot(targets: ObjectTargets, writer: Writer, root: Buffe
   return targets.trees.has(targetKey(writer, root));
 }
 
-/** restic's `find --blob/--tree/--pack`: files with a blob looked for in their content, directories whose tree is one. */
+/**
+ * restic's `find --blob/--tree/--pack`: files with a blob looked for in their content,
+ * directories whose tree is one, volume files whose map holds one (a block, or a map node: a tree).
+ */
 export function objectVisitor(targets: ObjectTargets): Visitor {
-  return (node, path, tree, writer) => {
+  return async (node, path, tree, reader) => {
+    const { writer } = reader;
     const matches: Match[] = [];
-    if (node.subtree && targets.trees.has(targetKey(writer, node.subtree))) matches.push({ path, node, tree, object: { kind: 'tree', id: node.subtree } });
-    for (const id of node.content ?? []) if (targets.data.has(targetKey(writer, id))) matches.push({ path, node, tree, object: { kind: 'blob', id } });
+    const found = (kind: FoundObject['kind'], id: Buffer) => matches.push({ path, node, tree, object: { kind, id } });
+    if (node.subtree && targets.trees.has(targetKey(writer, node.subtree))) found('tree', node.subtree);
+    for (const id of node.content ?? []) if (targets.data.has(targetKey(writer, id))) found('blob', id);
+    if (node.blockMap && (targets.data.size || targets.trees.size)) {
+      const first = firstVisit();
+      const visitNode = (id: Buffer) => {
+        if (!first(id)) return false;
+        if (targets.trees.has(targetKey(writer, id))) found('tree', id);
+        return true;
+      };
+      await openBlockMap(reader, node.blockMap, { cacheBytes: 0 }).walk(visitNode, (id) => {
+        if (targets.data.has(targetKey(writer, id))) found('blob', id);
+      });
+    }
     return { matches, descend: node.type === 'dir' };
   };
 }

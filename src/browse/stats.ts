@@ -4,7 +4,8 @@ import { BlobType } from '../repository/pack.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
 import type { SnapshotEntry } from '../snapshot/snapshot.js';
 import type { Node } from '../tree/node.js';
-import { loadTree } from '../tree/walk.js';
+import { firstVisit } from '../tree/block-map.js';
+import { loadTree, openBlockMap } from '../tree/walk.js';
 
 /** restic's counting modes. */
 export const STATS_MODES = ['restore-size', 'files-by-contents', 'raw-data', 'blobs-per-file'] as const;
@@ -131,7 +132,7 @@ abstract class TreesOnce implements Counter {
     this.tree(reader, id);
     for (const node of await loadTree(reader, id)) {
       const path = `${dir}/${node.name.toString('latin1')}`;
-      this.node(reader, node, path);
+      await this.node(reader, node, path);
       if (node.type === 'dir' && node.subtree) await this.walk(reader, node.subtree, path);
     }
   }
@@ -139,7 +140,7 @@ abstract class TreesOnce implements Counter {
   /** Called for each tree the first time it is met. */
   protected tree(_reader: BlobReader, _id: Buffer): void {}
 
-  protected abstract node(reader: BlobReader, node: Node, path: string): void;
+  protected abstract node(reader: BlobReader, node: Node, path: string): void | Promise<void>;
 }
 
 class UniqueContents extends TreesOnce {
@@ -155,10 +156,10 @@ class UniqueContents extends TreesOnce {
     super(signal);
   }
 
-  protected node(reader: BlobReader, node: Node, path: string): void {
+  protected async node(reader: BlobReader, node: Node, path: string): Promise<void> {
     const content = node.content ?? [];
-    // As restic's file ID: a hash of the blob IDs in order (a large file has thousands).
-    const key = `${reader.writer.no}:${sha256(Buffer.concat(content)).toString('latin1')}`;
+    // As restic's file ID: a hash of the blob IDs in order (a large file has thousands); a volume's map root names all its blocks.
+    const key = `${reader.writer.no}:${node.blockMap ? `map:${node.blockMap.root.toString('latin1')}` : sha256(Buffer.concat(content)).toString('latin1')}`;
     if (this.contents.has(key)) return;
     this.contents.add(key);
     if (!this.perFile) {
@@ -166,18 +167,20 @@ class UniqueContents extends TreesOnce {
       this.stats.totalFileCount++;
       return;
     }
-    for (const id of content) {
+    const add = (id: Buffer) => {
       let blobs = this.fileBlobs.get(path);
       if (!blobs) {
         this.fileBlobs.set(path, (blobs = new Set()));
         this.stats.totalFileCount++;
       }
       const blob = id.toString('latin1');
-      if (blobs.has(blob)) continue;
+      if (blobs.has(blob)) return;
       blobs.add(blob);
       this.stats.totalSize += locate(reader, BlobType.data, id).rawLength;
       this.stats.totalBlobCount++;
-    }
+    };
+    for (const id of content) add(id);
+    if (node.blockMap) await openBlockMap(reader, node.blockMap, { cacheBytes: 0 }).walk(firstVisit(), add);
   }
 }
 
@@ -198,13 +201,19 @@ class RawData extends TreesOnce {
     this.blob(reader, BlobType.tree, id);
   }
 
-  protected node(reader: BlobReader, node: Node): void {
+  protected async node(reader: BlobReader, node: Node): Promise<void> {
     for (const id of node.content ?? []) this.blob(reader, BlobType.data, id);
+    if (node.blockMap) {
+      // A map node counted before was counted with everything below it.
+      const visitNode = (id: Buffer) => this.blob(reader, BlobType.tree, id);
+      await openBlockMap(reader, node.blockMap, { cacheBytes: 0 }).walk(visitNode, (id) => this.blob(reader, BlobType.data, id));
+    }
   }
 
-  private blob(reader: BlobReader, type: BlobType, id: Buffer): void {
+  /** Counts the blob unless it was; whether it was new. */
+  private blob(reader: BlobReader, type: BlobType, id: Buffer): boolean {
     const key = blobKey(reader, type, id);
-    if (this.blobs.has(key)) return;
+    if (this.blobs.has(key)) return false;
     this.blobs.add(key);
     const loc = locate(reader, type, id);
     // As restic's UncompressedCiphertextLength: the plaintext sealed, with its tag.
@@ -216,6 +225,7 @@ class RawData extends TreesOnce {
       this.compressedUncompressedSize += uncompressed;
     }
     this.stats.totalBlobCount++;
+    return true;
   }
 
   finish(): void {

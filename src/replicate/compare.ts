@@ -6,6 +6,7 @@ import type { BlobReader, Repository } from '../repository/repository.js';
 import { readContent } from '../restorer/content.js';
 import type { Snapshot, SnapshotEntry } from '../snapshot/snapshot.js';
 import type { Node } from '../tree/node.js';
+import { sameBlockMap } from '../tree/unchanged.js';
 import { joinPath, loadTree } from '../tree/walk.js';
 import { originOf, similar, targetsByOrigin } from './select.js';
 
@@ -181,6 +182,9 @@ class Walker {
     const out: Found[] = meta.length ? [{ path: [], what: meta.join(', '), unreadable: false }] : [];
     if (x.type === 'dir' && x.subtree && y.subtree) {
       if (!(pair.sameIds && x.subtree.equals(y.subtree))) out.push(...(await this.trees(pair, x.subtree, y.subtree)));
+    } else if (x.blockMap || y.blockMap) {
+      const why = mapDifference(pair, x, y);
+      if (why) out.push(why);
     } else if (x.type === 'file' || x.image) {
       const why = await this.content(pair, x.content ?? [], y.content ?? []);
       if (why) out.push(why);
@@ -238,4 +242,14 @@ async function contentHash(r: BlobReader, ids: readonly Buffer[]): Promise<Buffe
   const hash = createHash('sha256');
   for await (const piece of readContent(r, ids)) hash.update(piece.data);
   return hash.digest();
+}
+
+/**
+ * Whether two volume images are the same: by their maps' roots, which name every block, when the
+ * IDs mean the same; across keys they are not compared (a copy does not translate them).
+ */
+function mapDifference(pair: Pair, x: Node, y: Node): Found | undefined {
+  if (!x.blockMap || !y.blockMap) return { path: [], what: `${x.blockMap ? 'a volume image' : 'a list of blobs'} in the source, ${y.blockMap ? 'a volume image' : 'a list of blobs'} in the target`, unreadable: false };
+  if (!pair.sameIds) return { path: [], what: 'volume images are compared only between repositories of the same keys', unreadable: true };
+  return sameBlockMap(x.blockMap, y.blockMap) ? undefined : { path: [], what: 'content differs', unreadable: false };
 }

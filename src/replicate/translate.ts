@@ -12,7 +12,7 @@ import { decodeSealedBlob, type BlobReader, type Repository } from '../repositor
 import type { Writer } from '../repository/writers.js';
 import { isZeroBlob, loadPiece, locate, type ContentPiece } from '../restorer/content.js';
 import { listSnapshots, type SnapshotEntry } from '../snapshot/snapshot.js';
-import { encodeTree, type Node } from '../tree/node.js';
+import { displayName, encodeTree, type Node } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { originOf, similar } from './select.js';
 import { MAX_GAP, MAX_JOB_BYTES } from './transfer.js';
@@ -187,6 +187,8 @@ class WriterTranslation implements BlobSink {
     const waits: Promise<void>[] = [];
     for (const node of nodes) {
       const was = before?.get(node.name.toString('latin1'));
+      // Its blocks would need hashing again under the target's key, and a new map.
+      if (node.blockMap) throw new ScrateError(`${displayName(node.name)} is a volume image: it cannot be copied to a repository with another chunker yet`);
       if (node.type === 'file' && node.content?.length) {
         waits.push(this.content(node, node.content, was, reading));
       } else if (node.type === 'dir' && node.subtree) {

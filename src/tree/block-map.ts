@@ -166,11 +166,12 @@ const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
  * Decoded nodes by ID, least recently used out once past the budget. A load in flight is shared
- * by everyone asking; a failed one is forgotten, to be tried again. The level is part of the key:
- * the same bytes asked for at another level must fail, not hit.
+ * by everyone asking; a failed one is forgotten, to be tried again. Keyed by 48 bits of the ID
+ * (a number: string keys cost most of a cached lookup), the whole ID and the level checked: the
+ * same bytes asked for at another level must fail, not hit, and a rare collision only misses.
  */
 class NodeCache {
-  private readonly entries = new Map<string, { node: Promise<MapNode>; bytes: number }>();
+  private readonly entries = new Map<number, CacheEntry>();
   private bytes = 0;
 
   constructor(
@@ -178,54 +179,79 @@ class NodeCache {
     private readonly budget: number,
   ) {}
 
-  /** The node `id` at `level`; `blocks`, when known from its parent, must be its total. */
-  async get(id: Buffer, level: number, blocks?: number): Promise<MapNode> {
-    const key = `${level}:${id.toString('hex')}`;
+  /**
+   * The node `id` at `level`, at once when it is cached; `blocks`, when known from its parent,
+   * must be its total.
+   */
+  get(id: Buffer, level: number, blocks?: number): MapNode | Promise<MapNode> {
+    const key = id.readUIntLE(0, 6);
     let entry = this.entries.get(key);
-    if (entry) {
+    if (entry && entry.level === level && entry.id.equals(id)) {
       this.entries.delete(key);
       this.entries.set(key, entry);
+      if (entry.value) return checkTotal(entry.value, id, blocks);
     } else {
-      const node = this.load(id).then((plain) => decodeMapNode(plain, level));
-      const added = { node, bytes: 0 };
-      entry = added;
-      this.entries.set(key, added);
-      node.then(
-        (n) => {
-          if (this.entries.get(key) !== added) return;
-          added.bytes = nodeBytes(n);
-          this.bytes += added.bytes;
-          this.trim(key);
-        },
-        () => {
-          if (this.entries.get(key) === added) this.entries.delete(key);
-        },
-      );
+      if (entry) this.drop(key, entry);
+      entry = this.start(key, Buffer.from(id), level);
     }
-    const node = await entry.node;
-    if (blocks !== undefined && node.total !== blocks) invalid(`node ${id.toString('hex').slice(0, 12)} holds ${node.total} blocks, its parent says ${blocks}`);
-    return node;
+    return entry.node.then((node) => checkTotal(node, id, blocks));
   }
 
-  private trim(keep: string): void {
+  private start(key: number, id: Buffer, level: number): CacheEntry {
+    const entry: CacheEntry = { id, level, node: this.load(id).then((plain) => decodeMapNode(plain, level)), bytes: 0 };
+    this.entries.set(key, entry);
+    entry.node.then(
+      (node) => {
+        if (this.entries.get(key) !== entry) return;
+        entry.value = node;
+        entry.bytes = nodeBytes(node);
+        this.bytes += entry.bytes;
+        this.trim(key);
+      },
+      () => {
+        if (this.entries.get(key) === entry) this.entries.delete(key);
+      },
+    );
+    return entry;
+  }
+
+  private drop(key: number, entry: CacheEntry): void {
+    this.entries.delete(key);
+    this.bytes -= entry.bytes;
+  }
+
+  private trim(keep: number): void {
     for (const [k, e] of this.entries) {
       if (this.bytes <= this.budget) break;
-      if (k === keep || e.bytes === 0) continue;
-      this.entries.delete(k);
-      this.bytes -= e.bytes;
+      if (k !== keep && e.value) this.drop(k, e);
     }
   }
 }
 
+interface CacheEntry {
+  id: Buffer;
+  level: number;
+  node: Promise<MapNode>;
+  /** The node once loaded: a hit needs no await. */
+  value?: MapNode;
+  bytes: number;
+}
+
+function checkTotal(node: MapNode, id: Buffer, blocks: number | undefined): MapNode {
+  if (blocks !== undefined && node.total !== blocks) invalid(`node ${id.toString('hex').slice(0, 12)} holds ${node.total} blocks, its parent says ${blocks}`);
+  return node;
+}
+
 /** The block's data blob ID below the stored node `id` at `level` (holding `blocks`, when known). */
 async function lookupStored(cache: NodeCache, id: Buffer, level: number, blocks: number | undefined, block: number): Promise<Buffer | null> {
-  let node = await cache.get(id, level, blocks);
+  let got = cache.get(id, level, blocks);
   for (;;) {
+    const node = got instanceof Promise ? await got : got;
     const i = findSlot(node.slots, slotOf(block, node.level));
     if (i < 0) return null;
     const child = mapNodeId(node, i);
     if (node.level === 0) return child;
-    node = await cache.get(child, node.level - 1, node.blocks![i]);
+    got = cache.get(child, node.level - 1, node.blocks![i]);
   }
 }
 
@@ -249,7 +275,7 @@ export class BlockMapReader {
     this.cache = new NodeCache(load, opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
   }
 
-  private root(): Promise<MapNode> {
+  private async root(): Promise<MapNode> {
     return this.cache.get(this.ref.root, this.ref.depth - 1);
   }
 
@@ -312,6 +338,91 @@ export class BlockMapReader {
   async allocatedBlocks(): Promise<number> {
     return (await this.root()).total;
   }
+
+  /**
+   * What only one of two maps holds, as walk() gives it (side 0: this map, 1: `other`): the two
+   * are walked in lockstep and every subtree both hold under the same ID is left out, so the cost
+   * follows the change, not the size. Maps of different shapes share nothing.
+   */
+  async walkDifference(other: BlockMapReader, visitNode: (side: 0 | 1, id: Buffer, level: number) => boolean, visitBlock: (side: 0 | 1, id: Buffer, block: number) => void): Promise<void> {
+    const sides = [this, other] as const;
+    const whole = (side: 0 | 1) =>
+      sides[side].walk(
+        (id, level) => visitNode(side, id, level),
+        (id, block) => visitBlock(side, id, block),
+      );
+    if (this.ref.root.equals(other.ref.root) && this.ref.depth === other.ref.depth) return;
+    if (this.ref.depth !== other.ref.depth || this.ref.blockSize !== other.ref.blockSize) {
+      await whole(0);
+      await whole(1);
+      return;
+    }
+    const level = this.ref.depth - 1;
+    const [a, b] = [visitNode(0, this.ref.root, level), visitNode(1, other.ref.root, level)];
+    if (a && b) await this.differenceBelow(other, await this.root(), await other.root(), 0, visitNode, visitBlock);
+    else if (a) await this.walkBelow(await this.root(), 0, (id, l) => visitNode(0, id, l), (id, block) => visitBlock(0, id, block));
+    else if (b) await other.walkBelow(await other.root(), 0, (id, l) => visitNode(1, id, l), (id, block) => visitBlock(1, id, block));
+  }
+
+  private async differenceBelow(
+    other: BlockMapReader,
+    na: MapNode,
+    nb: MapNode,
+    base: number,
+    visitNode: (side: 0 | 1, id: Buffer, level: number) => boolean,
+    visitBlock: (side: 0 | 1, id: Buffer, block: number) => void,
+  ): Promise<void> {
+    const sides = [this, other] as const;
+    const nodes = [na, nb] as const;
+    const span = slotSpan(na.level);
+    /** Entry i of side s's node, which the other side lacks or holds under another ID. */
+    const only = async (s: 0 | 1, i: number): Promise<MapNode | undefined> => {
+      const node = nodes[s];
+      const id = mapNodeId(node, i);
+      const start = base + node.slots[i]! * span;
+      if (node.level === 0) visitBlock(s, id, start);
+      else if (visitNode(s, id, node.level - 1)) return sides[s].cache.get(id, node.level - 1, node.blocks![i]);
+      return undefined;
+    };
+    const below = (s: 0 | 1, child: MapNode, start: number) =>
+      sides[s].walkBelow(
+        child,
+        start,
+        (id, l) => visitNode(s, id, l),
+        (id, block) => visitBlock(s, id, block),
+      );
+    let i = 0;
+    let j = 0;
+    while (i < na.slots.length || j < nb.slots.length) {
+      const sa = i < na.slots.length ? na.slots[i]! : FANOUT;
+      const sb = j < nb.slots.length ? nb.slots[j]! : FANOUT;
+      const start = base + Math.min(sa, sb) * span;
+      if (sa === sb && mapNodeId(na, i).equals(mapNodeId(nb, j))) {
+        i++;
+        j++;
+        continue;
+      }
+      const ca = sa <= sb ? await only(0, i++) : undefined;
+      const cb = sb <= sa ? await only(1, j++) : undefined;
+      if (ca && cb) await this.differenceBelow(other, ca, cb, start, visitNode, visitBlock);
+      else if (ca) await below(0, ca, start);
+      else if (cb) await below(1, cb, start);
+    }
+  }
+}
+
+/**
+ * A map walk's visitNode that enters each node once: a subtree met again holds nothing new, and a
+ * map whose nodes a hostile writer shared at every slot is walked in its size, not its claim.
+ */
+export function firstVisit(): (id: Buffer) => boolean {
+  const seen = new Set<string>();
+  return (id) => {
+    const key = id.toString('latin1');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  };
 }
 
 /**

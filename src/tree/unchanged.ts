@@ -43,7 +43,8 @@ function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
   return a === undefined || b === undefined ? a === b : a.equals(b);
 }
 
-function sameBlockMap(a: BlockMapRef | undefined, b: BlockMapRef | undefined): boolean {
+/** The same map: the root's ID names all of it. */
+export function sameBlockMap(a: BlockMapRef | undefined, b: BlockMapRef | undefined): boolean {
   return a === undefined || b === undefined ? a === b : a.blockSize === b.blockSize && a.depth === b.depth && a.root.equals(b.root);
 }
 

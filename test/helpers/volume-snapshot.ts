@@ -86,7 +86,7 @@ export function volumeImage(content: VolumeContent): Buffer {
   const blockSize = content.blockSize ?? 65536;
   const image = Buffer.alloc(content.size);
   for (const [block, data] of content.blocks) {
-    image.fill(0, block * blockSize, (block + 1) * blockSize);
+    image.fill(0, block * blockSize, Math.min(content.size, (block + 1) * blockSize));
     data.copy(image, block * blockSize);
   }
   return image;
