@@ -2,16 +2,19 @@
  * The one-writer lock of a volume (docs/FORMAT.md §9): a shared lock carrying the volume, signed
  * by the admin key. Two takers racing: exactly one wins; a holder killed with SIGKILL on this
  * host is gone at once; a claim without a valid signature is a plain shared lock; restart()
- * dates the lock anew.
+ * dates the lock anew, which lets a two-phase prune beside a long-running writer delete its marks.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { sha256 } from '../src/crypto/primitives.js';
+import { prune } from '../src/maintenance/prune.js';
 import { addWriteOnlyKey } from '../src/repository/key-admin.js';
 import { encodeLock, listLocks, liveLockStarts, Lock, saveLock, type LockInfo, type VolumeClaim } from '../src/repository/lock.js';
 import { ExitCode, ScrateError } from '../src/errors.js';
+import { BlobType } from '../src/repository/pack.js';
 import type { Repository } from '../src/repository/repository.js';
 import { initRepo, openRepo, scratch, TEST_KDF_MS } from './helpers/repo.js';
 
@@ -34,11 +37,21 @@ test('two takers of one volume at the same moment: exactly one holds it, the oth
   for (let round = 0; round < 4; round++) {
     // Separate handles: each lists and writes on its own, as two processes would.
     const [a, b] = [await openRepo(tmp.dir), await openRepo(tmp.dir)];
+    // Each one's first lock is written only once both have looked for others: the race is certain.
     let saves = 0;
+    const wrote = new Set<Repository>();
+    let bothLooked!: () => void;
+    const barrier = new Promise<void>((resolve) => (bothLooked = resolve));
     for (const r of [a, b]) {
       const save = r.backend.save.bind(r.backend);
-      r.backend.save = (type, ...rest) => {
-        if (type === 'locks') saves++;
+      let first = true;
+      r.backend.save = async (type, ...rest) => {
+        if (type === 'locks') wrote.add(r);
+        if (type === 'locks' && ++saves === 2) bothLooked();
+        if (type === 'locks' && first) {
+          first = false;
+          await barrier;
+        }
         return save(type, ...rest);
       };
     }
@@ -48,8 +61,7 @@ test('two takers of one volume at the same moment: exactly one holds it, the oth
     assert.equal(won.length, 1, `round ${round}: one winner`);
     assert.ok(lost[0]!.reason instanceof ScrateError && lost[0]!.reason.exitCode === ExitCode.locked, String(lost[0]!.reason));
     assert.match((lost[0]!.reason as Error).message, /^vol1 is served by pid \d+ on \S+ \(\S+\) since \d{4}-/);
-    // Both wrote a lock and saw the other's: the race was real, and one backed off.
-    assert.ok(saves >= 3, `round ${round}: ${saves} lock writes`);
+    assert.equal(wrote.size, 2, `round ${round}: both wrote a lock before either looked again`);
     const plain = await Lock.acquire(a, false);
     const other = await Lock.acquire(b, false, undefined, vol2);
     assert.equal((await listLocks(repo)).length, 3);
@@ -60,12 +72,16 @@ test('two takers of one volume at the same moment: exactly one holds it, the oth
 
 test('a holder killed with SIGKILL on this host does not hold the volume: it is taken at once', async () => {
   const child = spawn('sleep', ['600'], { stdio: 'ignore' });
-  await once(child, 'spawn');
-  const pid = child.pid!;
-  await saveLock(repo, false, pid, new Date().toISOString(), vol1.id);
-  await assert.rejects(Lock.acquire(repo, false, undefined, vol1), (err: Error) => err instanceof ScrateError && err.exitCode === ExitCode.locked && err.message.includes(`pid ${pid}`));
-  child.kill('SIGKILL');
-  await once(child, 'exit');
+  const exited = once(child, 'exit');
+  try {
+    await once(child, 'spawn');
+    const pid = child.pid!;
+    await saveLock(repo, false, pid, new Date().toISOString(), vol1.id);
+    await assert.rejects(Lock.acquire(repo, false, undefined, vol1), (err: Error) => err instanceof ScrateError && err.exitCode === ExitCode.locked && err.message.includes(`pid ${pid}`));
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
   const started = Date.now();
   const lock = await Lock.acquire(repo, false, undefined, vol1);
   assert.ok(Date.now() - started < 5000, 'no wait for the dead holder');
@@ -114,5 +130,31 @@ test('restart(t0) rewrites the lock as taken at t0, which is what a prune waits 
   await lock.restart(new Date(0));
   assert.equal((await listLocks(repo))[0]!.info.started, t0.toISOString());
   await lock.release();
+  assert.deepEqual(await listLocks(repo), []);
+});
+
+test('a prune beside a volume\'s writer deletes its marks only once the writer restarted its lock after them', async () => {
+  const w = await openRepo(tmp.dir);
+  await w.saveBlob(BlobType.data, randomBytes(5000));
+  await w.flush();
+  const writer = await Lock.acquire(w, false, undefined, vol1);
+  const pruneOnce = async () => {
+    const r = await openRepo(tmp.dir, undefined, { index: false });
+    const lock = await Lock.acquireForMaintenance(r);
+    try {
+      assert.equal(lock.exclusive, false, 'beside the writer, a shared prune');
+      return await prune(r, { maxUnused: { percent: 0 }, deleteAfterMs: 0, lock });
+    } finally {
+      await lock.release();
+    }
+  };
+  const first = await pruneOnce();
+  assert.equal(first.packs.marked, 1);
+  const second = await pruneOnce();
+  assert.deepEqual([second.packs.deleted, second.waiting], [0, 1], 'the writer started before the mark: it may refer to the pack');
+  await writer.restart(new Date());
+  const third = await pruneOnce();
+  assert.deepEqual([third.packs.deleted, third.waiting], [1, 0], 'restarted after the mark: the pack goes');
+  await writer.release();
   assert.deepEqual(await listLocks(repo), []);
 });

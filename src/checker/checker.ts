@@ -55,8 +55,6 @@ export interface CheckError {
 
 export interface CheckResult {
   snapshots: number;
-  /** Volume records whose heads were walked. */
-  volumes: number;
   trees: number;
   /** Packs the index lists and the repository has. */
   packs: number;
@@ -91,7 +89,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   for await (const { name, size } of repo.backend.list('data')) sizes.set(name, size);
   const indexedEntries = indexedPacks(repo);
 
-  const result: CheckResult = { snapshots: 0, volumes: 0, trees: 0, packs: 0, packsRead: 0, unreferencedPacks: 0, errors: [] };
+  const result: CheckResult = { snapshots: 0, trees: 0, packs: 0, packsRead: 0, unreferencedPacks: 0, errors: [] };
   const present = new Map<string, number>();
   index.packs.forEach((pack, p) => {
     const id = pack.id.toString('hex');
@@ -156,7 +154,6 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   }
   // Volume heads, as snapshots: the dependents of what they lose are named by their record.
   for (const { id, snapshot, writer } of headRoots(await loadVolumeRecords(repo, (name, err) => found.error('volume', name, err.message)))) {
-    result.volumes++;
     for (const { path, cause } of await finder.lossesBelow(repo.reader(writer), Buffer.from(snapshot.tree, 'hex'))) cause.dependents.push({ snapshot: id, path: path || '/' });
   }
   result.trees = finder.trees;
