@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { cliEnv, scrate } from './helpers/cli.js';
+import { assertCleanError, cliEnv, scrate } from './helpers/cli.js';
 import { loopDevicesUnavailable } from './helpers/disk.js';
 import { scratch } from './helpers/repo.js';
 import { NbdDisk, nbdClientsMissing, startServe, unmount, type RunningServe } from './helpers/volume.js';
@@ -186,6 +186,18 @@ describe('a volume served over NBD, with ext4 on it', { skip }, () => {
     execFileSync('e2fsck', ['-f', '-n', again], { stdio: 'pipe' });
     disk.detach();
     await stop();
+  });
+
+  test('bad options and names are one-line errors', () => {
+    assertCleanError(scrate(['volume', 'serve', 'vol1'], env), 1, /--socket PATH or --listen/);
+    assertCleanError(scrate(['volume', 'serve', 'vol1', '--socket', sock, '--at', 'latest'], env), 1, /--read-only/);
+    assertCleanError(scrate(['volume', 'serve', 'vol1', '--socket', sock, '--cache-size', '1M'], env), 1, /--cache-size must be at least/);
+    assertCleanError(scrate(['volume', 'serve', 'nope', '--socket', sock], env), 1, /no volume "nope"/);
+    assertCleanError(scrate(['volume', 'commit', 'nope'], env), 1, /no volume "nope"/);
+    assertCleanError(scrate(['--no-cache', 'volume', 'serve', 'vol1', '--socket', sock], env), 1, /needs a local cache/);
+    const tcp = scrate(['volume', 'serve', 'vol1', '--listen', '0.0.0.0:10809'], env);
+    assert.equal(tcp.code, 1);
+    assert.match(tcp.stderr, /only a loopback address/);
   });
 
   test('a second serve of the same volume is refused, naming the holder', async () => {

@@ -18,6 +18,8 @@ import type { Listen } from '../../volume/nbd/server.js';
 import { commitHere, commitServed, runVolume, versionExport, type RunVolumeOptions } from '../../volume/serve.js';
 
 const DEFAULT_CACHE_BYTES = 4 * 1024 ** 3;
+/** Room for a few segments of the largest blocks (1 MiB). */
+const MIN_CACHE_BYTES = 64 * 1024 ** 2;
 const DEFAULT_WRITE_DELAY_MS = 2000;
 const READ_CACHE_BYTES = 256 * 1024 * 1024;
 /** How often uploaded blocks are recorded in a head. SCRATE_TEST_VOLUME_CHECKPOINT_MS shortens it, for tests only (crash tests). */
@@ -138,9 +140,16 @@ interface ServeFlags {
   discardCache?: boolean;
 }
 
-function volumeOptions(ctx: Context, flags: ServeFlags, stopSignal: AbortSignal, signal: AbortSignal): RunVolumeOptions {
+/** Where the write-back cache goes: refused before anything is opened when there is none. */
+function cacheRootOf(ctx: Context, flags: Pick<ServeFlags, 'cacheSize' | 'cacheDir'>): string {
+  if (flags.cacheSize < MIN_CACHE_BYTES) throw new ScrateError(`--cache-size must be at least ${formatBytes(MIN_CACHE_BYTES)}`);
   const cacheRoot = flags.cacheDir ?? stateRoot(ctx.globals);
   if (!cacheRoot) throw new ScrateError('a volume needs a local cache for its writes', ExitCode.fatal, 'give --cache-dir DIR (--no-cache keeps no cache directory)');
+  return cacheRoot;
+}
+
+function volumeOptions(ctx: Context, flags: ServeFlags, stopSignal: AbortSignal, signal: AbortSignal): RunVolumeOptions {
+  const cacheRoot = cacheRootOf(ctx, flags);
   return {
     cacheRoot,
     cacheBytes: flags.cacheSize,
@@ -162,6 +171,7 @@ function volumeOptions(ctx: Context, flags: ServeFlags, stopSignal: AbortSignal,
  */
 async function serveVolume(ctx: Context, spec: string, flags: ServeFlags, frontEnd: (exported: BlockExport, signal: AbortSignal) => Promise<void>): Promise<void> {
   if (flags.at !== undefined && !flags.readOnly) throw new ScrateError('--at serves a commit, which never changes', ExitCode.fatal, 'add --read-only');
+  if (!flags.readOnly) cacheRootOf(ctx, flags);
   if (flags.readOnly) {
     await withRepository(ctx, 'shared', async (repo, { signal }) => {
       const { record } = await findVolume(repo, spec, skippedWarning(ctx));
