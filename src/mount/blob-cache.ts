@@ -29,6 +29,21 @@ export class BlobCache {
       return hit.data;
     }
     const data = this.load(reader, id);
+    this.insert(key, data, rawLength);
+    return data;
+  }
+
+  /**
+   * A blob loaded some other way (several at once from one ranged read), unless it is cached
+   * already: kept as if get had loaded it. One that fails is forgotten, so get loads it again
+   * on its own.
+   */
+  put(reader: BlobReader, id: Buffer, data: () => Promise<Buffer>, rawLength: number): void {
+    const key = `${reader.writer.no}:${id.toString('hex')}`;
+    if (!this.entries.has(key)) this.insert(key, data(), rawLength);
+  }
+
+  private insert(key: string, data: Promise<Buffer>, rawLength: number): void {
     const entry = { data, bytes: rawLength };
     data.catch(() => {
       if (this.entries.get(key) === entry) this.drop(key, entry);
@@ -39,7 +54,6 @@ export class BlobCache {
       if (this.bytes <= this.budget || e === entry) break;
       this.drop(k, e);
     }
-    return data;
   }
 
   /** Whether the blob is cached or on its way: read-ahead starts only what is not. */

@@ -181,18 +181,27 @@ export class Uploader {
     }
   }
 
-  /** Materializes and stores blocks, `parallel` at once (reads of bases overlap); their map entries are for the caller to set. */
+  /**
+   * Materializes blocks, `parallel` at once (reads of bases overlap), and stores them in block
+   * order: a pack then holds runs of neighbouring blocks, which a later cold read fetches with
+   * one ranged GET. Their map entries are for the caller to set.
+   */
   private async prepareAll(blocks: readonly number[], materialize: (block: number) => Promise<{ data: Buffer | null; seq: number }>): Promise<Stored[]> {
-    const out: Stored[] = [];
+    const sorted = [...blocks].sort((a, b) => a - b);
+    const contents = new Array<{ data: Buffer | null; seq: number }>(sorted.length);
     let next = 0;
     const worker = async () => {
-      while (next < blocks.length) {
-        const block = blocks[next++]!;
-        const { data, seq } = await materialize(block);
-        out.push({ block, id: await this.save(data), seq, bytes: data?.length ?? 0 });
+      while (next < sorted.length) {
+        const k = next++;
+        contents[k] = await materialize(sorted[k]!);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.opts.parallel, blocks.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.opts.parallel, sorted.length) }, worker));
+    const out: Stored[] = [];
+    for (let k = 0; k < sorted.length; k++) {
+      const { data, seq } = contents[k]!;
+      out.push({ block: sorted[k]!, id: await this.save(data), seq, bytes: data?.length ?? 0 });
+    }
     return out;
   }
 
