@@ -13,7 +13,8 @@
  *        BENCH_VOLUME_TREES (/usr/include:/usr/lib/python3.11),
  *        BENCH_VOLUME_NBD=0: without the `volume serve` + nbdfuse column,
  *        BENCH_VOLUME_ENCRYPT=0: without the informational s3backer --encrypt column,
- *        BENCH_VOLUME_PROFILE=1: scrate runs with node --cpu-prof (profiles in BENCH_DIR/volume/profiles)
+ *        BENCH_VOLUME_PROFILE=1: scrate runs with node --cpu-prof (profiles in BENCH_DIR/volume/profiles),
+ *        BENCH_VOLUME_ONLY=NAME: only the tools whose names start so (e.g. "scrate volume mount")
  *
  * s3backer runs without --compress/--encrypt for the baseline (the issue's: every non-zero block
  * stored raw). Writes JSON results to BENCH_DIR/volume-results.json.
@@ -42,6 +43,8 @@ interface Options {
   nbd: boolean;
   encrypt: boolean;
   profile: boolean;
+  /** Only the tools whose names start so (a profile's run). */
+  only?: string;
 }
 
 /** A running tool: its image file, and how to end it (everything uploaded when `stop` resolves). */
@@ -211,16 +214,20 @@ function scrateTools(server: S3Server, o: Options): Tool[] {
     AWS_ACCESS_KEY_ID: server.accessKeyId,
     AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    ...(o.profile && { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` }),
   });
-  const scrate = (bucket: string, work: string, ...args: string[]) => ({ cmd: o.scrate, args: ['-r', repo(bucket), '-o', `s3.connections=${CONNECTIONS}`, ...args], env: env(work) });
+  // Node refuses --cpu-prof in NODE_OPTIONS: node runs bin/scrate with its shebang's settings and the profiler's flags.
+  const [envs, flags] = fs.readFileSync(o.scrate, 'utf8').split('\n')[0]!.split(/\s+/).slice(2).reduce<[string[], string[]]>((acc, w) => (acc[w.includes('=') && !w.startsWith('-') ? 0 : 1].push(w), acc), [[], []]);
+  const node = o.profile
+    ? { cmd: process.execPath, pre: [...flags.filter((f) => f !== 'node'), '--cpu-prof', `--cpu-prof-dir=${profiles}`, o.scrate], env: Object.fromEntries(envs.map((e) => e.split('=') as [string, string])) }
+    : { cmd: o.scrate, pre: [], env: {} };
+  const scrate = (bucket: string, work: string, ...args: string[]) => ({ cmd: node.cmd, args: [...node.pre, '-r', repo(bucket), '-o', `s3.connections=${CONNECTIONS}`, ...args], env: { ...env(work), ...node.env } });
   const cacheDir = (work: string) => path.join(work, 'volume-cache');
   const serveArgs = (work: string, readOnly: boolean) => (readOnly ? ['--read-only'] : ['--cache-size', '4G', '--cache-dir', cacheDir(work)]);
   const common = {
     create(bucket: string, work: string) {
-      const quiet = { ...env(work), NODE_OPTIONS: '' };
-      spawn({ ...scrate(bucket, work, 'init', '-q'), env: quiet });
-      spawn({ ...scrate(bucket, work, 'volume', 'create', 'vol1', '--size', '8G', '--block-size', '64K'), env: quiet });
+      const repoArgs = ['-r', repo(bucket), '-o', `s3.connections=${CONNECTIONS}`];
+      spawn({ cmd: o.scrate, args: [...repoArgs, 'init', '-q'], env: env(work) });
+      spawn({ cmd: o.scrate, args: [...repoArgs, 'volume', 'create', 'vol1', '--size', '8G', '--block-size', '64K'], env: env(work) });
     },
     dropLocal(work: string) {
       // The drain leaves the state file and an empty log: anything in log/ was not uploaded.
@@ -444,7 +451,7 @@ export async function volumeBench(o: Options): Promise<void> {
     credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
   });
   try {
-    const tools = [s3backer(server, false), ...scrateTools(server, o), ...(o.encrypt ? [s3backer(server, true)] : [])];
+    const tools = [s3backer(server, false), ...scrateTools(server, o), ...(o.encrypt ? [s3backer(server, true)] : [])].filter((t) => !o.only || t.name.startsWith(o.only));
     console.log(`## Volumes (issue #25): ${o.trees.join(' + ')} (${(corpusBytes / MB).toFixed(0)} MB), 8 GiB volume, 64 KiB blocks, ${CONNECTIONS} connections, ${o.runs} runs per tool, alternating`);
     const samples = new Map<string, Sample[]>(tools.map((t) => [t.name, []]));
     const loads: number[] = [];
@@ -508,5 +515,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     nbd: process.env['BENCH_VOLUME_NBD'] !== '0',
     encrypt: process.env['BENCH_VOLUME_ENCRYPT'] !== '0',
     profile: process.env['BENCH_VOLUME_PROFILE'] === '1',
+    only: process.env['BENCH_VOLUME_ONLY'],
   });
 }
