@@ -471,11 +471,11 @@ export async function volumeBench(o: Options): Promise<void> {
     const med = (name: string, k: keyof Sample) => median(samples.get(name)!.map((s) => s[k]));
     const base = tools[0]!.name;
     const others = tools.slice(1);
-    console.log(`\n| metric (medians of ${o.runs}) | ${tools.map((t) => t.name).join(' | ')} | ${others.map((t) => `${t.name} / s3backer`).join(' | ')} |`);
-    console.log(`|---|${tools.map(() => '---:').join('|')}|${others.map(() => '---:').join('|')}|`);
-    for (const [k, label, fmt] of ROWS) {
-      console.log(`| ${label} | ${tools.map((t) => fmt(med(t.name, k))).join(' | ')} | ${others.map((t) => (med(t.name, k) / med(base, k)).toFixed(2)).join(' | ')} |`);
-    }
+    const row = (cells: string[]) => console.log(`| ${cells.join(' | ')} |`);
+    console.log('');
+    row([`metric (medians of ${o.runs})`, ...tools.map((t) => t.name), ...others.map((t) => `${t.name} / ${base}`)]);
+    row(['---', ...[...tools, ...others].map(() => '---:')]);
+    for (const [k, label, fmt] of ROWS) row([label, ...tools.map((t) => fmt(med(t.name, k))), ...others.map((t) => (med(t.name, k) / med(base, k)).toFixed(2))]);
     const verdict = tools
       .filter((t) => t.name.startsWith('scrate'))
       .map((t) => {
