@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 import { startS3ServerWithCredentials, type S3Server } from '../test/helpers/s3-server.js';
-import { applyUpdate, duBytes, listFiles, planUpdate, sh, spawn, timed, warmCache, type Run, type Timing } from './lib.js';
+import { applyUpdate, duBytes, listFiles, median, planUpdate, sh, spawn, timed, warmCache, type Run, type Timing } from './lib.js';
 
 const PASSWORD = 'bench-password';
 const MiB = 1024 * 1024;
@@ -128,12 +128,6 @@ function measure(t: CopyTool, target: string, scratch: string, local: boolean): 
   const noop = step(t.copy(target));
   if (t.count(target) !== 2) throw new Error(`${t.name}: the copies did not leave two snapshots in ${target}`);
   return { 'init --from-repo': init, 'copy A': first, 'copy all (B new)': incremental, 'copy all again (no-op)': noop, ...(local && { targetBytes: duBytes(target) }) };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function printTable(kind: string, samples: Record<ToolName, Sample[]>): void {

@@ -98,6 +98,27 @@ export function warmCache(dir: string): number {
   return Number(shell(`tar cf - -C ${quote(dir)} . | wc -c`).trim());
 }
 
+/** Median of the runs (the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const CLOCK_TICKS = Number(sh('getconf', 'CLK_TCK').trim());
+
+/** User + system CPU seconds the processes (all their threads) used so far. */
+export function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    // After the command, which may hold spaces: state, then utime and stime as fields 12 and 13.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / CLOCK_TICKS;
+}
+
 export function quote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }

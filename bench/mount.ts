@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 import { randomData, textLike } from './corpus.js';
-import { quote, shell, spawn, type Run } from './lib.js';
+import { cpuSeconds, median, quote, shell, spawn, type Run } from './lib.js';
 
 const PASSWORD = 'bench-password';
 const MiB = 1024 * 1024;
@@ -48,14 +48,7 @@ interface Reading {
   tree: Timing;
 }
 
-const CLOCK_TICKS = 100;
-
-/** User + system CPU seconds a process (all its threads) used so far. */
-function cpuOf(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
+const cpuOf = (pid: number): number => cpuSeconds([pid]);
 
 /** The large file, made once (the same bytes for every run and tool). */
 function makeLargeFile(file: string, bytes: number): void {
@@ -105,13 +98,6 @@ async function whileMounted<T>(run: Run, dir: string, ready: () => boolean, use:
     await exited;
     if (isMounted(dir)) shell(`umount -l ${quote(dir)}`);
   }
-}
-
-/** Median of the runs. */
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export async function mountBench(o: MountBenchOptions): Promise<void> {

@@ -23,6 +23,7 @@ import { openBackend } from '../src/backend/open.js';
 import { presetPayloadHash } from '../src/backend/s3.js';
 import { Repository } from '../src/repository/repository.js';
 import { startS3ServerWithCredentials, type S3Server } from '../test/helpers/s3-server.js';
+import { cpuSeconds, median } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env['SIZE_MIB'] ?? 1024) * MiB;
@@ -38,23 +39,8 @@ interface Result {
   serverCpu: number;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-
-const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-
 /** User and system CPU time of the server's processes (all their threads) so far, in ms. */
-function serverCpuMs(server: S3Server): number {
-  let ticks = 0;
-  for (const pid of server.pids()) {
-    // After the command, which may hold spaces: state, then utime and stime as fields 12 and 13.
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return (ticks * 1000) / TICKS_PER_SECOND;
-}
+const serverCpuMs = (server: S3Server): number => cpuSeconds(server.pids()) * 1000;
 
 async function measure(server: S3Server, run: () => Promise<void>): Promise<Result> {
   const cpu0 = process.cpuUsage();
