@@ -88,3 +88,41 @@ describe('kill -9 at random moments of uploads and checkpoints loses no flushed 
     assert.ok(fs.readFileSync(out).equals(model), 'the head in the repository is the model');
   });
 });
+
+describe('a head that cannot be saved', { skip }, () => {
+  const { dir, cleanup } = scratch('volhead');
+  const repo = path.join(dir, 'repo');
+  const env = cliEnv(repo, { XDG_CACHE_HOME: path.join(dir, 'cache'), SCRATE_TEST_VOLUME_CHECKPOINT_MS: '200' });
+  const sock = path.join(dir, 'vol.sock');
+  const uri = `nbd+unix:///disk?socket=${sock}`;
+  let serve: RunningServe | undefined;
+  after(() => {
+    serve?.child.kill('SIGKILL');
+    cleanup();
+  });
+
+  test('checkpoints that fail to record a head keep the log: the flushed write survives a restart', async () => {
+    assert.equal(scrate(['init'], env).code, 0);
+    assert.equal(scrate(['volume', 'create', 'disk', '--size', '16M'], env).code, 0);
+    serve = await startServe(env, 'disk', sock, ['--write-delay', '0s']);
+    await run('qemu-io', ['-f', 'raw', '-c', 'write -P 170 0 64k', '-c', 'flush', uri]);
+    await new Promise((r) => setTimeout(r, 1500));
+    // Records cannot be written for a while: a file where their directory was.
+    const volumes = path.join(repo, 'volumes');
+    fs.renameSync(volumes, `${volumes}.away`);
+    fs.writeFileSync(volumes, '');
+    await run('qemu-io', ['-f', 'raw', '-c', 'write -P 187 0 64k', '-c', 'flush', uri]);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.match(serve.output(), /volume upload failed/);
+    fs.rmSync(volumes);
+    fs.renameSync(`${volumes}.away`, volumes);
+    serve.child.kill('SIGTERM');
+    assert.equal((await serve.exited).code, 143);
+    serve = await startServe(env, 'disk', sock, ['--read-only']);
+    const r = await run('qemu-io', ['-r', '-f', 'raw', '-c', 'read -P 187 0 64k', uri]);
+    assert.doesNotMatch(r.stdout, /fail|mismatch|verification/i);
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+    serve = undefined;
+  });
+});

@@ -84,4 +84,36 @@ describe('prune beside a served volume', { skip }, () => {
     const check = scrate(['check', '--read-data'], env);
     assert.equal(check.code, 0, check.stderr);
   });
+
+  test('packs a prune repacks beside the serve: reads go to the new copies, before and after the old ones are deleted', async () => {
+    assert.equal(scrate(['volume', 'create', 'churn', '--size', '64M'], env).code, 0);
+    const curi = `nbd+unix:///churn?socket=${sock}`;
+    serve = await startServe(cliEnv(repo, { ...base, SCRATE_TEST_VOLUME_CHECKPOINT_MS: '300' }), 'churn', sock, ['--write-delay', '0s']);
+    const image = randomBytes(32 * MiB);
+    const file = path.join(dir, 'churn.img');
+    fs.writeFileSync(file, image);
+    await run('nbdcopy', ['--flush', file, curi]);
+    // Every other 64 KiB block rewritten: each pack ends up half used, and a prune repacks it.
+    const commands: string[] = [];
+    for (let at = 0; at < 32 * MiB; at += 128 * 1024) {
+      commands.push('-c', `write -P 99 ${at} 64k`);
+      image.fill(99, at, at + 64 * 1024);
+    }
+    await run('qemu-io', ['-f', 'raw', ...commands, '-c', 'flush', curi]);
+    await new Promise((r) => setTimeout(r, 2000));
+    const repack = scrate(['prune', '--delete-after', '0s', '--max-unused', '0'], env);
+    assert.equal(repack.code, 0, repack.stderr);
+    assert.match(repack.stdout, /[1-9]\d* repacked/);
+    await run('qemu-io', ['-f', 'raw', '-c', 'write -P 7 63M 64k', '-c', 'flush', curi]);
+    await new Promise((r) => setTimeout(r, 2000));
+    const deleting = scrate(['prune', '--delete-after', '0s', '--max-unused', '0'], env);
+    assert.equal(deleting.code, 0, deleting.stderr);
+    const out = path.join(dir, 'churn.out');
+    await run('nbdcopy', [curi, out]);
+    assert.ok(fs.readFileSync(out).subarray(0, 32 * MiB).equals(image), 'the volume reads back whole');
+    assert.doesNotMatch(serve.output(), /missing|internal error/);
+    serve.child.kill('SIGTERM');
+    assert.equal((await serve.exited).code, 143);
+    serve = undefined;
+  });
 });

@@ -85,9 +85,13 @@ export class BlobIndex {
     return this.slotOf(type, id, writer, false) >= 0;
   }
 
-  /** Where the blob lies, in a pack present (marked for deletion or not). */
+  /**
+   * Where the blob lies, in a pack present: one not marked for deletion when there is one (a
+   * prune repacked it there, and the marked pack goes once nothing older than the mark runs).
+   */
   find(type: BlobType, id: Uint8Array, writer: number): BlobLocation | undefined {
-    const slot = this.slotOf(type, id, writer, true);
+    let slot = this.slotOf(type, id, writer, false);
+    if (slot < 0) slot = this.slotOf(type, id, writer, true);
     if (slot < 0) return undefined;
     const m = (this.table[slot]! - 1) * META_WORDS;
     const raw = this.meta[m + 3]!;
@@ -120,12 +124,15 @@ export class BlobIndex {
     };
   }
 
-  /** Marks the packs not among `present` missing; returns how many are. */
+  /**
+   * Marks the packs not among `present` missing; returns how many are, not counting packs a
+   * prune marked for deletion (a long-lived reader sees them go as planned, their blobs moved).
+   */
   markMissing(present: Set<string>): number {
     let missing = 0;
     for (const pack of this.packs) {
       pack.missing = !present.has(pack.id.toString('hex'));
-      if (pack.missing) missing++;
+      if (pack.missing && !pack.markedAt) missing++;
     }
     return missing;
   }

@@ -30,8 +30,8 @@ export async function listenControl(cacheKey: Buffer, commit: (tags: string[]) =
     socket.setEncoding('utf8');
     socket.on('error', () => undefined);
     socket.on('data', (chunk: string) => {
-      line += chunk;
       if (answered) return;
+      line += chunk;
       const end = line.indexOf('\n');
       if (end >= 0) {
         answered = true;

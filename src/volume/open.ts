@@ -1,14 +1,14 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deriveKey } from '../crypto/primitives.js';
-import { ExitCode, ScrateError } from '../errors.js';
+import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
 import type { Lock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
-import { MutableBlockMap, type BlockMapRef } from '../tree/block-map.js';
+import { mapCapacity, MutableBlockMap, type BlockMapRef } from '../tree/block-map.js';
 import { BlobType } from '../repository/pack.js';
 import { VolumeCache } from './cache/volume-cache.js';
 import { headMap, saveCommit, volumeTree } from './head.js';
-import { advanceHead, type VolumeRecord } from './record.js';
+import { recordStamp, saveVolumeRecord, type VolumeEntry, type VolumeRecord } from './record.js';
 import { StoredBlocks } from './stored-blocks.js';
 import { Uploader, type HeadWriter } from './uploader.js';
 import { WritableVolume } from './writable.js';
@@ -57,7 +57,8 @@ export function volumeCacheDir(repo: Repository, cacheRoot: string, volume: stri
  * local cache holds from an earlier serve, after checking that the repository's head is the
  * one that cache was written over.
  */
-export async function openVolume(repo: Repository, lock: Lock, start: VolumeRecord, opts: OpenVolumeOptions): Promise<OpenVolume> {
+export async function openVolume(repo: Repository, lock: Lock, entry: VolumeEntry, opts: OpenVolumeOptions): Promise<OpenVolume> {
+  const start = entry.record;
   const dir = volumeCacheDir(repo, opts.cacheRoot, start.volume);
   if (opts.discardCache) await rm(dir, { recursive: true, force: true });
   const cacheKey = volumeCacheKey(repo, start.volume);
@@ -66,10 +67,13 @@ export async function openVolume(repo: Repository, lock: Lock, start: VolumeReco
     checkCacheBase(cache, start);
     const reader = repo.reader(repo.self);
     const ref = await headMap(reader, start.tree, `volume ${start.name}`);
+    // The tree a record names must be a map of the record's volume: anything else would fail every read and upload.
+    if (ref.blockSize !== start.blockSize || mapCapacity(ref.depth) * ref.blockSize < start.size)
+      throw new IntegrityError(`volume ${start.name}`, `its head's map (blocks of ${ref.blockSize}, depth ${ref.depth}) does not fit the volume`);
     const load = (id: Buffer) => reader.loadBlob(BlobType.tree, id);
     const map = MutableBlockMap.open(ref, load);
     const stored = new StoredBlocks(reader, start.size, start.blockSize, opts.readCacheBytes);
-    const head = new RecordHead(repo, lock, start, cache.session);
+    const head = new RecordHead(repo, lock, start, entry.name, cache.session, opts.onWarning);
     let uploader: Uploader | undefined;
     const volume = new WritableVolume({ name: start.name, description: `scrate volume ${start.name}`, size: start.size, blockSize: start.blockSize }, cache, map, stored, () => {
       head.lastWrite = new Date();
@@ -128,7 +132,9 @@ class RecordHead implements HeadWriter {
     private readonly repo: Repository,
     private readonly lock: Lock,
     public record: VolumeRecord,
+    private recordName: string,
     private readonly session: string,
+    private readonly onWarning: (message: string) => void,
   ) {
     this.lastWrite = new Date(record.time);
   }
@@ -136,8 +142,14 @@ class RecordHead implements HeadWriter {
   async saveHead(map: BlockMapRef, commit?: string): Promise<number> {
     const tree = await volumeTree(this.repo, this.record, map, this.lastWrite);
     await this.repo.flush();
-    this.record = (await advanceHead(this.repo, this.record, { tree, commit: commit ?? this.record.commit, session: this.session, pending: false })).record;
-    return this.record.seq;
+    const next: VolumeRecord = { ...this.record, ...recordStamp(this.repo), seq: this.record.seq + 1, tree, commit: commit ?? this.record.commit, session: this.session, pending: false };
+    const name = await saveVolumeRecord(this.repo, next);
+    const previous = this.recordName;
+    this.record = next;
+    this.recordName = name;
+    // Superseded, so best effort: one left behind (a failure, a crash) has a lower seq and loses to this one.
+    await this.repo.backend.remove('volumes', previous).catch((err: Error) => this.onWarning(`old volume record ${previous.slice(0, 8)} not removed: ${err.message}`));
+    return next.seq;
   }
 
   async saveCommit(map: BlockMapRef, tags: readonly string[]): Promise<string> {

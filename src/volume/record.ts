@@ -1,3 +1,4 @@
+import { NotFoundError } from '../backend/backend.js';
 import { randomBytes } from 'node:crypto';
 import { ExitCode, IntegrityError, RefusedError, ScrateError } from '../errors.js';
 import { hostTag } from '../repository/lock.js';
@@ -102,17 +103,6 @@ export async function saveVolumeRecord(repo: Repository, record: VolumeRecord): 
   return repo.saveObject('volumes', ObjectKind.volume, Buffer.from(JSON.stringify(record)));
 }
 
-/**
- * Moves a volume's head on: saves the record after `prev` (seq + 1, this host, now, with
- * `change`), then deletes the older ones. Returns the new record and its object name.
- */
-export async function advanceHead(repo: Repository, prev: VolumeRecord, change: Partial<Pick<VolumeRecord, 'tree' | 'commit' | 'pending' | 'session'>>): Promise<{ record: VolumeRecord; name: string }> {
-  const record: VolumeRecord = { ...prev, ...change, ...recordStamp(repo), seq: prev.seq + 1 };
-  const name = await saveVolumeRecord(repo, record);
-  await deleteOlderRecords(repo, record.volume, record.seq);
-  return { record, name };
-}
-
 /** A record's fields for a new record of this process: the writer's host tag and the time now. */
 export function recordStamp(repo: Repository): Pick<VolumeRecord, 'host' | 'time'> {
   return { host: hostTag(repo), time: new Date().toISOString() };
@@ -155,6 +145,8 @@ export async function loadVolumeRecords(repo: Repository, onSkipped?: (name: str
     try {
       out.push(await loadVolumeRecord(repo, name));
     } catch (err) {
+      // Superseded and deleted since the listing, by the volume's writer: its newer record is listed too, or comes later.
+      if (err instanceof NotFoundError) continue;
       if (!(err instanceof IntegrityError)) throw err;
       onSkipped?.(name, err);
     }

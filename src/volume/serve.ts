@@ -11,7 +11,7 @@ import type { Repository } from '../repository/repository.js';
 import { listenControl, requestCommit } from './control.js';
 import type { BlockExport } from './nbd/export.js';
 import { openVolume, volumeCacheKey, type OpenVolume, type OpenVolumeOptions } from './open.js';
-import type { VolumeRecord } from './record.js';
+import type { VolumeEntry, VolumeRecord } from './record.js';
 
 /** A volume held for writing, as a front-end sees it. */
 export interface ServedVolume {
@@ -26,10 +26,10 @@ export type FrontEnd = (served: ServedVolume, signal: AbortSignal) => Promise<vo
 export interface RunVolumeOptions extends OpenVolumeOptions {
   /** Commit on this period when something was written since the last commit. */
   commitEveryMs?: number;
-  /** Aborted by a signal (stop, uploading everything) or by the lock's loss (stop at once). */
+  /** Aborted by a signal (stop, uploading everything first) or by the lock's loss. */
   signal: AbortSignal;
-  /** The signals' part of `signal`: a stop that still drains. */
-  stopSignal: AbortSignal;
+  /** Aborted by the lock's loss alone: stop at once, even while uploading what is left. */
+  lockLost: AbortSignal;
   onInfo: (message: string) => void;
 }
 
@@ -39,11 +39,12 @@ export interface RunVolumeOptions extends OpenVolumeOptions {
  * end every cached block is uploaded and a last head recorded. A lost lock stops at once
  * instead (another may hold the volume soon): the cache stays for this host's next serve.
  */
-export async function runVolume(repo: Repository, record: VolumeRecord, lock: Lock, frontEnd: FrontEnd, opts: RunVolumeOptions): Promise<void> {
+export async function runVolume(repo: Repository, entry: VolumeEntry, lock: Lock, frontEnd: FrontEnd, opts: RunVolumeOptions): Promise<void> {
   const { signal } = opts;
+  const { record } = entry;
   let opened: OpenVolume | undefined;
   try {
-    opened = await openVolume(repo, lock, record, opts);
+    opened = await openVolume(repo, lock, entry, opts);
     if (opened.replayed) opts.onInfo(`replayed ${opened.replayed} cached writes of volume ${record.name} left by an earlier serve`);
     const { uploader, volume } = opened;
     const control = await listenControl(opened.cacheKey, (tags) => uploader.commit(tags));
@@ -62,11 +63,12 @@ export async function runVolume(repo: Repository, record: VolumeRecord, lock: Lo
       control.close();
       volume.stop('the volume is no longer served');
     }
-    // The lock lost: another may hold the volume soon, so nothing more is uploaded.
-    if (signal.aborted && !opts.stopSignal.aborted) throw signal.reason;
+    // The lock lost: another may hold the volume soon, so nothing more is uploaded, now or while draining.
+    if (opts.lockLost.aborted) throw opts.lockLost.reason;
     const left = uploader.backlog;
     if (left) opts.onInfo(`uploading ${left} cached blocks of volume ${record.name}`);
-    await opened.close();
+    const lost = new Promise<never>((_, reject) => opts.lockLost.addEventListener('abort', () => reject(opts.lockLost.reason), { once: true }));
+    await Promise.race([opened.close(), lost]);
     opened = undefined;
   } finally {
     await opened?.abandon();
@@ -83,11 +85,11 @@ export function commitServed(repo: Repository, record: VolumeRecord, tags: strin
  * A commit made here, under the volume's lock, after replaying what this host's cache holds
  * (nobody serves the volume).
  */
-export async function commitHere(repo: Repository, record: VolumeRecord, lock: Lock, tags: string[], opts: RunVolumeOptions): Promise<string> {
+export async function commitHere(repo: Repository, entry: VolumeEntry, lock: Lock, tags: string[], opts: RunVolumeOptions): Promise<string> {
   let snapshot: string | undefined;
   await runVolume(
     repo,
-    record,
+    entry,
     lock,
     async (served) => {
       snapshot = await served.commit(tags);

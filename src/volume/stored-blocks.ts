@@ -90,7 +90,8 @@ export class StoredBlocks {
         const next = await map.get(b);
         if (!next) continue;
         const l = this.locate(b, next);
-        if (l.pack === loc.pack) wanted.push({ id: next, loc: l });
+        // Identical blocks are one blob: read once.
+        if (l.pack === loc.pack && !wanted.some((w) => w.id.equals(next))) wanted.push({ id: next, loc: l });
       }
     } catch {
       // A damaged neighbour is its own read's error, not this one's.

@@ -59,6 +59,9 @@ export class Uploader {
   private readonly commits: { tags: readonly string[]; resolve: (id: string) => void; reject: (err: unknown) => void }[] = [];
   private draining = false;
   private stopped = false;
+  /** The live map was persisted as lastRef and no head names it yet. */
+  private headOwed = false;
+  private lastIndexRefresh = Date.now();
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private failure: unknown;
@@ -124,6 +127,7 @@ export class Uploader {
           await this.makeCommit(commit.tags).then(commit.resolve, commit.reject);
           continue;
         }
+        await this.refreshIndex();
         const due = this.eligible();
         if (due.length) await this.store(due);
         if (this.checkpointDue(due.length === 0)) await this.checkpoint();
@@ -136,6 +140,24 @@ export class Uploader {
         await this.sleep(RETRY_MS);
       }
     }
+  }
+
+  private warned = new Set<string>();
+
+  private warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.opts.onWarning(message);
+  }
+
+  /**
+   * New index files now and then, uploads or not: a prune's repacks, so reads find their new
+   * packs before the old ones are deleted (which waits for this serve's next head).
+   */
+  private async refreshIndex(): Promise<void> {
+    if (Date.now() - this.lastIndexRefresh < this.opts.checkpointMs) return;
+    this.lastIndexRefresh = Date.now();
+    await this.repo.loadNewIndexFiles((m) => this.opts.onWarning(m));
   }
 
   private sleep(ms: number): Promise<void> {
@@ -188,20 +210,27 @@ export class Uploader {
    */
   private async prepareAll(blocks: readonly number[], materialize: (block: number) => Promise<{ data: Buffer | null; seq: number }>): Promise<Stored[]> {
     const sorted = [...blocks].sort((a, b) => a - b);
-    const contents = new Array<{ data: Buffer | null; seq: number }>(sorted.length);
+    const contents = new Array<{ data: Buffer | null; seq: number } | undefined>(sorted.length);
     let next = 0;
+    let failure: unknown;
     const worker = async () => {
       while (next < sorted.length) {
         const k = next++;
-        contents[k] = await materialize(sorted[k]!);
+        // One block whose stored base cannot be read (damage, a pack gone) stays dirty for a later round; the others go on.
+        contents[k] = await materialize(sorted[k]!).catch((err: unknown) => {
+          failure ??= err;
+          return undefined;
+        });
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.opts.parallel, sorted.length) }, worker));
     const out: Stored[] = [];
     for (let k = 0; k < sorted.length; k++) {
-      const { data, seq } = contents[k]!;
-      out.push({ block: sorted[k]!, id: await this.save(data), seq, bytes: data?.length ?? 0 });
+      const content = contents[k];
+      if (!content) continue;
+      out.push({ block: sorted[k]!, id: await this.save(content.data), seq: content.seq, bytes: content.data?.length ?? 0 });
     }
+    if (failure) this.warnOnce(`volume block not uploaded yet: ${(failure as Error).message}`);
     return out;
   }
 
@@ -235,15 +264,19 @@ export class Uploader {
     // mark a prune made before t0, so that nothing stored from here on refers to a marked pack.
     const t0 = new Date();
     await this.repo.loadNewIndexFiles((m) => this.opts.onWarning(m));
+    this.lastIndexRefresh = t0.getTime();
     await this.settle();
     // Blocks stored as they already were leave the head as it is: the one recorded covers them.
-    if (this.map.changed || commit) {
-      if (this.map.changed) {
-        this.lastRef = await this.persist(this.map);
-        // What is persisted is loaded again when a change reaches it: a serve of weeks holds only what changed since.
-        this.map.unload();
-      }
+    if (this.map.changed) {
+      this.lastRef = await this.persist(this.map);
+      // What is persisted is loaded again when a change reaches it: a serve of weeks holds only what changed since.
+      this.map.unload();
+      // Owed until a head names it, whatever fails in between: the log is not freed past an unrecorded map.
+      this.headOwed = true;
+    }
+    if (this.headOwed || commit) {
       this.headSeq = await this.head.saveHead(this.lastRef, commit);
+      this.headOwed = false;
       await this.head.restartLock(t0);
     }
     const seq = this.headSeq;

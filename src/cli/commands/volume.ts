@@ -27,6 +27,12 @@ const CHECKPOINT_MS = Number(process.env['SCRATE_TEST_VOLUME_CHECKPOINT_MS']) > 
 
 type MakeContext = (cmd: Command) => Context;
 
+/** A session holding a volume's lock; `lockLost` is aborted only by the lock's loss. */
+interface VolumeSession extends Session {
+  lock: Lock;
+  lockLost: AbortSignal;
+}
+
 /** `volume` and its subcommands, each made by one function of this file. */
 export function volumeCommand(context: MakeContext): Command {
   const volume = new Command('volume').description('volumes: thin, versioned virtual disks stored in the repository (commits are snapshots)');
@@ -43,7 +49,7 @@ function skippedWarning(ctx: Context): (name: string, err: IntegrityError) => vo
  * Runs `fn` on the volume `spec` names while holding its lock (a shared repository lock that
  * also excludes every other holder of the volume), with the index loaded when `index`.
  */
-export async function withVolume<T>(ctx: Context, spec: string, fn: (repo: Repository, volume: VolumeEntry, session: Session) => Promise<T>, opts: { index?: boolean } = {}): Promise<T> {
+export async function withVolume<T>(ctx: Context, spec: string, fn: (repo: Repository, volume: VolumeEntry, session: VolumeSession) => Promise<T>, opts: { index?: boolean } = {}): Promise<T> {
   return withRepository(
     ctx,
     'none',
@@ -53,7 +59,7 @@ export async function withVolume<T>(ctx: Context, spec: string, fn: (repo: Repos
       const lock = await Lock.acquire(repo, false, (err: ScrateError) => lost.abort(err), { id: volume.record.volume, name: volume.record.name });
       try {
         if (opts.index) await repo.loadIndex((m) => ctx.out.warn(m));
-        return await fn(repo, volume, { lock, signal: AbortSignal.any([session.signal, lost.signal]) });
+        return await fn(repo, volume, { lock, signal: AbortSignal.any([session.signal, lost.signal]), lockLost: lost.signal });
       } finally {
         await lock.release();
       }
@@ -148,7 +154,7 @@ function cacheRootOf(ctx: Context, flags: Pick<ServeFlags, 'cacheSize' | 'cacheD
   return cacheRoot;
 }
 
-function volumeOptions(ctx: Context, flags: ServeFlags, stopSignal: AbortSignal, signal: AbortSignal): RunVolumeOptions {
+function volumeOptions(ctx: Context, flags: ServeFlags, session: VolumeSession): RunVolumeOptions {
   const cacheRoot = cacheRootOf(ctx, flags);
   return {
     cacheRoot,
@@ -158,8 +164,8 @@ function volumeOptions(ctx: Context, flags: ServeFlags, stopSignal: AbortSignal,
     checkpointMs: CHECKPOINT_MS,
     discardCache: !!flags.discardCache,
     commitEveryMs: flags.commitEvery,
-    signal,
-    stopSignal,
+    signal: session.signal,
+    lockLost: session.lockLost,
     onInfo: (m) => ctx.out.info(m),
     onWarning: (m) => ctx.out.warn(m),
   };
@@ -183,7 +189,7 @@ async function serveVolume(ctx: Context, spec: string, flags: ServeFlags, frontE
   await withVolume(
     ctx,
     spec,
-    (repo, { record }, session) => runVolume(repo, record, session.lock!, (served, signal) => frontEnd(served.exported, signal), volumeOptions(ctx, flags, ctx.signal, session.signal)),
+    (repo, entry, session) => runVolume(repo, entry, session.lock, (served, signal) => frontEnd(served.exported, signal), volumeOptions(ctx, flags, session)),
     { index: true },
   );
 }
@@ -233,7 +239,7 @@ function commitSubcommand(context: MakeContext): Command {
       }, { index: false });
       const snapshot =
         asked.snapshot ??
-        (await withVolume(ctx, spec, (repo, { record }, session) => commitHere(repo, record, session.lock!, tags, volumeOptions(ctx, { cacheSize: DEFAULT_CACHE_BYTES, writeDelay: 0, cacheDir: flags.cacheDir }, ctx.signal, session.signal)), { index: true }));
+        (await withVolume(ctx, spec, (repo, entry, session) => commitHere(repo, entry, session.lock, tags, volumeOptions(ctx, { cacheSize: DEFAULT_CACHE_BYTES, writeDelay: 0, cacheDir: flags.cacheDir }, session)), { index: true }));
       if (ctx.out.json) ctx.out.jsonLine(snakeCaseKeys({ name: asked.record.name, id: asked.record.volume, snapshot }));
       else ctx.out.info(`committed volume ${displayName(asked.record.name)}: snapshot ${shortId(snapshot)}`);
     });
