@@ -164,6 +164,20 @@ describe('a volume served over NBD, with ext4 on it', { skip }, () => {
     assert.equal(check.code, 0, check.stderr);
   });
 
+  test('copy of the commits to a second repository: restored there, commit b is the same image', () => {
+    const second = path.join(dir, 'second');
+    const env2 = cliEnv(second, { XDG_CACHE_HOME: path.join(dir, 'cache'), SCRATE_FROM_REPOSITORY: repo, SCRATE_FROM_PASSWORD: env['SCRATE_PASSWORD']! });
+    assert.equal(scrate(['init', '--from-repo', repo, '--copy-chunker-params'], env2).code, 0);
+    const c = scrate(['copy', '--tag', 'b'], env2);
+    assert.equal(c.code, 0, c.stderr);
+    const copied = path.join(dir, 'copied.img');
+    const r = scrate(['restore', 'latest', '--tag', 'b', '--target', copied], env2);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(fs.readFileSync(copied).equals(fs.readFileSync(path.join(dir, 'b.img'))), 'the copy restores to the image served');
+    const check = scrate(['check', '--read-data'], env2);
+    assert.equal(check.code, 0, check.stderr);
+  });
+
   test('kill -9 of the server right after sync loses nothing: served again, every synced file is there, fsck clean', async () => {
     serve = await startServe(env, 'vol1', sock, ['--write-delay', '60s']);
     const loop = await disk.attach();
