@@ -72,6 +72,7 @@ const ENVIRONMENT: [string, string][] = [
   ['SCRATE_KDF_MS', 'for test suites only: the time init spends deriving a key from the password (default 500 ms). Lower values make passwords cheaper to guess.'],
   ['SCRATE_PROGRESS_FPS', 'how many status lines a second --json prints while a command runs (default 1), as restic\'s RESTIC_PROGRESS_FPS.'],
   ['SCRATE_TEST_LOCK_REFRESH_MS', 'for test suites only: how often a command rewrites its lock (default 5 minutes); it gives up after four times as long without a successful rewrite.'],
+  ['SCRATE_TEST_VOLUME_CHECKPOINT_MS', 'for test suites only: how often `volume serve` and `volume mount` record a head of what they uploaded (default 1 minute).'],
 ];
 
 const FILES: [string, string][] = [
