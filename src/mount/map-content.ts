@@ -1,7 +1,7 @@
 import { IntegrityError } from '../errors.js';
 import type { BlobReader } from '../repository/repository.js';
 import type { BlockMapReader, BlockMapRef } from '../tree/block-map.js';
-import { openBlockMap } from '../tree/walk.js';
+import { mapAllocatedBytes, openBlockMap } from '../tree/walk.js';
 import type { BlobCache } from './blob-cache.js';
 import { joinPieces, zeroBytes } from './file-content.js';
 
@@ -79,7 +79,7 @@ export class MapContent {
 /** Bytes a volume's image allocates (its present blocks); a map whose root does not load counts as none here: it fails reads, not listings. */
 export async function allocatedBytes(reader: BlobReader, ref: BlockMapRef): Promise<number> {
   try {
-    return (await openBlockMap(reader, ref, { cacheBytes: 0 }).allocatedBlocks()) * ref.blockSize;
+    return await mapAllocatedBytes(reader, ref);
   } catch (err) {
     if (err instanceof IntegrityError) return 0;
     throw err;

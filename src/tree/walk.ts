@@ -17,6 +17,11 @@ export function openBlockMap(reader: BlobReader, ref: BlockMapRef, opts?: { cach
   return new BlockMapReader(ref, (id) => reader.loadBlob(BlobType.tree, id), opts);
 }
 
+/** Bytes of a volume file's present blocks: its map root's count. */
+export async function mapAllocatedBytes(reader: BlobReader, ref: BlockMapRef): Promise<number> {
+  return (await openBlockMap(reader, ref, { cacheBytes: 0 }).allocatedBlocks()) * ref.blockSize;
+}
+
 /** Splits an absolute or relative snapshot path into name components. */
 export function pathComponents(p: string): Buffer[] {
   return p.split('/').filter((c) => c !== '' && c !== '.').map((c) => Buffer.from(c, 'utf8'));

@@ -4,7 +4,7 @@ import { IntegrityError } from '../errors.js';
 import { BlobType } from '../repository/pack.js';
 import type { BlobReader, Repository } from '../repository/repository.js';
 import { saveSnapshot, type BackupSummary, type Snapshot } from '../snapshot/snapshot.js';
-import { BlockMapReader, type BlockMapRef, type SaveMapNode } from '../tree/block-map.js';
+import type { BlockMapRef, SaveMapNode } from '../tree/block-map.js';
 import { encodeTree, type Node } from '../tree/node.js';
 import { loadTree } from '../tree/walk.js';
 import { SECTOR, type VolumeRecord } from './record.js';
@@ -77,16 +77,15 @@ export async function saveCommit(repo: Repository, c: CommitSpec): Promise<strin
   return saveSnapshot(repo, snapshot);
 }
 
-/** The map a head or commit tree holds: its one node's, checked to be the volume's image. */
-export async function headMap(reader: BlobReader, tree: string, what: string): Promise<BlockMapRef> {
+/** The one node of a head or commit tree, checked to be a volume's image. */
+export async function volumeImage(reader: BlobReader, tree: string, what: string): Promise<Node & { blockMap: BlockMapRef }> {
   const nodes = await loadTree(reader, Buffer.from(tree, 'hex'));
-  const map = nodes.length === 1 ? nodes[0]!.blockMap : undefined;
-  if (!map) throw new IntegrityError(what, 'its tree is not a volume image (one file with a block map)');
-  return map;
+  const node = nodes.length === 1 ? nodes[0] : undefined;
+  if (!node?.blockMap) throw new IntegrityError(what, 'its tree is not a volume image (one file with a block map)');
+  return node as Node & { blockMap: BlockMapRef };
 }
 
-/** Bytes of present blocks in a map: its root's count. */
-export async function allocatedBytes(reader: BlobReader, map: BlockMapRef): Promise<number> {
-  const blocks = await new BlockMapReader(map, (id) => reader.loadBlob(BlobType.tree, id)).allocatedBlocks();
-  return blocks * map.blockSize;
+/** The map a head or commit tree holds. */
+export async function headMap(reader: BlobReader, tree: string, what: string): Promise<BlockMapRef> {
+  return (await volumeImage(reader, tree, what)).blockMap;
 }

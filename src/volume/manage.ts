@@ -3,7 +3,8 @@ import { volumeHolders } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { listSnapshots } from '../snapshot/snapshot.js';
 import { MutableBlockMap, mapDepthFor } from '../tree/block-map.js';
-import { allocatedBytes, headMap, mapNodeSaver, saveCommit, volumeTree } from './head.js';
+import { mapAllocatedBytes } from '../tree/walk.js';
+import { headMap, mapNodeSaver, saveCommit, volumeTree } from './head.js';
 import {
   blockSizeProblem,
   checkVolumeName,
@@ -98,7 +99,7 @@ export async function volumeStatuses(repo: Repository, onSkipped?: (name: string
     if (servedBy) status.servedBy = servedBy;
     try {
       const reader = repo.reader(entry.writer);
-      status.allocated = await allocatedBytes(reader, await headMap(reader, entry.record.tree, `volume ${entry.record.name}`));
+      status.allocated = await mapAllocatedBytes(reader, await headMap(reader, entry.record.tree, `volume ${entry.record.name}`));
     } catch (err) {
       if (!(err instanceof IntegrityError)) throw err;
       status.error = err.message;

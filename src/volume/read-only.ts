@@ -1,13 +1,11 @@
-import { BlobType } from '../repository/pack.js';
 import type { BlobReader } from '../repository/repository.js';
-import { BlockMapReader, type BlockMapRef } from '../tree/block-map.js';
+import type { BlockMapReader, BlockMapRef } from '../tree/block-map.js';
 import type { Node } from '../tree/node.js';
+import { openBlockMap } from '../tree/walk.js';
+import { blockStatus } from './block-status.js';
 import { NbdError, type BlockExport, type ReadPiece } from './nbd/export.js';
-import { Errno, STATE_HOLE, STATE_ZERO, type Extent } from './nbd/protocol.js';
+import { Errno, type Extent } from './nbd/protocol.js';
 import { readBlocks, StoredBlocks } from './stored-blocks.js';
-
-/** How many map runs one BLOCK_STATUS answer gives, at most. */
-const MAX_EXTENTS = 1024;
 
 /**
  * A committed version of a volume (or its head) served read-only through its block map. Needs
@@ -30,7 +28,7 @@ export class MapExport implements BlockExport {
     this.size = node.size;
     const ref = node.blockMap;
     this.preferredBlock = ref.blockSize;
-    this.map = new BlockMapReader(ref, (id) => reader.loadBlob(BlobType.tree, id));
+    this.map = openBlockMap(reader, ref);
     this.blocks = new StoredBlocks(reader, node.size, ref.blockSize, readCacheBytes);
   }
 
@@ -49,19 +47,7 @@ export class MapExport implements BlockExport {
     return readBlocks(offset, length, this.preferredBlock, (n) => this.blocks.read(lookup, n));
   }
 
-  async extents(offset: number, length: number): Promise<Extent[]> {
-    const B = this.preferredBlock;
-    const out: Extent[] = [];
-    const end = Math.min(this.size, offset + length);
-    for await (const run of this.map.extents(Math.floor(offset / B), Math.ceil(end / B))) {
-      const from = Math.max(offset, run.block * B);
-      const to = Math.min(end, (run.block + run.count) * B);
-      const flags = run.id ? 0 : STATE_HOLE | STATE_ZERO;
-      const last = out[out.length - 1];
-      if (last && last.flags === flags) last.length += to - from;
-      else if (out.length === MAX_EXTENTS) break;
-      else out.push({ length: to - from, flags });
-    }
-    return out;
+  extents(offset: number, length: number): Promise<Extent[]> {
+    return blockStatus(this.map, offset, length, this.size, this.preferredBlock);
   }
 }

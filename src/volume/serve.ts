@@ -1,10 +1,7 @@
-import { ExitCode, IntegrityError, ScrateError } from '../errors.js';
+import { ExitCode, ScrateError } from '../errors.js';
 import { shortId } from '../repository/ids.js';
-import type { BlobReader } from '../repository/repository.js';
 import { findSnapshot } from '../snapshot/snapshot.js';
-import type { BlockMapRef } from '../tree/block-map.js';
-import type { Node } from '../tree/node.js';
-import { loadTree } from '../tree/walk.js';
+import { volumeImage } from './head.js';
 import { MapExport } from './read-only.js';
 import type { Lock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
@@ -108,18 +105,11 @@ export async function versionExport(repo: Repository, record: VolumeRecord, at: 
   if (at === undefined) {
     const what = `the head of volume ${record.name}`;
     const reader = repo.reader(repo.self);
-    return new MapExport(reader, record.name, `${what} (read-only)`, await volumeNode(reader, record.tree, what), readCacheBytes);
+    return new MapExport(reader, record.name, `${what} (read-only)`, await volumeImage(reader, record.tree, what), readCacheBytes);
   }
   const found = await findSnapshot(repo, at);
   if (found.snapshot.volume !== record.volume) throw new ScrateError(`snapshot ${shortId(found.id)} is not a commit of volume ${record.name}`, ExitCode.fatal, `list them with \`scrate snapshots --tag volume --path /${record.name}\``);
   const what = `commit ${shortId(found.id)} of volume ${record.name}`;
   const reader = repo.reader(found.writer);
-  return new MapExport(reader, record.name, `${what} (read-only)`, await volumeNode(reader, found.snapshot.tree, what), readCacheBytes);
-}
-
-async function volumeNode(reader: BlobReader, tree: string, what: string): Promise<Node & { blockMap: BlockMapRef }> {
-  const nodes = await loadTree(reader, Buffer.from(tree, 'hex'));
-  const node = nodes.length === 1 ? nodes[0] : undefined;
-  if (!node?.blockMap) throw new IntegrityError(what, 'its tree is not a volume image (one file with a block map)');
-  return node as Node & { blockMap: BlockMapRef };
+  return new MapExport(reader, record.name, `${what} (read-only)`, await volumeImage(reader, found.snapshot.tree, what), readCacheBytes);
 }

@@ -3,6 +3,7 @@ import type { Repository } from '../repository/repository.js';
 import type { BlockMapRef, MutableBlockMap } from '../tree/block-map.js';
 import { isZero } from '../util/zeros.js';
 import type { VolumeCache } from './cache/volume-cache.js';
+import { mapNodeSaver } from './head.js';
 import type { StoredBlocks } from './stored-blocks.js';
 
 /** Where the uploader records what it stored: the volume's head record, and commit snapshots. */
@@ -253,7 +254,7 @@ export class Uploader {
   }
 
   private async persist(map: MutableBlockMap): Promise<BlockMapRef> {
-    const ref = await map.persist(async (plain) => (await this.repo.saveBlob(BlobType.tree, plain)).id);
+    const ref = await map.persist(mapNodeSaver(this.repo));
     await this.repo.flush();
     return ref;
   }

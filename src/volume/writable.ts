@@ -1,11 +1,9 @@
 import type { MutableBlockMap } from '../tree/block-map.js';
 import type { VolumeCache } from './cache/volume-cache.js';
 import { NbdError, type BlockExport, type ReadPiece } from './nbd/export.js';
-import { Errno, STATE_HOLE, STATE_ZERO, type Extent } from './nbd/protocol.js';
+import { blockStatus } from './block-status.js';
+import { Errno, type Extent } from './nbd/protocol.js';
 import { readBlocks, type StoredBlocks } from './stored-blocks.js';
-
-/** How many blocks one BLOCK_STATUS answer looks at, at most: a client asks again for the rest. */
-const MAX_STATUS_BLOCKS = 1 << 16;
 
 export interface VolumeShape {
   name: string;
@@ -92,43 +90,9 @@ export class WritableVolume implements BlockExport {
     await this.cache.sync();
   }
 
-  /**
-   * base:allocation: a block the cache holds is data unless a zero record is all it holds (data
-   * is always allowed to say, even of zeros), others as the live map has them, holes as whole
-   * runs. A block the map has and the cache zeroed still says data until uploaded.
-   */
   async extents(offset: number, length: number): Promise<Extent[]> {
     this.check();
-    const B = this.preferredBlock;
-    const first = Math.floor(offset / B);
-    const end = Math.min(Math.ceil(Math.min(this.size, offset + length) / B), first + MAX_STATUS_BLOCKS);
-    const out: Extent[] = [];
-    const push = (block: number, count: number, flags: number) => {
-      const from = Math.max(offset, block * B);
-      const to = Math.min(this.size, (block + count) * B);
-      const last = out[out.length - 1];
-      if (last && last.flags === flags) last.length += to - from;
-      else out.push({ length: to - from, flags });
-    };
-    // The cache first: a block leaves it only after the map has it, so one seen in neither is a hole.
-    const held = this.cache.heldBetween(first, end);
-    let h = 0;
-    for await (const run of this.map.extents(first, end)) {
-      if (run.id) {
-        push(run.block, run.count, 0);
-        continue;
-      }
-      let at = run.block;
-      const stop = run.block + run.count;
-      while (h < held.length && held[h]! < run.block) h++;
-      for (; h < held.length && held[h]! < stop; h++) {
-        if (held[h]! > at) push(at, held[h]! - at, STATE_HOLE | STATE_ZERO);
-        push(held[h]!, 1, this.cache.zeroed(held[h]!) ? STATE_HOLE | STATE_ZERO : 0);
-        at = held[h]! + 1;
-      }
-      if (at < stop) push(at, stop - at, STATE_HOLE | STATE_ZERO);
-    }
-    return out;
+    return blockStatus(this.map, offset, length, this.size, this.preferredBlock, this.cache);
   }
 
   private check(): void {

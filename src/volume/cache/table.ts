@@ -1,4 +1,3 @@
-import { MinHeap } from './min-heap.js';
 
 /** Where a record lies in the log and what part of its block it covers. */
 export interface Rec {
@@ -29,8 +28,6 @@ export interface BlockState extends BlockVersion {
   lastSeq: number;
   /** When it was last written, in ms after the table's epoch (small integers take no heap number). */
   lastWrite: number;
-  /** Its place in the dirty heap, -1 once out of the table. */
-  heapIndex: number;
 }
 
 const NO_OVERLAYS: readonly Rec[] = Object.freeze([]);
@@ -66,16 +63,11 @@ export function minSegmentOf(v: BlockVersion): number {
   return min;
 }
 
-/** The dirty blocks: their content in the log, ordered by the first seq not yet uploaded. */
+/** The dirty blocks: their content in the log. */
 export class BlockTable {
+  /** Least recently written first: a write moves its block to the end. */
   private readonly blocks = new Map<number, BlockState>();
-  private readonly order = new MinHeap<BlockState>(
-    (a, b) => a.firstSeq < b.firstSeq,
-    (s, i) => (s.heapIndex = i),
-  );
   private readonly epoch = Date.now();
-  /** The dirty blocks again, least recently written first (a write moves its block to the end). */
-  private readonly recent = new Map<number, BlockState>();
   /** Sum of the lengths of the dirty blocks. */
   bytes = 0;
 
@@ -95,10 +87,8 @@ export class BlockTable {
     const at = now === 0 ? -this.epoch : now - this.epoch;
     let s = this.blocks.get(block);
     if (!s) {
-      s = { block, overlays: NO_OVERLAYS, firstSeq: rec.seq, lastSeq: rec.seq, lastWrite: at, heapIndex: -1 };
-      this.blocks.set(block, s);
+      s = { block, overlays: NO_OVERLAYS, firstSeq: rec.seq, lastSeq: rec.seq, lastWrite: at };
       this.bytes += len;
-      this.order.push(s);
     }
     if (rec.at === 0 && rec.len === len) {
       s.full = rec;
@@ -110,8 +100,8 @@ export class BlockTable {
     }
     s.lastSeq = Math.max(s.lastSeq, rec.seq);
     s.lastWrite = at;
-    this.recent.delete(block);
-    this.recent.set(block, s);
+    this.blocks.delete(block);
+    this.blocks.set(block, s);
   }
 
   /** The block's content as of its lastSeq is now in one full record. */
@@ -132,10 +122,7 @@ export class BlockTable {
     const recs = s.full ? [s.full, ...s.overlays] : [...s.overlays];
     if (s.lastSeq <= seq) {
       this.blocks.delete(block);
-      this.recent.delete(block);
       this.bytes -= this.blockLength(block);
-      this.order.removeAt(s.heapIndex);
-      s.heapIndex = -1;
       return recs;
     }
     const dropped = recs.filter((r) => r.seq <= seq);
@@ -144,7 +131,6 @@ export class BlockTable {
     s.overlays = s.overlays.filter((o) => o.seq > seq);
     // A merged full record carries the seq of the newest write it holds; firstSeq goes past `seq` either way.
     s.firstSeq = Math.min(s.full?.seq ?? Infinity, ...s.overlays.map((o) => o.seq));
-    this.order.fix(s.heapIndex);
     return dropped;
   }
 
@@ -155,9 +141,13 @@ export class BlockTable {
     return min;
   }
 
-  /** Least recently written first: what has been left alone longest (a lazy, cheap order: no sorting). */
+  /**
+   * Least recently written first: what has been left alone longest (a lazy, cheap order: no
+   * sorting). A write during the iteration would move its block to the end and meet it again:
+   * iterate without writing in between (every caller walks it synchronously).
+   */
   *quiet(): Generator<DirtyBlock> {
-    for (const s of this.recent.values()) yield { block: s.block, firstSeq: s.firstSeq, lastSeq: s.lastSeq, lastWrite: s.lastWrite + this.epoch };
+    for (const s of this.blocks.values()) yield { block: s.block, firstSeq: s.firstSeq, lastSeq: s.lastSeq, lastWrite: s.lastWrite + this.epoch };
   }
 
   /** The blocks of [from, to) the table holds, in order. */
@@ -171,10 +161,9 @@ export class BlockTable {
     return out.sort((a, b) => a - b);
   }
 
-  /** Oldest firstSeq first; blocks made dirty during the iteration are left out, blocks changed during it may come out of order. */
+  /** Oldest firstSeq first, sorted when asked (nothing on the write path keeps the order); blocks made dirty during the iteration are left out. */
   *dirty(): Generator<DirtyBlock> {
-    for (const s of this.order.ordered()) {
-      if (s.heapIndex >= 0) yield { block: s.block, firstSeq: s.firstSeq, lastSeq: s.lastSeq, lastWrite: s.lastWrite + this.epoch };
-    }
+    const states = [...this.blocks.values()].sort((a, b) => a.firstSeq - b.firstSeq);
+    for (const s of states) if (this.blocks.get(s.block) === s) yield { block: s.block, firstSeq: s.firstSeq, lastSeq: s.lastSeq, lastWrite: s.lastWrite + this.epoch };
   }
 }

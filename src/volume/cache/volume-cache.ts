@@ -150,7 +150,7 @@ export class VolumeCache {
     // The session is on disk before anything it writes, so a record written by it is known as ours after a crash.
     await writeState(opts.dir, state);
     const cache = new VolumeCache(opts, log, table, state);
-    for (const d of table.dirty()) cache.maybeMerge(d.block);
+    for (const d of table.quiet()) cache.maybeMerge(d.block);
     return cache;
   }
 
