@@ -5,9 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { cliEnv, scrate } from './helpers/cli.js';
-import { scratch } from './helpers/repo.js';
-import { nbdClientsMissing, startServe, type RunningServe } from './helpers/volume.js';
+import { scrate } from './helpers/cli.js';
+import { nbdClientsMissing, startServe, volumeScratch, type RunningServe } from './helpers/volume.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -30,11 +29,7 @@ function sparseImage(file: string): Buffer {
 }
 
 describe('a volume round-trips images through nbdcopy and qemu-img; trims shrink commits', { skip }, () => {
-  const { dir, cleanup } = scratch('volcopy');
-  const repo = path.join(dir, 'repo');
-  const env = cliEnv(repo, { XDG_CACHE_HOME: path.join(dir, 'cache') });
-  const sock = path.join(dir, 'vol.sock');
-  const uri = `nbd+unix:///disk?socket=${sock}`;
+  const { dir, cleanup, repo, env, sock, uri } = volumeScratch('volcopy');
   let serve: RunningServe | undefined;
 
   before(() => {

@@ -4,9 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { cliEnv, scrate } from './helpers/cli.js';
-import { scratch } from './helpers/repo.js';
-import { nbdClientsMissing, startServe, type RunningServe } from './helpers/volume.js';
+import { scrate } from './helpers/cli.js';
+import { nbdClientsMissing, startServe, volumeScratch, type RunningServe } from './helpers/volume.js';
 
 const run = promisify(execFile);
 const SIZE = 64 * 1024 * 1024;
@@ -22,11 +21,7 @@ function generator(seed: number): () => number {
 }
 
 describe('kill -9 at random moments of uploads and checkpoints loses no flushed write', { skip }, () => {
-  const { dir, cleanup } = scratch('volcrash');
-  const repo = path.join(dir, 'repo');
-  const env = cliEnv(repo, { XDG_CACHE_HOME: path.join(dir, 'cache'), SCRATE_TEST_VOLUME_CHECKPOINT_MS: '150' });
-  const sock = path.join(dir, 'vol.sock');
-  const uri = `nbd+unix:///disk?socket=${sock}`;
+  const { dir, cleanup, env, sock, uri } = volumeScratch('volcrash', { SCRATE_TEST_VOLUME_CHECKPOINT_MS: '150' });
   let serve: RunningServe | undefined;
   after(() => {
     serve?.child.kill('SIGKILL');
@@ -90,11 +85,7 @@ describe('kill -9 at random moments of uploads and checkpoints loses no flushed 
 });
 
 describe('a head that cannot be saved', { skip }, () => {
-  const { dir, cleanup } = scratch('volhead');
-  const repo = path.join(dir, 'repo');
-  const env = cliEnv(repo, { XDG_CACHE_HOME: path.join(dir, 'cache'), SCRATE_TEST_VOLUME_CHECKPOINT_MS: '200' });
-  const sock = path.join(dir, 'vol.sock');
-  const uri = `nbd+unix:///disk?socket=${sock}`;
+  const { cleanup, repo, env, sock, uri } = volumeScratch('volhead', { SCRATE_TEST_VOLUME_CHECKPOINT_MS: '200' });
   let serve: RunningServe | undefined;
   after(() => {
     serve?.child.kill('SIGKILL');

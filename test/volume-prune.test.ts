@@ -6,8 +6,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { cliEnv, scrate } from './helpers/cli.js';
-import { scratch } from './helpers/repo.js';
-import { nbdClientsMissing, startServe, type RunningServe } from './helpers/volume.js';
+import { nbdClientsMissing, startServe, volumeScratch, type RunningServe } from './helpers/volume.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -21,12 +20,7 @@ function packNames(repo: string): Set<string> {
 }
 
 describe('prune beside a served volume', { skip }, () => {
-  const { dir, cleanup } = scratch('volprune');
-  const repo = path.join(dir, 'repo');
-  const base = { XDG_CACHE_HOME: path.join(dir, 'cache') };
-  const env = cliEnv(repo, base);
-  const sock = path.join(dir, 'vol.sock');
-  const uri = `nbd+unix:///disk?socket=${sock}`;
+  const { dir, cleanup, repo, base, env, sock, uri } = volumeScratch('volprune');
   let serve: RunningServe | undefined;
   after(() => {
     serve?.child.kill('SIGKILL');

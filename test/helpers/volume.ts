@@ -1,8 +1,9 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { scrateAsync } from './cli.js';
+import { cliEnv, scrateAsync } from './cli.js';
 import { isMounted } from './fuse-mount.js';
+import { scratch } from './repo.js';
 
 const NBD_CLIENTS = ['nbdinfo', 'nbdcopy', 'nbdfuse', 'qemu-img', 'qemu-io'];
 
@@ -79,4 +80,13 @@ export class NbdDisk {
 
 export function unmount(dir: string): void {
   if (isMounted(dir)) spawnSync('umount', ['-l', dir]);
+}
+
+/** A scratch directory with a repository path, its environment (a cache of its own) and a socket for a volume named `disk`. */
+export function volumeScratch(prefix: string, extraEnv: Record<string, string> = {}) {
+  const { dir, cleanup } = scratch(prefix);
+  const repo = path.join(dir, 'repo');
+  const base = { XDG_CACHE_HOME: path.join(dir, 'cache') };
+  const sock = path.join(dir, 'vol.sock');
+  return { dir, cleanup, repo, base, env: cliEnv(repo, { ...base, ...extraEnv }), sock, uri: `nbd+unix:///disk?socket=${sock}` };
 }
